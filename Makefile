@@ -1,0 +1,42 @@
+# leadrelay: `make run` starts everything, `make test` checks everything.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+KAFKA_JARS := deploy/kafka/target/dependency/.fetched
+
+.PHONY: setup run demo test test-unit test-integration test-e2e bench-smoke clean
+
+setup: $(STAMP) $(KAFKA_JARS) ## virtualenv, pinned Python dependencies, Kafka jars from Maven Central
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $@
+
+$(KAFKA_JARS): deploy/kafka/pom.xml
+	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime
+	@touch $@
+
+run: setup ## Kafka, PostgreSQL and the four services; Ctrl-C stops them all
+	$(PY) -m devstack run
+
+demo: setup ## post sample leads to the running stack; shows routed webhooks and SLA alerts
+	$(PY) -m devstack demo
+
+test: setup ## unit, integration and end-to-end tests on real Kafka and PostgreSQL
+	$(PY) -m pytest tests
+
+test-unit: setup
+	$(PY) -m pytest tests/unit
+
+test-integration: setup
+	$(PY) -m pytest tests/integration
+
+test-e2e: setup
+	$(PY) -m pytest tests/e2e
+
+clean: ## remove local data (Kafka logs, PostgreSQL cluster)
+	rm -rf .data

@@ -1,0 +1,1 @@
+"""devstack: starts leadrelay's real parts locally (Kafka, PostgreSQL, the four services)."""

@@ -1,0 +1,61 @@
+"""The ``leadrelay`` command: run the stack, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from .stack import ROOT, SERVICES, Stack
+
+
+def run_stack(args: argparse.Namespace) -> int:
+    data_dir = Path(os.environ.get("LEADRELAY_DATA_DIR", ROOT / ".data"))
+    stack = Stack(data_dir=data_dir, extra_env={
+        # A short first-touch SLA in development, so that `make demo` shows an alert.
+        "SLA_FIRST_TOUCH_SECONDS": os.environ.get("SLA_FIRST_TOUCH_SECONDS", "30"),
+    })
+    stopping = False
+
+    def on_signal(signum: int, _: FrameType | None) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        print("\nstopping leadrelay…", flush=True)
+        stack.stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        print("starting PostgreSQL and Kafka…", flush=True)
+        stack.start_infra()
+        print(f"  PostgreSQL  {stack.database_url}\n  Kafka       {stack.bootstrap}", flush=True)
+        stack.start_services()
+        stack.wait_ready()
+    except BaseException:
+        stack.stop()
+        raise
+    print("\nleadrelay is up:")
+    for spec in SERVICES:
+        print(f"  {spec.name:<12} {stack.url(spec.name)}   (docs: {stack.url(spec.name)}/docs)")
+    print("  try: make demo    — stop with Ctrl-C\n", flush=True)
+    signal.pause()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="leadrelay")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start Kafka, PostgreSQL and the four services")
+    sub.add_parser("demo", help="post sample leads to a running stack and show the results")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run_stack(args)
+    from . import demo
+
+    return demo.main()

@@ -1,0 +1,77 @@
+"""``make demo``: posts realistic leads to a running stack and shows what comes out of it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import httpx
+
+from router.config import load
+from router.settings import RouterSettings
+from sla_monitor.settings import SlaSettings
+
+from .receiver import Received, Receiver
+
+LEADS = [
+    {"email": "ada.lovelace@northwind.example", "first_name": "Ada", "last_name": "Lovelace",
+     "company": "Northwind Traders", "title": "VP Engineering", "country": "GB",
+     "company_size": 250, "industry": "Software", "page_url": "https://leadrelay.dev/demo",
+     "utm": {"utm_source": "google", "utm_campaign": "q4-demo"}},
+    {"email": "grace@contoso.example", "first_name": "Grace", "last_name": "Hopper",
+     "company": "Contoso", "title": "Director of IT", "country": "US", "company_size": 1200},
+    {"email": "linus@initech.example", "first_name": "Linus", "company": "Initech",
+     "title": "Head of Data", "country": "DE", "company_size": 80},
+    {"email": "someone@gmail.com", "first_name": "Sam", "title": "Student", "country": "FR"},
+    {"email": "katherine@globex.example", "first_name": "Katherine", "company": "Globex",
+     "country": "US"},
+]
+
+
+def show(item: Received) -> None:
+    data = item.payload.get("data", {})
+    if item.hook == "crm":
+        owner = data.get("owner", {})
+        print(f"  ← webhook {item.webhook_id[:16]}…  lead {data.get('lead_id', '')[:8]} "
+              f"→ {owner.get('name')} ({data.get('team_id')})\n      why: {data.get('summary')}")
+    else:
+        print(f"  ⚠ SLA alert {item.webhook_id[:16]}…  lead {data.get('lead_id', '')[:8]} "
+              f"owner {data.get('owner_id')}\n      why: {data.get('summary')}")
+
+
+async def run(intake_url: str, receiver_port: int, wait_s: float) -> int:
+    routing = load(RouterSettings().config_path)
+    secrets = {"crm": next(w.secret for w in routing.webhooks), "ops": SlaSettings().ops_webhook_secret}
+    receiver = Receiver(secrets=secrets, port=receiver_port, on_receive=show)
+    receiver.start()
+    print(f"demo receiver listening on http://127.0.0.1:{receiver_port}/hooks/{{crm,ops}}")
+    lead_ids = []
+    async with httpx.AsyncClient(base_url=intake_url, timeout=10) as client:
+        for lead in LEADS:
+            resp = await client.post("/v1/forms", json=lead)
+            body = resp.json()
+            print(f"→ POST /v1/forms {lead['email']:<34} {resp.status_code} "
+                  f"lead {body.get('lead_id', '')[:8]}")
+            lead_ids.append(body.get("lead_id"))
+        first = await receiver.wait_for("crm", lead_ids[0], 30)
+        if first:
+            resp = await client.post("/v1/activities", json={
+                "lead_id": lead_ids[0], "activity_type": "call",
+                "actor_id": first[0].payload["data"]["owner"]["id"], "subject": "Intro call"})
+            print(f"→ POST /v1/activities call for lead {lead_ids[0][:8]}: {resp.status_code} "
+                  "(its SLA clock stops: no alert for it)")
+    print(f"waiting up to {wait_s:.0f}s for SLA alerts on the unworked leads…")
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and len(receiver.of("ops")) < len(receiver.of("crm")) - 1:
+        await asyncio.sleep(0.5)
+    receiver.stop()
+    print(f"\n{len(receiver.of('crm'))} leads routed, {len(receiver.of('ops'))} SLA alerts, "
+          f"{len(receiver.rejected)} bad signatures.")
+    return 0 if receiver.of("crm") else 1
+
+
+def main() -> int:
+    intake_url = os.environ.get("INTAKE_URL", "http://127.0.0.1:8000")
+    wait_s = float(os.environ.get("DEMO_WAIT_S", "60"))
+    return asyncio.run(run(intake_url, int(os.environ.get("DEMO_RECEIVER_PORT", "8099")), wait_s))

@@ -1,0 +1,94 @@
+"""A small webhook receiver for the demo and the end-to-end tests.
+
+It verifies every request with the official ``standardwebhooks`` library against the secret of
+its path, records what arrived, and can be told to fail for a while (to exercise retries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+
+@dataclass
+class Received:
+    hook: str
+    webhook_id: str
+    payload: dict[str, Any]
+    at: float
+
+
+@dataclass
+class Receiver:
+    secrets: dict[str, str]
+    port: int
+    received: list[Received] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    fail_next: dict[str, int] = field(default_factory=dict)
+    on_receive: Any = None
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/hooks/{hook}")
+        async def hook(hook: str, request: Request) -> JSONResponse:
+            body = await request.body()
+            secret = self.secrets.get(hook)
+            if secret is None:
+                return JSONResponse({"error": "unknown hook"}, status_code=404)
+            try:
+                payload = Webhook(secret).verify(body, dict(request.headers))
+            except WebhookVerificationError as exc:
+                self.rejected.append(f"{hook}: {exc}")
+                return JSONResponse({"error": "bad signature"}, status_code=401)
+            if self.fail_next.get(hook, 0) > 0:
+                self.fail_next[hook] -= 1
+                return JSONResponse({"error": "induced failure"}, status_code=500)
+            item = Received(hook, request.headers["webhook-id"], payload, time.time())
+            self.received.append(item)
+            if self.on_receive:
+                self.on_receive(item)
+            return JSONResponse({"ok": True})
+
+        return app
+
+    def start(self) -> None:
+        config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="warning",
+                                lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise TimeoutError("receiver did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.should_exit = True
+        if self._thread:
+            self._thread.join(5)
+
+    def of(self, hook: str, lead_id: str | None = None) -> list[Received]:
+        return [r for r in self.received if r.hook == hook and
+                (lead_id is None or r.payload.get("data", {}).get("lead_id") == lead_id)]
+
+    async def wait_for(self, hook: str, lead_id: str, timeout_s: float) -> list[Received]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            found = self.of(hook, lead_id)
+            if found:
+                return found
+            await asyncio.sleep(0.05)
+        return []

@@ -1,0 +1,152 @@
+"""Starts and stops the whole stack: Kafka, PostgreSQL and the four services as processes.
+
+Kafka and PostgreSQL are started only when ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL`` are not
+set. Each service's output is shown with its name in front. ``stop`` ends everything, services
+first, and leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from leadrelay_shared.kafka import ensure_topics
+
+from . import kafka, postgres
+from .ports import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str
+    env_prefix: str
+    default_port: int
+
+
+SERVICES = (
+    ServiceSpec("intake", "intake", "INTAKE_", 8000),
+    ServiceSpec("scoring", "scoring", "SCORING_", 8001),
+    ServiceSpec("router", "router", "ROUTER_", 8002),
+    ServiceSpec("sla-monitor", "sla_monitor", "SLA_", 8003),
+)
+COLOURS = {"intake": 36, "scoring": 35, "router": 33, "sla-monitor": 32, "kafka": 34,
+           "postgres": 34}
+
+
+@dataclass
+class Stack:
+    data_dir: Path
+    durable: bool = True
+    pick_free_ports: bool = False
+    log_file: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    kafka_server: kafka.KafkaServer | None = None
+    pg_server: postgres.PostgresServer | None = None
+    bootstrap: str = ""
+    database_url: str = ""
+    ports: dict[str, int] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _pumps: list[threading.Thread] = field(default_factory=list)
+
+    def start_infra(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+        self.database_url = os.environ.get("DATABASE_URL", "")
+        if not self.database_url:
+            self.pg_server = postgres.start(self.data_dir / "postgres", port=None if
+                                            self.pick_free_ports else 5433, durable=self.durable,
+                                            log_path=self.data_dir / "postgres.log")
+            self.database_url = self.pg_server.url
+        if not self.bootstrap:
+            self.kafka_server = kafka.start(self.data_dir / "kafka", port=None if
+                                            self.pick_free_ports else 9092,
+                                            log_path=self.data_dir / "kafka.log")
+            self.bootstrap = self.kafka_server.bootstrap
+        asyncio.run(ensure_topics(self.bootstrap))
+
+    def service_env(self, spec: ServiceSpec, port: int) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()}
+        env.update({
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "DATABASE_URL": self.database_url,
+            f"{spec.env_prefix}PORT": str(port), "PYTHONUNBUFFERED": "1",
+        })
+        env.update(self.extra_env)
+        return env
+
+    def start_services(self, only: tuple[str, ...] | None = None) -> None:
+        for spec in SERVICES:
+            if only and spec.name not in only:
+                continue
+            port = free_port(None if self.pick_free_ports else spec.default_port)
+            self.ports[spec.name] = port
+            self.start_service(spec, port)
+
+    def start_service(self, spec: ServiceSpec, port: int) -> None:
+        proc = subprocess.Popen([sys.executable, "-m", spec.module],
+                                env=self.service_env(spec, port), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes[spec.name] = proc
+        pump = threading.Thread(target=self._pump, args=(spec.name, proc.stdout), daemon=True)
+        pump.start()
+        self._pumps.append(pump)
+
+    def _pump(self, name: str, stream: IO[bytes] | None) -> None:
+        assert stream is not None
+        sink = open(self.log_file, "a", buffering=1) if self.log_file else None
+        colour = COLOURS.get(name, 0)
+        for raw in stream:
+            line = raw.decode(errors="replace").rstrip()
+            if sink:
+                sink.write(f"{name:>11} | {line}\n")
+            else:
+                print(f"\033[{colour}m{name:>11} |\033[0m {line}", flush=True)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def wait_ready(self, timeout_s: float = 90) -> None:
+        deadline = time.monotonic() + timeout_s
+        for name in self.ports:
+            while True:
+                proc = self.processes[name]
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with code {proc.returncode}")
+                try:
+                    if httpx.get(f"{self.url(name)}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{name} not ready after {timeout_s}s")
+                time.sleep(0.2)
+
+    def stop_service(self, name: str, timeout_s: float = 15) -> None:
+        proc = self.processes.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            self.stop_service(name)
+        if self.kafka_server:
+            self.kafka_server.stop()
+        if self.pg_server:
+            self.pg_server.stop()

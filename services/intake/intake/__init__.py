@@ -1,0 +1,1 @@
+"""intake: the HTTP door into leadrelay; validates, normalises identity and publishes to Kafka."""

@@ -1,0 +1,7 @@
+from leadrelay_shared.runtime import main
+
+from .bootstrap import create_app
+from .settings import IntakeSettings
+
+if __name__ == "__main__":
+    main(package="intake", schema=None, settings=IntakeSettings(), create_app=create_app)

@@ -1,0 +1,40 @@
+"""Publishes intake events straight to Kafka: 202 is answered only after acks=all."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Histogram
+
+from leadrelay_shared.contracts import Event
+from leadrelay_shared.kafka import BrokerUnavailable, publish
+
+from ..errors import NotAccepted
+
+SEND_SECONDS = Histogram("intake_kafka_send_seconds", "Time from send to acks=all",
+                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+
+
+class KafkaPublisher:
+    def __init__(self, producer: AIOKafkaProducer, *, ready: "ReadyFlag", timeout_s: float) -> None:
+        self._producer = producer
+        self._ready = ready
+        self._timeout = timeout_s
+
+    async def publish(self, event: Event) -> None:
+        if not self._ready.is_set():
+            raise NotAccepted("not connected to Kafka yet")
+        started = time.perf_counter()
+        try:
+            await publish(self._producer, event, self._timeout)
+        except BrokerUnavailable as exc:
+            raise NotAccepted(str(exc)) from exc
+        SEND_SECONDS.observe(time.perf_counter() - started)
+
+
+class ReadyFlag(Protocol):
+    """Anything with ``is_set``, such as an asyncio.Event."""
+
+    def is_set(self) -> bool: ...

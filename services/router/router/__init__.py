@@ -1,0 +1,1 @@
+"""router: assigns qualified leads to reps and delivers signed webhooks to sales systems."""

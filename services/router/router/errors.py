@@ -1,0 +1,10 @@
+class RouterError(Exception):
+    """Base of router's errors."""
+
+
+class ConfigError(RouterError):
+    """The routing configuration is invalid; the message names the field."""
+
+
+class NotFound(RouterError):
+    pass

@@ -1,0 +1,17 @@
+from pathlib import Path
+
+from pydantic_settings import SettingsConfigDict
+
+from leadrelay_shared.settings import ServiceSettings
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "deploy" / "config" / "routing.yaml"
+
+
+class RouterSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="ROUTER_", extra="ignore")
+
+    port: int = 8002
+    consumer_group: str = "leadrelay-router"
+    config_path: Path = DEFAULT_CONFIG
+    webhook_timeout_s: float = 10.0
+    webhook_schedule_s: str = ""  # comma-separated seconds; empty means the 24h default

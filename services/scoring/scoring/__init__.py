@@ -1,0 +1,1 @@
+"""scoring: lead profiles, fit and engagement scores, and the demand-waterfall stage machine."""

@@ -1,0 +1,6 @@
+class ScoringError(Exception):
+    """Base of scoring's errors."""
+
+
+class LeadNotFound(ScoringError):
+    pass

@@ -1,0 +1,6 @@
+from alembic import context
+
+from leadrelay_shared.migrate import run_env
+from sla_monitor.adapters.orm import metadata
+
+run_env(context, metadata)

@@ -1,0 +1,156 @@
+"""The consumer loop every service runs: decode, handle in a transaction, then commit offsets.
+
+Per error class the decision is explicit:
+
+* a record that cannot be decoded (``PoisonMessage``) or that a handler rejects for good
+  (``PermanentError``) goes to the dead-letter topic with the reason, and the loop moves on;
+* an infrastructure failure (database or broker unreachable) is retried with backoff for as long
+  as it takes, without committing, so nothing is skipped;
+* any other exception is retried a few times (it may be a deadlock or a race), then dead-lettered.
+
+Offsets are committed only after every record of the batch was handled or dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from .codec import PoisonMessage, decode
+from .contracts import Event
+from .kafka import dead_letter_record, send_record
+from .logging import get_logger
+from .metrics import CONSUMED, DEAD_LETTERED, HANDLE_SECONDS
+
+log = get_logger(__name__)
+
+Handler = Callable[[Event], Awaitable[None]]
+
+
+class PermanentError(Exception):
+    """The event is well-formed but can never be applied; it is dead-lettered with this reason."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, (OSError, TimeoutError, ConnectionError, KafkaError)):
+        return True
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+class EventConsumer:
+    def __init__(self, *, bootstrap: str, group_id: str, topics: Sequence[str], handler: Handler,
+                 producer: AIOKafkaProducer, max_records: int = 200, send_timeout_s: float = 5.0,
+                 unexpected_retries: int = 3, max_backoff_s: float = 10.0) -> None:
+        self.group_id = group_id
+        self._topics = list(topics)
+        self._handler = handler
+        self._producer = producer
+        self._max_records = max_records
+        self._send_timeout = send_timeout_s
+        self._unexpected_retries = unexpected_retries
+        self._max_backoff = max_backoff_s
+        self._stopping = False
+        self._consumer = AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=bootstrap,
+            group_id=group_id,
+            client_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=max_records,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_000,
+        )
+        self.started = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def run(self) -> None:
+        await self._start_with_retry()
+        try:
+            while not self._stopping:
+                batch = await self._consumer.getmany(timeout_ms=200, max_records=self._max_records)
+                for tp, records in batch.items():
+                    await self._handle_partition(tp, records)
+        finally:
+            await self._consumer.stop()
+
+    async def _start_with_retry(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self._consumer.start()
+                self.started.set()
+                return
+            except KafkaError as exc:
+                log.warning("consumer_start_failed", group=self.group_id, error=repr(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._max_backoff)
+
+    async def _handle_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        for record in records:
+            await self._process(record)
+        try:
+            await self._consumer.commit({tp: records[-1].offset + 1})
+        except CommitFailedError as exc:
+            # A rebalance took the partition; the new owner redelivers and idempotency absorbs it.
+            log.warning("commit_failed", group=self.group_id, error=repr(exc))
+
+    async def _process(self, record: ConsumerRecord) -> None:
+        headers = list(record.headers or ())
+        try:
+            event = decode(headers, record.value, record.key)
+        except PoisonMessage as exc:
+            await self._dead_letter(record, headers, exc.reason)
+            return
+        attempt, delay = 0, 0.2
+        while True:
+            started = time.perf_counter()
+            try:
+                await self._handler(event)
+                HANDLE_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
+                CONSUMED.labels(self.group_id, "handled").inc()
+                return
+            except PermanentError as exc:
+                await self._dead_letter(record, headers, f"rejected: {exc}")
+                return
+            except Exception as exc:
+                attempt += 1
+                transient = is_transient(exc)
+                if not transient and attempt > self._unexpected_retries:
+                    log.exception("handler_failed_dead_lettering", group=self.group_id,
+                                  event_type=event.event_type, event_id=str(event.event_id))
+                    await self._dead_letter(record, headers, f"handler error: {exc!r}"[:2000])
+                    return
+                log.warning("handler_failed_retrying", group=self.group_id, attempt=attempt,
+                            transient=transient, error=repr(exc)[:500], retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._max_backoff)
+
+    async def _dead_letter(self, record: ConsumerRecord, headers: list[tuple[str, bytes]],
+                           reason: str) -> None:
+        dlq = dead_letter_record(
+            topic=record.topic, partition=record.partition, offset=record.offset, key=record.key,
+            value=record.value, headers=headers, reason=reason, consumer_group=self.group_id)
+        delay = 0.5
+        while True:
+            try:
+                await send_record(self._producer, dlq, self._send_timeout)
+                break
+            except Exception as exc:
+                log.warning("dead_letter_publish_failed", group=self.group_id, error=repr(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._max_backoff)
+        DEAD_LETTERED.labels(self.group_id).inc()
+        CONSUMED.labels(self.group_id, "dead_lettered").inc()
+        log.warning("dead_lettered", group=self.group_id, topic=record.topic,
+                    partition=record.partition, offset=record.offset, reason=reason[:300])

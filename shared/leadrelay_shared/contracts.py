@@ -1,0 +1,215 @@
+"""Event contracts: the frozen, versioned schemas of everything on Kafka.
+
+Every event carries ``event_id`` (idempotency key downstream), ``lead_id`` (the Kafka key, so one
+lead's events stay in order), a timezone-aware ``occurred_at`` and a ``schema_version``. Changes
+are additive: a new optional field keeps ``schema_version``; a breaking change means a new type.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+LEAD_NAMESPACE = uuid.UUID("6f1c7c4e-3a52-4b7e-9d0e-2f3c1a8b5e10")
+
+
+class Topics:
+    """Kafka topics, one per emitting service; partition counts are explicit."""
+
+    INTAKE = "leadrelay.intake.v1"
+    SCORING = "leadrelay.scoring.v1"
+    ROUTING = "leadrelay.routing.v1"
+    SLA = "leadrelay.sla.v1"
+    DEAD_LETTER = "leadrelay.deadletter.v1"
+
+    PARTITIONS: ClassVar[dict[str, int]] = {
+        INTAKE: 6,
+        SCORING: 6,
+        ROUTING: 6,
+        SLA: 3,
+        DEAD_LETTER: 1,
+    }
+
+
+def lead_id_for(normalised_email: str) -> str:
+    """Deterministic lead id: the same person (by normalised email) always maps to one key."""
+    return str(uuid.uuid5(LEAD_NAMESPACE, normalised_email))
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Reason(Frozen):
+    """Why a decision went the way it did: a stable rule id and a sentence for people."""
+
+    rule_id: str
+    message: str
+
+
+class Stage(StrEnum):
+    """The demand waterfall."""
+
+    INQUIRY = "inquiry"
+    MQL = "mql"
+    SAL = "sal"
+    SQL = "sql"
+    OPPORTUNITY = "opportunity"
+    WON = "won"
+    LOST = "lost"
+    NURTURE = "nurture"
+    RECYCLED = "recycled"
+    DISQUALIFIED = "disqualified"
+
+
+class LeadSnapshot(Frozen):
+    """What downstream services need to know about a lead, carried on the event."""
+
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    title: str | None = None
+    phone: str | None = None
+    country: str | None = None
+    region: str | None = None
+    company_size: int | None = None
+    industry: str | None = None
+    email_domain: str | None = None
+    is_free_email: bool = False
+
+
+class Event(Frozen):
+    """Base of every event. ``event_type`` and ``topic`` are fixed per class."""
+
+    event_type: ClassVar[str]
+    topic: ClassVar[str]
+    source: ClassVar[str]
+
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    lead_id: str = Field(min_length=1, max_length=64)
+    occurred_at: AwareDatetime
+    schema_version: int = 1
+
+
+class FormSubmitted(Event):
+    event_type: ClassVar[str] = "io.leadrelay.form.submitted"
+    topic: ClassVar[str] = Topics.INTAKE
+    source: ClassVar[str] = "/leadrelay/intake"
+
+    received_at: AwareDatetime
+    source_system: str = "web"
+    lead: LeadSnapshot
+    fields: dict[str, str] = Field(default_factory=dict)
+    consent: dict[str, bool] = Field(default_factory=dict)
+    utm: dict[str, str] = Field(default_factory=dict)
+    page_url: str | None = None
+
+
+ActivityType = Literal["call", "email", "meeting"]
+
+
+class ActivityLogged(Event):
+    event_type: ClassVar[str] = "io.leadrelay.activity.logged"
+    topic: ClassVar[str] = Topics.INTAKE
+    source: ClassVar[str] = "/leadrelay/intake"
+
+    received_at: AwareDatetime
+    source_system: str = "crm"
+    activity_type: ActivityType
+    actor_id: str | None = None
+    subject: str | None = None
+
+
+class ScoreContribution(Frozen):
+    rule_id: str
+    points: int
+    message: str
+    event_id: uuid.UUID | None = None
+
+
+class LeadScored(Event):
+    event_type: ClassVar[str] = "io.leadrelay.lead.scored"
+    topic: ClassVar[str] = Topics.SCORING
+    source: ClassVar[str] = "/leadrelay/scoring"
+
+    fit_score: int
+    engagement_score: int
+    contributions: tuple[ScoreContribution, ...]
+    model_version: str
+    cause_event_id: uuid.UUID
+
+
+class StageChanged(Event):
+    event_type: ClassVar[str] = "io.leadrelay.stage.changed"
+    topic: ClassVar[str] = Topics.SCORING
+    source: ClassVar[str] = "/leadrelay/scoring"
+
+    from_stage: Stage | None
+    to_stage: Stage
+    reasons: tuple[Reason, ...]
+    model_version: str
+    cause_event_id: uuid.UUID
+    lead: LeadSnapshot
+    fit_score: int = 0
+    engagement_score: int = 0
+
+
+class Owner(Frozen):
+    id: str
+    name: str
+    email: str | None = None
+
+
+class LeadAssigned(Event):
+    event_type: ClassVar[str] = "io.leadrelay.lead.assigned"
+    topic: ClassVar[str] = Topics.ROUTING
+    source: ClassVar[str] = "/leadrelay/router"
+
+    assignment_id: uuid.UUID
+    stage: Stage
+    owner: Owner
+    team_id: str
+    strategy: str
+    reasons: tuple[Reason, ...]
+    config_version: str
+    lead: LeadSnapshot
+    cause_event_id: uuid.UUID
+
+
+class SlaBreached(Event):
+    event_type: ClassVar[str] = "io.leadrelay.sla.breached"
+    topic: ClassVar[str] = Topics.SLA
+    source: ClassVar[str] = "/leadrelay/sla-monitor"
+
+    clock_id: uuid.UUID
+    assignment_id: uuid.UUID
+    owner_id: str
+    team_id: str
+    policy_id: str
+    started_at: AwareDatetime
+    due_at: AwareDatetime
+    reasons: tuple[Reason, ...]
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.event_type: cls
+    for cls in (FormSubmitted, ActivityLogged, LeadScored, StageChanged, LeadAssigned, SlaBreached)
+}
+
+
+def event_from_payload(event_type: str, payload: dict[str, Any]) -> Event:
+    """Rebuild an event from its stored JSON (the outbox keeps type and payload)."""
+    return EVENT_TYPES[event_type].model_validate(payload)
+
+
+def as_utc(moment: datetime) -> datetime:
+    from datetime import timezone
+
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: leadrelay only handles timezone-aware times")
+    return moment.astimezone(timezone.utc)

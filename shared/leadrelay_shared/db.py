@@ -1,0 +1,94 @@
+"""Database helpers: async engines, a naming convention, and the tables every service owns.
+
+Each service keeps its tables in a schema of its own. The outbox, the processed-events table and
+the webhook delivery queue have the same shape in every service, so they are defined once here
+and created in the service's schema by its migrations.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def async_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and use the asyncpg driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    return url
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+
+
+def service_metadata(schema: str) -> sa.MetaData:
+    return sa.MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+
+
+def outbox_table(metadata: sa.MetaData) -> sa.Table:
+    """Events waiting to be published, written in the same transaction as the state they describe."""
+    return sa.Table(
+        "outbox",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("event_id", pg.UUID(as_uuid=True), nullable=False, unique=True),
+        sa.Column("event_type", sa.Text, nullable=False),
+        sa.Column("topic", sa.Text, nullable=False),
+        sa.Column("lead_id", sa.Text, nullable=False),
+        sa.Column("payload", pg.JSONB, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
+                  server_default=sa.func.now()),
+        sa.Column("published_at", sa.DateTime(timezone=True)),
+        sa.Index("ix_outbox_unpublished", "id", postgresql_where=sa.text("published_at IS NULL")),
+    )
+
+
+def processed_events_table(metadata: sa.MetaData) -> sa.Table:
+    """Event ids a consumer has applied: the idempotency record, written with the state."""
+    return sa.Table(
+        "processed_events",
+        metadata,
+        sa.Column("event_id", pg.UUID(as_uuid=True), primary_key=True),
+        sa.Column("event_type", sa.Text, nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False,
+                  server_default=sa.func.now()),
+    )
+
+
+def deliveries_table(metadata: sa.MetaData) -> sa.Table:
+    """The persistent queue of outgoing webhooks (to sales systems or to ops)."""
+    return sa.Table(
+        "webhook_deliveries",
+        metadata,
+        sa.Column("id", sa.Text, primary_key=True),
+        sa.Column("endpoint_id", sa.Text, nullable=False),
+        sa.Column("url", sa.Text, nullable=False),
+        sa.Column("event_type", sa.Text, nullable=False),
+        sa.Column("lead_id", sa.Text, nullable=False),
+        sa.Column("payload", pg.JSONB, nullable=False),
+        sa.Column("status", sa.Text, nullable=False, server_default="pending"),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False,
+                  server_default=sa.func.now()),
+        sa.Column("lease_until", sa.DateTime(timezone=True)),
+        sa.Column("last_status_code", sa.Integer),
+        sa.Column("last_error", sa.Text),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
+                  server_default=sa.func.now()),
+        sa.Column("delivered_at", sa.DateTime(timezone=True)),
+        sa.Index("ix_webhook_deliveries_due", "next_attempt_at",
+                 postgresql_where=sa.text("status = 'pending'")),
+    )

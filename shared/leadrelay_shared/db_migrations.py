@@ -1,0 +1,28 @@
+"""Creating the common tables from a service's migrations.
+
+The factories in ``db`` describe version 1 of the outbox, processed-events and delivery tables.
+A later change to any of them is a new migration in every service, never an edit of version 1.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Connection
+
+from .db import deliveries_table, outbox_table, processed_events_table, service_metadata
+
+
+def create_common_v1(bind: Connection, schema: str, *, deliveries: bool = False) -> None:
+    metadata = service_metadata(schema)
+    outbox_table(metadata)
+    processed_events_table(metadata)
+    if deliveries:
+        deliveries_table(metadata)
+    metadata.create_all(bind)
+
+
+def drop_common_v1(bind: Connection, schema: str) -> None:
+    metadata = service_metadata(schema)
+    outbox_table(metadata)
+    processed_events_table(metadata)
+    deliveries_table(metadata)
+    metadata.drop_all(bind, checkfirst=True)

@@ -1,0 +1,99 @@
+"""Kafka clients with the settings leadrelay relies on, stated explicitly.
+
+aiokafka's defaults (``acks=1``, no bound on a send to a dead broker) are too weak for "202 means
+durable", so every producer here uses ``acks=all`` with idempotence, and every send is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from datetime import datetime, timezone
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from .codec import KafkaRecord, encode
+from .contracts import Event, Topics
+
+
+class BrokerUnavailable(Exception):
+    """Kafka did not acknowledge in time; the caller may retry with the same event id."""
+
+
+def make_producer(bootstrap: str, *, client_id: str, send_timeout_s: float = 2.0) -> AIOKafkaProducer:
+    timeout_ms = max(int(send_timeout_s * 1000), 1000)
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=1,
+        request_timeout_ms=timeout_ms,
+        retry_backoff_ms=100,
+        metadata_max_age_ms=60_000,
+        connections_max_idle_ms=540_000,
+    )
+
+
+async def send_record(producer: AIOKafkaProducer, record: KafkaRecord, timeout_s: float) -> None:
+    """Send and wait for ``acks=all``; never longer than ``timeout_s``."""
+    try:
+        await asyncio.wait_for(
+            producer.send_and_wait(record.topic, record.value, key=record.key, headers=record.headers),
+            timeout=timeout_s,
+        )
+    except (TimeoutError, KafkaError) as exc:
+        raise BrokerUnavailable(f"kafka did not acknowledge within {timeout_s}s: {exc!r}") from exc
+
+
+async def publish(producer: AIOKafkaProducer, event: Event, timeout_s: float) -> None:
+    await send_record(producer, encode(event), timeout_s)
+
+
+def dead_letter_record(*, topic: str, partition: int, offset: int, key: bytes | None,
+                       value: bytes | None, headers: list[tuple[str, bytes]], reason: str,
+                       consumer_group: str) -> KafkaRecord:
+    """The original record untouched, with where it came from and why it was rejected."""
+    extra = [
+        ("dlq_reason", reason.encode()[:4000]),
+        ("dlq_original_topic", topic.encode()),
+        ("dlq_original_partition", str(partition).encode()),
+        ("dlq_original_offset", str(offset).encode()),
+        ("dlq_consumer_group", consumer_group.encode()),
+        ("dlq_at", datetime.now(timezone.utc).isoformat().encode()),
+    ]
+    return KafkaRecord(topic=Topics.DEAD_LETTER, key=key or b"", value=value or b"",
+                       headers=[*headers, *extra])
+
+
+async def ensure_topics(bootstrap: str, partitions: Mapping[str, int] | None = None,
+                        timeout_s: float = 30.0) -> None:
+    """Create leadrelay's topics with explicit partition counts (idempotent)."""
+    wanted = dict(partitions or Topics.PARTITIONS)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [NewTopic(name, n, 1) for name, n in wanted.items() if name not in existing]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+async def broker_reachable(producer: AIOKafkaProducer, timeout_s: float = 2.0) -> bool:
+    try:
+        await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=timeout_s)
+    except Exception:
+        return False
+    return True
+
+
+def json_bytes(data: object) -> bytes:
+    return json.dumps(data, separators=(",", ":"), default=str).encode()

@@ -1,0 +1,118 @@
+"""What one service process holds: its database engine, its Kafka producer, its background tasks.
+
+Opened in the FastAPI ``lifespan`` and closed there; nothing is created at import time. The
+producer starts in the background and keeps retrying, so a service comes up (and says it is not
+ready) while Kafka is still starting or down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from typing import Any
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .kafka import broker_reachable, make_producer
+from .logging import get_logger
+
+log = get_logger(__name__)
+
+
+class Runtime:
+    def __init__(self, *, name: str, bootstrap: str, engine: AsyncEngine | None,
+                 send_timeout_s: float) -> None:
+        self.name = name
+        self.engine = engine
+        self._bootstrap = bootstrap
+        self._send_timeout = send_timeout_s
+        self._producer: AIOKafkaProducer | None = None
+        self.producer_ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        assert self._producer is not None, "Runtime.start() was not called"
+        return self._producer
+
+    async def start(self) -> None:
+        """Create the producer (aiokafka needs a running loop) and connect it in the background."""
+        self._producer = make_producer(self._bootstrap, client_id=self.name,
+                                       send_timeout_s=self._send_timeout)
+        self.spawn(self._start_producer(), "producer-start")
+
+    async def _start_producer(self) -> None:
+        delay = 0.25
+        while True:
+            try:
+                await self.producer.start()
+                self.producer_ready.set()
+                return
+            except KafkaError as exc:
+                log.warning("producer_start_failed", error=repr(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=f"{self.name}:{name}")
+        task.add_done_callback(self._on_done)
+        self._tasks.append(task)
+        return task
+
+    def _on_done(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background_task_died", task=task.get_name(), error=repr(task.exception()))
+
+    async def after_producer(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        await self.producer_ready.wait()
+        return await coro
+
+    async def ready(self) -> dict[str, bool]:
+        checks = {"kafka": self.producer_ready.is_set() and await broker_reachable(self.producer)}
+        if self.engine is not None:
+            checks["database"] = await db_reachable(self.engine)
+        return checks
+
+    async def close(self, grace_s: float = 5.0) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=grace_s)
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._producer.stop(), timeout=grace_s)
+        if self.engine is not None:
+            await self.engine.dispose()
+
+
+async def db_reachable(engine: AsyncEngine, timeout_s: float = 2.0) -> bool:
+    async def probe() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    try:
+        await asyncio.wait_for(probe(), timeout=timeout_s)
+    except Exception:
+        return False
+    return True
+
+
+def serve(app: Any, host: str, port: int, log_level: str) -> None:
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
+                timeout_graceful_shutdown=10)
+
+
+def main(*, package: str, schema: str | None, settings: Any, create_app: Any) -> None:
+    """A service process: migrate its schema (if it has one), then serve its app."""
+    if schema is not None:
+        from .migrate import upgrade
+
+        upgrade(package, settings.database_url, schema)
+    serve(create_app(settings), settings.host, settings.port, settings.log_level)

@@ -1,0 +1,40 @@
+"""Settings every service shares; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_PREFIX = "change-me"
+
+
+class ServiceSettings(BaseSettings):
+    """Kafka and PostgreSQL are found through the standard variables, shared by all services."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    environment: str = Field(
+        default="development", validation_alias=AliasChoices("LEADRELAY_ENV", "environment")
+    )
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
+    )
+    database_url: str = Field(
+        default="postgresql+asyncpg://leadrelay@127.0.0.1:5433/leadrelay",
+        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+    kafka_send_timeout_s: float = 2.0
+    consumer_max_records: int = 200
+    relay_poll_interval_s: float = 0.5
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> "ServiceSettings":
+        if self.environment != "development":
+            for name, value in self.model_dump().items():
+                if isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX):
+                    raise ValueError(f"{name} is still a placeholder; set a real secret")
+        return self

@@ -1,0 +1,92 @@
+"""The unit of work: one transaction holding state, the processed-event mark and the outbox rows.
+
+Handlers own the transaction (they call ``commit``); repositories never commit. If a handler
+raises, nothing it wrote survives, the event is not marked processed, and the offset is not
+committed, so Kafka redelivers it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from types import TracebackType
+from typing import Any, Self
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+
+from .contracts import Event
+
+
+class CommonTables:
+    def __init__(self, outbox: sa.Table, processed: sa.Table, deliveries: sa.Table | None = None):
+        self.outbox = outbox
+        self.processed = processed
+        self.deliveries = deliveries
+
+
+class SqlUnitOfWork:
+    """Base for each service's unit of work; subclasses add their repositories in ``_open``."""
+
+    def __init__(self, engine: AsyncEngine, tables: CommonTables) -> None:
+        self._engine = engine
+        self._tables = tables
+        self.emitted: list[Event] = []
+        self._conn: AsyncConnection | None = None
+        self._tx: AsyncTransaction | None = None
+
+    @property
+    def conn(self) -> AsyncConnection:
+        assert self._conn is not None, "unit of work used outside 'async with'"
+        return self._conn
+
+    async def __aenter__(self) -> Self:
+        self._conn = await self._engine.connect()
+        self._tx = await self._conn.begin()
+        self.emitted = []
+        self._open(self._conn)
+        return self
+
+    def _open(self, conn: AsyncConnection) -> None:
+        """Hook for subclasses to build repositories on the connection."""
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        assert self._conn is not None
+        try:
+            if self._tx is not None and self._tx.is_active:
+                await self._tx.rollback()
+        finally:
+            await self._conn.close()
+            self._conn = None
+
+    async def commit(self) -> None:
+        assert self._tx is not None
+        await self._tx.commit()
+
+    async def claim(self, event_id: uuid.UUID, event_type: str) -> bool:
+        """Mark an incoming event processed; False if it already was (a redelivery)."""
+        t = self._tables.processed
+        stmt = (insert(t).values(event_id=event_id, event_type=event_type)
+                .on_conflict_do_nothing().returning(t.c.event_id))
+        return (await self.conn.execute(stmt)).first() is not None
+
+    async def emit(self, event: Event) -> None:
+        """Write an event to the outbox; the relay publishes it after this transaction commits."""
+        t = self._tables.outbox
+        await self.conn.execute(sa.insert(t).values(
+            event_id=event.event_id, event_type=event.event_type, topic=event.topic,
+            lead_id=event.lead_id, payload=event.model_dump(mode="json"),
+        ))
+        self.emitted.append(event)
+
+    async def enqueue_webhook(self, *, delivery_id: str, endpoint_id: str, url: str,
+                              event_type: str, lead_id: str, payload: dict[str, Any]) -> None:
+        """Queue an outgoing webhook in this transaction; ``delivery_id`` is its stable webhook-id."""
+        t = self._tables.deliveries
+        assert t is not None, "this service has no webhook queue"
+        stmt = insert(t).values(
+            id=delivery_id, endpoint_id=endpoint_id, url=url, event_type=event_type,
+            lead_id=lead_id, payload=payload,
+        ).on_conflict_do_nothing()
+        await self.conn.execute(stmt)
