@@ -28,8 +28,9 @@ from .metrics import DELIVERIES
 
 log = get_logger(__name__)
 
-# Over 24 hours in all: 5s, 30s, 2m, 10m, 30m, 1h, 2h, 4h, 8h, 8h (~24h 43m).
-DEFAULT_SCHEDULE_S: tuple[float, ...] = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800)
+# Retries over more than a day: 5s, 30s, 2m, 10m, 30m, 1h, 2h, 4h, 8h, 8h, 4h (about 27.7 hours).
+DEFAULT_SCHEDULE_S: tuple[float, ...] = (
+    5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800, 14400)
 
 
 @dataclass(frozen=True)

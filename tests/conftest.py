@@ -1,0 +1,81 @@
+"""Fixtures that start the real parts once per test session.
+
+Kafka and PostgreSQL are started only by tests that ask for them (integration and e2e), on free
+ports and in a temporary folder, unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL point elsewhere.
+Every test that touches the database gets a database of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from devstack import kafka, postgres
+from leadrelay_shared.db import async_url
+from leadrelay_shared.kafka import ensure_topics
+
+
+@dataclass
+class Infra:
+    bootstrap: str
+    admin_dsn: str  # plain libpq DSN of the server's maintenance database
+
+    def database_dsn(self, name: str) -> str:
+        base, _, _ = self.admin_dsn.rpartition("/")
+        return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    workdir = Path(tempfile.mkdtemp(prefix="leadrelay-test-"))
+    pg_server = kafka_server = None
+    try:
+        admin = os.environ.get("DATABASE_URL", "").replace("+asyncpg", "")
+        if not admin:
+            pg_server = postgres.start(workdir / "pg", durable=False, log_path=workdir / "pg.log")
+            admin = pg_server.admin_url("postgres")
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+        if not bootstrap:
+            kafka_server = kafka.start(workdir / "kafka", log_path=workdir / "kafka.log")
+            bootstrap = kafka_server.bootstrap
+        asyncio.run(ensure_topics(bootstrap))
+        yield Infra(bootstrap=bootstrap, admin_dsn=admin)
+    finally:
+        if kafka_server:
+            kafka_server.stop()
+        if pg_server:
+            pg_server.stop()
+
+
+async def create_database(infra: Infra) -> tuple[str, str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(infra.admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return name, async_url(infra.database_dsn(name))
+
+
+async def drop_database(infra: Infra, name: str) -> None:
+    conn = await asyncpg.connect(infra.admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def database_url(infra: Infra) -> AsyncIterator[str]:
+    """A fresh, empty database for one test."""
+    name, url = await create_database(infra)
+    yield url
+    await drop_database(infra, name)

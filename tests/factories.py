@@ -1,0 +1,35 @@
+"""Builders of realistic events for tests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from intake import domain as intake_domain
+from leadrelay_shared.contracts import ActivityLogged, FormSubmitted, lead_id_for
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+
+
+def unique_email(prefix: str = "lead", domain: str = "northwind.example") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}@{domain}"
+
+
+def form(email: str | None = None, *, title: str | None = "VP Engineering",
+         company: str | None = "Northwind", at: datetime = T0,
+         event_id: uuid.UUID | None = None) -> FormSubmitted:
+    email = email or unique_email()
+    lead = intake_domain.snapshot(email=email, first_name="Ada", company=company, title=title,
+                                  country="GB")
+    return intake_domain.form_submitted(
+        lead=lead, event_id=event_id or uuid.uuid4(), occurred_at=at, received_at=at,
+        source_system="web", fields={}, consent={}, utm={}, page_url=None)
+
+
+def activity(lead_id: str, *, at: datetime = T0, actor: str = "rep-ana") -> ActivityLogged:
+    return ActivityLogged(lead_id=lead_id, occurred_at=at, received_at=at, activity_type="call",
+                          actor_id=actor)
+
+
+def lead_of(email: str) -> str:
+    return lead_id_for(email)

@@ -1,0 +1,132 @@
+"""In-memory fakes of the units of work, for handler tests (the real ones are tested in
+tests/integration against PostgreSQL)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Self
+
+from leadrelay_shared.contracts import Event
+from scoring.domain import LeadProfile
+from sla_monitor.domain import Clock
+
+
+class FakeUnitOfWorkBase:
+    def __init__(self) -> None:
+        self.processed: set[uuid.UUID] = set()
+        self.outbox: list[Event] = []
+        self.webhooks: dict[str, dict[str, Any]] = {}
+        self.commits = 0
+        self._pending: list[Any] = []
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def claim(self, event_id: uuid.UUID, event_type: str) -> bool:
+        if event_id in self.processed:
+            return False
+        self.processed.add(event_id)
+        return True
+
+    async def emit(self, event: Event) -> None:
+        self.outbox.append(event)
+
+    async def enqueue_webhook(self, *, delivery_id: str, **fields: Any) -> None:
+        self.webhooks.setdefault(delivery_id, fields)
+
+    async def commit(self) -> None:
+        self.commits += 1
+
+
+class FakeLeads:
+    def __init__(self) -> None:
+        self.rows: dict[str, LeadProfile] = {}
+
+    async def get_for_update(self, lead_id: str) -> LeadProfile | None:
+        return self.rows.get(lead_id)
+
+    async def save(self, profile: LeadProfile, *, model_version: str, now: datetime) -> None:
+        self.rows[profile.lead_id] = profile
+
+
+class FakeTimeline:
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    async def add(self, lead_id: str, **fields: Any) -> None:
+        self.entries.append({"lead_id": lead_id, **fields})
+
+
+class FakeScoringUow(FakeUnitOfWorkBase):
+    def __init__(self) -> None:
+        super().__init__()
+        self.leads = FakeLeads()
+        self.timeline = FakeTimeline()
+
+
+class FakePointers:
+    def __init__(self) -> None:
+        self.positions: dict[str, int] = {}
+
+    async def lock(self, pool_id: str) -> int:
+        return self.positions.get(pool_id, 0)
+
+    async def set(self, pool_id: str, position: int, now: datetime) -> None:
+        self.positions[pool_id] = position
+
+
+class FakeAssignments:
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    async def add(self, **fields: Any) -> None:
+        self.rows.append(fields)
+
+
+class FakeRouterUow(FakeUnitOfWorkBase):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pointers = FakePointers()
+        self.assignments = FakeAssignments()
+
+
+class FakeClocks:
+    def __init__(self) -> None:
+        self.rows: dict[uuid.UUID, tuple[Clock, str]] = {}
+
+    async def add(self, clock: Clock) -> None:
+        self.rows.setdefault(clock.id, (clock, "open"))
+
+    async def open_for_lead(self, lead_id: str) -> list[Clock]:
+        return [c for c, s in self.rows.values() if c.lead_id == lead_id and s == "open"]
+
+    async def set_status(self, clock_id: uuid.UUID, status: str, at: datetime) -> None:
+        self.rows[clock_id] = (self.rows[clock_id][0], status)
+
+    async def claim_due(self, now: datetime, limit: int) -> list[Clock]:
+        return [c for c, s in self.rows.values() if s == "open" and c.due_at <= now][:limit]
+
+    def status(self, clock_id: uuid.UUID) -> str:
+        return self.rows[clock_id][1]
+
+
+class FakeActivities:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, datetime]] = []
+
+    async def add(self, *, lead_id: str, occurred_at: datetime, **_: Any) -> None:
+        self.rows.append((lead_id, occurred_at))
+
+    async def times_for_lead(self, lead_id: str) -> list[datetime]:
+        return sorted(t for lid, t in self.rows if lid == lead_id)
+
+
+class FakeSlaUow(FakeUnitOfWorkBase):
+    def __init__(self) -> None:
+        super().__init__()
+        self.clocks = FakeClocks()
+        self.activities = FakeActivities()

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from intake import domain
+from intake.bootstrap import create_app
+from intake.errors import InvalidInput, NotAccepted
+from intake.settings import IntakeSettings
+from leadrelay_shared.contracts import Event, lead_id_for
+
+
+class FakePublisher:
+    def __init__(self, fail: bool = False) -> None:
+        self.events: list[Event] = []
+        self.fail = fail
+
+    async def publish(self, event: Event) -> None:
+        if self.fail:
+            raise NotAccepted("broker down")
+        self.events.append(event)
+
+
+def client(publisher: FakePublisher, max_body: int = 65_536) -> httpx.AsyncClient:
+    app = create_app(IntakeSettings(max_body_bytes=max_body))
+    app.state.publisher = publisher
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake")
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("Ada@Northwind.Example", "ada@northwind.example"),
+    ("  ada@northwind.example\t", "ada@northwind.example"),
+    ("ａｄａ@northwind.example", "ada@northwind.example"),  # full-width letters, NFKC
+])
+def test_email_normalisation(raw: str, expected: str) -> None:
+    assert domain.normalise_email(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["", "no-at-sign", "a@", "@b.com", "a b@c.com", "x" * 300 + "@a.com"])
+def test_invalid_email_names_the_field(raw: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        domain.normalise_email(raw)
+    assert err.value.field == "email"
+
+
+def test_lead_id_is_deterministic_from_normalised_email() -> None:
+    a = lead_id_for(domain.normalise_email("Ada@Northwind.example"))
+    b = lead_id_for(domain.normalise_email(" ada@northwind.EXAMPLE "))
+    assert a == b
+
+
+def test_free_mail_and_phone() -> None:
+    snap = domain.snapshot(email="x@gmail.com", phone="020 7946 0958", country="gb")
+    assert snap.is_free_email and snap.email_domain == "gmail.com"
+    assert snap.phone == "+442079460958"
+    assert domain.snapshot(email="x@northwind.example").is_free_email is False
+
+
+def test_control_characters_are_stripped() -> None:
+    assert domain.clean_text("Ada\x00\x1b[31m Love\u200blace  ") == "Ada[31m Lovelace"
+
+
+async def test_form_accepted_after_publish_with_idempotent_event_id() -> None:
+    pub = FakePublisher()
+    async with client(pub) as c:
+        body = {"email": "Ada@Northwind.example", "title": "CTO"}
+        r1 = await c.post("/v1/forms", json=body, headers={"Idempotency-Key": "k-1"})
+        r2 = await c.post("/v1/forms", json=body, headers={"Idempotency-Key": "k-1"})
+        r3 = await c.post("/v1/forms", json=body)
+    assert r1.status_code == 202 and r2.status_code == 202
+    assert r1.json()["event_id"] == r2.json()["event_id"] != r3.json()["event_id"]
+    assert r1.json()["lead_id"] == lead_id_for("ada@northwind.example")
+    assert len(pub.events) == 3
+
+
+async def test_validation_errors_are_problem_documents_naming_the_field() -> None:
+    async with client(FakePublisher()) as c:
+        bad_type = await c.post("/v1/forms", json={"email": "a@b.example", "company_size": "many"})
+        bad_email = await c.post("/v1/forms", json={"email": "not-an-email"})
+        no_lead = await c.post("/v1/activities", json={"activity_type": "call"})
+    assert bad_type.status_code == 422
+    assert bad_type.headers["content-type"] == "application/problem+json"
+    assert bad_type.json()["errors"][0]["field"] == "company_size"
+    assert bad_email.status_code == 400 and bad_email.json()["errors"][0]["field"] == "email"
+    assert no_lead.status_code == 422 and "lead_id or email" in no_lead.json()["detail"]
+
+
+async def test_body_limit_gives_413() -> None:
+    async with client(FakePublisher(), max_body=1024) as c:
+        r = await c.post("/v1/forms", json={"email": "a@b.example", "fields": {"x": "y" * 2000}})
+    assert r.status_code == 413 and r.json()["status"] == 413
+
+
+async def test_broker_down_gives_503_with_retry_after() -> None:
+    async with client(FakePublisher(fail=True)) as c:
+        r = await c.post("/v1/forms", json={"email": "a@b.example"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+
+
+async def test_activity_by_email_maps_to_the_same_lead() -> None:
+    pub = FakePublisher()
+    async with client(pub) as c:
+        r = await c.post("/v1/activities", json={"email": "ADA@northwind.example",
+                                                 "activity_type": "meeting"})
+    assert r.status_code == 202
+    assert r.json()["lead_id"] == lead_id_for("ada@northwind.example")
+    assert uuid.UUID(r.json()["event_id"])
