@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from .ports import free_port, wait_for_port
+from .ports import free_port, spawn_logged, wait_for_port
 
 DEPLOY = Path(__file__).resolve().parent.parent
 POM = DEPLOY / "kafka" / "pom.xml"
@@ -106,10 +106,9 @@ def start(data_dir: Path, *, port: int | None = None, log_path: Path | None = No
                                "-c", str(props), "--standalone"], capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"kafka storage format failed: {done.stderr.strip()[-2000:]}")
-    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    process = subprocess.Popen(
-        [*java[:1], f"-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", *java[1:], "kafka.Kafka", str(props)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = spawn_logged(
+        [*java[:1], "-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", *java[1:], "kafka.Kafka", str(props)],
+        log_path)
     wait_for_port(port, 60, alive=process)
     return KafkaServer(data_dir=data_dir, port=port, process=process)
 

@@ -1,5 +1,7 @@
 import socket
+import subprocess
 import time
+from pathlib import Path
 
 
 def is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -32,3 +34,14 @@ def wait_for_port(port: int, timeout_s: float, host: str = "127.0.0.1",
                 return
         time.sleep(0.1)
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout_s}s")
+
+
+def spawn_logged(args: list[str], log_path: Path | None, *, user: str | None = None
+                 ) -> "subprocess.Popen[bytes]":
+    """Start a server in its own session with its output appended to ``log_path``."""
+    if log_path is None:
+        return subprocess.Popen(args, user=user, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    with open(log_path, "ab") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(args, user=user, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)

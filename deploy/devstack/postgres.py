@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .ports import free_port, wait_for_port
+from .ports import free_port, spawn_logged, wait_for_port
 
 DB_USER = "leadrelay"
 DB_NAME = "leadrelay"
@@ -92,9 +92,7 @@ def start(data_dir: Path, *, port: int | None = None, log_path: Path | None = No
             "-c", "shared_buffers=256MB"]
     if not durable:
         args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    process = subprocess.Popen(args, user=user, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = spawn_logged(args, log_path, user=user)
     server = PostgresServer(data_dir=data_dir, port=port, process=process)
     wait_for_port(port, 30, alive=process)
     _wait_ready(pg_bin, port)

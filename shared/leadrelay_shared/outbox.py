@@ -79,16 +79,19 @@ class OutboxRelay:
             )).all()
             if not rows:
                 return 0
-            await self._send_all([r.event_type for r in rows], [r.payload for r in rows])
+            await asyncio.wait_for(
+                self._send_all([r.event_type for r in rows], [r.payload for r in rows]),
+                timeout=self._send_timeout)
             await conn.execute(sa.update(t).where(t.c.id.in_([r.id for r in rows]))
                                .values(published_at=sa.func.now()))
         OUTBOX_PUBLISHED.labels(t.schema).inc(len(rows))
         return len(rows)
 
     async def _send_all(self, types: list[str], payloads: list[dict[str, object]]) -> None:
+        """Enqueue the batch in order, then wait for every acknowledgement (bounded by caller)."""
         futures = []
         for event_type, payload in zip(types, payloads, strict=True):
             record = encode(event_from_payload(event_type, payload))
             futures.append(await self._producer.send(
                 record.topic, record.value, key=record.key, headers=record.headers))
-        await asyncio.wait_for(asyncio.gather(*futures), timeout=self._send_timeout)
+        await asyncio.gather(*futures)
