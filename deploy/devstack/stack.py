@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+from contextlib import nullcontext
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,14 +105,15 @@ class Stack:
 
     def _pump(self, name: str, stream: IO[bytes] | None) -> None:
         assert stream is not None
-        sink = open(self.log_file, "a", buffering=1) if self.log_file else None
         colour = COLOURS.get(name, 0)
-        for raw in stream:
-            line = raw.decode(errors="replace").rstrip()
-            if sink:
-                sink.write(f"{name:>11} | {line}\n")
-            else:
-                print(f"\033[{colour}m{name:>11} |\033[0m {line}", flush=True)
+        sink_cm = open(self.log_file, "a", buffering=1) if self.log_file else nullcontext(None)
+        with stream, sink_cm as sink:
+            for raw in stream:
+                line = raw.decode(errors="replace").rstrip()
+                if sink is not None:
+                    sink.write(f"{name:>11} | {line}\n")
+                else:
+                    print(f"\033[{colour}m{name:>11} |\033[0m {line}", flush=True)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -146,6 +148,8 @@ class Stack:
     def stop(self) -> None:
         for name in list(self.processes):
             self.stop_service(name)
+        for pump in self._pumps:
+            pump.join(5)
         if self.kafka_server:
             self.kafka_server.stop()
         if self.pg_server:

@@ -1,0 +1,135 @@
+"""The four services as real processes: form fill → signed webhook → SLA alert (or none)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.ports import free_port
+from devstack.receiver import Receiver
+from devstack.stack import Stack
+from tests.conftest import Infra, create_database, drop_database
+
+pytestmark = pytest.mark.e2e
+
+CRM_SECRET = "whsec_ZTJlLWNybS1zZWNyZXQtZm9yLXRlc3Rz"
+OPS_SECRET = "whsec_ZTJlLW9wcy1zZWNyZXQtZm9yLXRlc3Rz"
+SLA_SECONDS = 4.0
+
+
+@dataclass
+class Running:
+    stack: Stack
+    receiver: Receiver
+    intake: httpx.AsyncClient
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    r = Receiver(secrets={"crm": CRM_SECRET, "ops": OPS_SECRET}, port=free_port())
+    r.start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture(scope="module")
+async def running(infra: Infra, receiver: Receiver, tmp_path_factory: pytest.TempPathFactory
+                  ) -> AsyncIterator[Running]:
+    name, url = await create_database(infra)
+    workdir = tmp_path_factory.mktemp("e2e")
+    routing = workdir / "routing.yaml"
+    routing.write_text(f"""version: e2e
+teams:
+  - {{id: sdr, name: SDR, stages: [mql], reps: [{{id: rep-a, name: A}}, {{id: rep-b, name: B}}]}}
+webhooks:
+  - {{id: crm, url: "http://127.0.0.1:{receiver.port}/hooks/crm", secret: "{CRM_SECRET}"}}
+""")
+    suffix = uuid.uuid4().hex[:6]
+    stack = Stack(data_dir=workdir, pick_free_ports=True, log_file=workdir / "services.log",
+                  bootstrap=infra.bootstrap, database_url=url, extra_env={
+                      "ROUTER_CONFIG_PATH": str(routing),
+                      "ROUTER_WEBHOOK_SCHEDULE_S": "0.2,0.5,1",
+                      "SLA_FIRST_TOUCH_SECONDS": str(SLA_SECONDS),
+                      "SLA_OPS_WEBHOOK_URL": f"http://127.0.0.1:{receiver.port}/hooks/ops",
+                      "SLA_OPS_WEBHOOK_SECRET": OPS_SECRET,
+                      "SLA_WEBHOOK_SCHEDULE_S": "0.2,0.5,1",
+                      "SCORING_CONSUMER_GROUP": f"e2e-scoring-{suffix}",
+                      "ROUTER_CONSUMER_GROUP": f"e2e-router-{suffix}",
+                      "SLA_CONSUMER_GROUP": f"e2e-sla-{suffix}",
+                  })
+    try:
+        await asyncio.to_thread(stack.start_services)
+        await asyncio.to_thread(stack.wait_ready)
+    except BaseException:
+        stack.stop()
+        print(Path(workdir / "services.log").read_text()[-5000:])
+        raise
+    client = httpx.AsyncClient(base_url=stack.url("intake"), timeout=10)
+    yield Running(stack, receiver, client)
+    await client.aclose()
+    await asyncio.to_thread(stack.stop)
+    await drop_database(infra, name)
+
+
+async def submit(running: Running, title: str = "VP Sales") -> str:
+    email = f"e2e-{uuid.uuid4().hex[:8]}@contoso.example"
+    resp = await running.intake.post("/v1/forms", json={
+        "email": email, "first_name": "Grace", "company": "Contoso", "title": title})
+    assert resp.status_code == 202, resp.text
+    return str(resp.json()["lead_id"])
+
+
+async def test_form_fill_arrives_as_a_verified_webhook(running: Running) -> None:
+    lead_id = await submit(running)
+    hooks = await running.receiver.wait_for("crm", lead_id, 30)
+    assert len(hooks) == 1, "expected the routed lead at the receiver"
+    hook = hooks[0]
+    assert hook.webhook_id.startswith("msg_")
+    data = hook.payload["data"]
+    assert hook.payload["type"] == "lead.assigned" and data["owner"]["id"] in {"rep-a", "rep-b"}
+    assert "MQL threshold" in data["summary"] and "round robin" in data["summary"]
+    assert running.receiver.rejected == []  # every request verified by standardwebhooks
+    async with httpx.AsyncClient(base_url=running.stack.url("router")) as router:
+        record = (await router.get(f"/v1/assignments/{data['assignment_id']}")).json()
+    assert record["decision"]["strategy"] == "round_robin"
+
+
+async def test_activity_before_the_deadline_means_no_alert(running: Running) -> None:
+    lead_id = await submit(running)
+    assert await running.receiver.wait_for("crm", lead_id, 30)
+    resp = await running.intake.post("/v1/activities", json={
+        "lead_id": lead_id, "activity_type": "call", "actor_id": "rep-a"})
+    assert resp.status_code == 202
+    await asyncio.sleep(SLA_SECONDS + 2.5)
+    assert running.receiver.of("ops", lead_id) == []
+
+
+async def test_no_activity_means_exactly_one_alert_after_the_deadline(running: Running) -> None:
+    lead_id = await submit(running)
+    routed = await running.receiver.wait_for("crm", lead_id, 30)
+    assert routed
+    async with httpx.AsyncClient(base_url=running.stack.url("sla-monitor")) as sla:
+        for _ in range(50):
+            clocks = (await sla.get("/v1/sla/open", params={"lead_id": lead_id})).json()["items"]
+            if clocks:
+                break
+            await asyncio.sleep(0.1)
+    assert clocks, "the SLA clock should have started"
+    due_at = datetime.fromisoformat(clocks[0]["due_at"]).timestamp()
+    await asyncio.sleep(max(0.0, due_at - time.time() - 1.0))
+    assert running.receiver.of("ops", lead_id) == [], "alerted before the deadline"
+    alerts = await running.receiver.wait_for("ops", lead_id, 15)
+    assert alerts and alerts[0].at >= due_at
+    await asyncio.sleep(2.0)
+    alerts = running.receiver.of("ops", lead_id)
+    assert len(alerts) == 1
+    assert alerts[0].payload["type"] == "sla.breached"
+    assert alerts[0].payload["data"]["owner_id"] == routed[0].payload["data"]["owner"]["id"]
