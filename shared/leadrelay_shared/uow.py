@@ -9,13 +9,25 @@ from __future__ import annotations
 
 import uuid
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from .contracts import Event
+
+
+class UnitOfWork(Protocol):
+    """What handlers need of any unit of work; services add their repositories."""
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def claim(self, event_id: uuid.UUID, event_type: str) -> bool: ...
+    async def emit(self, event: Event) -> None: ...
+    async def enqueue_webhook(self, *, delivery_id: str, endpoint_id: str, url: str,
+                              event_type: str, lead_id: str, payload: dict[str, Any]) -> None: ...
+    async def commit(self) -> None: ...
 
 
 class CommonTables:

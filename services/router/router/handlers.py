@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from leadrelay_shared.contracts import Event, LeadAssigned, Owner, Reason, Stage, StageChanged
 from leadrelay_shared.delivery import envelope
+from leadrelay_shared.uow import UnitOfWork as BaseUnitOfWork
 
 from . import domain
 from .config import RoutingConfig
@@ -28,17 +29,9 @@ class AssignmentStore(Protocol):
                   config_version: str, cause_event_id: uuid.UUID, now: datetime) -> None: ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(BaseUnitOfWork, Protocol):
     pointers: Pointers
     assignments: AssignmentStore
-
-    async def __aenter__(self) -> Self: ...
-    async def __aexit__(self, *exc: object) -> None: ...
-    async def claim(self, event_id: uuid.UUID, event_type: str) -> bool: ...
-    async def emit(self, event: Event) -> None: ...
-    async def enqueue_webhook(self, *, delivery_id: str, endpoint_id: str, url: str,
-                              event_type: str, lead_id: str, payload: dict[str, Any]) -> None: ...
-    async def commit(self) -> None: ...
 
 
 async def handle(event: Event, *, uow: UnitOfWork, config: RoutingConfig,

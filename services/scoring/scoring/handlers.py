@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from leadrelay_shared.contracts import (
     ActivityLogged,
@@ -14,6 +14,7 @@ from leadrelay_shared.contracts import (
     LeadScored,
     StageChanged,
 )
+from leadrelay_shared.uow import UnitOfWork as BaseUnitOfWork
 
 from . import domain
 from .domain import LeadProfile, ScoringModel
@@ -29,15 +30,9 @@ class Timeline(Protocol):
                   detail: dict[str, Any], event_id: uuid.UUID | None) -> None: ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(BaseUnitOfWork, Protocol):
     leads: Leads
     timeline: Timeline
-
-    async def __aenter__(self) -> Self: ...
-    async def __aexit__(self, *exc: object) -> None: ...
-    async def claim(self, event_id: uuid.UUID, event_type: str) -> bool: ...
-    async def emit(self, event: Event) -> None: ...
-    async def commit(self) -> None: ...
 
 
 async def handle(event: Event, *, uow: UnitOfWork, model: ScoringModel,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from leadrelay_shared.contracts import ActivityLogged, Event, LeadAssigned, SlaBreached
 from leadrelay_shared.delivery import Endpoint, envelope
+from leadrelay_shared.uow import UnitOfWork as BaseUnitOfWork
 
 from . import domain
 from .domain import Clock, Policy
@@ -29,17 +30,9 @@ class ActivityStore(Protocol):
     async def times_for_lead(self, lead_id: str) -> list[datetime]: ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(BaseUnitOfWork, Protocol):
     clocks: ClockStore
     activities: ActivityStore
-
-    async def __aenter__(self) -> Self: ...
-    async def __aexit__(self, *exc: object) -> None: ...
-    async def claim(self, event_id: uuid.UUID, event_type: str) -> bool: ...
-    async def emit(self, event: Event) -> None: ...
-    async def enqueue_webhook(self, *, delivery_id: str, endpoint_id: str, url: str,
-                              event_type: str, lead_id: str, payload: dict[str, Any]) -> None: ...
-    async def commit(self) -> None: ...
 
 
 async def handle(event: Event, *, uow: UnitOfWork, policy: Policy,
