@@ -1,0 +1,80 @@
+"""Webhook delivery from the PostgreSQL queue: retries with backoff, one delivery per webhook-id."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from devstack.ports import free_port
+from devstack.receiver import Receiver
+from leadrelay_shared.db import make_engine
+from leadrelay_shared.delivery import Deliverer, Endpoint, replay
+from leadrelay_shared.migrate import upgrade
+from router.adapters import orm
+from router.adapters.repository import RouterUnitOfWork
+
+pytestmark = pytest.mark.integration
+SECRET = "whsec_aW50ZWdyYXRpb24tdGVzdC1zZWNyZXQ="
+
+
+async def queue(engine, endpoint: Endpoint, lead_id: str) -> str:  # type: ignore[no-untyped-def]
+    delivery_id = f"msg_{uuid.uuid4().hex}"
+    async with RouterUnitOfWork(engine) as uow:
+        await uow.enqueue_webhook(delivery_id=delivery_id, endpoint_id=endpoint.id,
+                                  url=endpoint.url, event_type="lead.assigned", lead_id=lead_id,
+                                  payload={"type": "lead.assigned", "data": {"lead_id": lead_id}})
+        await uow.commit()
+    return delivery_id
+
+
+async def drain(deliverer: Deliverer, rounds: int) -> None:
+    for _ in range(rounds):
+        await deliverer.deliver_once()
+        await asyncio.sleep(0.1)
+
+
+async def test_failing_receiver_gets_the_webhook_once_after_retries(database_url) -> None:  # type: ignore[no-untyped-def]
+    await asyncio.to_thread(upgrade, "router", database_url, orm.SCHEMA)
+    engine = make_engine(database_url)
+    receiver = Receiver(secrets={"crm": SECRET}, port=free_port(), fail_next={"crm": 2})
+    receiver.start()
+    endpoint = Endpoint(id="crm", url=f"http://127.0.0.1:{receiver.port}/hooks/crm", secret=SECRET)
+    async with httpx.AsyncClient(timeout=5) as client:
+        # Two deliverers share the queue, as two router instances would.
+        a, b = (Deliverer(engine, orm.deliveries, {"crm": endpoint}, client, schedule=(0.05, 0.05, 0.05))
+                for _ in range(2))
+        delivery_id = await queue(engine, endpoint, "lead-x")
+        for _ in range(30):
+            await asyncio.gather(a.deliver_once(), b.deliver_once())
+            await asyncio.sleep(0.05)
+    receiver.stop()
+    assert [r.webhook_id for r in receiver.of("crm")] == [delivery_id]
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(orm.deliveries).where(
+            orm.deliveries.c.id == delivery_id))).one()
+    assert row.status == "delivered" and row.attempts == 3 and row.last_status_code == 200
+    await engine.dispose()
+
+
+async def test_dead_after_schedule_then_replayed(database_url) -> None:  # type: ignore[no-untyped-def]
+    await asyncio.to_thread(upgrade, "router", database_url, orm.SCHEMA)
+    engine = make_engine(database_url)
+    receiver = Receiver(secrets={"crm": SECRET}, port=free_port(), fail_next={"crm": 3})
+    receiver.start()
+    endpoint = Endpoint(id="crm", url=f"http://127.0.0.1:{receiver.port}/hooks/crm", secret=SECRET)
+    async with httpx.AsyncClient(timeout=5) as client:
+        deliverer = Deliverer(engine, orm.deliveries, {"crm": endpoint}, client, schedule=(0.05, 0.05))
+        delivery_id = await queue(engine, endpoint, "lead-y")
+        await drain(deliverer, 10)
+        async with engine.connect() as conn:
+            status = await conn.scalar(sa.select(orm.deliveries.c.status))
+        assert status == "dead" and receiver.of("crm") == []
+        assert await replay(engine, orm.deliveries) == 1
+        await drain(deliverer, 3)
+    receiver.stop()
+    assert [r.webhook_id for r in receiver.of("crm")] == [delivery_id]
+    await engine.dispose()
