@@ -108,4 +108,4 @@ class BodyLimitMiddleware:
 
 
 class _TooLarge(Exception):
-    pass
+    """Raised inside the app's receive() once the body passes the limit."""
