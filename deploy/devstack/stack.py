@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import threading
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,11 +125,9 @@ class Stack:
                 proc = self.processes[name]
                 if proc.poll() is not None:
                     raise RuntimeError(f"{name} exited with code {proc.returncode}")
-                try:
+                with suppress(httpx.HTTPError):
                     if httpx.get(f"{self.url(name)}/readyz", timeout=2).status_code == 200:
                         break
-                except httpx.HTTPError:
-                    pass
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{name} not ready after {timeout_s}s")
                 time.sleep(0.2)

@@ -7,6 +7,7 @@ durable", so every producer here uses ``acks=all`` with idempotence, and every s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -79,10 +80,8 @@ async def ensure_topics(bootstrap: str, partitions: Mapping[str, int] | None = N
         existing = set(await admin.list_topics())
         new = [NewTopic(name, n, 1) for name, n in wanted.items() if name not in existing]
         if new:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process was first
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass
     finally:
         await admin.close()
 

@@ -31,18 +31,31 @@ async def queue(engine, endpoint: Endpoint, lead_id: str) -> str:  # type: ignor
     return delivery_id
 
 
+@pytest.fixture
+async def queue_db(database_url):  # type: ignore[no-untyped-def]
+    """A migrated router schema and an engine on it."""
+    await asyncio.to_thread(upgrade, "router", database_url, orm.SCHEMA)
+    engine = make_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+def failing_receiver(times: int) -> tuple[Receiver, Endpoint]:
+    receiver = Receiver(secrets={"crm": SECRET}, port=free_port(), fail_next={"crm": times})
+    receiver.start()
+    endpoint = Endpoint(id="crm", url=f"http://127.0.0.1:{receiver.port}/hooks/crm", secret=SECRET)
+    return receiver, endpoint
+
+
 async def drain(deliverer: Deliverer, rounds: int) -> None:
     for _ in range(rounds):
         await deliverer.deliver_once()
         await asyncio.sleep(0.1)
 
 
-async def test_failing_receiver_gets_the_webhook_once_after_retries(database_url) -> None:  # type: ignore[no-untyped-def]
-    await asyncio.to_thread(upgrade, "router", database_url, orm.SCHEMA)
-    engine = make_engine(database_url)
-    receiver = Receiver(secrets={"crm": SECRET}, port=free_port(), fail_next={"crm": 2})
-    receiver.start()
-    endpoint = Endpoint(id="crm", url=f"http://127.0.0.1:{receiver.port}/hooks/crm", secret=SECRET)
+async def test_failing_receiver_gets_the_webhook_once_after_retries(queue_db) -> None:  # type: ignore[no-untyped-def]
+    engine = queue_db
+    receiver, endpoint = failing_receiver(2)
     async with httpx.AsyncClient(timeout=5) as client:
         # Two deliverers share the queue, as two router instances would.
         a, b = (Deliverer(engine, orm.deliveries, {"crm": endpoint}, client, schedule=(0.05, 0.05, 0.05))
@@ -57,15 +70,11 @@ async def test_failing_receiver_gets_the_webhook_once_after_retries(database_url
         row = (await conn.execute(sa.select(orm.deliveries).where(
             orm.deliveries.c.id == delivery_id))).one()
     assert row.status == "delivered" and row.attempts == 3 and row.last_status_code == 200
-    await engine.dispose()
 
 
-async def test_dead_after_schedule_then_replayed(database_url) -> None:  # type: ignore[no-untyped-def]
-    await asyncio.to_thread(upgrade, "router", database_url, orm.SCHEMA)
-    engine = make_engine(database_url)
-    receiver = Receiver(secrets={"crm": SECRET}, port=free_port(), fail_next={"crm": 3})
-    receiver.start()
-    endpoint = Endpoint(id="crm", url=f"http://127.0.0.1:{receiver.port}/hooks/crm", secret=SECRET)
+async def test_dead_after_schedule_then_replayed(queue_db) -> None:  # type: ignore[no-untyped-def]
+    engine = queue_db
+    receiver, endpoint = failing_receiver(3)
     async with httpx.AsyncClient(timeout=5) as client:
         deliverer = Deliverer(engine, orm.deliveries, {"crm": endpoint}, client, schedule=(0.05, 0.05))
         delivery_id = await queue(engine, endpoint, "lead-y")
@@ -77,4 +86,3 @@ async def test_dead_after_schedule_then_replayed(database_url) -> None:  # type:
         await drain(deliverer, 3)
     receiver.stop()
     assert [r.webhook_id for r in receiver.of("crm")] == [delivery_id]
-    await engine.dispose()

@@ -7,4 +7,4 @@ class ConfigError(RouterError):
 
 
 class NotFound(RouterError):
-    pass
+    """An assignment or delivery that does not exist; the message names the field."""

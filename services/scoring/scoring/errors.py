@@ -3,4 +3,4 @@ class ScoringError(Exception):
 
 
 class LeadNotFound(ScoringError):
-    pass
+    """No lead with that id (never seen, or erased)."""
