@@ -96,12 +96,29 @@ class Event(Frozen):
     schema_version: int = 1
 
 
-class FormSubmitted(Event):
-    event_type: ClassVar[str] = "io.leadrelay.form.submitted"
+class Audit(Frozen):
+    """Where an accepted event came from, for audit; no raw IP address, only a keyed hash."""
+
+    source_key_id: str | None = None
+    client_ip_hash: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+    source_event_id: str | None = None
+
+
+class IntakeEvent(Event):
+    """Base of what intake accepts: when it arrived and, for audit, from where."""
+
     topic: ClassVar[str] = Topics.INTAKE
     source: ClassVar[str] = "/leadrelay/intake"
 
     received_at: AwareDatetime
+    audit: Audit | None = None
+
+
+class FormSubmitted(IntakeEvent):
+    event_type: ClassVar[str] = "io.leadrelay.form.submitted"
+
     source_system: str = "web"
     lead: LeadSnapshot
     fields: dict[str, str] = Field(default_factory=dict)
@@ -113,16 +130,55 @@ class FormSubmitted(Event):
 ActivityType = Literal["call", "email", "meeting"]
 
 
-class ActivityLogged(Event):
+class ActivityLogged(IntakeEvent):
     event_type: ClassVar[str] = "io.leadrelay.activity.logged"
-    topic: ClassVar[str] = Topics.INTAKE
-    source: ClassVar[str] = "/leadrelay/intake"
 
-    received_at: AwareDatetime
     source_system: str = "crm"
     activity_type: ActivityType
     actor_id: str | None = None
     subject: str | None = None
+
+
+EngagementType = Literal[
+    "page_view", "email_open", "email_click", "content_download", "webinar_registered",
+    "webinar_attended", "ad_click", "product_signup", "demo_requested",
+]
+Scalar = str | int | float | bool | None
+
+
+class EngagementRecorded(IntakeEvent):
+    """A marketing-tool event: what the lead did (page view, email click, webinar, ...)."""
+
+    event_type: ClassVar[str] = "io.leadrelay.engagement.recorded"
+
+    source_system: str = "marketing"
+    engagement_type: EngagementType
+    url: str | None = None
+    campaign: str | None = None
+    properties: dict[str, Scalar] = Field(default_factory=dict)
+    email_domain: str | None = None
+
+
+FeedbackType = Literal["accepted", "rejected", "disqualified", "converted", "won", "lost"]
+RejectReason = Literal[
+    "not_a_fit", "no_budget", "no_authority", "no_need", "bad_timing", "bad_contact_data",
+    "competitor", "duplicate", "existing_customer", "spam", "student", "other",
+]
+
+
+class FeedbackReceived(IntakeEvent):
+    """Sales tells marketing what became of a lead: accepted, rejected (why), converted, closed."""
+
+    event_type: ClassVar[str] = "io.leadrelay.feedback.received"
+
+    source_system: str = "crm"
+    feedback: FeedbackType
+    reason_code: RejectReason | None = None
+    actor_id: str | None = None
+    note: str | None = None
+    opportunity_id: str | None = None
+    amount: float | None = None
+    currency: str | None = None
 
 
 class ScoreContribution(Frozen):
@@ -198,7 +254,8 @@ class SlaBreached(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls
-    for cls in (FormSubmitted, ActivityLogged, LeadScored, StageChanged, LeadAssigned, SlaBreached)
+    for cls in (FormSubmitted, ActivityLogged, EngagementRecorded, FeedbackReceived, LeadScored,
+                StageChanged, LeadAssigned, SlaBreached)
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 
 from aiokafka import AIOKafkaProducer
@@ -52,6 +52,42 @@ async def send_record(producer: AIOKafkaProducer, record: KafkaRecord, timeout_s
 
 async def publish(producer: AIOKafkaProducer, event: Event, timeout_s: float) -> None:
     await send_record(producer, encode(event), timeout_s)
+
+
+async def publish_many(producer: AIOKafkaProducer, events: Sequence[Event],
+                       timeout_s: float) -> list[Exception | None]:
+    """Send every event at once (the producer batches them) and wait for all acknowledgements.
+
+    Returns one outcome per event: None when acknowledged, else the error. Never waits longer
+    than ``timeout_s`` in total.
+    """
+    async def send_all() -> list[asyncio.Future[object]]:
+        futures = []
+        for event in events:
+            record = encode(event)
+            futures.append(await producer.send(record.topic, record.value, key=record.key,
+                                               headers=record.headers))
+        return futures
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    try:
+        futures = await asyncio.wait_for(send_all(), timeout=timeout_s)
+    except (TimeoutError, KafkaError) as exc:
+        failure = BrokerUnavailable(f"kafka did not take the batch within {timeout_s}s: {exc!r}")
+        return [failure] * len(events)
+    if futures:
+        await asyncio.wait(futures, timeout=max(deadline - loop.time(), 0.0))
+    outcomes: list[Exception | None] = []
+    for future in futures:
+        if not future.done():
+            future.cancel()
+            outcomes.append(BrokerUnavailable(f"kafka did not acknowledge within {timeout_s}s"))
+        elif future.exception() is not None:
+            outcomes.append(BrokerUnavailable(repr(future.exception())))
+        else:
+            outcomes.append(None)
+    return outcomes
 
 
 def dead_letter_record(*, topic: str, partition: int, offset: int, key: bytes | None,

@@ -8,6 +8,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from asgi_correlation_id import correlation_id
 
 SENSITIVE_KEYS = frozenset({
     "email", "phone", "first_name", "last_name", "name", "ip", "client_ip",
@@ -23,6 +24,14 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
     return event_dict
 
 
+def add_request_id(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """The id of the HTTP request being served, if any (set by asgi-correlation-id)."""
+    request_id = correlation_id.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
 def configure(service: str, level: str = "info") -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stdout, level=level.upper())
     for noisy in ("aiokafka", "kafka", "uvicorn.access", "httpx", "httpcore"):
@@ -30,6 +39,7 @@ def configure(service: str, level: str = "info") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_request_id,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact,

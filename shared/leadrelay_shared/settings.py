@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_PREFIX = "change-me"
@@ -35,6 +35,8 @@ class ServiceSettings(BaseSettings):
     def _no_placeholder_secrets(self) -> "ServiceSettings":
         if self.environment != "development":
             for name, value in self.model_dump().items():
+                if isinstance(value, SecretStr):
+                    value = value.get_secret_value()
                 if isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX):
                     raise ValueError(f"{name} is still a placeholder; set a real secret")
         return self

@@ -5,10 +5,24 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import time
+from http import HTTPStatus
+
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .logging import get_logger
+
+REQUESTS = Counter("leadrelay_http_requests_total", "HTTP requests by route and status",
+                   ["method", "route", "status"])
+REQUEST_SECONDS = Histogram("leadrelay_http_request_seconds", "HTTP request duration by route",
+                            ["route"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                0.25, 0.5, 1, 2.5))
+access_log = get_logger("leadrelay.access")
 
 PROBLEM = "application/problem+json"
 
@@ -41,7 +55,14 @@ def install_problem_handlers(app: FastAPI) -> None:
                        f"{first['field']}: {first['message']}", errors=errors,
                        type_="https://leadrelay.dev/problems/validation")
 
+    async def on_http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+        return problem(exc.status_code, HTTPStatus(exc.status_code).phrase, detail,
+                       headers=dict(exc.headers or {}))
+
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
 
 
 ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
@@ -72,17 +93,19 @@ def ops_router(ready: ReadyCheck) -> APIRouter:
 class BodyLimitMiddleware:
     """Refuse bodies over ``max_bytes`` with 413, whether or not Content-Length is sent."""
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, overrides: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.overrides = overrides or {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.overrides.get(scope.get("path", ""), self.max_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._too_large(scope, receive, send, limit)
             return
         seen = 0
 
@@ -91,21 +114,66 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise _TooLarge()
             return message
 
         try:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
-            await self._too_large(scope, receive, send)
+            await self._too_large(scope, receive, send, limit)
 
-    async def _too_large(self, scope: Any, receive: Any, send: Any) -> None:
+    async def _too_large(self, scope: Any, receive: Any, send: Any, limit: int) -> None:
         response = problem(413, "Payload too large",
-                           f"request body exceeds the limit of {self.max_bytes} bytes",
+                           f"request body exceeds the limit of {limit} bytes",
                            type_="https://leadrelay.dev/problems/body-too-large")
         await response(scope, receive, send)
 
 
 class _TooLarge(Exception):
     """Raised inside the app's receive() once the body passes the limit."""
+
+
+class RequestMetricsMiddleware:
+    """Counts and times every request by route template, and writes one access-log line.
+
+    The line has method, route template, status, duration, request id and the API key's id;
+    never the query string, body or client address (they may carry personal data).
+    """
+
+    def __init__(self, app: Any, log_requests: bool = True) -> None:
+        self.app = app
+        self.log_requests = log_requests
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "(unmatched)"
+            elapsed = time.perf_counter() - started
+            REQUESTS.labels(scope["method"], route, str(status)).inc()
+            REQUEST_SECONDS.labels(route).observe(elapsed)
+            if self.log_requests and route not in ("/metrics", "/healthz", "/readyz"):
+                access_log.info("request", method=scope["method"], route=route, status=status,
+                                ms=round(elapsed * 1000, 2),
+                                key_id=(scope.get("state") or {}).get("key_id"))
+
+
+def install_request_tracking(app: FastAPI, *, log_requests: bool = True) -> None:
+    """Request ids (``X-Request-ID``, made up when absent, echoed back and put on every log line
+    written while the request runs) and per-route metrics."""
+    app.add_middleware(RequestMetricsMiddleware, log_requests=log_requests)
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID",
+                       validator=lambda value: 0 < len(value) <= 64 and value.isprintable())
