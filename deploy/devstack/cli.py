@@ -40,9 +40,12 @@ def run_stack(args: argparse.Namespace) -> int:
     except BaseException:
         stack.stop()
         raise
+    key = stack.api_key()
     print("\nleadrelay is up:")
     for spec in SERVICES:
         print(f"  {spec.name:<12} {stack.url(spec.name)}   (docs: {stack.url(spec.name)}/docs)")
+    print(f"  API key      {key}\n               (every scope; kept in {data_dir / 'dev-api-key'};"
+          " make your own with `leadrelay keys create`)")
     print("  try: make demo    — stop with Ctrl-C\n", flush=True)
     signal.pause()
     return 0
@@ -53,9 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start Kafka, PostgreSQL and the four services")
     sub.add_parser("demo", help="post sample leads to a running stack and show the results")
+    from intake import cli as intake_cli
+
+    intake_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "run":
         return run_stack(args)
+    if args.command == "keys":
+        return intake_cli.run(args)
     from . import demo
 
     return demo.main()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from pathlib import Path
 
 import httpx
 
@@ -13,6 +14,7 @@ from router.settings import RouterSettings
 from sla_monitor.settings import SlaSettings
 
 from .receiver import Received, Receiver
+from .stack import ROOT
 
 LEADS = [
     {"email": "ada.lovelace@northwind.example", "first_name": "Ada", "last_name": "Lovelace",
@@ -47,7 +49,8 @@ async def run(intake_url: str, receiver_port: int, wait_s: float) -> int:
     receiver.start()
     print(f"demo receiver listening on http://127.0.0.1:{receiver_port}/hooks/{{crm,ops}}")
     lead_ids = []
-    async with httpx.AsyncClient(base_url=intake_url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=intake_url, timeout=10,
+                                 headers={"Authorization": f"Bearer {api_key()}"}) as client:
         for lead in LEADS:
             resp = await client.post("/v1/forms", json=lead)
             body = resp.json()
@@ -69,6 +72,17 @@ async def run(intake_url: str, receiver_port: int, wait_s: float) -> int:
     print(f"\n{len(receiver.of('crm'))} leads routed, {len(receiver.of('ops'))} SLA alerts, "
           f"{len(receiver.rejected)} bad signatures.")
     return 0 if receiver.of("crm") else 1
+
+
+def api_key() -> str:
+    """``LEADRELAY_API_KEY``, or the development key ``make run`` wrote."""
+    if key := os.environ.get("LEADRELAY_API_KEY"):
+        return key
+    path = Path(os.environ.get("LEADRELAY_DATA_DIR", ROOT / ".data")) / "dev-api-key"
+    if not path.exists():
+        raise SystemExit(f"no API key: start the stack with `make run` (it writes {path}) or "
+                         "set LEADRELAY_API_KEY")
+    return path.read_text().strip()
 
 
 def main() -> int:

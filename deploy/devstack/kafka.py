@@ -95,7 +95,10 @@ def start(data_dir: Path, *, port: int | None = None, log_path: Path | None = No
     cp = classpath()
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port(port)
-    controller_port = free_port(None)
+    # Keep the controller on the port it was formatted with: KRaft records it with the voters.
+    remembered = data_dir / "controller.port"
+    controller_port = free_port(int(remembered.read_text()) if remembered.exists() else None)
+    remembered.write_text(str(controller_port))
     props = data_dir / "server.properties"
     props.write_text(_properties(data_dir / "logs", port, controller_port))
     log4j = data_dir / "log4j2.properties"

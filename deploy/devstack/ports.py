@@ -26,7 +26,7 @@ def wait_for_port(port: int, timeout_s: float, host: str = "127.0.0.1",
                   alive: "object | None" = None) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if alive is not None and getattr(alive, "poll")() is not None:
+        if alive is not None and alive.poll() is not None:
             raise RuntimeError(f"process exited before listening on {host}:{port}")
         with socket.socket() as s:
             s.settimeout(0.5)

@@ -132,6 +132,11 @@ class Stack:
                     raise TimeoutError(f"{name} not ready after {timeout_s}s")
                 time.sleep(0.2)
 
+    def api_key(self, source: str = "devstack") -> str:
+        """A key with every intake scope, kept in ``<data_dir>/dev-api-key`` and reused while it
+        is still valid (for ``make run``, ``make demo`` and the end-to-end tests)."""
+        return asyncio.run(_dev_api_key(self.database_url, self.data_dir / "dev-api-key", source))
+
     def stop_service(self, name: str, timeout_s: float = 15) -> None:
         proc = self.processes.pop(name, None)
         if proc is None or proc.poll() is not None:
@@ -152,3 +157,24 @@ class Stack:
             self.kafka_server.stop()
         if self.pg_server:
             self.pg_server.stop()
+
+
+async def _dev_api_key(database_url: str, path: Path, source: str) -> str:
+    from intake.adapters.keystore import PgKeyStore, create_key
+    from intake.auth import Scope, hash_key, parse_key
+    from leadrelay_shared.db import make_engine
+
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        if path.exists():
+            key = path.read_text().strip()
+            parsed = parse_key(key)
+            stored = await PgKeyStore(engine).get(parsed[1]) if parsed else None
+            if stored is not None and stored.active and stored.key_hash == hash_key(key):
+                return key
+        key, _ = await create_key(engine, source=source, scopes=[s.value for s in Scope])
+        path.write_text(key + "\n")
+        path.chmod(0o600)
+        return key
+    finally:
+        await engine.dispose()

@@ -72,7 +72,9 @@ webhooks:
         stack.stop()
         print(Path(workdir / "services.log").read_text()[-5000:])
         raise
-    client = httpx.AsyncClient(base_url=stack.url("intake"), timeout=10)
+    key = await asyncio.to_thread(stack.api_key, "e2e")
+    client = httpx.AsyncClient(base_url=stack.url("intake"), timeout=10,
+                               headers={"Authorization": f"Bearer {key}"})
     yield Running(stack, receiver, client)
     await client.aclose()
     await asyncio.to_thread(stack.stop)

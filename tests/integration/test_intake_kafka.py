@@ -1,68 +1,179 @@
-"""intake against the real broker: 202 only after acks=all, and a bounded 503 without a broker."""
+"""intake against the real broker and PostgreSQL: 202 only after acks=all, keys stored hashed,
+a bounded 503 without a broker, and recovery when the broker comes back."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from devstack import kafka as devkafka
+from devstack.ports import free_port
+from intake.adapters.keystore import create_key, revoke_key
+from intake.auth import Scope
 from intake.bootstrap import create_app
 from intake.settings import IntakeSettings
 from leadrelay_shared.contracts import Topics, lead_id_for
+from leadrelay_shared.db import make_engine
+from leadrelay_shared.kafka import ensure_topics
+from leadrelay_shared.migrate import upgrade
 from tests.integration.kafka_helpers import read_to_end
 
 pytestmark = pytest.mark.integration
 
 
-async def started(settings: IntakeSettings, wait_ready: bool):  # type: ignore[no-untyped-def]
+class Running:
+    def __init__(self, app: Any, lifespan: Any, client: httpx.AsyncClient) -> None:
+        self.app, self.lifespan, self.client = app, lifespan, client
+
+    async def wait_ready(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while (await self.client.get("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline, "intake never became ready"
+            await asyncio.sleep(0.1)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        await self.lifespan.__aexit__(None, None, None)
+
+
+async def start(settings: IntakeSettings, key: str | None = None) -> Running:
     app = create_app(settings)
     lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake")
-    if wait_ready:
-        for _ in range(100):
-            if (await client.get("/readyz")).status_code == 200:
-                break
-            await asyncio.sleep(0.05)
-    return lifespan, client
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake",
+                               headers=headers)
+    return Running(app, lifespan, client)
 
 
-async def test_accepted_form_is_on_the_topic_with_key_and_headers(infra) -> None:  # type: ignore[no-untyped-def]
-    lifespan, client = await started(IntakeSettings(kafka_bootstrap_servers=infra.bootstrap), True)
+@pytest.fixture
+async def intake_db(database_url: str) -> AsyncIterator[tuple[str, str]]:
+    """A migrated database and a key with every scope."""
+    await asyncio.to_thread(upgrade, "intake", database_url, "intake")
+    engine = make_engine(database_url, pool_size=1)
+    key, _ = await create_key(engine, source="tests", scopes=[s.value for s in Scope])
+    await engine.dispose()
+    yield database_url, key
+
+
+async def test_accepted_form_is_on_the_topic_with_key_and_headers(infra, intake_db) -> None:  # type: ignore[no-untyped-def]
+    url, key = intake_db
+    running = await start(IntakeSettings(kafka_bootstrap_servers=infra.bootstrap,
+                                         database_url=url), key)
     try:
+        await running.wait_ready()
         email = f"kafka-{time.time_ns()}@northwind.example"
-        resp = await client.post("/v1/forms", json={"email": email, "title": "CTO"},
-                                 headers={"Idempotency-Key": email})
-        again = await client.post("/v1/forms", json={"email": email, "title": "CTO"},
-                                  headers={"Idempotency-Key": email})
+        resp = await running.client.post("/v1/forms", json={"email": email, "title": "CTO"},
+                                         headers={"Idempotency-Key": email})
+        again = await running.client.post("/v1/forms", json={"email": email, "title": "CTO"},
+                                          headers={"Idempotency-Key": email})
+        batch = await running.client.post("/v1/events:batch", json={"items": [
+            {"email": email, "engagement_type": "page_view", "source_event_id": "pv-1"},
+            {"email": "broken", "engagement_type": "page_view"},
+            {"email": email, "engagement_type": "content_download", "source_event_id": "dl-1"},
+        ]})
     finally:
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
+        await running.close()
     assert resp.status_code == 202 and again.json()["event_id"] == resp.json()["event_id"]
+    assert batch.status_code == 200 and batch.json()["accepted"] == 2
     lead_id = lead_id_for(email)
     records = await read_to_end(infra.bootstrap, Topics.INTAKE,
                                 keep=lambda r: r.key == lead_id.encode())
-    assert len(records) == 2  # a retry is a second record with the same event id
+    assert len(records) == 4  # a retry is a second record with the same event id
     headers = dict(records[0].headers)
     assert headers["ce_id"].decode() == resp.json()["event_id"]
     assert headers["ce_type"] == b"io.leadrelay.form.submitted"
+    assert [dict(r.headers)["ce_type"] for r in records[2:]] == \
+        [b"io.leadrelay.engagement.recorded"] * 2
 
 
-async def test_no_broker_gives_503_within_bounded_time() -> None:
-    from devstack.ports import free_port
+async def test_keys_are_stored_hashed_and_revocation_takes_effect(infra, intake_db) -> None:  # type: ignore[no-untyped-def]
+    url, key = intake_db
+    running = await start(IntakeSettings(kafka_bootstrap_servers=infra.bootstrap,
+                                         database_url=url, api_key_cache_ttl_s=0.2), key)
+    engine = make_engine(url, pool_size=1)
+    try:
+        await running.wait_ready()
+        async with engine.connect() as conn:
+            stored = (await conn.execute(sa.text("SELECT key_id, key_hash FROM intake.api_keys"))
+                      ).all()
+        assert all(key not in row.key_hash for row in stored)
+        fresh, record = await create_key(engine, source="website", scopes=["forms:write"])
+        first = await running.client.post("/v1/forms", json={"email": "k@northwind.example"},
+                                          headers={"Authorization": f"Bearer {fresh}"})
+        await revoke_key(engine, record.key_id)
+        await asyncio.sleep(0.3)
+        after = await running.client.post("/v1/forms", json={"email": "k@northwind.example"},
+                                          headers={"Authorization": f"Bearer {fresh}"})
+    finally:
+        await engine.dispose()
+        await running.close()
+    assert first.status_code == 202
+    assert after.status_code == 401 and after.json()["errors"][0]["rule"] == "revoked_key"
 
+
+async def test_no_broker_gives_503_within_bounded_time(intake_db) -> None:  # type: ignore[no-untyped-def]
+    url, key = intake_db
     dead = f"127.0.0.1:{free_port()}"
-    settings = IntakeSettings(kafka_bootstrap_servers=dead, kafka_send_timeout_s=1.0)
-    lifespan, client = await started(settings, False)
+    running = await start(IntakeSettings(kafka_bootstrap_servers=dead, database_url=url,
+                                         kafka_send_timeout_s=1.0), key)
     try:
         began = time.monotonic()
-        resp = await client.post("/v1/forms", json={"email": "a@northwind.example"})
+        resp = await running.client.post("/v1/forms", json={"email": "a@northwind.example"})
         took = time.monotonic() - began
-        ready = await client.get("/readyz")
+        ready = await running.client.get("/readyz")
     finally:
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
+        await running.close()
     assert resp.status_code == 503 and took < 2.0
     assert ready.status_code == 503 and ready.json()["checks"]["kafka"] is False
+
+
+def start_broker(tmp_path: Path, port: int) -> devkafka.KafkaServer:
+    return devkafka.start(tmp_path / "kafka", port=port, log_path=tmp_path / "kafka.log")
+
+
+async def test_broker_stopped_then_back_503_then_accepted(intake_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A broker of its own, stopped under a running intake and started again on the same port
+    and data: refusals while it is down are bounded 503s, and a retry with the same
+    Idempotency-Key afterwards is accepted with the same event id."""
+    url, key = intake_db
+    port = free_port()
+    broker = await asyncio.to_thread(start_broker, tmp_path, port)
+    running = await start(IntakeSettings(kafka_bootstrap_servers=broker.bootstrap,
+                                         database_url=url, kafka_send_timeout_s=1.5), key)
+    try:
+        await ensure_topics(broker.bootstrap)
+        await running.wait_ready()
+        form = {"email": "outage@northwind.example"}
+        before = await running.client.post("/v1/forms", json=form)
+        await asyncio.to_thread(broker.stop)
+        began = time.monotonic()
+        during = await running.client.post("/v1/forms", json=form,
+                                           headers={"Idempotency-Key": "outage-1"})
+        took = time.monotonic() - began
+        broker = await asyncio.to_thread(start_broker, tmp_path, port)
+        after = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            after = await running.client.post("/v1/forms", json=form,
+                                              headers={"Idempotency-Key": "outage-1"})
+            if after.status_code == 202:
+                break
+            await asyncio.sleep(0.5)
+        records = await read_to_end(broker.bootstrap, Topics.INTAKE,
+                                    keep=lambda r: r.key == lead_id_for(form["email"]).encode())
+    finally:
+        await running.close()
+        await asyncio.to_thread(broker.stop)
+    assert before.status_code == 202
+    assert during.status_code == 503 and during.headers["retry-after"] == "1" and took < 2.5
+    assert after is not None and after.status_code == 202
+    ids = [dict(r.headers)["ce_id"].decode() for r in records]
+    assert ids[0] == before.json()["event_id"] and after.json()["event_id"] in ids

@@ -2,31 +2,12 @@ from __future__ import annotations
 
 import uuid
 
-import httpx
 import pytest
 
 from intake import domain
-from intake.bootstrap import create_app
-from intake.errors import InvalidInput, NotAccepted
-from intake.settings import IntakeSettings
-from leadrelay_shared.contracts import Event, lead_id_for
-
-
-class FakePublisher:
-    def __init__(self, fail: bool = False) -> None:
-        self.events: list[Event] = []
-        self.fail = fail
-
-    async def publish(self, event: Event) -> None:
-        if self.fail:
-            raise NotAccepted("broker down")
-        self.events.append(event)
-
-
-def client(publisher: FakePublisher, max_body: int = 65_536) -> httpx.AsyncClient:
-    app = create_app(IntakeSettings(max_body_bytes=max_body))
-    app.state.publisher = publisher
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake")
+from intake.errors import InvalidInput
+from leadrelay_shared.contracts import lead_id_for
+from tests.unit.intake_fakes import FakePublisher, client
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -83,12 +64,12 @@ async def test_validation_errors_are_problem_documents_naming_the_field() -> Non
     assert bad_type.status_code == 422
     assert bad_type.headers["content-type"] == "application/problem+json"
     assert bad_type.json()["errors"][0]["field"] == "company_size"
-    assert bad_email.status_code == 400 and bad_email.json()["errors"][0]["field"] == "email"
+    assert bad_email.status_code == 422 and bad_email.json()["errors"][0]["field"] == "email"
     assert no_lead.status_code == 422 and "lead_id or email" in no_lead.json()["detail"]
 
 
 async def test_body_limit_gives_413() -> None:
-    async with client(FakePublisher(), max_body=1024) as c:
+    async with client(FakePublisher(), max_body_bytes=1024) as c:
         r = await c.post("/v1/forms", json={"email": "a@b.example", "fields": {"x": "y" * 2000}})
     assert r.status_code == 413 and r.json()["status"] == 413
 

@@ -88,8 +88,8 @@ def test_config_errors_name_the_field(tmp_path: Path) -> None:
     bad.write_text("version: x\nteams:\n  - id: a\n    name: A\n    reps: []\n")
     with pytest.raises(ConfigError, match=r"teams\.0\.reps"):
         config.load(bad)
-    bad.write_text(f"version: x\nteams: [{{id: a, name: A, reps: [{{id: r, name: R}}]}}]\n"
-                   f"webhooks: [{{id: w, url: 'http://x', secret: 'plain'}}]\n")
+    bad.write_text("version: x\nteams: [{id: a, name: A, reps: [{id: r, name: R}]}]\n"
+                   "webhooks: [{id: w, url: 'http://x', secret: 'plain'}]\n")
     with pytest.raises(ConfigError, match=r"webhooks\.0\.secret"):
         config.load(bad)
 

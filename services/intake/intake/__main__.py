@@ -4,4 +4,4 @@ from .bootstrap import create_app
 from .settings import IntakeSettings
 
 if __name__ == "__main__":
-    main(package="intake", schema=None, settings=IntakeSettings(), create_app=create_app)
+    main(package="intake", schema="intake", settings=IntakeSettings(), create_app=create_app)

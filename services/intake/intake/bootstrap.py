@@ -4,24 +4,50 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
+from leadrelay_shared.db import make_engine
 from leadrelay_shared.logging import configure
 from leadrelay_shared.runtime import Runtime
-from leadrelay_shared.web import BodyLimitMiddleware, install_problem_handlers, ops_router
+from leadrelay_shared.web import (
+    BodyLimitMiddleware,
+    install_problem_handlers,
+    install_request_tracking,
+    ops_router,
+)
 
 from . import api
+from .adapters.keystore import PgKeyStore
 from .adapters.publisher import KafkaPublisher
-from .errors import InvalidInput, NotAccepted
+from .auth import KeyStore
+from .ratelimit import RateLimiter
+from .schemas import FormFill
 from .settings import IntakeSettings
 
+DESCRIPTION = """\
+The one door into leadrelay: form fills, marketing events, sales activity and feedback, and
+webhooks from HubSpot and Mautic.
 
-def create_app(settings: IntakeSettings | None = None) -> FastAPI:
+* **202 means durable**: every accepted event was acknowledged by Kafka with `acks=all`. When
+  Kafka does not answer in time the answer is **503** with `Retry-After`; retry with the same
+  `Idempotency-Key` and the event keeps its id, so it is counted once.
+* **Keys**: send `Authorization: Bearer lr_sk_...` or `X-API-Key`. Keys are scoped
+  (`forms:write`, `events:write`, `activities:write`, `feedback:write`, `adapters:write`) and
+  rate limited; browsers use a publishable `lr_pk_...` key in `?key=` for form posts only.
+* **Errors** are RFC 9457 problem documents naming the field and the rule.
+"""
+
+
+def create_app(settings: IntakeSettings | None = None, *, keys: KeyStore | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
     configure("intake", settings.log_level)
+    engine = make_engine(settings.database_url, pool_size=2) if keys is None else None
     runtime = Runtime(name="intake", bootstrap=settings.kafka_bootstrap_servers, engine=None,
                       send_timeout_s=settings.kafka_send_timeout_s)
+    store: KeyStore = keys or PgKeyStore(engine, ttl_s=settings.api_key_cache_ttl_s)  # type: ignore[arg-type]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -32,14 +58,40 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             yield
         finally:
             await runtime.close()
+            if engine is not None:
+                await engine.dispose()
 
-    app = FastAPI(title="leadrelay intake", version="0.1.0", lifespan=lifespan,
-                  description="Ingestion of form fills and sales activity. Every 202 means "
-                              "Kafka acknowledged the event with acks=all.")
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app = FastAPI(title="leadrelay intake", version="0.2.0", lifespan=lifespan,
+                  description=DESCRIPTION)
+    app.state.gate = api.Gate(settings=settings, keys=store, limiter=RateLimiter())
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       overrides={"/v1/events:batch": settings.batch_max_body_bytes})
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["POST", "OPTIONS"], max_age=600,
+                           allow_headers=["Authorization", "X-API-Key", "Content-Type",
+                                          "Idempotency-Key", "X-Request-ID"],
+                           expose_headers=["X-Request-ID", "Retry-After"])
+    install_request_tracking(app)
     install_problem_handlers(app)
-    app.add_exception_handler(InvalidInput, api.on_invalid_input)
-    app.add_exception_handler(NotAccepted, api.on_not_accepted)
+    for exc_type, handler in api.EXCEPTION_HANDLERS.items():
+        app.add_exception_handler(exc_type, handler)
     app.include_router(api.router)
     app.include_router(ops_router(runtime.ready))
+    _document_form_schema(app)
     return app
+
+
+def _document_form_schema(app: FastAPI) -> None:
+    """``POST /v1/forms`` reads its body by hand (JSON or HTML form), so FastAPI does not know
+    ``FormFill``; add it to the OpenAPI components the route refers to."""
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = default()
+            schema.setdefault("components", {}).setdefault("schemas", {})["FormFill"] = \
+                FormFill.model_json_schema(ref_template="#/components/schemas/{model}")
+        return app.openapi_schema or schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

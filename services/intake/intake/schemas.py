@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import uuid
 
+from typing import Any
+
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from leadrelay_shared.contracts import ActivityType
+from leadrelay_shared.contracts import (
+    ActivityType,
+    EngagementType,
+    FeedbackType,
+    RejectReason,
+    Scalar,
+)
 
 Short = Field(default=None, max_length=200)
 
@@ -47,7 +55,20 @@ class FormFill(BaseModel):
         return self
 
 
-class ActivityIn(BaseModel):
+class LeadReference(BaseModel):
+    """Events about a known lead name it by ``lead_id`` or by ``email`` (normalised the same way)."""
+
+    lead_id: str | None = Field(default=None, max_length=64)
+    email: str | None = Field(default=None, max_length=254)
+
+    @model_validator(mode="after")
+    def _lead_reference(self) -> "LeadReference":
+        if not self.lead_id and not self.email:
+            raise ValueError("one of lead_id or email is required")
+        return self
+
+
+class ActivityIn(LeadReference):
     """A call, email or meeting logged by a sales system against a lead."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
@@ -55,18 +76,69 @@ class ActivityIn(BaseModel):
         "subject": "Intro call",
     }]})
 
-    lead_id: str | None = Field(default=None, max_length=64)
-    email: str | None = Field(default=None, max_length=254)
     activity_type: ActivityType
     actor_id: str | None = Field(default=None, max_length=100)
     subject: str | None = Field(default=None, max_length=500)
     occurred_at: AwareDatetime | None = None
     source_system: str = Field(default="crm", max_length=60)
 
+
+class EngagementIn(LeadReference):
+    """A marketing-tool event: page view, email open or click, download, webinar, ad click, ..."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "email": "ada@northwind.example", "engagement_type": "page_view",
+        "url": "https://example.com/pricing", "campaign": "q4-demo",
+        "properties": {"title": "Pricing", "seconds_on_page": 42},
+        "source_event_id": "pv-20261123-0001",
+    }]})
+
+    engagement_type: EngagementType
+    url: str | None = Field(default=None, max_length=2000)
+    campaign: str | None = Field(default=None, max_length=200)
+    properties: dict[str, Scalar] = Field(default_factory=dict, max_length=50)
+    occurred_at: AwareDatetime | None = None
+    source_system: str = Field(default="marketing", max_length=60)
+    source_event_id: str | None = Field(
+        default=None, max_length=200,
+        description="The sending tool's own id for this event; a repeat is the same event")
+
     @model_validator(mode="after")
-    def _lead_reference(self) -> "ActivityIn":
-        if not self.lead_id and not self.email:
-            raise ValueError("one of lead_id or email is required")
+    def _bounded_properties(self) -> "EngagementIn":
+        for key, value in self.properties.items():
+            if len(key) > 100 or (isinstance(value, str) and len(value) > 2000):
+                raise ValueError("properties: keys are at most 100 and values 2000 characters")
+        return self
+
+
+class FeedbackIn(BaseModel):
+    """What sales did with a lead it was given."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"feedback": "accepted", "actor_id": "rep-ana"},
+        {"feedback": "rejected", "reason_code": "no_budget", "actor_id": "rep-ana",
+         "note": "Budget frozen until Q2"},
+        {"feedback": "converted", "opportunity_id": "006Qw00000AbCdE", "actor_id": "ae-dana"},
+        {"feedback": "won", "opportunity_id": "006Qw00000AbCdE", "amount": 48000,
+         "currency": "EUR"},
+    ]})
+
+    feedback: FeedbackType
+    reason_code: RejectReason | None = None
+    actor_id: str | None = Field(default=None, max_length=100)
+    note: str | None = Field(default=None, max_length=1000)
+    opportunity_id: str | None = Field(default=None, max_length=100)
+    amount: float | None = Field(default=None, ge=0, le=1e12)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    occurred_at: AwareDatetime | None = None
+    source_system: str = Field(default="crm", max_length=60)
+
+    @model_validator(mode="after")
+    def _reason_when_rejecting(self) -> "FeedbackIn":
+        if self.feedback in ("rejected", "disqualified") and self.reason_code is None:
+            raise ValueError(f"reason_code is required when feedback is {self.feedback}")
+        if self.feedback not in ("rejected", "disqualified", "lost") and self.reason_code:
+            raise ValueError("reason_code only applies to rejected, disqualified or lost")
         return self
 
 
@@ -74,3 +146,46 @@ class Accepted(BaseModel):
     event_id: uuid.UUID
     lead_id: str
     status: str = "accepted"
+
+
+class BatchIn(BaseModel):
+    """Up to the configured number of marketing events; each item is validated on its own."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"items": [
+        {"email": "ada@northwind.example", "engagement_type": "email_click",
+         "campaign": "nov-newsletter", "source_event_id": "click-1"},
+        {"email": "ada@northwind.example", "engagement_type": "webinar_attended",
+         "properties": {"webinar": "Routing 101", "minutes": 48}, "source_event_id": "web-7"},
+    ]}]})
+
+    items: list[Any] = Field(min_length=1, json_schema_extra={
+        "items": {"$ref": "#/components/schemas/EngagementIn"}})
+
+
+class ItemError(BaseModel):
+    field: str
+    rule: str
+    message: str
+
+
+class BatchItemResult(BaseModel):
+    index: int
+    status: str = Field(description="accepted, rejected (fix the item) or unavailable (retry it)")
+    event_id: uuid.UUID | None = None
+    lead_id: str | None = None
+    errors: list[ItemError] = Field(default_factory=list)
+
+
+class BatchResult(BaseModel):
+    accepted: int
+    rejected: int
+    unavailable: int
+    items: list[BatchItemResult]
+
+
+class AdapterResult(BaseModel):
+    """What a marketing-tool webhook turned into."""
+
+    accepted: list[Accepted]
+    ignored: list[str] = Field(default_factory=list,
+                               description="event types in the payload that leadrelay does not use")

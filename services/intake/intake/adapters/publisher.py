@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Histogram
 
 from leadrelay_shared.contracts import Event
-from leadrelay_shared.kafka import BrokerUnavailable, publish
+from leadrelay_shared.kafka import BrokerUnavailable, publish, publish_many
 
 from ..errors import NotAccepted
 
@@ -32,6 +33,14 @@ class KafkaPublisher:
         except BrokerUnavailable as exc:
             raise NotAccepted(str(exc)) from exc
         SEND_SECONDS.observe(time.perf_counter() - started)
+
+    async def publish_many(self, events: Sequence[Event]) -> list[Exception | None]:
+        if not self._ready.is_set():
+            return [NotAccepted("not connected to Kafka yet")] * len(events)
+        started = time.perf_counter()
+        outcomes = await publish_many(self._producer, events, self._timeout)
+        SEND_SECONDS.observe(time.perf_counter() - started)
+        return outcomes
 
 
 class ReadyFlag(Protocol):
