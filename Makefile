@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 KAFKA_JARS := deploy/kafka/target/dependency/.fetched
 
-.PHONY: setup run demo test test-unit test-integration test-e2e bench-smoke clean
+.PHONY: setup run demo test test-unit test-integration test-e2e bench bench-smoke clean
 
 setup: $(STAMP) $(KAFKA_JARS) ## virtualenv, pinned Python dependencies, Kafka jars from Maven Central
 
@@ -26,8 +26,15 @@ run: setup ## Kafka, PostgreSQL and the four services; Ctrl-C stops them all
 demo: setup ## post sample leads to the running stack; shows routed webhooks and SLA alerts
 	$(PY) -m devstack demo
 
-test: setup ## unit, integration and end-to-end tests on real Kafka and PostgreSQL
+test: setup ## unit, integration and end-to-end tests on real Kafka and PostgreSQL, then bench-smoke
 	$(PY) -m pytest tests
+	$(MAKE) --no-print-directory bench-smoke
+
+bench: setup ## benchmarks (not tests): figures beside their targets, saved under bench/results/
+	$(PY) -m bench.intake
+
+bench-smoke: setup ## one short pass of every benchmark: proves the harness works, measures nothing
+	$(PY) -m bench.intake --smoke
 
 test-unit: setup
 	$(PY) -m pytest tests/unit

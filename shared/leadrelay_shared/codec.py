@@ -45,7 +45,7 @@ def encode(event: Event) -> KafkaRecord:
             "partitionkey": event.lead_id,
             "schemaversion": str(event.schema_version),
         },
-        data=json.loads(event.model_dump_json()),
+        data=event.model_dump(mode="json"),
     )
     message = ce_kafka.to_binary(ce, _FORMAT)
     key = message.key.encode() if isinstance(message.key, str) else (message.key or b"")

@@ -9,10 +9,9 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from asgi_correlation_id import correlation_id
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import Counter
 from pydantic import ValidationError
 
@@ -41,8 +40,6 @@ REJECTED = Counter("intake_rejections_total", "Requests refused, by reason", ["r
 PROBLEMS = "https://leadrelay.dev/problems/"
 
 router = APIRouter(prefix="/v1", tags=["ingestion"])
-_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer lr_sk_...`")
-_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key")
 
 
 @dataclass
@@ -110,33 +107,22 @@ def client_ip(request: Request, settings: IntakeSettings) -> str | None:
     return request.client.host if request.client else None
 
 
-def get_publisher(request: Request) -> Publisher:
-    publisher: Publisher = request.app.state.publisher
-    return publisher
+def wiring(request: Request) -> tuple[Gate, Publisher, datetime]:
+    """What every endpoint needs, read straight from the app (cheaper than three dependencies)."""
+    return request.app.state.gate, request.app.state.publisher, datetime.now(timezone.utc)
 
 
-def get_gate(request: Request) -> Gate:
-    gate: Gate = request.app.state.gate
-    return gate
-
-
-def get_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _security(_b: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-              _k: Annotated[str | None, Depends(_api_key)]) -> None:
-    """Declares the two ways to send a key, so the OpenAPI document shows them."""
-
-
-PublisherDep = Annotated[Publisher, Depends(get_publisher)]
-GateDep = Annotated[Gate, Depends(get_gate)]
-NowDep = Annotated[datetime, Depends(get_now)]
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer",
+               "description": "An API key: `Authorization: Bearer lr_sk_...`"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+               "description": "The same key in `X-API-Key`"},
+}
 IdempotencyKey = Annotated[str | None, Header(
     alias="Idempotency-Key", max_length=200,
     description="Retry with the same key and the event keeps its id: counted once downstream")]
 LeadId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
-SECURED = [Depends(_security)]
+SECURED: dict[str, Any] = {"security": [{"bearer": []}, {"apiKey": []}]}
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No API key, an unknown or revoked one, or a bad webhook signature"},
@@ -159,7 +145,7 @@ FORM_URLENCODED = {
     "required": ["email"],
     "additionalProperties": {"type": "string"},
 }
-FORM_BODY = {"requestBody": {"required": True, "content": {
+FORM_BODY = {**SECURED, "requestBody": {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/FormFill"},
                          "example": FormFill.model_config.get("json_schema_extra", {})
                          .get("examples", [{}])[0]},  # type: ignore[union-attr]
@@ -168,16 +154,17 @@ FORM_BODY = {"requestBody": {"required": True, "content": {
 }}}
 
 
-@router.post("/forms", status_code=202, response_model=Accepted, dependencies=SECURED,
+@router.post("/forms", status_code=202, response_model=Accepted,
              responses={**ERRORS, 303: {"description": "HTML form with `_redirect`: go to the "
                                         "thank-you page"}}, openapi_extra=FORM_BODY)
-async def post_form(request: Request, publisher: PublisherDep, gate: GateDep, now: NowDep,
+async def post_form(request: Request,
                     idempotency_key: IdempotencyKey = None) -> Response:
     """Accept a form fill, as JSON or straight from an HTML form (urlencoded or multipart).
 
     Answered 202 only after Kafka acknowledged it (acks=all). Browsers may send a publishable
     key as `?key=lr_pk_...`; a `_redirect` field sends them on to a thank-you page.
     """
+    gate, publisher, now = wiring(request)
     caller = await gate.authorise(request, Scope.FORMS)
     form, redirect = await _read_form(request)
     if redirect is not None:
@@ -227,27 +214,27 @@ def _check_redirect(url: str, settings: IntakeSettings, caller: Caller) -> None:
 
 
 @router.post("/events", status_code=202, response_model=Accepted, responses=ERRORS,
-             dependencies=SECURED)
-async def post_event(event_in: EngagementIn, request: Request, publisher: PublisherDep,
-                     gate: GateDep, now: NowDep, idempotency_key: IdempotencyKey = None
-                     ) -> Accepted:
+             openapi_extra=SECURED)
+async def post_event(event_in: EngagementIn, request: Request,
+                     idempotency_key: IdempotencyKey = None) -> Accepted:
     """Accept one marketing event (page view, email open/click, download, webinar, ...).
 
     A repeat with the same `source_event_id` (or Idempotency-Key) keeps the same event id.
     """
+    gate, publisher, now = wiring(request)
     caller = await gate.authorise(request, Scope.EVENTS)
     event = await handlers.record_engagement(
         event_in, publisher=publisher, ctx=gate.context(request, caller, idempotency_key, now))
     return Accepted(event_id=event.event_id, lead_id=event.lead_id)
 
 
-@router.post("/events:batch", response_model=BatchResult, dependencies=SECURED,
+@router.post("/events:batch", response_model=BatchResult, openapi_extra=SECURED,
              responses={**ERRORS, 200: {"description": "Every item's outcome: accepted, "
                                         "rejected (with errors) or unavailable (retry it)"}})
-async def post_events_batch(batch: BatchIn, request: Request, publisher: PublisherDep,
-                            gate: GateDep, now: NowDep, idempotency_key: IdempotencyKey = None
-                            ) -> Response:
+async def post_events_batch(batch: BatchIn, request: Request,
+                            idempotency_key: IdempotencyKey = None) -> Response:
     """Accept many marketing events; a bad item never holds back its neighbours."""
+    gate, publisher, now = wiring(request)
     caller = await gate.authorise(request, Scope.EVENTS)
     limit = gate.settings.batch_max_items
     if len(batch.items) > limit:
@@ -261,11 +248,11 @@ async def post_events_batch(batch: BatchIn, request: Request, publisher: Publish
 
 
 @router.post("/activities", status_code=202, response_model=Accepted, responses=ERRORS,
-             dependencies=SECURED)
-async def post_activity(activity: ActivityIn, request: Request, publisher: PublisherDep,
-                        gate: GateDep, now: NowDep, idempotency_key: IdempotencyKey = None
-                        ) -> Accepted:
+             openapi_extra=SECURED)
+async def post_activity(activity: ActivityIn, request: Request,
+                        idempotency_key: IdempotencyKey = None) -> Accepted:
     """Accept a call, email or meeting logged by a sales system against a lead."""
+    gate, publisher, now = wiring(request)
     caller = await gate.authorise(request, Scope.ACTIVITIES)
     event = await handlers.log_activity(
         activity, publisher=publisher, ctx=gate.context(request, caller, idempotency_key, now))
@@ -273,12 +260,12 @@ async def post_activity(activity: ActivityIn, request: Request, publisher: Publi
 
 
 @router.post("/leads/{lead_id}/feedback", status_code=202, response_model=Accepted,
-             responses=ERRORS, dependencies=SECURED)
+             responses=ERRORS, openapi_extra=SECURED)
 async def post_feedback(lead_id: LeadId, feedback: FeedbackIn, request: Request,
-                        publisher: PublisherDep, gate: GateDep, now: NowDep,
                         idempotency_key: IdempotencyKey = None) -> Accepted:
     """Sales feedback on a lead: accepted, rejected or disqualified (with a reason code),
     converted to an opportunity, won or lost."""
+    gate, publisher, now = wiring(request)
     caller = await gate.authorise(request, Scope.FEEDBACK)
     event = await handlers.give_feedback(
         lead_id, feedback, publisher=publisher,
@@ -286,20 +273,20 @@ async def post_feedback(lead_id: LeadId, feedback: FeedbackIn, request: Request,
     return Accepted(event_id=event.event_id, lead_id=event.lead_id)
 
 
-ADAPTER_BODY = {"requestBody": {"required": True, "content": {
+ADAPTER_BODY = {**SECURED, "requestBody": {"required": True, "content": {
     "application/json": {"schema": {"type": "object"}}}}}
 
 
 @router.post("/adapters/hubspot", status_code=202, response_model=AdapterResult,
-             responses=ERRORS, dependencies=SECURED, openapi_extra=ADAPTER_BODY,
+             responses=ERRORS, openapi_extra=ADAPTER_BODY,
              tags=["adapters"])
-async def post_hubspot(request: Request, publisher: PublisherDep, gate: GateDep,
-                       now: NowDep) -> AdapterResult:
+async def post_hubspot(request: Request) -> AdapterResult:
     """A HubSpot workflow webhook (contact with `form-submissions`).
 
     With `INTAKE_HUBSPOT_CLIENT_SECRET` set, the v3 signature is required and is enough;
     without it, an API key with `adapters:write` is.
     """
+    gate, publisher, now = wiring(request)
     body = await request.body()
     secret = gate.settings.hubspot_client_secret
     if secret is not None:
@@ -314,15 +301,15 @@ async def post_hubspot(request: Request, publisher: PublisherDep, gate: GateDep,
 
 
 @router.post("/adapters/mautic", status_code=202, response_model=AdapterResult,
-             responses=ERRORS, dependencies=SECURED, openapi_extra=ADAPTER_BODY,
+             responses=ERRORS, openapi_extra=ADAPTER_BODY,
              tags=["adapters"])
-async def post_mautic(request: Request, publisher: PublisherDep, gate: GateDep,
-                      now: NowDep) -> AdapterResult:
+async def post_mautic(request: Request) -> AdapterResult:
     """A Mautic webhook (form submissions, page hits, email opens).
 
     With `INTAKE_MAUTIC_WEBHOOK_SECRET` set, `Webhook-Signature` is required and is enough;
     without it, an API key with `adapters:write` is.
     """
+    gate, publisher, now = wiring(request)
     body = await request.body()
     secret = gate.settings.mautic_webhook_secret
     if secret is not None:

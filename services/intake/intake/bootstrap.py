@@ -84,14 +84,16 @@ def create_app(settings: IntakeSettings | None = None, *, keys: KeyStore | None 
 
 def _document_form_schema(app: FastAPI) -> None:
     """``POST /v1/forms`` reads its body by hand (JSON or HTML form), so FastAPI does not know
-    ``FormFill``; add it to the OpenAPI components the route refers to."""
+    ``FormFill``; add it, and the two ways to send a key, to the OpenAPI components."""
     default = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = default()
-            schema.setdefault("components", {}).setdefault("schemas", {})["FormFill"] = \
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {})["FormFill"] = \
                 FormFill.model_json_schema(ref_template="#/components/schemas/{model}")
+            components["securitySchemes"] = api.SECURITY_SCHEMES
         return app.openapi_schema or schema
 
     app.openapi = openapi  # type: ignore[method-assign]

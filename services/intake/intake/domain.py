@@ -35,8 +35,12 @@ def free_email_domains() -> frozenset[str]:
     return frozenset(line.strip() for line in text.splitlines() if line.strip() and line[0] != "#")
 
 
+@lru_cache(maxsize=65_536)
 def normalise_email(raw: str) -> str:
-    """Trim, Unicode-normalise (NFKC), validate syntax, lower-case the whole address."""
+    """Trim, Unicode-normalise (NFKC), validate syntax, lower-case the whole address.
+
+    Cached: one lead sends many events, and validation is the costliest step of a request.
+    """
     cleaned = unicodedata.normalize("NFKC", raw).strip()
     try:
         valid = validate_email(cleaned, check_deliverability=False)
