@@ -177,3 +177,27 @@ async def test_broker_stopped_then_back_503_then_accepted(intake_db, tmp_path: P
     assert after is not None and after.status_code == 202
     ids = [dict(r.headers)["ce_id"].decode() for r in records]
     assert ids[0] == before.json()["event_id"] and after.json()["event_id"] in ids
+
+
+async def test_database_down_cached_keys_work_unknown_keys_get_503(infra, intake_db) -> None:  # type: ignore[no-untyped-def]
+    """The key store is a cache in front of PostgreSQL: with the database unreachable, a key
+    seen before still works, and an unseen one is answered 503 quickly instead of hanging."""
+    from intake.adapters.keystore import PgKeyStore
+
+    url, key = intake_db
+    store = PgKeyStore(make_engine(url, pool_size=1), ttl_s=0.1, timeout_s=0.5)
+    key_id = key.split("_")[2]
+    assert await store.get(key_id) is not None
+    await store._engine.dispose()
+    dead = make_engine(f"postgresql+asyncpg://nobody@127.0.0.1:{free_port()}/none", pool_size=1)
+    store._engine = dead
+    await asyncio.sleep(0.2)
+    began = time.monotonic()
+    cached = await store.get(key_id)
+    from intake.auth import KeyStoreUnavailable
+
+    with pytest.raises(KeyStoreUnavailable):
+        await store.get("zzzzzzzzzzzz")
+    took = time.monotonic() - began
+    await dead.dispose()
+    assert cached is not None and took < 3.0

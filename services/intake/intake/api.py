@@ -20,7 +20,7 @@ from leadrelay_shared.web import problem
 from . import domain, handlers
 from .adapters import hubspot, mautic
 from .adapters.inbound import PayloadInvalid, SignatureInvalid, Translation
-from .auth import AuthError, Caller, KeyStore, Scope, check, parse_key
+from .auth import AuthError, Caller, KeyStore, KeyStoreUnavailable, Scope, check, parse_key
 from .errors import InvalidInput, NotAccepted
 from .handlers import Publisher, RequestContext
 from .ratelimit import RateLimited, RateLimiter
@@ -365,6 +365,12 @@ async def on_not_accepted(_: Request, exc: Exception) -> JSONResponse:
                    type_=PROBLEMS + "unavailable")
 
 
+async def on_key_store_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    REJECTED.labels("key_store_unavailable").inc()
+    return problem(503, "Cannot check the key", f"{exc}; retry shortly",
+                   headers={"Retry-After": "1"}, type_=PROBLEMS + "unavailable")
+
+
 async def on_auth_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AuthError)
     REJECTED.labels(exc.rule).inc()
@@ -391,5 +397,6 @@ async def on_rate_limited(_: Request, exc: Exception) -> JSONResponse:
 EXCEPTION_HANDLERS = {
     InvalidInput: on_invalid_input, PayloadInvalid: on_payload_invalid,
     NotAccepted: on_not_accepted, AuthError: on_auth_error,
+    KeyStoreUnavailable: on_key_store_unavailable,
     SignatureInvalid: on_signature_invalid, RateLimited: on_rate_limited,
 }

@@ -71,6 +71,10 @@ class KeyStore(Protocol):
         """The key with this id (active or revoked), or None."""
 
 
+class KeyStoreUnavailable(Exception):
+    """A key that is not cached could not be looked up: the caller may retry (503)."""
+
+
 class AuthError(Exception):
     """The request does not carry a usable key (401) or the key may not do this (403)."""
 

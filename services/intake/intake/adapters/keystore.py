@@ -19,7 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadrelay_shared.logging import get_logger
 
-from ..auth import ApiKey, KeyKind, Scope, hash_key, new_key, validate_new_key
+from ..auth import (
+    ApiKey,
+    KeyKind,
+    KeyStoreUnavailable,
+    Scope,
+    hash_key,
+    new_key,
+    validate_new_key,
+)
 from .orm import api_keys
 
 log = get_logger(__name__)
@@ -33,9 +41,10 @@ def _row_to_key(row: Any) -> ApiKey:
 
 
 class PgKeyStore:
-    def __init__(self, engine: AsyncEngine, ttl_s: float = 5.0) -> None:
+    def __init__(self, engine: AsyncEngine, ttl_s: float = 5.0, timeout_s: float = 1.0) -> None:
         self._engine = engine
         self._ttl = ttl_s
+        self._timeout = timeout_s
         self._keys: dict[str, ApiKey] = {}
         self._missing: dict[str, float] = {}
         self._loaded_at = 0.0
@@ -63,8 +72,7 @@ class PgKeyStore:
             if now - self._loaded_at <= self._ttl:
                 return
             try:
-                async with self._engine.connect() as conn:
-                    rows = (await conn.execute(sa.select(api_keys))).all()
+                rows = await asyncio.wait_for(self._select(sa.select(api_keys)), self._timeout)
             except Exception as exc:  # keep serving the cached keys while the database is away
                 log.warning("api_keys_reload_failed", error=type(exc).__name__)
                 self._loaded_at = now - self._ttl + 1.0  # try again in a second
@@ -74,9 +82,18 @@ class PgKeyStore:
             self._loaded_at = now
 
     async def _fetch_one(self, key_id: str) -> ApiKey | None:
+        try:
+            rows = await asyncio.wait_for(
+                self._select(sa.select(api_keys).where(api_keys.c.key_id == key_id)),
+                self._timeout)
+        except Exception as exc:
+            raise KeyStoreUnavailable(f"the key store did not answer: {type(exc).__name__}") \
+                from exc
+        return _row_to_key(rows[0]) if rows else None
+
+    async def _select(self, query: sa.Select[Any]) -> list[Any]:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(sa.select(api_keys).where(api_keys.c.key_id == key_id))).first()
-        return None if row is None else _row_to_key(row)
+            return list((await conn.execute(query)).all())
 
 
 async def create_key(engine: AsyncEngine, *, source: str, scopes: Sequence[str],
