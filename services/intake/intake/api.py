@@ -50,6 +50,9 @@ class Gate:
     keys: KeyStore
     limiter: RateLimiter
 
+    def __post_init__(self) -> None:
+        self._ip_hash_key = self.settings.ip_hash_key.get_secret_value().encode()
+
     async def authorise(self, request: Request, scope: Scope, *, signed: bool = False) -> Caller:
         presented, via_query = _presented_key(request)
         if presented is None:
@@ -83,7 +86,7 @@ class Gate:
         audit = domain.audit(
             key_id=caller.key_id, client_ip=client_ip(request, self.settings),
             user_agent=request.headers.get("user-agent"), request_id=correlation_id.get(),
-            ip_hash_key=self.settings.ip_hash_key.get_secret_value().encode())
+            ip_hash_key=self._ip_hash_key)
         return RequestContext(now=now, caller_scope=caller.key_id or caller.source,
                               idempotency_key=idempotency_key, audit=audit)
 

@@ -34,11 +34,11 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 def run(args: argparse.Namespace) -> int:
     settings = IntakeSettings()
     upgrade("intake", settings.database_url, "intake")
-    return asyncio.run(_run(args, settings.database_url))
+    return asyncio.run(_run(args, settings))
 
 
-async def _run(args: argparse.Namespace, database_url: str) -> int:
-    engine = make_engine(database_url, pool_size=1)
+async def _run(args: argparse.Namespace, settings: IntakeSettings) -> int:
+    engine = make_engine(settings.database_url, pool_size=1)
     try:
         if args.keys_command == "create":
             try:
@@ -61,7 +61,7 @@ async def _run(args: argparse.Namespace, database_url: str) -> int:
                 print(f"error: no active key {args.key_id}", file=sys.stderr)
                 return 1
             print(f"revoked {args.key_id}; intake instances stop accepting it within "
-                  f"{IntakeSettings().api_key_cache_ttl_s:g} s")
+                  f"{settings.api_key_cache_ttl_s:g} s")
         return 0
     finally:
         await engine.dispose()
