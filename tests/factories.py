@@ -6,7 +6,13 @@ import uuid
 from datetime import datetime, timezone
 
 from intake import domain as intake_domain
-from leadrelay_shared.contracts import ActivityLogged, FormSubmitted, lead_id_for
+from leadrelay_shared.contracts import (
+    ActivityLogged,
+    EngagementRecorded,
+    FeedbackReceived,
+    FormSubmitted,
+    lead_id_for,
+)
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
 
@@ -17,10 +23,11 @@ def unique_email(prefix: str = "lead", domain: str = "northwind.example") -> str
 
 def form(email: str | None = None, *, title: str | None = "VP Engineering",
          company: str | None = "Northwind", at: datetime = T0,
-         event_id: uuid.UUID | None = None) -> FormSubmitted:
+         event_id: uuid.UUID | None = None, country: str | None = "GB",
+         company_size: int | None = None, industry: str | None = None) -> FormSubmitted:
     email = email or unique_email()
     lead = intake_domain.snapshot(email=email, first_name="Ada", company=company, title=title,
-                                  country="GB")
+                                  country=country, company_size=company_size, industry=industry)
     return intake_domain.form_submitted(
         lead=lead, event_id=event_id or uuid.uuid4(), occurred_at=at, received_at=at,
         source_system="web", fields={}, consent={}, utm={}, page_url=None)
@@ -33,3 +40,18 @@ def activity(lead_id: str, *, at: datetime = T0, actor: str = "rep-ana") -> Acti
 
 def lead_of(email: str) -> str:
     return lead_id_for(email)
+
+
+def engagement(lead_id: str, kind: str = "page_view", *, url: str | None = None,
+               at: datetime = T0, event_id: uuid.UUID | None = None) -> EngagementRecorded:
+    return EngagementRecorded(lead_id=lead_id, occurred_at=at, received_at=at,
+                              engagement_type=kind, url=url,  # type: ignore[arg-type]
+                              event_id=event_id or uuid.uuid4())
+
+
+def feedback(lead_id: str, kind: str, *, reason: str | None = None,
+             opportunity_id: str | None = None, at: datetime = T0,
+             actor: str = "rep-ana") -> FeedbackReceived:
+    return FeedbackReceived(lead_id=lead_id, occurred_at=at, received_at=at,
+                            feedback=kind, reason_code=reason,  # type: ignore[arg-type]
+                            opportunity_id=opportunity_id, actor_id=actor)

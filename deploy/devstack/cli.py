@@ -1,4 +1,4 @@
-"""The ``leadrelay`` command: run the stack, run the demo."""
+"""The ``leadrelay`` command: run the stack, run the demo, manage keys, check models."""
 
 from __future__ import annotations
 
@@ -57,13 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="start Kafka, PostgreSQL and the four services")
     sub.add_parser("demo", help="post sample leads to a running stack and show the results")
     from intake import cli as intake_cli
+    from scoring import cli as scoring_cli
 
     intake_cli.add_parser(sub)
+    scoring_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "run":
         return run_stack(args)
     if args.command == "keys":
         return intake_cli.run(args)
+    if args.command == "scoring":
+        return scoring_cli.run(args)
     from . import demo
 
     return demo.main()

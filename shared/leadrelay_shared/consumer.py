@@ -9,6 +9,11 @@ Per error class the decision is explicit:
 * any other exception is retried a few times (it may be a deadlock or a race), then dead-lettered.
 
 Offsets are committed only after every record of the batch was handled or dead-lettered.
+
+A service may also give a ``batch_handler``: the records of one poll of one partition are then
+handled in one transaction (far fewer round trips). If that fails for a reason that is not
+transient, the records are handled again one by one, so one bad event is dead-lettered alone
+and its neighbours still go through.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from .metrics import CONSUMED, DEAD_LETTERED, HANDLE_SECONDS
 log = get_logger(__name__)
 
 Handler = Callable[[Event], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Event]], Awaitable[None]]
 
 
 class PermanentError(Exception):
@@ -47,8 +53,10 @@ def is_transient(exc: BaseException) -> bool:
 class EventConsumer:
     def __init__(self, *, bootstrap: str, group_id: str, topics: Sequence[str], handler: Handler,
                  producer: AIOKafkaProducer, max_records: int = 200, send_timeout_s: float = 5.0,
-                 unexpected_retries: int = 3, max_backoff_s: float = 10.0) -> None:
+                 unexpected_retries: int = 3, max_backoff_s: float = 10.0,
+                 batch_handler: BatchHandler | None = None) -> None:
         self.group_id = group_id
+        self._batch_handler = batch_handler
         self._topics = list(topics)
         self._handler = handler
         self._producer = producer
@@ -97,13 +105,48 @@ class EventConsumer:
                 delay = min(delay * 2, self._max_backoff)
 
     async def _handle_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
-        for record in records:
-            await self._process(record)
+        if self._batch_handler is not None and len(records) > 1:
+            await self._process_batch(records)
+        else:
+            for record in records:
+                await self._process(record)
         try:
             await self._consumer.commit({tp: records[-1].offset + 1})
         except CommitFailedError as exc:
             # A rebalance took the partition; the new owner redelivers and idempotency absorbs it.
             log.warning("commit_failed", group=self.group_id, error=repr(exc))
+
+    async def _process_batch(self, records: list[ConsumerRecord]) -> None:
+        assert self._batch_handler is not None
+        events: list[Event] = []
+        decoded: list[ConsumerRecord] = []
+        for record in records:
+            headers = list(record.headers or ())
+            try:
+                events.append(decode(headers, record.value, record.key))
+                decoded.append(record)
+            except PoisonMessage as exc:
+                await self._dead_letter(record, headers, exc.reason)
+        delay = 0.2
+        while events:
+            started = time.perf_counter()
+            try:
+                await self._batch_handler(events)
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.warning("batch_failed_one_by_one", group=self.group_id,
+                                size=len(events), error=repr(exc)[:500])
+                    break
+                log.warning("batch_failed_retrying", group=self.group_id, error=repr(exc)[:500],
+                            retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._max_backoff)
+                continue
+            HANDLE_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
+            CONSUMED.labels(self.group_id, "handled").inc(len(events))
+            return
+        for record in decoded:
+            await self._process(record)
 
     async def _process(self, record: ConsumerRecord) -> None:
         headers = list(record.headers or ())

@@ -198,6 +198,7 @@ class LeadScored(Event):
     contributions: tuple[ScoreContribution, ...]
     model_version: str
     cause_event_id: uuid.UUID
+    fit_grade: str | None = None
 
 
 class StageChanged(Event):
@@ -213,6 +214,20 @@ class StageChanged(Event):
     lead: LeadSnapshot
     fit_score: int = 0
     engagement_score: int = 0
+    fit_grade: str | None = None
+    actor: str | None = None
+    cycle: int = 0
+
+
+class LeadErased(Event):
+    """A lead's personal data was erased on request (GDPR art. 17); each service scrubs its copy."""
+
+    event_type: ClassVar[str] = "io.leadrelay.lead.erased"
+    topic: ClassVar[str] = Topics.SCORING
+    source: ClassVar[str] = "/leadrelay/scoring"
+
+    erased_fields: tuple[str, ...]
+    requested_by: str | None = None
 
 
 class Owner(Frozen):
@@ -255,7 +270,7 @@ class SlaBreached(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls
     for cls in (FormSubmitted, ActivityLogged, EngagementRecorded, FeedbackReceived, LeadScored,
-                StageChanged, LeadAssigned, SlaBreached)
+                StageChanged, LeadErased, LeadAssigned, SlaBreached)
 }
 
 

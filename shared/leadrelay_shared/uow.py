@@ -8,6 +8,7 @@ committed, so Kafka redelivers it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -16,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from .contracts import Event
+from .privacy import scrub
 
 
 class UnitOfWork(Protocol):
@@ -27,6 +29,7 @@ class UnitOfWork(Protocol):
     async def emit(self, event: Event) -> None: ...
     async def enqueue_webhook(self, *, delivery_id: str, endpoint_id: str, url: str,
                               event_type: str, lead_id: str, payload: dict[str, Any]) -> None: ...
+    async def scrub_outbox(self, lead_id: str) -> None: ...
     async def commit(self) -> None: ...
 
 
@@ -82,6 +85,47 @@ class SqlUnitOfWork:
         stmt = (insert(t).values(event_id=event_id, event_type=event_type)
                 .on_conflict_do_nothing().returning(t.c.event_id))
         return (await self.conn.execute(stmt)).first() is not None
+
+    async def claim_many(self, events: Sequence[Event]) -> list[Event]:
+        """Claim a batch in one statement; returns the events not processed before, in order."""
+        if not events:
+            return []
+        t = self._tables.processed
+        rows = [{"event_id": e.event_id, "event_type": e.event_type} for e in events]
+        stmt = insert(t).values(rows).on_conflict_do_nothing().returning(t.c.event_id)
+        claimed = {r.event_id for r in await self.conn.execute(stmt)}
+        fresh = []
+        for event in events:
+            if event.event_id in claimed:
+                claimed.discard(event.event_id)  # a duplicate inside the batch counts once
+                fresh.append(event)
+        return fresh
+
+    async def emit_many(self, events: Sequence[Event]) -> None:
+        """Write several events to the outbox in one statement, in order."""
+        if not events:
+            return
+        t = self._tables.outbox
+        await self.conn.execute(sa.insert(t), [
+            {"event_id": e.event_id, "event_type": e.event_type, "topic": e.topic,
+             "lead_id": e.lead_id, "payload": e.model_dump(mode="json")} for e in events])
+        self.emitted.extend(events)
+
+    async def scrub_outbox(self, lead_id: str) -> None:
+        """Remove a lead's personal data from its outbox rows, published or not (erasure)."""
+        await self._scrub(self._tables.outbox, lead_id)
+
+    async def scrub_webhooks(self, lead_id: str) -> None:
+        """Remove a lead's personal data from its webhook deliveries, sent or waiting."""
+        assert self._tables.deliveries is not None, "this service has no webhook queue"
+        await self._scrub(self._tables.deliveries, lead_id)
+
+    async def _scrub(self, t: sa.Table, lead_id: str) -> None:
+        rows = (await self.conn.execute(
+            sa.select(t.c.id, t.c.payload).where(t.c.lead_id == lead_id))).all()
+        for row in rows:
+            await self.conn.execute(sa.update(t).where(t.c.id == row.id)
+                                    .values(payload=scrub(row.payload)))
 
     async def emit(self, event: Event) -> None:
         """Write an event to the outbox; the relay publishes it after this transaction commits."""

@@ -97,7 +97,7 @@ async def test_form_fill_arrives_as_a_verified_webhook(running: Running) -> None
     assert hook.webhook_id.startswith("msg_")
     data = hook.payload["data"]
     assert hook.payload["type"] == "lead.assigned" and data["owner"]["id"] in {"rep-a", "rep-b"}
-    assert "MQL threshold" in data["summary"] and "round robin" in data["summary"]
+    assert "fast lane" in data["summary"] and "round robin" in data["summary"]
     assert running.receiver.rejected == []  # every request verified by standardwebhooks
     async with httpx.AsyncClient(base_url=running.stack.url("router")) as router:
         record = (await router.get(f"/v1/assignments/{data['assignment_id']}")).json()

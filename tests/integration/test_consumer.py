@@ -18,7 +18,7 @@ from leadrelay_shared.migrate import upgrade
 from scoring import handlers
 from scoring.adapters import orm
 from scoring.adapters.repository import ScoringUnitOfWork
-from scoring.domain import ScoringModel
+from scoring.model import default_model
 from tests.factories import form
 from tests.integration.kafka_helpers import read_to_end
 
@@ -54,7 +54,7 @@ async def test_redelivered_event_changes_nothing_and_poison_goes_to_dead_letter(
     await send_record(producer, encode(last), 5)
 
     async def handle(e: Event) -> None:
-        await handlers.handle(e, uow=ScoringUnitOfWork(engine), model=ScoringModel(),
+        await handlers.handle(e, uow=ScoringUnitOfWork(engine), model=default_model(),
                               now=lambda: datetime.now(timezone.utc))
 
     consumer = EventConsumer(bootstrap=infra.bootstrap, group_id=f"t-{uuid.uuid4()}",

@@ -4,10 +4,13 @@ tests/integration against PostgreSQL)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Self
 
-from leadrelay_shared.contracts import Event
+from leadrelay_shared.contracts import Event, Stage
+from leadrelay_shared.privacy import scrub
 from scoring.domain import LeadProfile
 from sla_monitor.domain import Clock
 
@@ -38,6 +41,15 @@ class FakeUnitOfWorkBase:
     async def enqueue_webhook(self, *, delivery_id: str, **fields: Any) -> None:
         self.webhooks.setdefault(delivery_id, fields)
 
+    async def scrub_outbox(self, lead_id: str) -> None:
+        self.outbox = [type(e).model_validate(scrub(e.model_dump(mode="json")))
+                       if e.lead_id == lead_id else e for e in self.outbox]
+
+    async def scrub_webhooks(self, lead_id: str) -> None:
+        for fields in self.webhooks.values():
+            if fields["lead_id"] == lead_id:
+                fields["payload"] = scrub(fields["payload"])
+
     async def commit(self) -> None:
         self.commits += 1
 
@@ -46,19 +58,38 @@ class FakeLeads:
     def __init__(self) -> None:
         self.rows: dict[str, LeadProfile] = {}
 
-    async def get_for_update(self, lead_id: str) -> LeadProfile | None:
-        return self.rows.get(lead_id)
+    async def get_many_for_update(self, lead_ids: Collection[str]) -> dict[str, LeadProfile]:
+        return {i: self.rows[i] for i in lead_ids if i in self.rows}
 
-    async def save(self, profile: LeadProfile, *, model_version: str, now: datetime) -> None:
-        self.rows[profile.lead_id] = profile
+    async def save_many(self, profiles: Sequence[LeadProfile], *, model_version: str,
+                        now: datetime) -> None:
+        for profile in profiles:
+            self.rows[profile.lead_id] = profile
+
+    async def due_for_timers(self, due: dict[Stage, float], now: datetime,
+                             limit: int) -> list[LeadProfile]:
+        return [p for p in self.rows.values() if p.stage in due and p.stage_entered_at
+                and (now - p.stage_entered_at).total_seconds() >= due[p.stage]][:limit]
 
 
 class FakeTimeline:
     def __init__(self) -> None:
-        self.entries: list[dict[str, Any]] = []
+        self.entries: list[Any] = []
 
-    async def add(self, lead_id: str, **fields: Any) -> None:
-        self.entries.append({"lead_id": lead_id, **fields})
+    async def add_many(self, entries: Sequence[Any]) -> None:
+        self.entries.extend(entries)
+
+    async def scrub(self, lead_id: str) -> None:
+        self.entries = [replace(e, detail=scrub(e.detail)) if e.lead_id == lead_id else e
+                        for e in self.entries]
+
+
+class FakeHistory:
+    def __init__(self) -> None:
+        self.records: list[Any] = []
+
+    async def add_many(self, records: Sequence[Any]) -> None:
+        self.records.extend(records)
 
 
 class FakeScoringUow(FakeUnitOfWorkBase):
@@ -66,6 +97,13 @@ class FakeScoringUow(FakeUnitOfWorkBase):
         super().__init__()
         self.leads = FakeLeads()
         self.timeline = FakeTimeline()
+        self.history = FakeHistory()
+
+    async def claim_many(self, events: Sequence[Event]) -> list[Event]:
+        return [e for e in events if await self.claim(e.event_id, e.event_type)]
+
+    async def emit_many(self, events: Sequence[Event]) -> None:
+        self.outbox.extend(events)
 
 
 class FakePointers:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from leadrelay_shared.contracts import LeadAssigned, Reason, Stage, StageChanged
+from leadrelay_shared.contracts import LeadAssigned, LeadErased, Reason, Stage, StageChanged
+from leadrelay_shared.privacy import ERASED
 from router import config, domain, handlers
 from router.config import RepConfig, RoutingConfig, TeamConfig
 from router.errors import ConfigError
@@ -75,6 +76,19 @@ async def test_handler_assigns_emits_and_queues_one_webhook_idempotently() -> No
     assert delivery_id.startswith("msg_") and hook["payload"]["type"] == "lead.assigned"
     assert hook["payload"]["data"]["owner"]["id"] == "rep-0"
     assert uow.pointers.positions == {"sdr": 1}
+
+
+async def test_erasure_scrubs_the_outbox_and_the_webhook_queue() -> None:
+    uow = FakeRouterUow()
+    event = stage_changed()
+    await handlers.handle(event, uow=uow, config=routing(), now=lambda: T0)
+    erased = LeadErased(lead_id=event.lead_id, occurred_at=T0, erased_fields=("email",))
+    await handlers.handle(erased, uow=uow, config=routing(), now=lambda: T0)
+    (hook,) = uow.webhooks.values()
+    lead = hook["payload"]["data"]["lead"]
+    assert lead["email"] == ERASED and lead["company"] == "Northwind"
+    assigned = uow.outbox[0]
+    assert isinstance(assigned, LeadAssigned) and assigned.lead.email == ERASED
 
 
 async def test_stages_not_routed_are_ignored() -> None:

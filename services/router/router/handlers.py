@@ -7,7 +7,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from leadrelay_shared.contracts import Event, LeadAssigned, Owner, Reason, Stage, StageChanged
+from leadrelay_shared.contracts import (
+    Event,
+    LeadAssigned,
+    LeadErased,
+    Owner,
+    Reason,
+    Stage,
+    StageChanged,
+)
 from leadrelay_shared.delivery import envelope
 from leadrelay_shared.uow import UnitOfWork as BaseUnitOfWork
 
@@ -33,15 +41,31 @@ class UnitOfWork(BaseUnitOfWork, Protocol):
     pointers: Pointers
     assignments: AssignmentStore
 
+    async def scrub_webhooks(self, lead_id: str) -> None: ...
+
 
 async def handle(event: Event, *, uow: UnitOfWork, config: RoutingConfig,
                  now: Callable[[], datetime]) -> None:
+    if isinstance(event, LeadErased):
+        await erase(event, uow)
+        return
     if not isinstance(event, StageChanged) or event.to_stage not in ROUTED_STAGES:
         return
     async with uow:
         if not await uow.claim(event.event_id, event.event_type):
             return
         await _assign(event, uow, config, now())
+        await uow.commit()
+
+
+async def erase(event: LeadErased, uow: UnitOfWork) -> None:
+    """Honour an erasure: the lead's copies in our outbox and webhook queue lose personal data
+    (a webhook still waiting is then sent without it)."""
+    async with uow:
+        if not await uow.claim(event.event_id, event.event_type):
+            return
+        await uow.scrub_outbox(event.lead_id)
+        await uow.scrub_webhooks(event.lead_id)
         await uow.commit()
 
 

@@ -1,16 +1,20 @@
-"""scoring's HTTP entrypoint: lead profiles and their timelines."""
+"""scoring's HTTP entrypoint: lead profiles, timelines, erasure and the active model."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse
+from leadrelay_shared.outbox import OutboxRelay
+from leadrelay_shared.web import problem
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from leadrelay_shared.web import problem
-
-from . import views
+from . import handlers, views
+from .adapters.models import ModelStore
+from .adapters.repository import ScoringUnitOfWork
 from .errors import LeadNotFound
 
 router = APIRouter(prefix="/v1", tags=["leads"])
@@ -21,13 +25,24 @@ def get_engine(request: Request) -> AsyncEngine:
     return engine
 
 
+def get_models(request: Request) -> ModelStore:
+    models: ModelStore = request.app.state.models
+    return models
+
+
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
+ModelsDep = Annotated[ModelStore, Depends(get_models)]
+
+
+class EraseIn(BaseModel):
+    requested_by: str | None = Field(default=None, max_length=200,
+                                     description="who asked (a ticket id, not the person's data)")
 
 
 @router.get("/leads/{lead_id}")
-async def get_lead(lead_id: str, engine: EngineDep) -> dict[str, Any]:
-    """The lead's profile, scores and stage."""
-    found = await views.lead(engine, lead_id)
+async def get_lead(lead_id: str, engine: EngineDep, models: ModelsDep) -> dict[str, Any]:
+    """The lead's profile, scores (stored, and engagement decayed to now), stage and passes."""
+    found = await views.lead(engine, lead_id, models.current, datetime.now(timezone.utc))
     if found is None:
         raise LeadNotFound(lead_id)
     return found
@@ -40,6 +55,25 @@ async def get_timeline(lead_id: str, engine: EngineDep) -> dict[str, Any]:
     if not entries:
         raise LeadNotFound(lead_id)
     return {"lead_id": lead_id, "entries": entries}
+
+
+@router.post("/leads/{lead_id}/erase")
+async def erase_lead(lead_id: str, engine: EngineDep, request: Request,
+                     body: Annotated[EraseIn | None, Body()] = None) -> dict[str, Any]:
+    """Erase the lead's personal data (GDPR art. 17) and publish ``lead.erased`` so every service
+    scrubs its copy. Erasing twice is harmless and returns the first erasure's time."""
+    erased_at = await handlers.erase(lead_id, uow=ScoringUnitOfWork(engine),
+                                     now=datetime.now(timezone.utc),
+                                     requested_by=body.requested_by if body else None)
+    relay: OutboxRelay = request.app.state.relay
+    relay.wake()
+    return {"lead_id": lead_id, "erased_at": erased_at}
+
+
+@router.get("/scoring/model", tags=["model"])
+async def get_model(models: ModelsDep) -> dict[str, Any]:
+    """The active scoring model: version, checksum and its shape."""
+    return views.model_summary(models.current)
 
 
 async def on_not_found(_: Request, exc: Exception) -> JSONResponse:

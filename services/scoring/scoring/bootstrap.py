@@ -1,27 +1,29 @@
-"""Wiring of scoring: engine, producer, consumer, outbox relay, API."""
+"""Wiring of scoring: engine, producer, model store, consumer, timers, outbox relay, API."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
 from fastapi import FastAPI
-
 from leadrelay_shared.consumer import EventConsumer
 from leadrelay_shared.contracts import Event, Topics
 from leadrelay_shared.db import make_engine
-from leadrelay_shared.logging import configure
+from leadrelay_shared.logging import configure, get_logger
 from leadrelay_shared.outbox import OutboxRelay
 from leadrelay_shared.runtime import Runtime
 from leadrelay_shared.web import install_problem_handlers, ops_router
 
 from . import api, handlers
 from .adapters import orm
+from .adapters.models import ModelStore
 from .adapters.repository import ScoringUnitOfWork
-from .domain import ScoringModel
 from .errors import LeadNotFound
 from .settings import ScoringSettings
+
+log = get_logger(__name__)
 
 
 def utcnow() -> datetime:
@@ -34,25 +36,48 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url)
     runtime = Runtime(name="scoring", bootstrap=settings.kafka_bootstrap_servers, engine=engine,
                       send_timeout_s=settings.kafka_send_timeout_s)
-    model = ScoringModel()
+    models = ModelStore(settings.model_path)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        await models.activate(engine, utcnow())
         relay = OutboxRelay(engine, orm.outbox, runtime.producer,
                             poll_interval_s=settings.relay_poll_interval_s)
 
         async def handle(event: Event) -> None:
-            await handlers.handle(event, uow=ScoringUnitOfWork(engine), model=model, now=utcnow)
+            await handle_batch([event])
+
+        async def handle_batch(events: Sequence[Event]) -> None:
+            await handlers.handle_batch(events, uow=ScoringUnitOfWork(engine),
+                                        model=models.current, now=utcnow)
             relay.wake()
+
+        async def timers() -> None:
+            while True:
+                await asyncio.sleep(settings.timer_interval_s)
+                try:
+                    moved = await handlers.run_timers(
+                        uow=ScoringUnitOfWork(engine), model=models.current, now=utcnow(),
+                        limit=settings.timer_batch)
+                except Exception as exc:  # the next tick tries again; nothing was committed
+                    log.warning("timers_failed", error=repr(exc)[:500])
+                    continue
+                if moved:
+                    relay.wake()
 
         consumer = EventConsumer(
             bootstrap=settings.kafka_bootstrap_servers, group_id=settings.consumer_group,
-            topics=[Topics.INTAKE], handler=handle, producer=runtime.producer,
-            max_records=settings.consumer_max_records)
+            topics=[Topics.INTAKE], handler=handle, batch_handler=handle_batch,
+            producer=runtime.producer, max_records=settings.consumer_max_records)
         runtime.spawn(runtime.after_producer(relay.run()), "outbox-relay")
         runtime.spawn(runtime.after_producer(consumer.run()), "consumer")
+        runtime.spawn(timers(), "timers")
+        runtime.spawn(models.watch(engine, utcnow, settings.model_reload_interval_s),
+                      "model-watch")
         app.state.engine = engine
+        app.state.models = models
+        app.state.relay = relay
         try:
             yield
         finally:
@@ -60,7 +85,7 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
             relay.stop()
             await runtime.close()
 
-    app = FastAPI(title="leadrelay scoring", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="leadrelay scoring", version="0.2.0", lifespan=lifespan)
     install_problem_handlers(app)
     app.add_exception_handler(LeadNotFound, api.on_not_found)
     app.include_router(api.router)

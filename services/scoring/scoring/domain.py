@@ -1,28 +1,76 @@
-"""Pure scoring rules and the stage machine. No I/O, no clock: ``now`` is always passed in."""
+"""Pure scoring: fit, decaying engagement and the stage machine. No I/O, no clock: ``now`` is
+always passed in, so the same profile, event, model and ``now`` always give the same decision.
+
+Promises the tests hold us to:
+
+* fit and engagement scores are never negative, and each engagement rule stays within its cap;
+* applying an event twice changes nothing the second time (hits are keyed by event id);
+* the scores depend on the set of events and ``now``, not on the order events arrived in;
+* every stage change is checked against ``TRANSITIONS`` (which actor may make it) and carries
+  reasons; a forbidden change is reported, never applied.
+"""
 
 from __future__ import annotations
 
-import re
+import math
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import StrEnum
 
-from leadrelay_shared.contracts import FormSubmitted, LeadSnapshot, Reason, ScoreContribution, Stage
+from leadrelay_shared.contracts import (
+    EngagementRecorded,
+    Event,
+    FeedbackReceived,
+    FormSubmitted,
+    LeadSnapshot,
+    Reason,
+    Stage,
+)
 
-# Who may move a lead from one stage to another. Anything else is rejected with a reason.
-ALLOWED: dict[Stage | None, frozenset[Stage]] = {
-    None: frozenset({Stage.INQUIRY}),
-    Stage.INQUIRY: frozenset({Stage.MQL, Stage.NURTURE, Stage.DISQUALIFIED}),
-    Stage.MQL: frozenset({Stage.SAL, Stage.RECYCLED, Stage.DISQUALIFIED, Stage.NURTURE}),
-    Stage.SAL: frozenset({Stage.SQL, Stage.RECYCLED, Stage.DISQUALIFIED}),
-    Stage.SQL: frozenset({Stage.OPPORTUNITY, Stage.RECYCLED, Stage.DISQUALIFIED, Stage.LOST}),
-    Stage.OPPORTUNITY: frozenset({Stage.WON, Stage.LOST}),
-    Stage.NURTURE: frozenset({Stage.MQL, Stage.DISQUALIFIED}),
-    Stage.RECYCLED: frozenset({Stage.MQL, Stage.NURTURE, Stage.DISQUALIFIED}),
-    Stage.LOST: frozenset({Stage.RECYCLED, Stage.NURTURE}),
-    Stage.WON: frozenset(),
-    Stage.DISQUALIFIED: frozenset(),
+from .model import FORM_FILL, ScoringModel, facts, grade_at_least
+
+
+class Actor(StrEnum):
+    """Who may cause a stage change: marketing's rules, sales' feedback, or time passing."""
+
+    MARKETING = "marketing"
+    SALES = "sales"
+    TIME = "time"
+
+
+M, S, T = Actor.MARKETING, Actor.SALES, Actor.TIME
+TRANSITIONS: dict[tuple[Stage | None, Stage], frozenset[Actor]] = {
+    (None, Stage.INQUIRY): frozenset({M}),
+    (Stage.INQUIRY, Stage.MQL): frozenset({M}),
+    (Stage.INQUIRY, Stage.NURTURE): frozenset({T}),
+    (Stage.INQUIRY, Stage.DISQUALIFIED): frozenset({S}),
+    (Stage.MQL, Stage.SAL): frozenset({S}),
+    (Stage.MQL, Stage.RECYCLED): frozenset({S, T}),
+    (Stage.MQL, Stage.DISQUALIFIED): frozenset({S}),
+    (Stage.SAL, Stage.SQL): frozenset({S}),
+    (Stage.SAL, Stage.RECYCLED): frozenset({S}),
+    (Stage.SAL, Stage.DISQUALIFIED): frozenset({S}),
+    (Stage.SQL, Stage.OPPORTUNITY): frozenset({S}),
+    (Stage.SQL, Stage.RECYCLED): frozenset({S}),
+    (Stage.SQL, Stage.DISQUALIFIED): frozenset({S}),
+    (Stage.SQL, Stage.LOST): frozenset({S}),
+    (Stage.OPPORTUNITY, Stage.WON): frozenset({S}),
+    (Stage.OPPORTUNITY, Stage.LOST): frozenset({S}),
+    (Stage.NURTURE, Stage.MQL): frozenset({M}),
+    (Stage.NURTURE, Stage.DISQUALIFIED): frozenset({S}),
+    (Stage.RECYCLED, Stage.MQL): frozenset({M}),
+    (Stage.RECYCLED, Stage.DISQUALIFIED): frozenset({S}),
+    (Stage.LOST, Stage.RECYCLED): frozenset({S, T}),
 }
+ALLOWED: dict[Stage | None, frozenset[Stage]] = {
+    source: frozenset(to for (fr, to) in TRANSITIONS if fr == source)
+    for source in (None, *Stage)
+}
+FORWARD = (Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY, Stage.WON)
+QUALIFIABLE = frozenset({Stage.INQUIRY, Stage.NURTURE, Stage.RECYCLED})
+ERASED_KEEPS = ("company", "country", "region", "company_size", "industry", "is_free_email")
+PRUNE_AFTER_HALF_LIVES = 10
 
 
 class TransitionRejected(Exception):
@@ -31,131 +79,349 @@ class TransitionRejected(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Transition:
     from_stage: Stage | None
     to_stage: Stage
+    actor: Actor
     reasons: tuple[Reason, ...]
 
 
-def transition(current: Stage | None, target: Stage, reasons: tuple[Reason, ...]) -> Transition:
-    """A checked stage change; a forbidden one raises ``TransitionRejected``, never applies."""
-    if target not in ALLOWED[current]:
-        raise TransitionRejected(Reason(
-            rule_id="stage.forbidden",
-            message=f"a lead cannot move from {current or 'nothing'} to {target}"))
-    return Transition(current, target, reasons)
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One engagement rule matched by one event: its full points, decayed from ``at``."""
+
+    event_id: uuid.UUID
+    rule_id: str
+    points: int
+    at: datetime
 
 
-@dataclass(frozen=True)
-class ScoringModel:
-    """The built-in model; a versioned YAML model replaces it (issue #4)."""
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One line of a score's explanation."""
 
-    version: str = "builtin-1"
-    business_email_points: int = 20
-    title_points: int = 20
-    senior_title_points: int = 15
-    company_points: int = 10
-    form_fill_points: int = 10
-    form_fill_cap: int = 30
-    mql_fit_threshold: int = 40
-    senior_keywords: tuple[str, ...] = (
-        "chief", "vp", "vice president", "head", "director", "founder", "owner",
-        "ceo", "cto", "cfo", "cio", "cmo", "coo", "president", "partner",
-    )
+    rule_id: str
+    points: int
+    message: str
+    event_id: uuid.UUID | None
 
 
 @dataclass(frozen=True)
 class LeadProfile:
     lead_id: str
-    snapshot: LeadSnapshot
+    snapshot: LeadSnapshot = LeadSnapshot()
+    snapshot_at: datetime | None = None
     stage: Stage | None = None
-    fit_score: int = 0
-    engagement_score: int = 0
-    form_fills: int = 0
     stage_entered_at: datetime | None = None
+    fit_score: int = 0
+    fit_grade: str = "F"
+    engagement_score: int = 0
+    hits: tuple[Hit, ...] = ()
+    engagement_since: datetime | None = None
+    cycle: int = 0
+    erased_at: datetime | None = None
+    form_fills: int = 0
 
 
 @dataclass(frozen=True)
-class ScoringDecision:
-    profile: LeadProfile
-    contributions: tuple[ScoreContribution, ...]
-    transitions: tuple[Transition, ...] = field(default=())
+class Decision:
+    """What an event did to a lead: the new profile (None: nothing to keep), the explanation of
+    its scores, the stage changes made, and any change that was asked for but refused."""
 
-    @property
-    def score_changed(self) -> bool:
-        return bool(self.contributions)
-
-
-def merge_snapshot(old: LeadSnapshot, new: LeadSnapshot) -> LeadSnapshot:
-    """Newer non-empty values win; nothing known is forgotten because a later form omitted it."""
-    updates = {k: v for k, v in new.model_dump().items() if v not in (None, "")}
-    return old.model_copy(update=updates)
+    profile: LeadProfile | None
+    fit_parts: tuple[Part, ...] = ()
+    engagement_parts: tuple[Part, ...] = ()
+    transitions: tuple[Transition, ...] = ()
+    refused: tuple[Reason, ...] = ()
+    score_changed: bool = False
+    ignored: Reason | None = None
 
 
-def is_senior(title: str, keywords: tuple[str, ...]) -> bool:
-    lowered = title.lower()
-    words = set(re.split(r"[^a-z]+", lowered))
-    return any((kw in lowered) if " " in kw else (kw in words) for kw in keywords)
+def transition(current: Stage | None, target: Stage, actor: Actor,
+               reasons: tuple[Reason, ...]) -> Transition:
+    """A checked stage change; a forbidden one raises ``TransitionRejected``, never applies."""
+    allowed = TRANSITIONS.get((current, target))
+    if allowed is None:
+        raise TransitionRejected(Reason(
+            rule_id="stage.forbidden",
+            message=f"a lead cannot move from {current or 'nothing'} to {target}"))
+    if actor not in allowed:
+        who = " or ".join(sorted(allowed))
+        raise TransitionRejected(Reason(
+            rule_id="stage.wrong_actor",
+            message=f"{current or 'nothing'} → {target} is made by {who}, not by {actor}"))
+    return Transition(current, target, actor, reasons)
 
+
+# -- scores ------------------------------------------------------------------------------------
 
 def fit(snapshot: LeadSnapshot, model: ScoringModel, event_id: uuid.UUID | None
-        ) -> tuple[int, tuple[ScoreContribution, ...]]:
-    """Who they are: points for a business domain, a job title, seniority and a company."""
-    parts: list[ScoreContribution] = []
-    if snapshot.email_domain and not snapshot.is_free_email:
-        parts.append(ScoreContribution(rule_id="fit.business_email", points=model.business_email_points,
-                                       message=f"business email domain {snapshot.email_domain}",
-                                       event_id=event_id))
-    if snapshot.title:
-        parts.append(ScoreContribution(rule_id="fit.job_title", points=model.title_points,
-                                       message="job title given", event_id=event_id))
-        if is_senior(snapshot.title, model.senior_keywords):
-            parts.append(ScoreContribution(rule_id="fit.seniority", points=model.senior_title_points,
-                                           message="senior title", event_id=event_id))
-    if snapshot.company:
-        parts.append(ScoreContribution(rule_id="fit.company", points=model.company_points,
-                                       message="company given", event_id=event_id))
-    return sum(p.points for p in parts), tuple(parts)
+        ) -> tuple[int, tuple[Part, ...]]:
+    """Who they are: every fit rule that holds adds its points; the total is at least 0."""
+    known = facts(snapshot)
+    if not snapshot.email_domain:
+        known["is_free_email"] = None
+    parts = tuple(Part(r.id, r.points, r.message, event_id)
+                  for r in model.fit_rules if r.test(known))
+    return max(0, sum(p.points for p in parts)), parts
 
 
-def on_form(profile: LeadProfile | None, event: FormSubmitted, model: ScoringModel,
-            now: datetime) -> ScoringDecision:
-    """Apply a form fill: merge identity, rescore fit, add engagement, move stage if earned."""
-    base = profile or LeadProfile(lead_id=event.lead_id, snapshot=event.lead)
-    snapshot = merge_snapshot(base.snapshot, event.lead) if profile else event.lead
-    fit_points, fit_parts = fit(snapshot, model, event.event_id)
-    fills = base.form_fills + 1
-    engagement = min(fills * model.form_fill_points, model.form_fill_cap)
-    parts = list(fit_parts)
-    if engagement > base.engagement_score:
-        parts.append(ScoreContribution(rule_id="engagement.form_fill",
-                                       points=engagement - base.engagement_score,
-                                       message=f"form fill #{fills} (capped at {model.form_fill_cap})",
-                                       event_id=event.event_id))
-    updated = replace(base, snapshot=snapshot, fit_score=fit_points, engagement_score=engagement,
-                      form_fills=fills)
-    transitions = _stage_moves(updated, model, fit_parts)
-    if transitions:
-        updated = replace(updated, stage=transitions[-1].to_stage, stage_entered_at=now)
-    changed = (fit_points, engagement) != (base.fit_score, base.engagement_score) or profile is None
-    return ScoringDecision(profile=updated, contributions=tuple(parts) if changed else (),
-                           transitions=transitions)
+def engagement(hits: tuple[Hit, ...], model: ScoringModel, now: datetime
+               ) -> tuple[int, tuple[Part, ...]]:
+    """What they did, at ``now``: each hit halves in value every half-life; each rule's sum is
+    capped; the total is at least 0."""
+    half_life = model.half_life.total_seconds()
+    values: dict[str, list[float]] = {}
+    latest: dict[str, Hit] = {}
+    for hit in hits:
+        age = max(0.0, (now - hit.at).total_seconds())
+        values.setdefault(hit.rule_id, []).append(hit.points * 2 ** (-age / half_life))
+        seen = latest.get(hit.rule_id)
+        if seen is None or (hit.at, str(hit.event_id)) > (seen.at, str(seen.event_id)):
+            latest[hit.rule_id] = hit
+    parts = []
+    for rule in model.engagement_rules:
+        if rule.id not in values:
+            continue
+        value = math.fsum(values[rule.id])  # exact, so the order of hits cannot change it
+        if rule.cap is not None:
+            value = max(-rule.cap, min(rule.cap, value))
+        points = round(value)
+        if points:
+            cap = f", cap {rule.cap}" if rule.cap is not None else ""
+            text = f"{len(values[rule.id])} × {rule.message}: {value:.1f} after decay{cap}"
+            parts.append(Part(rule.id, points, text, latest[rule.id].event_id))
+    return max(0, sum(p.points for p in parts)), tuple(parts)
 
 
-def _stage_moves(profile: LeadProfile, model: ScoringModel,
-                 fit_parts: tuple[ScoreContribution, ...]) -> tuple[Transition, ...]:
+def hits_for(event: FormSubmitted | EngagementRecorded, model: ScoringModel) -> tuple[Hit, ...]:
+    kind, url, campaign, props = _engagement_of(event)
+    found = []
+    for rule in model.rules_by_type.get(kind, ()):
+        if rule.url_contains and rule.url_contains not in url:
+            continue
+        if rule.campaign and rule.campaign != campaign:
+            continue
+        if any(props.get(k) != v for k, v in rule.properties):
+            continue
+        found.append(Hit(event.event_id, rule.id, rule.points, event.occurred_at))
+    return tuple(found)
+
+
+def _engagement_of(event: FormSubmitted | EngagementRecorded
+                   ) -> tuple[str, str, str | None, dict[str, object]]:
+    if isinstance(event, FormSubmitted):
+        return FORM_FILL, (event.page_url or "").lower(), event.utm.get("utm_campaign"), {}
+    return (event.engagement_type, (event.url or "").lower(), event.campaign,
+            dict(event.properties))
+
+
+def keep_hits(hits: tuple[Hit, ...], since: datetime | None, now: datetime,
+              model: ScoringModel) -> tuple[Hit, ...]:
+    """Drop hits that can no longer count: before ``since`` (a recycle), or so old they are
+    worth under 0.1% of their points; then keep at most ``max_hits``, newest first."""
+    horizon = now - model.half_life * PRUNE_AFTER_HALF_LIVES
+    kept = [h for h in hits if h.at >= horizon and (since is None or h.at >= since)]
+    if len(kept) > model.max_hits:
+        kept = sorted(kept, key=lambda h: (h.at, str(h.event_id), h.rule_id))[-model.max_hits:]
+    return tuple(kept)
+
+
+# -- events ------------------------------------------------------------------------------------
+
+def apply(profile: LeadProfile | None, event: Event, model: ScoringModel, now: datetime
+          ) -> Decision:
+    """Apply one intake event to a lead (``None``: scoring has not seen it yet)."""
+    if profile and profile.erased_at and event.occurred_at <= profile.erased_at:
+        return Decision(profile=None, ignored=Reason(
+            rule_id="erasure.predates", message="event is older than the lead's erasure"))
+    if isinstance(event, FeedbackReceived):
+        return on_feedback(profile, event, model, now)
+    if isinstance(event, (FormSubmitted, EngagementRecorded)):
+        return on_engagement(profile, event, model, now)
+    return Decision(profile=None)
+
+
+def merge_snapshot(profile: LeadProfile, new: LeadSnapshot, at: datetime
+                   ) -> tuple[LeadSnapshot, datetime | None]:
+    """Newer non-empty values win; an older (late) event only fills what is still missing."""
+    old, old_at = profile.snapshot, profile.snapshot_at
+    updates = {k: v for k, v in new.model_dump().items() if v not in (None, "")}
+    if old_at is not None and at < old_at:
+        current = old.model_dump()
+        updates = {k: v for k, v in updates.items() if current.get(k) in (None, "")}
+        return old.model_copy(update=updates), old_at
+    if not new.email_domain:
+        updates.pop("is_free_email", None)
+    return old.model_copy(update=updates), at
+
+
+def on_engagement(profile: LeadProfile | None, event: FormSubmitted | EngagementRecorded,
+                  model: ScoringModel, now: datetime) -> Decision:
+    base = profile or LeadProfile(lead_id=event.lead_id)
+    if any(h.event_id == event.event_id for h in base.hits):
+        return Decision(profile=None, ignored=Reason(
+            rule_id="event.duplicate", message="event already counted"))
+    snapshot, snapshot_at = base.snapshot, base.snapshot_at
+    if isinstance(event, FormSubmitted):
+        snapshot, snapshot_at = merge_snapshot(base, event.lead, event.occurred_at)
+    elif event.email_domain and not snapshot.email_domain:
+        snapshot = snapshot.model_copy(update={"email_domain": event.email_domain})
+    fit_score, fit_parts = fit(snapshot, model, event.event_id)
+    hits = keep_hits(base.hits + hits_for(event, model), base.engagement_since, now, model)
+    eng_score, eng_parts = engagement(hits, model, now)
+    scored = replace(base, snapshot=snapshot, snapshot_at=snapshot_at, fit_score=fit_score,
+                     fit_grade=model.grade(fit_score), engagement_score=eng_score, hits=hits,
+                     form_fills=base.form_fills + isinstance(event, FormSubmitted))
+    moves = _qualify(scored, event, model, fit_parts, eng_parts)
+    changed = profile is None or (fit_score, scored.fit_grade, eng_score) != (
+        base.fit_score, base.fit_grade, base.engagement_score)
+    return Decision(profile=_moved(scored, moves, now), fit_parts=fit_parts,
+                    engagement_parts=eng_parts, transitions=moves, score_changed=changed)
+
+
+def _qualify(p: LeadProfile, event: FormSubmitted | EngagementRecorded, model: ScoringModel,
+             fit_parts: tuple[Part, ...], eng_parts: tuple[Part, ...]) -> tuple[Transition, ...]:
     moves: list[Transition] = []
-    stage = profile.stage
+    stage = p.stage
+    kind, url, _, _ = _engagement_of(event)
     if stage is None:
-        moves.append(transition(None, Stage.INQUIRY, (Reason(
-            rule_id="stage.first_touch", message="first known contact: a form fill"),)))
+        moves.append(transition(None, Stage.INQUIRY, M, (Reason(
+            rule_id="stage.first_touch",
+            message=f"first known contact: {kind.replace('_', ' ')}"),)))
         stage = Stage.INQUIRY
-    if stage in (Stage.INQUIRY, Stage.NURTURE, Stage.RECYCLED) and \
-            profile.fit_score >= model.mql_fit_threshold:
-        why = ", ".join(p.message for p in fit_parts)
-        moves.append(transition(stage, Stage.MQL, (Reason(
-            rule_id="mql.fit_threshold",
-            message=f"fit score {profile.fit_score} reached the MQL threshold "
-                    f"{model.mql_fit_threshold} ({why})"),)))
+    if stage not in QUALIFIABLE:
+        return tuple(moves)
+    lane = next((f for f in model.fast_lanes if f.event == kind
+                 and grade_at_least(p.fit_grade, f.min_grade)
+                 and (f.url_contains is None or f.url_contains in url)), None)
+    fit_line = f"fit {p.fit_score} (grade {p.fit_grade}: " + \
+        ", ".join(x.message for x in fit_parts) + ")"
+    if lane is not None:
+        why = (Reason(rule_id=lane.id, message=f"fast lane: {kind.replace('_', ' ')} from a "
+                      f"grade {p.fit_grade} lead (lane needs {lane.min_grade} or better)"),
+               Reason(rule_id="mql.fit", message=fit_line))
+        moves.append(transition(stage, Stage.MQL, M, why))
+    elif grade_at_least(p.fit_grade, model.mql_min_grade) and \
+            p.engagement_score >= model.mql_min_engagement:
+        since = " since it was recycled" if stage is Stage.RECYCLED else ""
+        why = (Reason(rule_id="mql.fit", message=f"{fit_line}, needs {model.mql_min_grade} "
+                      "or better"),
+               Reason(rule_id="mql.engagement", message=f"engagement {p.engagement_score}{since}"
+                      f" reached {model.mql_min_engagement} (" +
+                      ", ".join(x.message for x in eng_parts) + ")"))
+        moves.append(transition(stage, Stage.MQL, M, why))
     return tuple(moves)
+
+
+def _moved(p: LeadProfile, moves: tuple[Transition, ...], now: datetime) -> LeadProfile:
+    """The profile after its stage changes: a new MQL starts a new pass through the funnel; a
+    recycle resets the engagement baseline, so re-qualifying takes new engagement."""
+    for move in moves:
+        p = replace(p, stage=move.to_stage, stage_entered_at=now)
+        if move.to_stage is Stage.MQL:
+            p = replace(p, cycle=p.cycle + 1)
+        if move.to_stage is Stage.RECYCLED:
+            p = replace(p, engagement_since=now, hits=(), engagement_score=0)
+    return p
+
+
+FEEDBACK_TARGETS: dict[str, tuple[Stage, ...]] = {
+    "accepted": (Stage.SAL,), "disqualified": (Stage.DISQUALIFIED,),
+    "converted": (Stage.SQL,), "won": (Stage.WON,), "lost": (Stage.LOST,),
+}
+
+
+def on_feedback(profile: LeadProfile | None, event: FeedbackReceived, model: ScoringModel,
+                now: datetime) -> Decision:
+    """Sales' word moves the lead: accept → SAL, reject → Recycled or Disqualified (by reason),
+    convert → SQL (and Opportunity with an opportunity id), won / lost close it."""
+    targets = _targets(event, model)
+    current = profile.stage if profile else None
+    steps: list[Stage] = []
+    for target in targets:
+        start = steps[-1] if steps else current
+        steps.extend(_path(start, target))
+    if not steps:
+        return Decision(profile=None, ignored=Reason(
+            rule_id="feedback.no_change", message=f"lead is already {current}"))
+    reason = _feedback_reason(event, model)
+    moves, stage = [], current
+    try:
+        for step in steps:
+            moves.append(transition(stage, step, S, (reason,)))
+            stage = step
+    except TransitionRejected as exc:
+        return Decision(profile=None, refused=(exc.reason, reason))
+    assert profile is not None  # an unknown lead has no allowed sales transition
+    return Decision(profile=_moved(profile, tuple(moves), now), transitions=tuple(moves))
+
+
+def _targets(event: FeedbackReceived, model: ScoringModel) -> tuple[Stage, ...]:
+    if event.feedback == "rejected":
+        disqualify = event.reason_code in model.disqualify_reasons
+        return (Stage.DISQUALIFIED if disqualify else Stage.RECYCLED,)
+    if event.feedback == "converted" and event.opportunity_id:
+        return (Stage.SQL, Stage.OPPORTUNITY)
+    return FEEDBACK_TARGETS[event.feedback]
+
+
+def _path(current: Stage | None, target: Stage) -> list[Stage]:
+    """Forward moves may skip stages sales does not record (accepted and converted at once)."""
+    if current == target:
+        return []
+    if current in FORWARD and target in FORWARD and \
+            FORWARD.index(current) < FORWARD.index(target):
+        return list(FORWARD[FORWARD.index(current) + 1:FORWARD.index(target) + 1])
+    return [target]
+
+
+def _feedback_reason(event: FeedbackReceived, model: ScoringModel) -> Reason:
+    who = f" by {event.actor_id}" if event.actor_id else ""
+    if event.feedback == "rejected":
+        code = event.reason_code or "other"
+        end = ("disqualified" if code in model.disqualify_reasons
+               else "recycled to marketing nurture")
+        return Reason(rule_id=f"feedback.rejected.{code}",
+                      message=f"rejected{who} ({code.replace('_', ' ')}): {end}")
+    if event.feedback == "disqualified":
+        code = event.reason_code or "other"
+        return Reason(rule_id=f"feedback.disqualified.{code}",
+                      message=f"disqualified{who} ({code.replace('_', ' ')})")
+    extra = f", opportunity {event.opportunity_id}" if event.opportunity_id else ""
+    return Reason(rule_id=f"feedback.{event.feedback}", message=f"{event.feedback}{who}{extra}")
+
+
+# -- time and erasure --------------------------------------------------------------------------
+
+def on_time(profile: LeadProfile, model: ScoringModel, now: datetime) -> Decision:
+    """Moves made by time alone: an MQL never accepted is recycled, an inquiry that never
+    qualified joins nurture, a lost deal is recycled after a while."""
+    rules = {Stage.MQL: (model.mql_unaccepted_recycle, Stage.RECYCLED, "not accepted by sales"),
+             Stage.INQUIRY: (model.inquiry_nurture, Stage.NURTURE, "did not qualify"),
+             Stage.LOST: (model.lost_recycle, Stage.RECYCLED, "lost")}
+    rule = rules.get(profile.stage) if profile.stage else None
+    if rule is None or rule[0] is None or profile.stage_entered_at is None:
+        return Decision(profile=None)
+    after, target, what = rule
+    if now < profile.stage_entered_at + after:
+        return Decision(profile=None)
+    days = after.total_seconds() / 86400
+    move = transition(profile.stage, target, T, (Reason(
+        rule_id=f"timer.{profile.stage}_to_{target}",
+        message=f"{what} within {days:g} days of becoming {profile.stage}"),))
+    return Decision(profile=_moved(profile, (move,), now), transitions=(move,))
+
+
+def due_after(model: ScoringModel) -> dict[Stage, float]:
+    """Seconds after which each timed stage is due for ``on_time`` (for the sweep's query)."""
+    pairs = ((Stage.MQL, model.mql_unaccepted_recycle), (Stage.INQUIRY, model.inquiry_nurture),
+             (Stage.LOST, model.lost_recycle))
+    return {stage: after.total_seconds() for stage, after in pairs if after is not None}
+
+
+def erase(profile: LeadProfile, now: datetime) -> LeadProfile:
+    """Personal fields go; scores, stage and firmographics stay, so funnel reports still add up."""
+    kept = {k: getattr(profile.snapshot, k) for k in ERASED_KEEPS}
+    return replace(profile, snapshot=LeadSnapshot(**kept), erased_at=now)

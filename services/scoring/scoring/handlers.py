@@ -1,92 +1,256 @@
-"""scoring's use cases: one transaction per event, idempotent on event id."""
+"""scoring's use cases. Each opens one unit of work and commits it; idempotent on event id.
+
+Intake events arrive in batches (one Kafka poll of one partition): the batch is claimed, its
+leads are locked and loaded once, every event is applied in offset order through the pure
+``domain.apply``, and the results are written back together with their outbox rows. One event
+is a batch of one.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from leadrelay_shared.contracts import (
     ActivityLogged,
+    EngagementRecorded,
     Event,
+    FeedbackReceived,
     FormSubmitted,
+    LeadErased,
     LeadScored,
+    ScoreContribution,
+    Stage,
     StageChanged,
 )
+from leadrelay_shared.privacy import PERSONAL_FIELDS
 from leadrelay_shared.uow import UnitOfWork as BaseUnitOfWork
 
 from . import domain
-from .domain import LeadProfile, ScoringModel
+from .domain import Decision, LeadProfile, Transition
+from .errors import LeadNotFound
+from .model import ScoringModel
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    lead_id: str
+    at: datetime
+    kind: str
+    summary: str
+    detail: dict[str, Any]
+    event_id: uuid.UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class StageRecord:
+    """One row of the lead's funnel history: every pass, every stage, who moved it and why."""
+
+    lead_id: str
+    cycle: int
+    from_stage: Stage | None
+    to_stage: Stage
+    actor: str
+    reasons: list[dict[str, str]]
+    at: datetime
+    model_version: str
+    cause_event_id: uuid.UUID | None
 
 
 class Leads(Protocol):
-    async def get_for_update(self, lead_id: str) -> LeadProfile | None: ...
-    async def save(self, profile: LeadProfile, *, model_version: str, now: datetime) -> None: ...
+    async def get_many_for_update(self, lead_ids: Collection[str]) -> dict[str, LeadProfile]: ...
+    async def save_many(self, profiles: Sequence[LeadProfile], *, model_version: str,
+                        now: datetime) -> None: ...
+    async def due_for_timers(self, due: dict[Stage, float], now: datetime,
+                             limit: int) -> list[LeadProfile]: ...
 
 
 class Timeline(Protocol):
-    async def add(self, lead_id: str, *, at: datetime, kind: str, summary: str,
-                  detail: dict[str, Any], event_id: uuid.UUID | None) -> None: ...
+    async def add_many(self, entries: Sequence[TimelineEntry]) -> None: ...
+    async def scrub(self, lead_id: str) -> None: ...
+
+
+class History(Protocol):
+    async def add_many(self, records: Sequence[StageRecord]) -> None: ...
 
 
 class UnitOfWork(BaseUnitOfWork, Protocol):
     leads: Leads
     timeline: Timeline
+    history: History
+
+    async def claim_many(self, events: Sequence[Event]) -> list[Event]: ...
+    async def emit_many(self, events: Sequence[Event]) -> None: ...
+    async def scrub_outbox(self, lead_id: str) -> None: ...
+
+
+@dataclass
+class Changes:
+    """What a batch wrote, gathered in memory and flushed in a few statements."""
+
+    model: ScoringModel
+    at: datetime
+    dirty: dict[str, LeadProfile] = field(default_factory=dict)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    history: list[StageRecord] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    async def flush(self, uow: UnitOfWork) -> None:
+        if self.dirty:
+            await uow.leads.save_many(list(self.dirty.values()),
+                                      model_version=self.model.version, now=self.at)
+        if self.timeline:
+            await uow.timeline.add_many(self.timeline)
+        if self.history:
+            await uow.history.add_many(self.history)
+        if self.events:
+            await uow.emit_many(self.events)
 
 
 async def handle(event: Event, *, uow: UnitOfWork, model: ScoringModel,
                  now: Callable[[], datetime]) -> None:
+    await handle_batch([event], uow=uow, model=model, now=now)
+
+
+async def handle_batch(events: Sequence[Event], *, uow: UnitOfWork, model: ScoringModel,
+                       now: Callable[[], datetime]) -> None:
     async with uow:
-        if not await uow.claim(event.event_id, event.event_type):
-            return
-        at = now()
-        if isinstance(event, FormSubmitted):
-            await _on_form(event, uow, model, at)
-        elif isinstance(event, ActivityLogged):
-            await uow.timeline.add(event.lead_id, at=event.occurred_at, kind="activity",
-                                   summary=f"{event.activity_type} logged by sales",
-                                   detail={"actor_id": event.actor_id}, event_id=event.event_id)
+        fresh = await uow.claim_many(events)
+        if fresh:
+            changes = Changes(model=model, at=now())
+            profiles = await uow.leads.get_many_for_update({e.lead_id for e in fresh})
+            for event in fresh:
+                decision = domain.apply(profiles.get(event.lead_id), event, model, changes.at)
+                _record(event, decision, changes)
+                if decision.profile is not None:
+                    profiles[event.lead_id] = changes.dirty[event.lead_id] = decision.profile
+            await changes.flush(uow)
         await uow.commit()
 
 
-async def _on_form(event: FormSubmitted, uow: UnitOfWork, model: ScoringModel,
-                   at: datetime) -> None:
-    profile = await uow.leads.get_for_update(event.lead_id)
-    decision = domain.on_form(profile, event, model, at)
-    await uow.leads.save(decision.profile, model_version=model.version, now=at)
-    await uow.timeline.add(event.lead_id, at=event.occurred_at, kind="form_submitted",
-                           summary=f"form fill from {event.source_system}",
-                           detail={"page_url": event.page_url, "utm": event.utm},
-                           event_id=event.event_id)
-    if decision.score_changed:
-        await _record_score(event, decision, uow, model, at)
-    for move in decision.transitions:
-        await _record_transition(event, move, decision.profile, uow, model, at)
+async def run_timers(*, uow: UnitOfWork, model: ScoringModel, now: datetime,
+                     limit: int = 500) -> int:
+    """Apply time's moves (recycle unaccepted MQLs, nurture stale inquiries) to due leads."""
+    async with uow:
+        due = await uow.leads.due_for_timers(domain.due_after(model), now, limit)
+        changes = Changes(model=model, at=now)
+        for profile in due:
+            decision = domain.on_time(profile, model, now)
+            if decision.profile is not None:
+                changes.dirty[profile.lead_id] = decision.profile
+                _record_moves(None, decision.profile, decision.transitions, changes)
+        await changes.flush(uow)
+        await uow.commit()
+    return len(changes.dirty)
 
 
-async def _record_score(event: FormSubmitted, decision: domain.ScoringDecision, uow: UnitOfWork,
-                        model: ScoringModel, at: datetime) -> None:
+async def erase(lead_id: str, *, uow: UnitOfWork, now: datetime,
+                requested_by: str | None) -> datetime:
+    """Erase a lead's personal data here and tell every service to do the same (GDPR art. 17)."""
+    async with uow:
+        profile = (await uow.leads.get_many_for_update([lead_id])).get(lead_id)
+        if profile is None:
+            raise LeadNotFound(lead_id)
+        if profile.erased_at is not None:
+            return profile.erased_at
+        erased = domain.erase(profile, now)
+        await uow.leads.save_many([erased], model_version="erasure", now=now)
+        await uow.timeline.scrub(lead_id)
+        await uow.scrub_outbox(lead_id)
+        await uow.timeline.add_many([TimelineEntry(
+            lead_id, now, "erased", "personal data erased on request",
+            {"requested_by": requested_by, "erased_fields": list(PERSONAL_FIELDS)}, None)])
+        await uow.emit_many([LeadErased(lead_id=lead_id, occurred_at=now,
+                                        erased_fields=PERSONAL_FIELDS, requested_by=requested_by)])
+        await uow.commit()
+    return now
+
+
+# -- recording a decision ----------------------------------------------------------------------
+
+def _record(event: Event, decision: Decision, c: Changes) -> None:
+    if decision.ignored is not None and decision.ignored.rule_id == "erasure.predates":
+        return  # the event carries personal data the lead asked us to forget
+    c.timeline.append(_event_entry(event))
+    if decision.refused:
+        c.timeline.append(TimelineEntry(
+            event.lead_id, c.at, "transition_refused",
+            f"refused: {decision.refused[0].message}",
+            {"reasons": [r.model_dump() for r in decision.refused]}, event.event_id))
+    if decision.ignored is not None:
+        c.timeline.append(TimelineEntry(event.lead_id, c.at, "no_change", decision.ignored.message,
+                                        {"rule_id": decision.ignored.rule_id}, event.event_id))
     p = decision.profile
-    await uow.emit(LeadScored(
-        lead_id=p.lead_id, occurred_at=at, fit_score=p.fit_score,
-        engagement_score=p.engagement_score, contributions=decision.contributions,
-        model_version=model.version, cause_event_id=event.event_id))
-    await uow.timeline.add(p.lead_id, at=at, kind="scored",
-                           summary=f"fit {p.fit_score}, engagement {p.engagement_score}",
-                           detail={"contributions": [c.model_dump(mode="json")
-                                                     for c in decision.contributions],
-                                   "model_version": model.version}, event_id=event.event_id)
+    if p is None:
+        return
+    if decision.score_changed:
+        _record_score(event, decision, p, c)
+    _record_moves(event, p, decision.transitions, c)
 
 
-async def _record_transition(event: FormSubmitted, move: domain.Transition, profile: LeadProfile,
-                             uow: UnitOfWork, model: ScoringModel, at: datetime) -> None:
-    await uow.emit(StageChanged(
-        lead_id=profile.lead_id, occurred_at=at, from_stage=move.from_stage,
-        to_stage=move.to_stage, reasons=move.reasons, model_version=model.version,
-        cause_event_id=event.event_id, lead=profile.snapshot,
-        fit_score=profile.fit_score, engagement_score=profile.engagement_score))
-    await uow.timeline.add(profile.lead_id, at=at, kind="stage_changed",
-                           summary=f"{move.from_stage or 'new'} → {move.to_stage}",
-                           detail={"reasons": [r.model_dump() for r in move.reasons],
-                                   "model_version": model.version}, event_id=event.event_id)
+def _record_score(event: Event, d: Decision, p: LeadProfile, c: Changes) -> None:
+    parts = tuple(ScoreContribution(rule_id=x.rule_id, points=x.points, message=x.message,
+                                    event_id=x.event_id)
+                  for x in (*d.fit_parts, *d.engagement_parts))
+    c.events.append(LeadScored(
+        lead_id=p.lead_id, occurred_at=c.at, fit_score=p.fit_score,
+        engagement_score=p.engagement_score, contributions=parts, fit_grade=p.fit_grade,
+        model_version=c.model.version, cause_event_id=event.event_id))
+    c.timeline.append(TimelineEntry(
+        p.lead_id, c.at, "scored",
+        f"fit {p.fit_score} (grade {p.fit_grade}), engagement {p.engagement_score}",
+        {"fit": [_part(x) for x in d.fit_parts],
+         "engagement": [_part(x) for x in d.engagement_parts],
+         "model_version": c.model.version}, event.event_id))
+
+
+def _part(x: domain.Part) -> dict[str, Any]:
+    return {"rule_id": x.rule_id, "points": x.points, "message": x.message,
+            "event_id": str(x.event_id) if x.event_id else None}
+
+
+def _record_moves(event: Event | None, p: LeadProfile, moves: tuple[Transition, ...],
+                  c: Changes) -> None:
+    cause = event.event_id if event else None
+    cycle = p.cycle - sum(1 for m in moves if m.to_stage is Stage.MQL)
+    for move in moves:
+        cycle += move.to_stage is Stage.MQL
+        reasons = [r.model_dump() for r in move.reasons]
+        c.events.append(StageChanged(
+            lead_id=p.lead_id, occurred_at=c.at, from_stage=move.from_stage,
+            to_stage=move.to_stage, reasons=move.reasons, model_version=c.model.version,
+            cause_event_id=cause or uuid.uuid4(), lead=p.snapshot, fit_score=p.fit_score,
+            engagement_score=p.engagement_score, fit_grade=p.fit_grade, actor=move.actor,
+            cycle=cycle))
+        c.history.append(StageRecord(p.lead_id, cycle, move.from_stage, move.to_stage,
+                                     move.actor, reasons, c.at, c.model.version, cause))
+        c.timeline.append(TimelineEntry(
+            p.lead_id, c.at, "stage_changed",
+            f"{move.from_stage or 'new'} → {move.to_stage} ({move.actor})",
+            {"reasons": reasons, "actor": move.actor, "cycle": cycle,
+             "model_version": c.model.version}, cause))
+
+
+def _event_entry(event: Event) -> TimelineEntry:
+    kind, summary, detail = "event", event.event_type, {}
+    if isinstance(event, FormSubmitted):
+        kind, summary = "form_submitted", f"form fill from {event.source_system}"
+        detail = {"page_url": event.page_url, "utm": event.utm}
+    elif isinstance(event, EngagementRecorded):
+        kind = "engagement"
+        summary = event.engagement_type.replace("_", " ")
+        detail = {"url": event.url, "campaign": event.campaign, "properties": event.properties}
+    elif isinstance(event, ActivityLogged):
+        kind, summary = "activity", f"{event.activity_type} logged by sales"
+        detail = {"actor_id": event.actor_id, "subject": event.subject}
+    elif isinstance(event, FeedbackReceived):
+        kind = "feedback"
+        code = f" ({event.reason_code.replace('_', ' ')})" if event.reason_code else ""
+        summary = f"sales feedback: {event.feedback}{code}"
+        detail = {"actor_id": event.actor_id, "reason_code": event.reason_code,
+                  "note": event.note, "opportunity_id": event.opportunity_id,
+                  "amount": event.amount, "currency": event.currency}
+    return TimelineEntry(event.lead_id, event.occurred_at, kind, summary, detail, event.event_id)

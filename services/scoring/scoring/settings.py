@@ -1,6 +1,8 @@
-from pydantic_settings import SettingsConfigDict
+from pathlib import Path
 
 from leadrelay_shared.settings import ServiceSettings
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
 
 class ScoringSettings(ServiceSettings):
@@ -8,3 +10,9 @@ class ScoringSettings(ServiceSettings):
 
     port: int = 8001
     consumer_group: str = "leadrelay-scoring"
+    # The scoring model (YAML); unset means the model shipped with leadrelay.
+    model_path: Path | None = None
+    model_reload_interval_s: float = Field(default=2.0, gt=0)
+    # How often time-driven stage moves (recycle unaccepted MQLs, ...) are looked for.
+    timer_interval_s: float = Field(default=60.0, gt=0)
+    timer_batch: int = Field(default=500, gt=0)

@@ -1,62 +1,134 @@
-"""Repositories over one connection; they read and write, they never commit."""
+"""Repositories over one connection; they read and write, they never commit.
+
+A batch of events is one ``SELECT ... FOR UPDATE`` of its leads (in lead-id order, so two
+writers never deadlock) and one multi-row statement per table to write back.
+"""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from leadrelay_shared.contracts import LeadSnapshot, Stage
+from leadrelay_shared.privacy import scrub
+from leadrelay_shared.uow import SqlUnitOfWork
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from leadrelay_shared.contracts import LeadSnapshot, Stage
-from leadrelay_shared.uow import SqlUnitOfWork
-
-from ..domain import LeadProfile
+from ..domain import Hit, LeadProfile
+from ..handlers import StageRecord, TimelineEntry
 from . import orm
+
+SAVED = ("snapshot", "snapshot_at", "stage", "stage_entered_at", "fit_score", "fit_grade",
+         "engagement_score", "hits", "engagement_since", "cycle", "erased_at", "model_version",
+         "form_fills", "updated_at")
+
+
+def hits_to_json(hits: tuple[Hit, ...]) -> list[list[Any]]:
+    return [[str(h.event_id), h.rule_id, h.points, h.at.isoformat()] for h in hits]
+
+
+def hits_from_json(rows: list[list[Any]]) -> tuple[Hit, ...]:
+    return tuple(Hit(uuid.UUID(e), r, p, datetime.fromisoformat(a)) for e, r, p, a in rows)
+
+
+def profile_from_row(row: Row[Any]) -> LeadProfile:
+    return LeadProfile(
+        lead_id=row.lead_id, snapshot=LeadSnapshot.model_validate(row.snapshot),
+        snapshot_at=row.snapshot_at, stage=Stage(row.stage) if row.stage else None,
+        stage_entered_at=row.stage_entered_at, fit_score=row.fit_score, fit_grade=row.fit_grade,
+        engagement_score=row.engagement_score, hits=hits_from_json(row.hits),
+        engagement_since=row.engagement_since, cycle=row.cycle, erased_at=row.erased_at,
+        form_fills=row.form_fills)
 
 
 class LeadRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def get_for_update(self, lead_id: str) -> LeadProfile | None:
+    async def get_many_for_update(self, lead_ids: Collection[str]) -> dict[str, LeadProfile]:
         t = orm.leads
-        row = (await self._conn.execute(
-            sa.select(t).where(t.c.lead_id == lead_id).with_for_update())).first()
-        if row is None:
-            return None
-        return LeadProfile(
-            lead_id=row.lead_id, snapshot=LeadSnapshot.model_validate(row.snapshot),
-            stage=Stage(row.stage) if row.stage else None, fit_score=row.fit_score,
-            engagement_score=row.engagement_score, form_fills=row.form_fills,
-            stage_entered_at=row.stage_entered_at)
+        rows = await self._conn.execute(
+            sa.select(t).where(t.c.lead_id.in_(sorted(lead_ids)))
+            .order_by(t.c.lead_id).with_for_update())
+        return {row.lead_id: profile_from_row(row) for row in rows}
 
-    async def save(self, profile: LeadProfile, *, model_version: str, now: datetime) -> None:
-        values: dict[str, Any] = dict(
-            snapshot=profile.snapshot.model_dump(mode="json"),
-            stage=profile.stage.value if profile.stage else None,
-            stage_entered_at=profile.stage_entered_at, fit_score=profile.fit_score,
-            engagement_score=profile.engagement_score, form_fills=profile.form_fills,
-            model_version=model_version, updated_at=now)
-        stmt = insert(orm.leads).values(lead_id=profile.lead_id, created_at=now, **values)
-        await self._conn.execute(stmt.on_conflict_do_update(index_elements=["lead_id"], set_=values))
+    async def save_many(self, profiles: Sequence[LeadProfile], *, model_version: str,
+                        now: datetime) -> None:
+        rows = [self._values(p, model_version, now) for p in profiles]
+        stmt = insert(orm.leads)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["lead_id"], set_={c: stmt.excluded[c] for c in SAVED})
+        await self._conn.execute(stmt, rows)
+
+    @staticmethod
+    def _values(p: LeadProfile, model_version: str, now: datetime) -> dict[str, Any]:
+        return {
+            "lead_id": p.lead_id, "snapshot": p.snapshot.model_dump(mode="json"),
+            "snapshot_at": p.snapshot_at, "stage": p.stage.value if p.stage else None,
+            "stage_entered_at": p.stage_entered_at, "fit_score": p.fit_score,
+            "fit_grade": p.fit_grade, "engagement_score": p.engagement_score,
+            "hits": hits_to_json(p.hits), "engagement_since": p.engagement_since,
+            "cycle": p.cycle, "erased_at": p.erased_at, "model_version": model_version,
+            "form_fills": p.form_fills,
+            "created_at": now, "updated_at": now,
+        }
+
+    async def due_for_timers(self, due: dict[Stage, float], now: datetime,
+                             limit: int) -> list[LeadProfile]:
+        if not due:
+            return []
+        t = orm.leads
+        when = sa.or_(*(sa.and_(t.c.stage == stage.value,
+                                t.c.stage_entered_at <= now - timedelta(seconds=after))
+                        for stage, after in due.items()))
+        rows = await self._conn.execute(
+            sa.select(t).where(when).order_by(t.c.stage_entered_at).limit(limit)
+            .with_for_update(skip_locked=True))
+        return [profile_from_row(row) for row in rows]
 
 
 class TimelineRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def add(self, lead_id: str, *, at: datetime, kind: str, summary: str,
-                  detail: dict[str, Any], event_id: uuid.UUID | None) -> None:
-        await self._conn.execute(sa.insert(orm.timeline).values(
-            lead_id=lead_id, at=at, kind=kind, summary=summary, detail=detail, event_id=event_id))
+    async def add_many(self, entries: Sequence[TimelineEntry]) -> None:
+        await self._conn.execute(sa.insert(orm.timeline), [
+            {"lead_id": e.lead_id, "at": e.at, "kind": e.kind, "summary": e.summary,
+             "detail": e.detail, "event_id": e.event_id} for e in entries])
+
+    async def scrub(self, lead_id: str) -> None:
+        t = orm.timeline
+        rows = (await self._conn.execute(
+            sa.select(t.c.id, t.c.detail).where(t.c.lead_id == lead_id))).all()
+        for row in rows:
+            cleaned = scrub(row.detail)
+            if cleaned != row.detail:
+                await self._conn.execute(sa.update(t).where(t.c.id == row.id)
+                                         .values(detail=cleaned))
+
+
+class HistoryRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add_many(self, records: Sequence[StageRecord]) -> None:
+        await self._conn.execute(sa.insert(orm.stage_history), [
+            {"lead_id": r.lead_id, "cycle": r.cycle,
+             "from_stage": r.from_stage.value if r.from_stage else None,
+             "to_stage": r.to_stage.value, "actor": r.actor, "reasons": r.reasons, "at": r.at,
+             "model_version": r.model_version, "cause_event_id": r.cause_event_id}
+            for r in records])
 
 
 class ScoringUnitOfWork(SqlUnitOfWork):
     leads: LeadRepository
     timeline: TimelineRepository
+    history: HistoryRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine, orm.common)
@@ -64,3 +136,4 @@ class ScoringUnitOfWork(SqlUnitOfWork):
     def _open(self, conn: AsyncConnection) -> None:
         self.leads = LeadRepository(conn)
         self.timeline = TimelineRepository(conn)
+        self.history = HistoryRepository(conn)

@@ -1,0 +1,188 @@
+"""scoring on real Kafka and PostgreSQL: the whole funnel, model reloads, time and erasure."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from leadrelay_shared.codec import decode, encode
+from leadrelay_shared.contracts import Event, LeadErased, StageChanged, Topics
+from leadrelay_shared.db import make_engine
+from leadrelay_shared.kafka import make_producer, send_record
+from leadrelay_shared.migrate import upgrade
+from leadrelay_shared.privacy import ERASED
+from scoring.adapters import orm
+from scoring.bootstrap import create_app
+from scoring.model import default_text
+from scoring.settings import ScoringSettings
+
+from tests.factories import engagement, feedback, form
+from tests.integration.kafka_helpers import read_to_end
+
+pytestmark = pytest.mark.integration
+
+
+class Scoring:
+    def __init__(self, client: httpx.AsyncClient, bootstrap: str) -> None:
+        self.client = client
+        self.bootstrap = bootstrap
+        self.producer = make_producer(bootstrap, client_id="scoring-test")
+
+    async def send(self, *events: Event) -> None:
+        for event in events:
+            await send_record(self.producer, encode(event), 5)
+
+    async def lead_when(self, lead_id: str, ok: Callable[[dict[str, Any]], bool],
+                        timeout_s: float = 20) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        body: dict[str, Any] = {}
+        while asyncio.get_running_loop().time() < deadline:
+            resp = await self.client.get(f"/v1/leads/{lead_id}")
+            if resp.status_code == 200:
+                body = resp.json()
+                if ok(body):
+                    return body
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"lead {lead_id} did not reach the expected state: {body}")
+
+    async def stage_events(self, lead_id: str) -> list[Event]:
+        records = await read_to_end(self.bootstrap, Topics.SCORING,
+                                    lambda r: r.key == lead_id.encode())
+        return [decode(list(r.headers), r.value, r.key) for r in records]
+
+
+@asynccontextmanager
+async def scoring(infra: Any, database_url: str, **overrides: Any) -> AsyncIterator[Scoring]:
+    await asyncio.to_thread(upgrade, "scoring", database_url, orm.SCHEMA)
+    settings = ScoringSettings(database_url=database_url, kafka_bootstrap_servers=infra.bootstrap,
+                               consumer_group=f"t-{uuid.uuid4()}", relay_poll_interval_s=0.1,
+                               **overrides)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s")
+        running = Scoring(client, infra.bootstrap)
+        await running.producer.start()
+        try:
+            yield running
+        finally:
+            await running.producer.stop()
+            await client.aclose()
+
+
+def stage_is(stage: str, cycle: int | None = None) -> Callable[[dict[str, Any]], bool]:
+    return lambda b: b["stage"] == stage and (cycle is None or b["cycle"] == cycle)
+
+
+async def test_full_lifecycle_inquiry_to_won_with_a_recycle(infra, database_url) -> None:  # type: ignore[no-untyped-def]
+    async with scoring(infra, database_url) as s:
+        first = form(title="VP Engineering", company_size=250)
+        lead = first.lead_id
+        await s.send(first)
+        body = await s.lead_when(lead, stage_is("mql", 1))
+        assert body["fit_grade"] == "A" and body["engagement_score"] == 30
+        await s.send(feedback(lead, "accepted"))
+        await s.lead_when(lead, stage_is("sal"))
+        await s.send(feedback(lead, "rejected", reason="bad_timing"), first)  # + a redelivery
+        body = await s.lead_when(lead, stage_is("recycled"))
+        assert body["engagement_score"] == 0
+        await s.send(engagement(lead, "demo_requested"))  # new engagement: re-qualifies
+        await s.lead_when(lead, stage_is("mql", 2))
+        await s.send(feedback(lead, "accepted"),
+                     feedback(lead, "converted", opportunity_id="006-deal"),
+                     feedback(lead, "won"))
+        body = await s.lead_when(lead, stage_is("won"))
+
+        passes = {p["cycle"]: [st["to_stage"] for st in p["stages"]] for p in body["passes"]}
+        assert passes == {0: ["inquiry"], 1: ["mql", "sal", "recycled"],
+                          2: ["mql", "sal", "sql", "opportunity", "won"]}
+        recycled = body["passes"][1]["stages"][2]
+        assert recycled["actor"] == "sales"
+        assert recycled["reasons"][0]["rule_id"] == "feedback.rejected.bad_timing"
+
+        timeline = (await s.client.get(f"/v1/leads/{lead}/timeline")).json()["entries"]
+        kinds = [e["kind"] for e in timeline]
+        assert kinds.count("form_submitted") == 1  # the redelivered form counted once
+        assert kinds.count("feedback") == 5 and "engagement" in kinds
+        scored = next(e for e in timeline if e["kind"] == "scored")
+        assert {c["rule_id"] for c in scored["detail"]["fit"]} >= {"fit.title.senior",
+                                                                   "fit.size.core"}
+
+        # Every stage change reached Kafka through the outbox, in order, with its reasons.
+        async def changes() -> list[str]:
+            return [e.to_stage for e in await s.stage_events(lead) if isinstance(e, StageChanged)]
+
+        deadline = asyncio.get_running_loop().time() + 10
+        while len(await changes()) < 9 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.2)
+        assert await changes() == ["inquiry", "mql", "sal", "recycled", "mql", "sal", "sql",
+                                   "opportunity", "won"]
+
+
+async def test_model_reload_timers_and_erasure(infra, database_url, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    model_file = tmp_path / "model.yaml"
+    model_file.write_text(default_text())
+    async with scoring(infra, database_url, model_path=model_file, model_reload_interval_s=0.1,
+                       timer_interval_s=0.2) as s:
+        assert (await s.client.get("/v1/scoring/model")).json()["version"] == "default-2026.11"
+
+        # A broken edit is refused and the active model stays.
+        model_file.write_text("version: broken\ngrades: {A: 1}\n")
+        await asyncio.sleep(0.5)
+        assert (await s.client.get("/v1/scoring/model")).json()["version"] == "default-2026.11"
+
+        # A new version, whose timers recycle an unaccepted MQL after about a second.
+        fast = default_text().replace('version: "default-2026.11"', "version: fast-timers") \
+            .replace("mql_unaccepted_recycle_days: 14", "mql_unaccepted_recycle_days: 0.00001")
+        model_file.write_text(fast)
+        deadline = asyncio.get_running_loop().time() + 10
+        while (await s.client.get("/v1/scoring/model")).json()["version"] != "fast-timers":
+            assert asyncio.get_running_loop().time() < deadline, "model was not reloaded"
+            await asyncio.sleep(0.1)
+
+        event = form(title="Director of IT")
+        await s.send(event)
+        body = await s.lead_when(event.lead_id, stage_is("recycled"))
+        moves = body["passes"][1]["stages"]
+        assert [m["to_stage"] for m in moves] == ["mql", "recycled"]
+        assert moves[1]["actor"] == "time" and moves[1]["model_version"] == "fast-timers"
+        assert body["model_version"] == "fast-timers"
+
+        engine = make_engine(database_url, pool_size=1)
+        async with engine.connect() as conn:
+            versions = (await conn.execute(sa.select(orm.models.c.version)
+                                           .order_by(orm.models.c.version))).scalars().all()
+        await engine.dispose()
+        assert versions == ["default-2026.11", "fast-timers"]
+
+        # Erasure: personal data leaves the profile and timeline; every service is told.
+        resp = await s.client.post(f"/v1/leads/{event.lead_id}/erase",
+                                   json={"requested_by": "dsr-42"})
+        assert resp.status_code == 200, resp.text
+        body = (await s.client.get(f"/v1/leads/{event.lead_id}")).json()
+        assert body["lead"]["email"] is None and body["lead"]["company"] == "Northwind"
+        assert body["erased_at"] is not None and body["stage"] == "recycled"
+        timeline = (await s.client.get(f"/v1/leads/{event.lead_id}/timeline")).text
+        assert event.lead.email not in timeline
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:
+            found = await s.stage_events(event.lead_id)
+            erased = [e for e in found if isinstance(e, LeadErased)]
+            if erased or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        assert erased and erased[0].requested_by == "dsr-42"
+        engine = make_engine(database_url, pool_size=1)
+        async with engine.connect() as conn:
+            payloads = (await conn.execute(sa.select(orm.outbox.c.payload).where(
+                orm.outbox.c.lead_id == event.lead_id))).scalars().all()
+        await engine.dispose()
+        assert event.lead.email not in repr(payloads) and ERASED in repr(payloads)
+        missing = await s.client.post(f"/v1/leads/{uuid.uuid4()}/erase")
+        assert missing.status_code == 404
