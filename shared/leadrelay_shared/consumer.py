@@ -87,6 +87,9 @@ class EventConsumer:
         try:
             while not self._stopping:
                 batch = await self._consumer.getmany(timeout_ms=200, max_records=self._max_records)
+                if self._batch_handler is not None and batch:
+                    await self._handle_poll(batch)
+                    continue
                 for tp, records in batch.items():
                     await self._handle_partition(tp, records)
         finally:
@@ -104,12 +107,19 @@ class EventConsumer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_backoff)
 
+    async def _handle_poll(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """One transaction for a whole poll; each partition's records keep their order (a lead
+        lives in one partition), then every partition's offset is committed."""
+        records = [r for part in batch.values() for r in part]
+        await self._process_batch(records)
+        try:
+            await self._consumer.commit({tp: rs[-1].offset + 1 for tp, rs in batch.items()})
+        except CommitFailedError as exc:
+            log.warning("commit_failed", group=self.group_id, error=repr(exc))
+
     async def _handle_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
-        if self._batch_handler is not None and len(records) > 1:
-            await self._process_batch(records)
-        else:
-            for record in records:
-                await self._process(record)
+        for record in records:
+            await self._process(record)
         try:
             await self._consumer.commit({tp: records[-1].offset + 1})
         except CommitFailedError as exc:

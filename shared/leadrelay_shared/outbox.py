@@ -16,8 +16,7 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .codec import encode
-from .contracts import event_from_payload
+from .codec import encode_payload
 from .logging import get_logger
 from .metrics import OUTBOX_PUBLISHED
 
@@ -91,7 +90,7 @@ class OutboxRelay:
         """Enqueue the batch in order, then wait for every acknowledgement (bounded by caller)."""
         futures = []
         for event_type, payload in zip(types, payloads, strict=True):
-            record = encode(event_from_payload(event_type, payload))
+            record = encode_payload(event_type, payload)
             futures.append(await self._producer.send(
                 record.topic, record.value, key=record.key, headers=record.headers))
         await asyncio.gather(*futures)
