@@ -32,9 +32,11 @@ test: setup ## unit, integration and end-to-end tests on real Kafka and PostgreS
 
 bench: setup ## benchmarks (not tests): figures beside their targets, saved under bench/results/
 	$(PY) -m bench.intake
+	$(PY) -m bench.scoring
 
 bench-smoke: setup ## one short pass of every benchmark: proves the harness works, measures nothing
 	$(PY) -m bench.intake --smoke
+	$(PY) -m bench.scoring --smoke
 
 test-unit: setup
 	$(PY) -m pytest tests/unit

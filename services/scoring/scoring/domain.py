@@ -12,11 +12,13 @@ Promises the tests hold us to:
 
 from __future__ import annotations
 
-import math
 import uuid
+from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from math import exp, log
+from typing import NamedTuple
 
 from leadrelay_shared.contracts import (
     EngagementRecorded,
@@ -71,6 +73,7 @@ FORWARD = (Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY, Stage.WON)
 QUALIFIABLE = frozenset({Stage.INQUIRY, Stage.NURTURE, Stage.RECYCLED})
 ERASED_KEEPS = ("company", "country", "region", "company_size", "industry", "is_free_email")
 PRUNE_AFTER_HALF_LIVES = 10
+LN2 = log(2)
 
 
 class TransitionRejected(Exception):
@@ -87,14 +90,15 @@ class Transition:
     reasons: tuple[Reason, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One engagement rule matched by one event: its full points, decayed from ``at``."""
+class Hit(NamedTuple):
+    """One engagement rule matched by one event: its full points, decayed from ``ts`` (the
+    event's time in epoch seconds). A profile keeps its hits sorted (by time, event, rule), so
+    sums run in one canonical order whatever order the events arrived in."""
 
-    event_id: uuid.UUID
+    ts: float
+    event_id: str
     rule_id: str
     points: int
-    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +108,24 @@ class Part:
     rule_id: str
     points: int
     message: str
-    event_id: uuid.UUID | None
+    event_id: uuid.UUID | str | None
+
+
+class EngagementLine(NamedTuple):
+    """One engagement rule's share of the score; the sentence is built only when asked for."""
+
+    rule_id: str
+    points: int
+    count: int
+    value: float
+    cap: int | None
+    label: str
+    event_id: str
+
+    @property
+    def message(self) -> str:
+        cap = f", cap {self.cap}" if self.cap is not None else ""
+        return f"{self.count} × {self.label}: {self.value:.1f} after decay{cap}"
 
 
 @dataclass(frozen=True)
@@ -122,6 +143,8 @@ class LeadProfile:
     cycle: int = 0
     erased_at: datetime | None = None
     form_fills: int = 0
+    fit_parts: tuple[Part, ...] = ()
+    fit_version: str | None = None  # the model version ``fit_parts`` were computed with
 
 
 @dataclass(frozen=True)
@@ -131,7 +154,7 @@ class Decision:
 
     profile: LeadProfile | None
     fit_parts: tuple[Part, ...] = ()
-    engagement_parts: tuple[Part, ...] = ()
+    engagement_parts: tuple[EngagementLine, ...] = ()
     transitions: tuple[Transition, ...] = ()
     refused: tuple[Reason, ...] = ()
     score_changed: bool = False
@@ -168,35 +191,43 @@ def fit(snapshot: LeadSnapshot, model: ScoringModel, event_id: uuid.UUID | None
 
 
 def engagement(hits: tuple[Hit, ...], model: ScoringModel, now: datetime
-               ) -> tuple[int, tuple[Part, ...]]:
+               ) -> tuple[int, tuple[EngagementLine, ...]]:
     """What they did, at ``now``: each hit halves in value every half-life; each rule's sum is
     capped; the total is at least 0."""
-    half_life = model.half_life.total_seconds()
-    values: dict[str, list[float]] = {}
-    latest: dict[str, Hit] = {}
-    for hit in hits:
-        age = max(0.0, (now - hit.at).total_seconds())
-        values.setdefault(hit.rule_id, []).append(hit.points * 2 ** (-age / half_life))
-        seen = latest.get(hit.rule_id)
-        if seen is None or (hit.at, str(hit.event_id)) > (seen.at, str(seen.event_id)):
-            latest[hit.rule_id] = hit
-    parts = []
+    neg_rate = -LN2 / model.half_life.total_seconds()
+    now_ts = now.timestamp()
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    latest: dict[str, str] = {}
+    for ts, event_id, rule_id, points in hits:  # canonical order: the sums are reproducible
+        age = now_ts - ts
+        value = points * exp(neg_rate * age) if age > 0 else points
+        if rule_id in sums:
+            sums[rule_id] += value
+            counts[rule_id] += 1
+        else:
+            sums[rule_id] = value
+            counts[rule_id] = 1
+        latest[rule_id] = event_id
+    lines = []
     for rule in model.engagement_rules:
-        if rule.id not in values:
+        total = sums.get(rule.id)
+        if total is None:
             continue
-        value = math.fsum(values[rule.id])  # exact, so the order of hits cannot change it
-        if rule.cap is not None:
-            value = max(-rule.cap, min(rule.cap, value))
-        points = round(value)
+        cap = rule.cap
+        if cap is not None:
+            total = -cap if total < -cap else cap if total > cap else total
+        points = round(total)
         if points:
-            cap = f", cap {rule.cap}" if rule.cap is not None else ""
-            text = f"{len(values[rule.id])} × {rule.message}: {value:.1f} after decay{cap}"
-            parts.append(Part(rule.id, points, text, latest[rule.id].event_id))
-    return max(0, sum(p.points for p in parts)), tuple(parts)
+            lines.append(EngagementLine(rule.id, points, counts[rule.id], total, cap,
+                                        rule.message, latest[rule.id]))
+    score = sum(line.points for line in lines)
+    return (score if score > 0 else 0), tuple(lines)
 
 
 def hits_for(event: FormSubmitted | EngagementRecorded, model: ScoringModel) -> tuple[Hit, ...]:
     kind, url, campaign, props = _engagement_of(event)
+    ts = event.occurred_at.timestamp()
     found = []
     for rule in model.rules_by_type.get(kind, ()):
         if rule.url_contains and rule.url_contains not in url:
@@ -205,7 +236,7 @@ def hits_for(event: FormSubmitted | EngagementRecorded, model: ScoringModel) -> 
             continue
         if any(props.get(k) != v for k, v in rule.properties):
             continue
-        found.append(Hit(event.event_id, rule.id, rule.points, event.occurred_at))
+        found.append(Hit(ts, str(event.event_id), rule.id, rule.points))
     return tuple(found)
 
 
@@ -217,15 +248,25 @@ def _engagement_of(event: FormSubmitted | EngagementRecorded
             dict(event.properties))
 
 
-def keep_hits(hits: tuple[Hit, ...], since: datetime | None, now: datetime,
-              model: ScoringModel) -> tuple[Hit, ...]:
-    """Drop hits that can no longer count: before ``since`` (a recycle), or so old they are
-    worth under 0.1% of their points; then keep at most ``max_hits``, newest first."""
-    horizon = now - model.half_life * PRUNE_AFTER_HALF_LIVES
-    kept = [h for h in hits if h.at >= horizon and (since is None or h.at >= since)]
-    if len(kept) > model.max_hits:
-        kept = sorted(kept, key=lambda h: (h.at, str(h.event_id), h.rule_id))[-model.max_hits:]
-    return tuple(kept)
+def add_hits(hits: tuple[Hit, ...], new: tuple[Hit, ...], since: datetime | None,
+             now: datetime, model: ScoringModel) -> tuple[Hit, ...]:
+    """The sorted hits with ``new`` added, less those that can no longer count: before
+    ``since`` (a recycle), or so old they are worth under 0.1% of their points; at most
+    ``max_hits`` are kept, the newest."""
+    merged = list(hits)
+    for hit in new:
+        insort(merged, hit)
+    horizon = (now - model.half_life * PRUNE_AFTER_HALF_LIVES).timestamp()
+    if since is not None:
+        horizon = max(horizon, since.timestamp())
+    start = max(bisect_left(merged, (horizon,)), len(merged) - model.max_hits)
+    return tuple(merged[start:])
+
+
+def seen(hits: tuple[Hit, ...], event_id: str, ts: float) -> bool:
+    """Whether an event already left hits (a redelivery); only hits at its time can match."""
+    lo, hi = bisect_left(hits, (ts,)), bisect_right(hits, (ts, "\uffff"))
+    return any(hits[i].event_id == event_id for i in range(lo, hi))
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -260,7 +301,7 @@ def merge_snapshot(profile: LeadProfile, new: LeadSnapshot, at: datetime
 def on_engagement(profile: LeadProfile | None, event: FormSubmitted | EngagementRecorded,
                   model: ScoringModel, now: datetime) -> Decision:
     base = profile or LeadProfile(lead_id=event.lead_id)
-    if any(h.event_id == event.event_id for h in base.hits):
+    if seen(base.hits, str(event.event_id), event.occurred_at.timestamp()):
         return Decision(profile=None, ignored=Reason(
             rule_id="event.duplicate", message="event already counted"))
     snapshot, snapshot_at = base.snapshot, base.snapshot_at
@@ -268,12 +309,16 @@ def on_engagement(profile: LeadProfile | None, event: FormSubmitted | Engagement
         snapshot, snapshot_at = merge_snapshot(base, event.lead, event.occurred_at)
     elif event.email_domain and not snapshot.email_domain:
         snapshot = snapshot.model_copy(update={"email_domain": event.email_domain})
-    fit_score, fit_parts = fit(snapshot, model, event.event_id)
-    hits = keep_hits(base.hits + hits_for(event, model), base.engagement_since, now, model)
+    if profile is None or snapshot != base.snapshot or base.fit_version != model.version:
+        fit_score, fit_parts = fit(snapshot, model, event.event_id)
+    else:  # who they are did not change: the fit explanation stands, with its own cause
+        fit_score, fit_parts = base.fit_score, base.fit_parts
+    hits = add_hits(base.hits, hits_for(event, model), base.engagement_since, now, model)
     eng_score, eng_parts = engagement(hits, model, now)
     scored = replace(base, snapshot=snapshot, snapshot_at=snapshot_at, fit_score=fit_score,
                      fit_grade=model.grade(fit_score), engagement_score=eng_score, hits=hits,
-                     form_fills=base.form_fills + isinstance(event, FormSubmitted))
+                     form_fills=base.form_fills + isinstance(event, FormSubmitted),
+                     fit_parts=fit_parts, fit_version=model.version)
     moves = _qualify(scored, event, model, fit_parts, eng_parts)
     changed = profile is None or (fit_score, scored.fit_grade, eng_score) != (
         base.fit_score, base.fit_grade, base.engagement_score)
@@ -282,7 +327,8 @@ def on_engagement(profile: LeadProfile | None, event: FormSubmitted | Engagement
 
 
 def _qualify(p: LeadProfile, event: FormSubmitted | EngagementRecorded, model: ScoringModel,
-             fit_parts: tuple[Part, ...], eng_parts: tuple[Part, ...]) -> tuple[Transition, ...]:
+             fit_parts: tuple[Part, ...], eng_parts: tuple[EngagementLine, ...]
+             ) -> tuple[Transition, ...]:
     moves: list[Transition] = []
     stage = p.stage
     kind, url, _, _ = _engagement_of(event)

@@ -192,9 +192,11 @@ def _record(event: Event, decision: Decision, c: Changes) -> None:
 
 
 def _record_score(event: Event, d: Decision, p: LeadProfile, c: Changes) -> None:
-    parts = tuple(ScoreContribution(rule_id=x.rule_id, points=x.points, message=x.message,
-                                    event_id=x.event_id)
-                  for x in (*d.fit_parts, *d.engagement_parts))
+    # Built from the pure decision's own values: no need to validate them a second time.
+    parts = tuple(ScoreContribution.model_construct(
+        rule_id=x.rule_id, points=x.points, message=x.message,
+        event_id=uuid.UUID(str(x.event_id)) if x.event_id else None)
+        for x in (*d.fit_parts, *d.engagement_parts))
     c.events.append(LeadScored(
         lead_id=p.lead_id, occurred_at=c.at, fit_score=p.fit_score,
         engagement_score=p.engagement_score, contributions=parts, fit_grade=p.fit_grade,

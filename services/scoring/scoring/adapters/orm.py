@@ -21,6 +21,7 @@ leads = sa.Table(
     sa.Column("fit_grade", sa.Text, nullable=False, server_default="F"),
     sa.Column("snapshot_at", sa.DateTime(timezone=True)),
     sa.Column("hits", pg.JSONB, nullable=False, server_default="[]"),
+    sa.Column("fit_parts", pg.JSONB, nullable=False, server_default="[]"),
     sa.Column("engagement_since", sa.DateTime(timezone=True)),
     sa.Column("cycle", sa.Integer, nullable=False, server_default="0"),
     sa.Column("erased_at", sa.DateTime(timezone=True)),

@@ -6,7 +6,6 @@ writers never deadlock) and one multi-row statement per table to write back.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,21 +18,30 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ..domain import Hit, LeadProfile
+from ..domain import Hit, LeadProfile, Part
 from ..handlers import StageRecord, TimelineEntry
 from . import orm
 
 SAVED = ("snapshot", "snapshot_at", "stage", "stage_entered_at", "fit_score", "fit_grade",
          "engagement_score", "hits", "engagement_since", "cycle", "erased_at", "model_version",
-         "form_fills", "updated_at")
+         "form_fills", "fit_parts", "updated_at")
 
 
 def hits_to_json(hits: tuple[Hit, ...]) -> list[list[Any]]:
-    return [[str(h.event_id), h.rule_id, h.points, h.at.isoformat()] for h in hits]
+    return [list(h) for h in hits]
 
 
 def hits_from_json(rows: list[list[Any]]) -> tuple[Hit, ...]:
-    return tuple(Hit(uuid.UUID(e), r, p, datetime.fromisoformat(a)) for e, r, p, a in rows)
+    return tuple(sorted(Hit(float(ts), e, r, p) for ts, e, r, p in rows))
+
+
+def parts_to_json(parts: tuple[Part, ...]) -> list[list[Any]]:
+    return [[p.rule_id, p.points, p.message, str(p.event_id) if p.event_id else None]
+            for p in parts]
+
+
+def parts_from_json(rows: list[list[Any]]) -> tuple[Part, ...]:
+    return tuple(Part(r, p, m, e) for r, p, m, e in rows)
 
 
 def profile_from_row(row: Row[Any]) -> LeadProfile:
@@ -43,7 +51,8 @@ def profile_from_row(row: Row[Any]) -> LeadProfile:
         stage_entered_at=row.stage_entered_at, fit_score=row.fit_score, fit_grade=row.fit_grade,
         engagement_score=row.engagement_score, hits=hits_from_json(row.hits),
         engagement_since=row.engagement_since, cycle=row.cycle, erased_at=row.erased_at,
-        form_fills=row.form_fills)
+        form_fills=row.form_fills, fit_parts=parts_from_json(row.fit_parts),
+        fit_version=row.model_version)
 
 
 class LeadRepository:
@@ -74,7 +83,7 @@ class LeadRepository:
             "fit_grade": p.fit_grade, "engagement_score": p.engagement_score,
             "hits": hits_to_json(p.hits), "engagement_since": p.engagement_since,
             "cycle": p.cycle, "erased_at": p.erased_at, "model_version": model_version,
-            "form_fills": p.form_fills,
+            "form_fills": p.form_fills, "fit_parts": parts_to_json(p.fit_parts),
             "created_at": now, "updated_at": now,
         }
 

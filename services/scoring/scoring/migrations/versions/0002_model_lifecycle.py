@@ -19,6 +19,7 @@ def upgrade() -> None:
         sa.Column("fit_grade", sa.Text, nullable=False, server_default="F"),
         sa.Column("snapshot_at", TS),
         sa.Column("hits", pg.JSONB, nullable=False, server_default="[]"),
+        sa.Column("fit_parts", pg.JSONB, nullable=False, server_default="[]"),
         sa.Column("engagement_since", TS),
         sa.Column("cycle", sa.Integer, nullable=False, server_default="0"),
         sa.Column("erased_at", TS),
@@ -58,5 +59,6 @@ def downgrade() -> None:
     op.drop_table("models", schema=SCHEMA)
     op.drop_table("stage_history", schema=SCHEMA)
     op.drop_index("ix_leads_stage_entered_at", "leads", schema=SCHEMA)
-    for name in ("erased_at", "cycle", "engagement_since", "hits", "snapshot_at", "fit_grade"):
+    for name in ("erased_at", "cycle", "engagement_since", "fit_parts", "hits", "snapshot_at",
+                 "fit_grade"):
         op.drop_column("leads", name, schema=SCHEMA)

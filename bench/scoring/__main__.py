@@ -1,0 +1,225 @@
+"""``python -m bench.scoring``: the pure scoring function, then the scoring consumer end to end.
+
+Figures:
+
+* evaluations per second of ``domain.apply`` (fit, decayed engagement, stage decision) with a
+  50-rule model on profiles that already carry engagement history (target ≥ 50,000/s);
+* intake events per second through scoring's consumer with PostgreSQL: Kafka poll, decode,
+  claim, lock and load the leads, decide, write profiles, timeline, history and outbox, commit
+  offsets, with the outbox relay publishing in the same process (target ≥ 2,000/s).
+
+The consumer run uses a topic and a database of its own on the PostgreSQL and Kafka it starts
+(or on ``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS``), and removes them afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import asyncpg
+from devstack.stack import Stack
+from intake import domain as intake_domain
+from leadrelay_shared.codec import encode
+from leadrelay_shared.consumer import EventConsumer
+from leadrelay_shared.contracts import EngagementRecorded, Event, FormSubmitted, Topics, lead_id_for
+from leadrelay_shared.db import make_engine
+from leadrelay_shared.kafka import ensure_topics, make_producer
+from leadrelay_shared.migrate import upgrade
+from leadrelay_shared.outbox import OutboxRelay
+from scoring import domain, handlers
+from scoring.adapters import orm
+from scoring.adapters.repository import ScoringUnitOfWork
+from scoring.model import ScoringModel, default_model, parse
+
+from bench.common import Figure, Report, machine
+
+T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+KINDS = ["page_view", "email_open", "email_click", "content_download", "webinar_registered",
+         "webinar_attended", "ad_click"]
+INDUSTRIES = ["software", "saas", "retail", "manufacturing", "fintech", "health", "education"]
+
+
+def fifty_rule_model() -> ScoringModel:
+    """30 fit rules and 20 engagement rules, of every kind of test the model language has."""
+    fit = []
+    for i in range(30):
+        field, test = [
+            ("industry", f"in: [{INDUSTRIES[i % 7]}, x{i}]"),
+            ("company_size", f"between: [{i * 10}, {i * 10 + 500}]"),
+            ("title", f"any_word: [vp, head, director, w{i}]"),
+            ("country", f"in: [US, GB, DE, C{i}]"),
+            ("is_free_email", "equals: false"),
+            ("company", "present: true"),
+        ][i % 6]
+        fit.append(f"  - {{id: fit.r{i}, field: {field}, {test}, points: {i % 7 - 2}}}")
+    eng = [f"  - {{id: eng.r{i}, event: {KINDS[i % 7]}, points: {i % 9 + 1}, cap: {30 + i}"
+           + (f", url_contains: /p{i % 3}" if i % 4 == 0 else "") + "}" for i in range(20)]
+    text = "\n".join([
+        "version: bench-50", "grades: {A: 40, B: 25, C: 10, D: 5}", "fit:", *fit,
+        "engagement:", *eng, "fast_lanes:", "  - {id: fast.demo, event: demo_requested}"])
+    model = parse(text, "bench-50")
+    assert len(model.fit_rules) + len(model.engagement_rules) == 50
+    return model
+
+
+def sample_form(rnd: random.Random, email: str, at: datetime) -> FormSubmitted:
+    lead = intake_domain.snapshot(
+        email=email, first_name="Ada", company=f"Co {rnd.randrange(500)}",
+        title=rnd.choice(["VP Sales", "Engineer", "Head of Data", "Director IT", "Analyst"]),
+        country=rnd.choice(["US", "GB", "DE", "FR", "BR"]), company_size=rnd.randrange(1, 9000),
+        industry=rnd.choice(INDUSTRIES))
+    return intake_domain.form_submitted(
+        lead=lead, event_id=uuid.uuid4(), occurred_at=at, received_at=at, source_system="web",
+        fields={}, consent={}, utm={}, page_url="https://example.com/p1")
+
+
+def sample_engagement(rnd: random.Random, lead_id: str, at: datetime) -> EngagementRecorded:
+    return EngagementRecorded(lead_id=lead_id, occurred_at=at, received_at=at,
+                              engagement_type=rnd.choice(KINDS),  # type: ignore[arg-type]
+                              url=f"https://example.com/p{rnd.randrange(4)}")
+
+
+def bench_pure(seconds: float) -> float:
+    """Evaluations per second of the pure decision, on leads with 20 prior engagement hits."""
+    rnd = random.Random(7)
+    model = fifty_rule_model()
+    profiles = []
+    for n in range(200):
+        email = f"lead{n}@example{n % 50}.com"
+        p = domain.apply(None, sample_form(rnd, email, T0), model, T0).profile
+        for k in range(20):
+            at = T0 + timedelta(hours=k)
+            p = domain.apply(p, sample_engagement(rnd, p.lead_id, at), model, at).profile or p  # type: ignore[union-attr]
+        profiles.append(p)
+    now = T0 + timedelta(days=2)
+    events: list[Event] = [
+        sample_form(rnd, profiles[i % 200].snapshot.email or "", now) if i % 5 == 0
+        else sample_engagement(rnd, profiles[i % 200].lead_id, now) for i in range(5000)]
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for i, event in enumerate(events):
+            domain.apply(profiles[i % 200], event, model, now)
+        done += len(events)
+    return done / (time.perf_counter() - started)
+
+
+Record = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
+
+
+def intake_events(count: int, leads: int, topic: str) -> list[Record]:
+    rnd = random.Random(11)
+    emails = [f"bench-{uuid.uuid4().hex[:10]}@example{n % 300}.com" for n in range(leads)]
+    out = []
+    for i in range(count):
+        at = T0 + timedelta(seconds=i)
+        email = emails[rnd.randrange(leads)]
+        event: Event = sample_form(rnd, email, at) if rnd.random() < 0.25 else \
+            sample_engagement(rnd, lead_id_for(email), at)
+        record = encode(event)
+        out.append((topic, record.key, record.value, record.headers))
+    return out
+
+
+async def bench_consumer(stack: Stack, count: int, leads: int) -> tuple[float, dict[str, float]]:
+    name = f"bench_scoring_{uuid.uuid4().hex[:8]}"
+    admin = stack.database_url.replace("+asyncpg", "")
+    conn = await asyncpg.connect(admin)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    url = admin.rsplit("/", 1)[0] + f"/{name}"
+    topic = f"leadrelay.bench.scoring.{uuid.uuid4().hex[:8]}"
+    try:
+        await asyncio.to_thread(upgrade, "scoring", url, orm.SCHEMA)
+        await ensure_topics(stack.bootstrap, {topic: Topics.PARTITIONS[Topics.INTAKE]})
+        return await _consume(stack.bootstrap, url, topic, count, leads)
+    finally:
+        conn = await asyncpg.connect(admin)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+async def _consume(bootstrap: str, url: str, topic: str, count: int,
+                   leads: int) -> tuple[float, dict[str, float]]:
+    producer = make_producer(bootstrap, client_id="bench-scoring", send_timeout_s=30)
+    await producer.start()
+    records = intake_events(count, leads, topic)
+    futures = [await producer.send(t, value=v, key=k, headers=h) for t, k, v, h in records]
+    await asyncio.gather(*futures)
+    engine = make_engine(url)
+    model = default_model()
+    relay = OutboxRelay(engine, orm.outbox, producer, poll_interval_s=0.2)
+    handled = 0
+    first: float | None = None
+    finished = asyncio.Event()
+
+    async def batch(events: list[Event]) -> None:
+        nonlocal handled, first
+        first = first or time.perf_counter()
+        await handlers.handle_batch(events, uow=ScoringUnitOfWork(engine), model=model,
+                                    now=lambda: datetime.now(timezone.utc))
+        relay.wake()
+        handled += len(events)
+        if handled >= count:
+            finished.set()
+
+    async def one(event: Event) -> None:
+        await batch([event])
+
+    consumer = EventConsumer(bootstrap=bootstrap, group_id=f"bench-{uuid.uuid4()}",
+                             topics=[topic], handler=one, batch_handler=batch, producer=producer,
+                             max_records=500)
+    tasks = [asyncio.create_task(consumer.run()), asyncio.create_task(relay.run())]
+    try:
+        await asyncio.wait_for(finished.wait(), timeout=max(60, count / 200))
+        elapsed = time.perf_counter() - (first or time.perf_counter())
+    finally:
+        consumer.stop()
+        relay.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await producer.stop()
+        await engine.dispose()
+    return count / elapsed, {"events": count, "leads": leads, "seconds": round(elapsed, 2)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="bench.scoring")
+    parser.add_argument("--smoke", action="store_true", help="one short run: proves the harness")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--leads", type=int, default=2_000)
+    args = parser.parse_args()
+    runs, seconds, count, leads = (1, 0.3, 600, 100) if args.smoke else \
+        (args.runs, 3.0, args.events, args.leads)
+    report = Report("scoring: pure decisions and the consumer with PostgreSQL")
+    pure = report.add(Figure("pure scoring, 50-rule model", "evaluations/s", [], target=50_000,
+                             note="fit + decayed engagement (20 prior hits) + stage decision"))
+    through = report.add(Figure("intake events through the scoring consumer", "events/s", [],
+                                target=2_000, note="batches of ≤500, relay running"))
+    for _ in range(runs):
+        pure.runs.append(bench_pure(seconds))
+    work = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
+    stack = Stack(data_dir=work, durable=False, pick_free_ports=True, log_file=work / "svc.log")
+    try:
+        stack.start_infra()
+        for _ in range(runs):
+            rate, context = asyncio.run(bench_consumer(stack, count, leads))
+            through.runs.append(rate)
+            report.context.update(context)
+    finally:
+        stack.stop()
+    report.context.update(runs=runs, cores=machine()["cores"])
+    print(report.markdown())
+    if not args.smoke:
+        print(f"saved {report.save('scoring')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
