@@ -112,16 +112,16 @@ class EventConsumer:
         lives in one partition), then every partition's offset is committed."""
         records = [r for part in batch.values() for r in part]
         await self._process_batch(records)
-        try:
-            await self._consumer.commit({tp: rs[-1].offset + 1 for tp, rs in batch.items()})
-        except CommitFailedError as exc:
-            log.warning("commit_failed", group=self.group_id, error=repr(exc))
+        await self._commit({tp: rs[-1].offset + 1 for tp, rs in batch.items()})
 
     async def _handle_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         for record in records:
             await self._process(record)
+        await self._commit({tp: records[-1].offset + 1})
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:
-            await self._consumer.commit({tp: records[-1].offset + 1})
+            await self._consumer.commit(offsets)
         except CommitFailedError as exc:
             # A rebalance took the partition; the new owner redelivers and idempotency absorbs it.
             log.warning("commit_failed", group=self.group_id, error=repr(exc))

@@ -225,8 +225,12 @@ def engagement(hits: tuple[Hit, ...], model: ScoringModel, now: datetime
     return (score if score > 0 else 0), tuple(lines)
 
 
-def hits_for(event: FormSubmitted | EngagementRecorded, model: ScoringModel) -> tuple[Hit, ...]:
-    kind, url, campaign, props = _engagement_of(event)
+Doing = tuple[str, str, str | None, dict[str, object]]  # kind, url (lower case), campaign, props
+
+
+def hits_for(event: FormSubmitted | EngagementRecorded, model: ScoringModel,
+             doing: Doing | None = None) -> tuple[Hit, ...]:
+    kind, url, campaign, props = doing or _engagement_of(event)
     ts = event.occurred_at.timestamp()
     found = []
     for rule in model.rules_by_type.get(kind, ()):
@@ -240,8 +244,7 @@ def hits_for(event: FormSubmitted | EngagementRecorded, model: ScoringModel) -> 
     return tuple(found)
 
 
-def _engagement_of(event: FormSubmitted | EngagementRecorded
-                   ) -> tuple[str, str, str | None, dict[str, object]]:
+def _engagement_of(event: FormSubmitted | EngagementRecorded) -> Doing:
     if isinstance(event, FormSubmitted):
         return FORM_FILL, (event.page_url or "").lower(), event.utm.get("utm_campaign"), {}
     return (event.engagement_type, (event.url or "").lower(), event.campaign,
@@ -313,25 +316,26 @@ def on_engagement(profile: LeadProfile | None, event: FormSubmitted | Engagement
         fit_score, fit_parts = fit(snapshot, model, event.event_id)
     else:  # who they are did not change: the fit explanation stands, with its own cause
         fit_score, fit_parts = base.fit_score, base.fit_parts
-    hits = add_hits(base.hits, hits_for(event, model), base.engagement_since, now, model)
+    doing = _engagement_of(event)
+    hits = add_hits(base.hits, hits_for(event, model, doing), base.engagement_since, now, model)
     eng_score, eng_parts = engagement(hits, model, now)
     scored = replace(base, snapshot=snapshot, snapshot_at=snapshot_at, fit_score=fit_score,
                      fit_grade=model.grade(fit_score), engagement_score=eng_score, hits=hits,
                      form_fills=base.form_fills + isinstance(event, FormSubmitted),
                      fit_parts=fit_parts, fit_version=model.version)
-    moves = _qualify(scored, event, model, fit_parts, eng_parts)
+    moves = _qualify(scored, doing, model, fit_parts, eng_parts)
     changed = profile is None or (fit_score, scored.fit_grade, eng_score) != (
         base.fit_score, base.fit_grade, base.engagement_score)
     return Decision(profile=_moved(scored, moves, now), fit_parts=fit_parts,
                     engagement_parts=eng_parts, transitions=moves, score_changed=changed)
 
 
-def _qualify(p: LeadProfile, event: FormSubmitted | EngagementRecorded, model: ScoringModel,
+def _qualify(p: LeadProfile, doing: Doing, model: ScoringModel,
              fit_parts: tuple[Part, ...], eng_parts: tuple[EngagementLine, ...]
              ) -> tuple[Transition, ...]:
     moves: list[Transition] = []
     stage = p.stage
-    kind, url, _, _ = _engagement_of(event)
+    kind, url, _, _ = doing
     if stage is None:
         moves.append(transition(None, Stage.INQUIRY, M, (Reason(
             rule_id="stage.first_touch",
