@@ -57,10 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="start Kafka, PostgreSQL and the four services")
     sub.add_parser("demo", help="post sample leads to a running stack and show the results")
     from intake import cli as intake_cli
+    from router import cli as routing_cli
     from scoring import cli as scoring_cli
 
     intake_cli.add_parser(sub)
     scoring_cli.add_parser(sub)
+    routing_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "run":
         return run_stack(args)
@@ -68,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         return intake_cli.run(args)
     if args.command == "scoring":
         return scoring_cli.run(args)
+    if args.command == "routing":
+        return routing_cli.run(args)
     from . import demo
 
     return demo.main()

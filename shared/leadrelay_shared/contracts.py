@@ -77,6 +77,7 @@ class LeadSnapshot(Frozen):
     phone: str | None = None
     country: str | None = None
     region: str | None = None
+    postal_code: str | None = None
     company_size: int | None = None
     industry: str | None = None
     email_domain: str | None = None
@@ -250,6 +251,28 @@ class LeadAssigned(Event):
     config_version: str
     lead: LeadSnapshot
     cause_event_id: uuid.UUID
+    queue: str | None = None
+    account_id: str | None = None
+    territory: str | None = None
+    previous_owner_id: str | None = None
+    reassignment: bool = False
+    summary: str | None = None
+
+
+class RerouteRequested(Event):
+    """Someone asks router to give a lead to another rep (sla-monitor on breach, an operator).
+
+    ``assignment_id`` names the assignment to replace; a request about an assignment that is no
+    longer current is stale and ignored, so a late or repeated request never re-routes twice.
+    """
+
+    event_type: ClassVar[str] = "io.leadrelay.reroute.requested"
+    topic: ClassVar[str] = Topics.SLA
+    source: ClassVar[str] = "/leadrelay/sla-monitor"
+
+    assignment_id: uuid.UUID | None = None
+    reason: str = Field(min_length=1, max_length=500)
+    requested_by: str = Field(min_length=1, max_length=200)
 
 
 class SlaBreached(Event):
@@ -270,7 +293,7 @@ class SlaBreached(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls
     for cls in (FormSubmitted, ActivityLogged, EngagementRecorded, FeedbackReceived, LeadScored,
-                StageChanged, LeadErased, LeadAssigned, SlaBreached)
+                StageChanged, LeadErased, LeadAssigned, RerouteRequested, SlaBreached)
 }
 
 

@@ -92,3 +92,31 @@ def deliveries_table(metadata: sa.MetaData) -> sa.Table:
         sa.Index("ix_webhook_deliveries_due", "next_attempt_at",
                  postgresql_where=sa.text("status = 'pending'")),
     )
+
+
+def endpoint_states_table(metadata: sa.MetaData) -> sa.Table:
+    """Endpoints a receiver told us to stop calling (HTTP 410), until an operator re-enables them."""
+    return sa.Table(
+        "webhook_endpoints",
+        metadata,
+        sa.Column("endpoint_id", sa.Text, primary_key=True),
+        sa.Column("disabled_at", sa.DateTime(timezone=True)),
+        sa.Column("disabled_reason", sa.Text),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
+                  server_default=sa.func.now()),
+    )
+
+
+def delivery_attempts_table(metadata: sa.MetaData) -> sa.Table:
+    """One row per attempt of a webhook delivery, so an operator can see what happened when."""
+    return sa.Table(
+        "webhook_attempts",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("delivery_id", sa.Text, nullable=False, index=True),
+        sa.Column("attempt", sa.Integer, nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("status_code", sa.Integer),
+        sa.Column("error", sa.Text),
+        sa.Column("duration_ms", sa.Integer),
+    )

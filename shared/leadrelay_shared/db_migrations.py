@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Connection
 
-from .db import deliveries_table, outbox_table, processed_events_table, service_metadata
+from .db import (
+    deliveries_table,
+    delivery_attempts_table,
+    endpoint_states_table,
+    outbox_table,
+    processed_events_table,
+    service_metadata,
+)
 
 
 def create_common_v1(bind: Connection, schema: str, *, deliveries: bool = False) -> None:
@@ -25,4 +32,19 @@ def drop_common_v1(bind: Connection, schema: str) -> None:
     outbox_table(metadata)
     processed_events_table(metadata)
     deliveries_table(metadata)
+    metadata.drop_all(bind, checkfirst=True)
+
+
+def create_delivery_v2(bind: Connection, schema: str) -> None:
+    """Endpoint states (410 disables) and the per-attempt log of the delivery queue."""
+    metadata = service_metadata(schema)
+    endpoint_states_table(metadata)
+    delivery_attempts_table(metadata)
+    metadata.create_all(bind)
+
+
+def drop_delivery_v2(bind: Connection, schema: str) -> None:
+    metadata = service_metadata(schema)
+    endpoint_states_table(metadata)
+    delivery_attempts_table(metadata)
     metadata.drop_all(bind, checkfirst=True)

@@ -13,14 +13,16 @@ import asyncio
 import contextlib
 import json
 import random
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from standardwebhooks.webhooks import Webhook
 
 from .logging import get_logger
@@ -40,6 +42,7 @@ class Endpoint:
     secret: str
     event_types: frozenset[str] = frozenset()
     enabled: bool = True
+    format: str = "standard"  # "standard" (the envelope as is) or "slack" (an incoming-webhook text)
 
     def wants(self, event_type: str) -> bool:
         return self.enabled and (not self.event_types or event_type in self.event_types)
@@ -76,14 +79,37 @@ class Outcome:
     gone: bool = False
 
 
+DeadHook = Callable[[AsyncConnection, sa.Row[Any], "Outcome"], Awaitable[None]]
+"""Called in the transaction that dead-letters a delivery (to queue an ops alert, say)."""
+
+
+def body_for(endpoint: Endpoint, payload: Mapping[str, Any]) -> str:
+    """The request body: the envelope as is, or a Slack incoming-webhook message."""
+    if endpoint.format == "slack":
+        data = payload.get("data") or {}
+        text = data.get("text") or data.get("summary") or payload.get("type", "leadrelay")
+        return json.dumps({"text": f"[{payload.get('type')}] {text}"}, separators=(",", ":"))
+    return json.dumps(payload, separators=(",", ":"))
+
+
 class Deliverer:
-    def __init__(self, engine: AsyncEngine, table: sa.Table, endpoints: Mapping[str, Endpoint],
+    """Sends due deliveries. ``endpoints`` may be a callable, so a configuration reload takes
+    effect without a restart. With ``states``, an endpoint answering 410 is disabled (its other
+    deliveries wait, still pending, until it is enabled again); with ``attempts``, every attempt
+    is logged for inspection."""
+
+    def __init__(self, engine: AsyncEngine, table: sa.Table,
+                 endpoints: Mapping[str, Endpoint] | Callable[[], Mapping[str, Endpoint]],
                  client: httpx.AsyncClient, *, schedule: Sequence[float] = DEFAULT_SCHEDULE_S,
                  batch_size: int = 50, lease_s: float = 60.0, poll_interval_s: float = 0.5,
-                 rnd: random.Random | None = None) -> None:
+                 rnd: random.Random | None = None, states: sa.Table | None = None,
+                 attempts: sa.Table | None = None, on_dead: DeadHook | None = None) -> None:
         self._engine = engine
         self._table = table
-        self._endpoints = dict(endpoints)
+        self._endpoints = endpoints if callable(endpoints) else (lambda e=dict(endpoints): e)
+        self._states = states
+        self._attempts = attempts
+        self._on_dead = on_dead
         self._client = client
         self._schedule = tuple(schedule)
         self._batch = batch_size
@@ -124,6 +150,10 @@ class Deliverer:
         due = (sa.select(t.c.id).where(t.c.status == "pending", t.c.next_attempt_at <= sa.func.now(),
                                        sa.or_(t.c.lease_until.is_(None), t.c.lease_until < sa.func.now()))
                .order_by(t.c.next_attempt_at).limit(self._batch).with_for_update(skip_locked=True))
+        if self._states is not None:
+            s = self._states
+            due = due.where(t.c.endpoint_id.not_in(
+                sa.select(s.c.endpoint_id).where(s.c.disabled_at.is_not(None))))
         stmt = (sa.update(t).where(t.c.id.in_(due.scalar_subquery()))
                 .values(lease_until=sa.func.now() + timedelta(seconds=self._lease),
                         attempts=t.c.attempts + 1)
@@ -133,18 +163,19 @@ class Deliverer:
             return list((await conn.execute(stmt)).all())
 
     async def _attempt(self, row: sa.Row[Any]) -> None:
-        endpoint = self._endpoints.get(row.endpoint_id)
+        endpoint = self._endpoints().get(row.endpoint_id)
+        started = time.perf_counter()
         if endpoint is None:
             outcome = Outcome(False, None, f"endpoint {row.endpoint_id!r} is no longer configured")
         else:
             outcome = await self._post(endpoint, row)
-        await self._record(row, outcome)
+        await self._record(row, outcome, int((time.perf_counter() - started) * 1000))
 
     async def _post(self, endpoint: Endpoint, row: sa.Row[Any]) -> Outcome:
-        body = json.dumps(row.payload, separators=(",", ":"))
+        body = body_for(endpoint, row.payload)
         headers = sign(endpoint.secret, row.id, datetime.now(timezone.utc), body)
         try:
-            resp = await self._client.post(row.url, content=body, headers=headers)
+            resp = await self._client.post(endpoint.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             return Outcome(False, None, f"{type(exc).__name__}: {exc}"[:500])
         if 200 <= resp.status_code < 300:
@@ -152,7 +183,7 @@ class Deliverer:
         return Outcome(False, resp.status_code, f"HTTP {resp.status_code}",
                        gone=resp.status_code == 410)
 
-    async def _record(self, row: sa.Row[Any], outcome: Outcome) -> None:
+    async def _record(self, row: sa.Row[Any], outcome: Outcome, duration_ms: int = 0) -> None:
         t = self._table
         values: dict[str, Any] = {"lease_until": None, "last_status_code": outcome.status_code,
                                   "last_error": outcome.error}
@@ -171,15 +202,53 @@ class Deliverer:
                 label = "retry"
         async with self._engine.begin() as conn:
             await conn.execute(sa.update(t).where(t.c.id == row.id).values(**values))
+            if self._attempts is not None:
+                await conn.execute(sa.insert(self._attempts).values(
+                    delivery_id=row.id, attempt=row.attempts, status_code=outcome.status_code,
+                    error=outcome.error, duration_ms=duration_ms))
+            if outcome.gone and self._states is not None:
+                await disable(conn, self._states, row.endpoint_id,
+                              f"HTTP 410 on delivery {row.id}")
+            if label in ("dead", "gone") and self._on_dead is not None:
+                await self._on_dead(conn, row, outcome)
         DELIVERIES.labels(t.schema, label).inc()
 
 
+async def disable(conn: AsyncConnection, states: sa.Table, endpoint_id: str, reason: str) -> None:
+    stmt = insert(states).values(endpoint_id=endpoint_id, disabled_at=sa.func.now(),
+                                 disabled_reason=reason, updated_at=sa.func.now())
+    await conn.execute(stmt.on_conflict_do_update(
+        index_elements=[states.c.endpoint_id],
+        set_={"disabled_at": sa.func.now(), "disabled_reason": reason, "updated_at": sa.func.now()}))
+    log.error("webhook_endpoint_disabled", endpoint=endpoint_id, reason=reason)
+
+
+async def enable(engine: AsyncEngine, states: sa.Table, endpoint_id: str) -> bool:
+    """Let an endpoint receive again; its waiting deliveries go out. False if it was not off."""
+    async with engine.begin() as conn:
+        result = await conn.execute(sa.update(states).where(
+            states.c.endpoint_id == endpoint_id, states.c.disabled_at.is_not(None)).values(
+            disabled_at=None, disabled_reason=None, updated_at=sa.func.now()))
+    return bool(result.rowcount)
+
+
 async def replay(engine: AsyncEngine, table: sa.Table, delivery_ids: Sequence[str] | None = None,
-                 *, status: str = "dead") -> int:
-    """Put dead (or given) deliveries back in the queue, due now; returns how many."""
+                 *, status: str = "dead", endpoint_id: str | None = None,
+                 lead_id: str | None = None) -> int:
+    """Put dead (or given) deliveries back in the queue, due now; returns how many.
+
+    Without ids, every delivery in ``status`` is replayed, optionally only those of one endpoint
+    or one lead. The ``webhook-id`` stays the same, so a receiver that already has it can tell.
+    """
     stmt = sa.update(table).values(status="pending", attempts=0, next_attempt_at=sa.func.now(),
                                    lease_until=None)
-    stmt = stmt.where(table.c.id.in_(delivery_ids)) if delivery_ids else stmt.where(
-        table.c.status == status)
+    if delivery_ids:
+        stmt = stmt.where(table.c.id.in_(delivery_ids))
+    else:
+        stmt = stmt.where(table.c.status == status)
+        if endpoint_id:
+            stmt = stmt.where(table.c.endpoint_id == endpoint_id)
+        if lead_id:
+            stmt = stmt.where(table.c.lead_id == lead_id)
     async with engine.begin() as conn:
         return (await conn.execute(stmt)).rowcount

@@ -146,3 +146,11 @@ class SqlUnitOfWork:
             lead_id=lead_id, payload=payload,
         ).on_conflict_do_nothing()
         await self.conn.execute(stmt)
+
+    async def enqueue_webhooks(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Queue several webhooks in one statement; each row has the columns of
+        ``enqueue_webhook``, and a delivery id already queued is left as it is."""
+        t = self._tables.deliveries
+        assert t is not None, "this service has no webhook queue"
+        if rows:
+            await self.conn.execute(insert(t).values(list(rows)).on_conflict_do_nothing())

@@ -47,8 +47,9 @@ async def running(infra: Infra, receiver: Receiver, tmp_path_factory: pytest.Tem
     workdir = tmp_path_factory.mktemp("e2e")
     routing = workdir / "routing.yaml"
     routing.write_text(f"""version: e2e
+reps: [{{id: rep-a, name: A}}, {{id: rep-b, name: B}}]
 teams:
-  - {{id: sdr, name: SDR, stages: [mql], reps: [{{id: rep-a, name: A}}, {{id: rep-b, name: B}}]}}
+  - {{id: sdr, name: SDR, stages: [mql], members: [rep-a, rep-b], respect_working_hours: false}}
 webhooks:
   - {{id: crm, url: "http://127.0.0.1:{receiver.port}/hooks/crm", secret: "{CRM_SECRET}"}}
 """)

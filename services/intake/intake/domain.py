@@ -100,10 +100,11 @@ FORM_ALIASES = {
     "lastname": "last_name", "last-name": "last_name", "family_name": "last_name",
     "jobtitle": "title", "job_title": "title", "company_name": "company",
     "employees": "company_size", "numemployees": "company_size", "state": "region",
+    "zip": "postal_code", "zipcode": "postal_code", "postcode": "postal_code",
     "mobile": "phone", "phone_number": "phone",
 }
 FORM_SCALARS = frozenset({"email", "first_name", "last_name", "company", "title", "phone",
-                          "country", "region", "company_size", "industry", "page_url",
+                          "country", "region", "postal_code", "company_size", "industry", "page_url",
                           "source_system", "occurred_at"})
 TRUTHY = frozenset({"on", "true", "1", "yes", "y", "checked"})
 
@@ -159,13 +160,14 @@ def clean_text(value: str | None) -> str | None:
 def snapshot(*, email: str, first_name: str | None = None, last_name: str | None = None,
              company: str | None = None, title: str | None = None, phone: str | None = None,
              country: str | None = None, region: str | None = None,
-             company_size: int | None = None, industry: str | None = None) -> LeadSnapshot:
+             postal_code: str | None = None, company_size: int | None = None, industry: str | None = None) -> LeadSnapshot:
     domain = email.rsplit("@", 1)[1]
     return LeadSnapshot(
         email=email, first_name=clean_text(first_name), last_name=clean_text(last_name),
         company=clean_text(company), title=clean_text(title),
         phone=normalise_phone(phone, country), country=clean_text(country and country.upper()),
-        region=clean_text(region), company_size=company_size, industry=clean_text(industry),
+        region=clean_text(region),
+        postal_code=clean_text(postal_code and postal_code.upper()), company_size=company_size, industry=clean_text(industry),
         email_domain=domain, is_free_email=domain in free_email_domains(),
     )
 

@@ -55,6 +55,7 @@ async def submit_form(form: FormFill, *, publisher: Publisher, ctx: RequestConte
     lead = domain.snapshot(
         email=email, first_name=form.first_name, last_name=form.last_name, company=form.company,
         title=form.title, phone=form.phone, country=form.country, region=form.region,
+        postal_code=form.postal_code,
         company_size=form.company_size, industry=form.industry)
     event = domain.form_submitted(
         lead=lead, event_id=_event_id(ctx, "forms", source_event_id),

@@ -37,6 +37,7 @@ class FormFill(BaseModel):
     phone: str | None = Field(default=None, max_length=40)
     country: str | None = Field(default=None, max_length=60)
     region: str | None = Field(default=None, max_length=100)
+    postal_code: str | None = Field(default=None, max_length=20)
     company_size: int | None = Field(default=None, ge=1, le=10_000_000)
     industry: str | None = Short
     fields: dict[str, str] = Field(default_factory=dict, max_length=50)

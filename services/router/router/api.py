@@ -1,20 +1,30 @@
-"""router's HTTP entrypoint: assignment records and the webhook delivery queue."""
+"""router's HTTP entrypoint: decisions, re-routing, configuration admin and the webhook queue.
+
+Reads are open to the internal network; every change (configuration, re-route, replay, enabling
+an endpoint) needs ``Authorization: Bearer $ROUTER_ADMIN_TOKEN``.
+"""
 
 from __future__ import annotations
 
+import hmac
 import uuid
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
+from leadrelay_shared import delivery, yamlconf
+from leadrelay_shared.contracts import RerouteRequested
+from leadrelay_shared.web import problem
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from leadrelay_shared import delivery
-from leadrelay_shared.web import problem
-
-from . import views
-from .adapters import orm
-from .errors import NotFound
+from . import admin, handlers, views
+from .adapters import configs, orm
+from .adapters.configs import ConfigStore
+from .adapters.repository import RouterUnitOfWork
+from .config import RoutingConfig, RoutingSpec, canonical, compile_config, from_document
+from .errors import ConfigError, Forbidden, NotFound
 
 router = APIRouter(prefix="/v1", tags=["routing"])
 
@@ -24,43 +34,201 @@ def get_engine(request: Request) -> AsyncEngine:
     return engine
 
 
+def get_store(request: Request) -> ConfigStore:
+    store: ConfigStore = request.app.state.configs
+    return store
+
+
+def require_admin(request: Request,
+                  authorization: Annotated[str | None, Header()] = None) -> None:
+    token: str = request.app.state.admin_token
+    given = (authorization or "").removeprefix("Bearer ").strip()
+    if not given or not hmac.compare_digest(given.encode(), token.encode()):
+        raise Forbidden("authorization: a valid admin bearer token is required for changes")
+
+
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
+StoreDep = Annotated[ConfigStore, Depends(get_store)]
+Admin = Depends(require_admin)
 Status = Literal["pending", "delivered", "dead", "gone"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 @router.get("/assignments/{assignment_id}")
 async def get_assignment(assignment_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
-    """The decision record: team, chosen rep, candidates, who was skipped and why."""
+    """The decision record: account, territory, team, candidates, who was skipped and why, the
+    strategy with its pointer before and after, and the configuration version."""
     found = await views.assignment(engine, assignment_id)
     if found is None:
         raise NotFound(f"assignment_id: no assignment {assignment_id}")
     return found
 
 
+@router.get("/leads/{lead_id}/assignments")
+async def lead_timeline(lead_id: str, engine: EngineDep) -> dict[str, Any]:
+    """Every assignment and re-route of a lead, oldest first, each with its summary."""
+    items = await views.lead_assignments(engine, lead_id)
+    if not items:
+        raise NotFound(f"lead_id: no assignment for lead {lead_id}")
+    return {"lead_id": lead_id, "owner": items[-1]["owner_id"], "items": items}
+
+
+class RerouteBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, examples=["rep is on sick leave"])
+    requested_by: str = Field(default="operator", min_length=1, max_length=200)
+    assignment_id: uuid.UUID | None = Field(
+        default=None, description="Only re-route if this is still the current assignment.")
+
+
+@router.post("/leads/{lead_id}/reroute", dependencies=[Admin])
+async def reroute(lead_id: str, body: RerouteBody, request: Request, engine: EngineDep,
+                  store: StoreDep,
+                  idempotency_key: Annotated[str | None, Header(max_length=200)] = None
+                  ) -> dict[str, Any]:
+    """Give the lead to the next eligible rep, never the current owner."""
+    event_id = (uuid.uuid5(uuid.NAMESPACE_URL, f"reroute/{lead_id}/{idempotency_key}")
+                if idempotency_key else uuid.uuid4())
+    event = RerouteRequested(event_id=event_id, lead_id=lead_id, occurred_at=utcnow(),
+                             reason=body.reason, requested_by=body.requested_by,
+                             assignment_id=body.assignment_id)
+    outcomes = await handlers.handle(event, uow=RouterUnitOfWork(engine), config=store.current,
+                                     now=utcnow)
+    request.app.state.wake()
+    assignment_id = uuid.uuid5(event_id, "assignment")
+    if outcomes and outcomes[0].decision is None:
+        raise NotFound(f"lead_id: {outcomes[0].note}")
+    found = await views.assignment(engine, assignment_id)
+    if found is None:
+        raise NotFound(f"lead_id: no assignment for lead {lead_id}")
+    return found
+
+
+@router.get("/routing/config")
+async def get_config(store: StoreDep) -> dict[str, Any]:
+    return {"version": store.current.version, "document": store.current.document()}
+
+
+@router.get("/routing/config/versions")
+async def config_versions(engine: EngineDep) -> dict[str, Any]:
+    return {"items": await configs.versions(engine)}
+
+
+async def _document(request: Request) -> dict[str, Any]:
+    """A configuration from the body, YAML or JSON (JSON is YAML)."""
+    text = (await request.body()).decode("utf-8", errors="replace")
+    spec = yamlconf.validate(RoutingSpec, text, "request body", error=ConfigError,
+                             aliases={"from_": "from"}, what="routing configuration")
+    if spec.accounts_csv:
+        raise ConfigError("request body", [("accounts_csv: not allowed through the API; import "
+                                            "accounts with POST /v1/routing/accounts/import")])
+    return canonical(spec)
+
+
+@router.post("/routing/config/check")
+async def check_config(request: Request, store: StoreDep) -> dict[str, Any]:
+    """Validate a configuration without applying it, and say what it would change."""
+    candidate = compile_config(from_document(await _document(request), "request body"))
+    return {"valid": True, "version": candidate.version,
+            "diff": admin.diff(store.current.document(), candidate.document())}
+
+
+async def _activate(engine: AsyncEngine, store: ConfigStore, doc: dict[str, Any],
+                    source: str) -> dict[str, Any]:
+    before = store.current
+    candidate: RoutingConfig = compile_config(from_document(doc, source))
+    await configs.activate(engine, candidate, source, utcnow())
+    await store.refresh(engine)
+    return {"version": candidate.version, "previous": before.version,
+            "diff": admin.diff(before.document(), candidate.document())}
+
+
+@router.put("/routing/config", dependencies=[Admin])
+async def put_config(request: Request, engine: EngineDep, store: StoreDep) -> dict[str, Any]:
+    """Replace the configuration; every router instance adopts it within seconds."""
+    return await _activate(engine, store, await _document(request), "api:put")
+
+
+@router.patch("/routing/reps/{rep_id}", dependencies=[Admin])
+async def patch_rep(rep_id: str, changes: dict[str, Any], engine: EngineDep,
+                    store: StoreDep) -> dict[str, Any]:
+    """Pause or deactivate a rep, set out-of-office dates, capacity or working hours."""
+    doc = admin.patch_rep(store.current.document(), rep_id, changes)
+    return await _activate(engine, store, doc, f"api:rep:{rep_id}")
+
+
+@router.post("/routing/accounts/import", dependencies=[Admin])
+async def import_accounts(request: Request, engine: EngineDep, store: StoreDep,
+                          mode: Literal["merge", "replace"] = "merge") -> dict[str, Any]:
+    """Accounts from CSV (header: id,name,domains,aliases,owner; several values split by ';')."""
+    text = (await request.body()).decode("utf-8-sig", errors="replace")
+    doc, count = admin.import_accounts(store.current.document(), text, mode)
+    return {"imported": count, **await _activate(engine, store, doc, f"api:accounts:{mode}")}
+
+
 @router.get("/deliveries")
 async def list_deliveries(engine: EngineDep, status: Status | None = None,
-                          lead_id: str | None = None,
+                          lead_id: str | None = None, endpoint_id: str | None = None,
                           limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    return {"items": await views.deliveries(engine, status=status, lead_id=lead_id, limit=limit)}
+    return {"items": await views.deliveries(engine, status=status, lead_id=lead_id,
+                                            endpoint_id=endpoint_id, limit=limit)}
 
 
-@router.post("/deliveries/{delivery_id}/replay")
+@router.get("/deliveries/{delivery_id}")
+async def inspect_delivery(delivery_id: str, engine: EngineDep) -> dict[str, Any]:
+    """One delivery with its payload and every attempt (time, status code, error, duration)."""
+    found = await views.delivery(engine, delivery_id)
+    if found is None:
+        raise NotFound(f"delivery_id: no delivery {delivery_id}")
+    return found
+
+
+@router.post("/deliveries/{delivery_id}/replay", dependencies=[Admin])
 async def replay_one(delivery_id: str, engine: EngineDep, request: Request) -> dict[str, int]:
     count = await delivery.replay(engine, orm.deliveries, [delivery_id])
     if count == 0:
         raise NotFound(f"delivery_id: no delivery {delivery_id}")
-    request.app.state.deliverer.wake()
+    request.app.state.wake()
     return {"replayed": count}
 
 
-@router.post("/deliveries/replay")
-async def replay_bulk(engine: EngineDep, request: Request, status: Status = "dead"
+@router.post("/deliveries/replay", dependencies=[Admin])
+async def replay_bulk(engine: EngineDep, request: Request, status: Status = "dead",
+                      endpoint_id: str | None = None, lead_id: str | None = None
                       ) -> dict[str, int]:
-    """Replay every delivery in ``status`` (dead by default)."""
-    count = await delivery.replay(engine, orm.deliveries, status=status)
-    request.app.state.deliverer.wake()
+    """Replay every delivery in ``status`` (dead by default), optionally of one endpoint or lead."""
+    count = await delivery.replay(engine, orm.deliveries, status=status, endpoint_id=endpoint_id,
+                                  lead_id=lead_id)
+    request.app.state.wake()
     return {"replayed": count}
+
+
+@router.get("/webhooks")
+async def list_webhooks(engine: EngineDep, store: StoreDep) -> dict[str, Any]:
+    """Configured endpoints, whether each is disabled (410) and its deliveries by status."""
+    return {"items": await views.endpoints(engine, store.current.endpoints())}
+
+
+@router.post("/webhooks/{endpoint_id}/enable", dependencies=[Admin])
+async def enable_webhook(endpoint_id: str, engine: EngineDep, request: Request) -> dict[str, bool]:
+    """Receive again after a 410; deliveries that waited go out now."""
+    enabled = await delivery.enable(engine, orm.endpoint_states, endpoint_id)
+    request.app.state.wake()
+    return {"enabled": enabled}
 
 
 async def on_not_found(_: Request, exc: Exception) -> JSONResponse:
     return problem(404, "Not found", str(exc), type_="https://leadrelay.dev/problems/not-found")
+
+
+async def on_forbidden(_: Request, exc: Exception) -> JSONResponse:
+    return problem(401, "Unauthorized", str(exc), type_="https://leadrelay.dev/problems/unauthorized")
+
+
+async def on_config_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ConfigError)
+    return problem(422, "Invalid routing configuration", "; ".join(exc.problems),
+                   type_="https://leadrelay.dev/problems/invalid-config",
+                   errors=[{"detail": p} for p in exc.problems])

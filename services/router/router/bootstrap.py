@@ -1,14 +1,13 @@
-"""Wiring of router: config, engine, producer, consumer, outbox relay, webhook deliverer, API."""
+"""Wiring of router: config store, engine, producer, consumer, outbox relay, deliverer, API."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
 import httpx
 from fastapi import FastAPI
-
 from leadrelay_shared.consumer import EventConsumer
 from leadrelay_shared.contracts import Event, Topics
 from leadrelay_shared.db import make_engine
@@ -18,10 +17,11 @@ from leadrelay_shared.outbox import OutboxRelay
 from leadrelay_shared.runtime import Runtime
 from leadrelay_shared.web import install_problem_handlers, ops_router
 
-from . import api, config, handlers
+from . import alerts, api, handlers
 from .adapters import orm
+from .adapters.configs import ConfigStore
 from .adapters.repository import RouterUnitOfWork
-from .errors import NotFound
+from .errors import ConfigError, Forbidden, NotFound
 from .settings import RouterSettings
 
 
@@ -36,7 +36,7 @@ def schedule(raw: str) -> tuple[float, ...]:
 def create_app(settings: RouterSettings | None = None) -> FastAPI:
     settings = settings or RouterSettings()
     configure("router", settings.log_level)
-    routing = config.load(settings.config_path)
+    store = ConfigStore(settings.config_path)
     engine = make_engine(settings.database_url)
     runtime = Runtime(name="router", bootstrap=settings.kafka_bootstrap_servers, engine=engine,
                       send_timeout_s=settings.kafka_send_timeout_s)
@@ -44,26 +44,41 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        await store.start(engine, utcnow())
         relay = OutboxRelay(engine, orm.outbox, runtime.producer,
                             poll_interval_s=settings.relay_poll_interval_s)
         client = httpx.AsyncClient(timeout=settings.webhook_timeout_s)
-        deliverer = Deliverer(engine, orm.deliveries, routing.endpoints(), client,
-                              schedule=schedule(settings.webhook_schedule_s))
+        deliverer = Deliverer(
+            engine, orm.deliveries, lambda: store.current.endpoints(), client,
+            schedule=schedule(settings.webhook_schedule_s), states=orm.endpoint_states,
+            attempts=orm.attempts,
+            on_dead=alerts.dead_letter_alert(lambda: store.current.endpoints()))
 
-        async def handle(event: Event) -> None:
-            await handlers.handle(event, uow=RouterUnitOfWork(engine), config=routing, now=utcnow)
+        def wake() -> None:
             relay.wake()
             deliverer.wake()
 
+        async def handle(event: Event) -> None:
+            await handle_batch([event])
+
+        async def handle_batch(events: Sequence[Event]) -> None:
+            await handlers.handle_batch(events, uow=RouterUnitOfWork(engine), config=store.current,
+                                        now=utcnow)
+            wake()
+
         consumer = EventConsumer(
             bootstrap=settings.kafka_bootstrap_servers, group_id=settings.consumer_group,
-            topics=[Topics.SCORING], handler=handle, producer=runtime.producer,
-            max_records=settings.consumer_max_records)
+            topics=[Topics.SCORING, Topics.SLA], handler=handle, batch_handler=handle_batch,
+            producer=runtime.producer, max_records=settings.consumer_max_records)
         runtime.spawn(runtime.after_producer(relay.run()), "outbox-relay")
         runtime.spawn(runtime.after_producer(consumer.run()), "consumer")
         runtime.spawn(deliverer.run(), "webhooks")
+        runtime.spawn(store.watch(engine, utcnow, settings.config_reload_interval_s),
+                      "config-watch")
         app.state.engine = engine
-        app.state.deliverer = deliverer
+        app.state.configs = store
+        app.state.wake = wake
+        app.state.admin_token = settings.admin_token.get_secret_value()
         try:
             yield
         finally:
@@ -73,9 +88,11 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
             await runtime.close()
             await client.aclose()
 
-    app = FastAPI(title="leadrelay router", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="leadrelay router", version="0.2.0", lifespan=lifespan)
     install_problem_handlers(app)
     app.add_exception_handler(NotFound, api.on_not_found)
+    app.add_exception_handler(Forbidden, api.on_forbidden)
+    app.add_exception_handler(ConfigError, api.on_config_error)
     app.include_router(api.router)
     app.include_router(ops_router(runtime.ready))
     return app

@@ -1,18 +1,29 @@
-"""router's use cases: one transaction per event, idempotent on event id."""
+"""router's use cases: one transaction per batch of events, idempotent on event id.
+
+A batch (one Kafka poll, or one API request) is claimed in one statement; the round-robin
+pointers of every team it touches are locked in id order (so two router instances serialise on a
+team and never deadlock), the reps' recent loads are read under that lock, each lead is decided
+in order with the pure functions of ``domain``, and the assignments, pointers, loads, owners,
+``lead.assigned`` events and webhooks are written in the same transaction.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from datetime import datetime
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from leadrelay_shared.contracts import (
     Event,
     LeadAssigned,
     LeadErased,
+    LeadSnapshot,
     Owner,
     Reason,
+    RerouteRequested,
     Stage,
     StageChanged,
 )
@@ -20,102 +31,260 @@ from leadrelay_shared.delivery import envelope
 from leadrelay_shared.uow import UnitOfWork as BaseUnitOfWork
 
 from . import domain
-from .config import RoutingConfig
+from .adapters.repository import CurrentOwner
+from .config import ROUTED_STAGES, RoutingConfig
 
 WEBHOOK_EVENT = "lead.assigned"
-ROUTED_STAGES = frozenset({Stage.MQL, Stage.SQL})
 
 
 class Pointers(Protocol):
-    async def lock(self, pool_id: str) -> int: ...
-    async def set(self, pool_id: str, position: int, now: datetime) -> None: ...
+    async def lock_many(self, pool_ids: Iterable[str]) -> dict[str, int]: ...
+    async def set_many(self, positions: dict[str, int], now: datetime) -> None: ...
+
+
+class Loads(Protocol):
+    async def recent(self, rep_ids: Iterable[str], now: datetime) -> dict[str, dict[date, int]]: ...
+    async def add_many(self, increments: dict[tuple[str, date], int]) -> None: ...
+
+
+class Owners(Protocol):
+    async def get_many(self, lead_ids: Iterable[str]) -> dict[str, CurrentOwner]: ...
+    async def put_many(self, owners: Sequence[CurrentOwner], now: datetime) -> None: ...
+    async def scrub(self, lead_id: str) -> None: ...
 
 
 class AssignmentStore(Protocol):
-    async def add(self, *, assignment_id: uuid.UUID, lead_id: str, stage: str,
-                  owner_id: str | None, team_id: str, strategy: str, decision: dict[str, Any],
-                  config_version: str, cause_event_id: uuid.UUID, now: datetime) -> None: ...
+    async def add_many(self, rows: Sequence[dict[str, Any]]) -> None: ...
 
 
 class UnitOfWork(BaseUnitOfWork, Protocol):
     pointers: Pointers
+    loads: Loads
+    owners: Owners
     assignments: AssignmentStore
 
+    async def claim_many(self, events: Sequence[Event]) -> list[Event]: ...
+    async def emit_many(self, events: Sequence[Event]) -> None: ...
+    async def enqueue_webhooks(self, rows: Sequence[dict[str, Any]]) -> None: ...
     async def scrub_webhooks(self, lead_id: str) -> None: ...
 
 
+@dataclass
+class Job:
+    """One lead to (re)assign: the event that asks, the lead, the stage, and who to exclude."""
+
+    event: StageChanged | RerouteRequested
+    lead_id: str
+    lead: LeadSnapshot
+    stage: Stage
+    target: domain.Target
+    previous: CurrentOwner | None = None
+
+
+@dataclass
+class Outcome:
+    assignment_id: uuid.UUID
+    decision: domain.Decision | None
+    note: str | None = None
+
+
+def routable(event: Event) -> bool:
+    return isinstance(event, RerouteRequested) or (
+        isinstance(event, StageChanged) and event.to_stage in ROUTED_STAGES)
+
+
 async def handle(event: Event, *, uow: UnitOfWork, config: RoutingConfig,
-                 now: Callable[[], datetime]) -> None:
-    if isinstance(event, LeadErased):
-        await erase(event, uow)
-        return
-    if not isinstance(event, StageChanged) or event.to_stage not in ROUTED_STAGES:
-        return
+                 now: Callable[[], datetime]) -> list[Outcome]:
+    return await handle_batch([event], uow=uow, config=config, now=now)
+
+
+async def handle_batch(events: Sequence[Event], *, uow: UnitOfWork, config: RoutingConfig,
+                       now: Callable[[], datetime]) -> list[Outcome]:
+    wanted = [e for e in events if routable(e) or isinstance(e, LeadErased)]
+    if not wanted:
+        return []
     async with uow:
-        if not await uow.claim(event.event_id, event.event_type):
-            return
-        await _assign(event, uow, config, now())
+        fresh = await uow.claim_many(wanted)
+        for event in fresh:
+            if isinstance(event, LeadErased):
+                await _erase(event, uow)
+        jobs = [e for e in fresh if not isinstance(e, LeadErased)]
+        outcomes = await _route(jobs, uow, config, now()) if jobs else []
         await uow.commit()
+    return outcomes
 
 
-async def erase(event: LeadErased, uow: UnitOfWork) -> None:
-    """Honour an erasure: the lead's copies in our outbox and webhook queue lose personal data
-    (a webhook still waiting is then sent without it)."""
-    async with uow:
-        if not await uow.claim(event.event_id, event.event_type):
-            return
-        await uow.scrub_outbox(event.lead_id)
-        await uow.scrub_webhooks(event.lead_id)
-        await uow.commit()
+async def _erase(event: LeadErased, uow: UnitOfWork) -> None:
+    """Honour an erasure: the lead's copies in our outbox, webhook queue, assignments and
+    ownership lose personal data (a webhook still waiting is then sent without it)."""
+    await uow.scrub_outbox(event.lead_id)
+    await uow.scrub_webhooks(event.lead_id)
+    await uow.owners.scrub(event.lead_id)
 
 
-async def _assign(event: StageChanged, uow: UnitOfWork, config: RoutingConfig,
-                  at: datetime) -> None:
-    team = config.team_for(event.to_stage)
-    assignment_id = uuid.uuid5(event.event_id, "assignment")
-    if team is None:
-        decision_record: dict[str, Any] = {"reasons": [{"rule_id": "team.none",
-                                           "message": f"no team takes {event.to_stage}"}]}
-        await uow.assignments.add(
-            assignment_id=assignment_id, lead_id=event.lead_id, stage=event.to_stage,
-            owner_id=None, team_id="(none)", strategy="none", decision=decision_record,
-            config_version=config.version, cause_event_id=event.event_id, now=at)
-        return
-    pointer = await uow.pointers.lock(team.id)
-    decision = domain.round_robin(team, pointer, at)
-    await uow.pointers.set(team.id, decision.pointer_after, at)
-    await uow.assignments.add(
-        assignment_id=assignment_id, lead_id=event.lead_id, stage=event.to_stage,
-        owner_id=decision.rep.id if decision.rep else None, team_id=team.id,
-        strategy=decision.strategy, decision=decision.as_record(), config_version=config.version,
-        cause_event_id=event.event_id, now=at)
-    if decision.rep is None:
-        return
-    assigned = LeadAssigned(
-        lead_id=event.lead_id, occurred_at=at, assignment_id=assignment_id, stage=event.to_stage,
-        owner=Owner(id=decision.rep.id, name=decision.rep.name, email=decision.rep.email),
-        team_id=team.id, strategy=decision.strategy,
-        reasons=(*event.reasons, *decision.reasons), config_version=config.version,
-        lead=event.lead, cause_event_id=event.event_id)
-    await uow.emit(assigned)
-    await _enqueue_webhooks(assigned, uow, config)
+def _jobs(events: Sequence[Event], owners: dict[str, CurrentOwner],
+          config: RoutingConfig) -> tuple[list[Job | Outcome], set[str]]:
+    """What each event asks for; stage changes earlier in the batch count for reroutes after."""
+    known: dict[str, tuple[LeadSnapshot, Stage]] = {
+        o.lead_id: (LeadSnapshot.model_validate(o.lead), Stage(o.stage)) for o in owners.values()}
+    out: list[Job | Outcome] = []
+    teams: set[str] = set()
+    for event in events:
+        assignment_id = uuid.uuid5(event.event_id, "assignment")
+        if isinstance(event, StageChanged):
+            lead, stage = event.lead, event.to_stage
+            known[event.lead_id] = (lead, stage)
+        elif event.lead_id in known:
+            lead, stage = known[event.lead_id]
+        else:
+            out.append(Outcome(assignment_id, None, f"lead {event.lead_id} has no assignment "
+                                                    "to re-route"))
+            continue
+        assert isinstance(event, (StageChanged, RerouteRequested))
+        target = domain.plan(lead, stage, config)
+        if target.team_id:
+            teams.add(target.team_id)
+        out.append(Job(event, event.lead_id, lead, stage, target))
+    return out, teams
 
 
-async def _enqueue_webhooks(assigned: LeadAssigned, uow: UnitOfWork, config: RoutingConfig) -> None:
+def _reps_of(config: RoutingConfig, teams: set[str], jobs: Iterable[Job | Outcome]) -> set[str]:
+    reps = {r for t in teams for r in config.teams[t].members}
+    reps |= {j.target.direct_rep for j in jobs if isinstance(j, Job) and j.target.direct_rep}
+    return reps
+
+
+async def _route(events: Sequence[Event], uow: UnitOfWork, config: RoutingConfig,
+                 at: datetime) -> list[Outcome]:
+    owners = await uow.owners.get_many(e.lead_id for e in events)
+    jobs, teams = _jobs(events, owners, config)
+    pointers = await uow.pointers.lock_many(teams)
+    loads = await uow.loads.recent(_reps_of(config, teams, jobs), at)
+    writes = _Writes(config, at)
+    outcomes: list[Outcome] = []
+    for job in jobs:
+        if isinstance(job, Outcome):
+            outcomes.append(job)
+            continue
+        outcome = _decide(job, owners, pointers, loads, config, at)
+        outcomes.append(outcome)
+        if outcome.decision is not None:
+            writes.add(job, outcome, owners, loads)
+    touched = {t: pointers[t] for t in writes.pools}
+    await uow.pointers.set_many(touched, at)
+    await uow.loads.add_many(writes.loads)
+    await uow.assignments.add_many(writes.assignments)
+    await uow.owners.put_many(list(writes.owners.values()), at)
+    await uow.emit_many(writes.events)
+    await uow.enqueue_webhooks(writes.webhooks)
+    return outcomes
+
+
+def _decide(job: Job, owners: dict[str, CurrentOwner], pointers: dict[str, int],
+            loads: dict[str, dict[date, int]], config: RoutingConfig, at: datetime) -> Outcome:
+    assignment_id = uuid.uuid5(job.event.event_id, "assignment")
+    exclude: tuple[str, ...] = ()
+    if isinstance(job.event, RerouteRequested):
+        current = owners.get(job.lead_id)
+        if current is None:
+            return Outcome(assignment_id, None, f"lead {job.lead_id} has no assignment to re-route")
+        if job.event.assignment_id and job.event.assignment_id != current.assignment_id:
+            return Outcome(assignment_id, None, f"assignment {job.event.assignment_id} is no "
+                                                "longer current; the request is stale")
+        job.previous = current
+        exclude = (current.owner_id,) if current.owner_id else ()
+    team = job.target.team_id
+    decision = domain.choose(job.target, config, pointers.get(team, 0) if team else 0, loads, at,
+                             exclude)
+    if isinstance(job.event, RerouteRequested):
+        decision = _with_request(decision, job.event)
+    if decision.team_id and decision.pointer_after is not None \
+            and decision.strategy not in ("account_owner", "none"):
+        pointers[decision.team_id] = decision.pointer_after
+    return Outcome(assignment_id, decision)
+
+
+def _with_request(decision: domain.Decision, event: RerouteRequested) -> domain.Decision:
+    asked = Reason(rule_id="reroute.requested",
+                   message=f"re-route requested by {event.requested_by}: {event.reason}")
+    return replace(decision, reasons=(asked, *decision.reasons))
+
+
+class _Writes:
+    """Everything a batch writes, gathered so each table gets one statement."""
+
+    def __init__(self, config: RoutingConfig, at: datetime) -> None:
+        self.config, self.at = config, at
+        self.pools: set[str] = set()
+        self.loads: dict[tuple[str, date], int] = defaultdict(int)
+        self.assignments: list[dict[str, Any]] = []
+        self.owners: dict[str, CurrentOwner] = {}
+        self.events: list[Event] = []
+        self.webhooks: list[dict[str, Any]] = []
+
+    def add(self, job: Job, outcome: Outcome, owners: dict[str, CurrentOwner],
+            loads: dict[str, dict[date, int]]) -> None:
+        d = outcome.decision
+        assert d is not None
+        if d.pointer_after is not None and d.team_id and d.strategy not in ("account_owner", "none"):
+            self.pools.add(d.team_id)
+        if d.rep_id is not None:
+            rep = self.config.reps[d.rep_id]
+            day = domain.local_day(rep, self.at)
+            self.loads[(rep.id, day)] += 1
+            per_day = loads.setdefault(rep.id, {})
+            per_day[day] = per_day.get(day, 0) + 1
+        previous = job.previous.owner_id if job.previous else None
+        lead_json = job.lead.model_dump(mode="json")
+        self.assignments.append({
+            "id": outcome.assignment_id, "lead_id": job.lead_id, "stage": job.stage.value,
+            "owner_id": d.rep_id, "queue": d.queue, "team_id": d.team_id or "(none)",
+            "strategy": d.strategy, "decision": d.as_record(), "config_version": d.config_version,
+            "cause_event_id": job.event.event_id, "created_at": self.at,
+            "kind": "reroute" if job.previous else "assign", "previous_owner_id": previous,
+            "lead": lead_json})
+        current = CurrentOwner(job.lead_id, outcome.assignment_id, d.rep_id, d.queue, d.team_id,
+                               job.stage.value, lead_json)
+        owners[job.lead_id] = self.owners[job.lead_id] = current
+        assigned = self._event(job, outcome.assignment_id, d, previous)
+        self.events.append(assigned)
+        self.webhooks += webhooks_for(assigned, self.config)
+
+    def _event(self, job: Job, assignment_id: uuid.UUID, d: domain.Decision,
+               previous: str | None) -> LeadAssigned:
+        if d.rep_id is not None:
+            rep = self.config.reps[d.rep_id]
+            owner = Owner(id=rep.id, name=rep.name, email=rep.email)
+        else:
+            owner = Owner(id=f"queue:{d.queue}", name=f"queue {d.queue}")
+        cause_reasons = job.event.reasons if isinstance(job.event, StageChanged) else ()
+        reasons = (*cause_reasons, *d.reasons)
+        return LeadAssigned(
+            event_id=uuid.uuid5(assignment_id, "lead.assigned"), lead_id=job.lead_id,
+            occurred_at=self.at, assignment_id=assignment_id, stage=job.stage, owner=owner,
+            team_id=d.team_id or "(none)", strategy=d.strategy,
+            reasons=reasons, config_version=d.config_version, lead=job.lead,
+            cause_event_id=job.event.event_id, queue=d.queue,
+            account_id=d.account.account_id if d.account else None, territory=d.territory,
+            previous_owner_id=previous, reassignment=job.previous is not None,
+            summary=summary(reasons))
+
+
+def webhooks_for(assigned: LeadAssigned, config: RoutingConfig) -> list[dict[str, Any]]:
     data = {
         "assignment_id": str(assigned.assignment_id), "lead_id": assigned.lead_id,
         "stage": assigned.stage.value, "owner": assigned.owner.model_dump(),
-        "team_id": assigned.team_id, "lead": assigned.lead.model_dump(mode="json"),
-        "summary": summary(assigned.reasons),
+        "queue": assigned.queue, "team_id": assigned.team_id, "account_id": assigned.account_id,
+        "territory": assigned.territory, "reassignment": assigned.reassignment,
+        "previous_owner_id": assigned.previous_owner_id,
+        "lead": assigned.lead.model_dump(mode="json"), "summary": assigned.summary,
         "reasons": [r.model_dump() for r in assigned.reasons],
     }
-    for endpoint in config.endpoints().values():
-        if endpoint.wants(WEBHOOK_EVENT):
-            await uow.enqueue_webhook(
-                delivery_id=f"msg_{uuid.uuid5(assigned.assignment_id, endpoint.id).hex}",
-                endpoint_id=endpoint.id, url=endpoint.url, event_type=WEBHOOK_EVENT,
-                lead_id=assigned.lead_id,
-                payload=envelope(WEBHOOK_EVENT, assigned.occurred_at, data))
+    return [{"id": f"msg_{uuid.uuid5(assigned.assignment_id, endpoint.id).hex}",
+             "endpoint_id": endpoint.id, "url": endpoint.url, "event_type": WEBHOOK_EVENT,
+             "lead_id": assigned.lead_id,
+             "payload": envelope(WEBHOOK_EVENT, assigned.occurred_at, data)}
+            for endpoint in config.endpoints().values() if endpoint.wants(WEBHOOK_EVENT)]
 
 
 def summary(reasons: tuple[Reason, ...]) -> str:

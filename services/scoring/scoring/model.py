@@ -15,9 +15,9 @@ from datetime import timedelta
 from importlib import resources
 from typing import Any, Literal
 
-import yaml
+from leadrelay_shared import yamlconf
 from leadrelay_shared.contracts import EngagementType, LeadSnapshot, RejectReason
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 GRADES = ("A", "B", "C", "D", "F")
 FORM_FILL = "form_fill"
@@ -33,13 +33,8 @@ FitField = Literal[
 OPERATORS = ("equals", "in_", "any_word", "contains", "gte", "lte", "between", "present")
 
 
-class ModelError(ValueError):
+class ModelError(yamlconf.ConfigFileError):
     """A model file that cannot be used; ``problems`` name the line and the field of each."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        super().__init__(f"{source}: " + "; ".join(problems))
-        self.source = source
-        self.problems = problems
 
 
 class Spec(BaseModel):
@@ -305,49 +300,9 @@ def compile_model(spec: ModelSpec, checksum: str = "") -> ScoringModel:
 
 def parse(text: str, source: str = "model.yaml") -> ScoringModel:
     """Validate YAML text and compile it; ``ModelError`` names each problem's line and field."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f"line {mark.line + 1}: " if mark is not None else ""
-        why = getattr(exc, "problem", exc)
-        raise ModelError(source, [f"{line}not valid YAML ({why})"]) from exc
-    if not isinstance(data, dict):
-        raise ModelError(source, ["line 1: the model must be a mapping with version, grades, fit "
-                                  "and engagement"])
-    try:
-        spec = ModelSpec.model_validate(data)
-    except ValidationError as exc:
-        raise ModelError(source, [_describe(err, node) for err in exc.errors()]) from exc
+    spec = yamlconf.validate(ModelSpec, text, source, error=ModelError, aliases={"in_": "in"},
+                             what="model")
     return compile_model(spec, hashlib.sha256(text.encode()).hexdigest())
-
-
-def _describe(err: Mapping[str, Any], root: yaml.Node | None) -> str:
-    loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-after"))]
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-    line = _line_of(root, loc)
-    where = f"line {line}: " if line else ""
-    return f"{where}{path or 'model'}: {err['msg']}"
-
-
-def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
-    """Follow a pydantic error location through the YAML node tree to the deepest known line."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-            key = "in" if part == "in_" else part
-            match = next(((k, v) for k, v in node.value if k.value == key), None)
-            if match is None:
-                break
-            line, node = match[0].start_mark.line + 1, match[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) \
-                and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
 
 
 def default_text() -> str:

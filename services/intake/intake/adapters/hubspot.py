@@ -69,6 +69,7 @@ def translate(payload: Any) -> Translation:
         "title": text(_prop(properties, "jobtitle")), "phone": text(_prop(properties, "phone"), 40),
         "country": text(_prop(properties, "country"), 60),
         "region": text(_prop(properties, "state"), 100),
+        "postal_code": text(_prop(properties, "zip"), 20),
         "company_size": company_size(_prop(properties, "numemployees")),
         "industry": text(_prop(properties, "industry")),
     }

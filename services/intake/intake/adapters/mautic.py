@@ -73,13 +73,14 @@ def _form(item: Any, path: str) -> tuple[FormFill, str] | None:
         return None
 
     known = {"email", "firstname", "first_name", "lastname", "last_name", "company", "position",
-             "jobtitle", "phone", "mobile", "country", "state", "numemployees", "industry"}
+             "jobtitle", "phone", "mobile", "country", "state", "zipcode", "numemployees", "industry"}
     form_info = sub.get("form") if isinstance(sub.get("form"), dict) else {}
     form = _validated(FormFill, {k: v for k, v in {
         "email": email, "first_name": pick("firstname", "first_name"),
         "last_name": pick("lastname", "last_name"), "company": pick("company"),
         "title": pick("position", "jobtitle"), "phone": pick("phone", "mobile", limit=40),
         "country": pick("country", limit=60), "region": pick("state", limit=100),
+        "postal_code": pick("zipcode", limit=20),
         "company_size": company_size(results.get("numemployees")),
         "industry": pick("industry"), "page_url": text(sub.get("referer"), 2000),
         "occurred_at": text(sub.get("dateSubmitted")), "source_system": SOURCE,

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from leadrelay_shared.privacy import scrub
+from leadrelay_shared.uow import SqlUnitOfWork
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from leadrelay_shared.uow import SqlUnitOfWork
 
 from . import orm
 
@@ -21,33 +24,119 @@ class RoundRobinState:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def lock(self, pool_id: str) -> int:
+    async def lock_many(self, pool_ids: Iterable[str]) -> dict[str, int]:
+        """Lock the pointers of several pools, in id order so two instances never deadlock."""
+        ids = sorted(set(pool_ids))
+        if not ids:
+            return {}
         t = orm.rr_state
-        await self._conn.execute(insert(t).values(pool_id=pool_id).on_conflict_do_nothing())
-        return int(await self._conn.scalar(
-            sa.select(t.c.position).where(t.c.pool_id == pool_id).with_for_update()) or 0)
+        await self._conn.execute(insert(t).values([{"pool_id": i} for i in ids])
+                                 .on_conflict_do_nothing())
+        rows = await self._conn.execute(sa.select(t.c.pool_id, t.c.position)
+                                        .where(t.c.pool_id.in_(ids)).order_by(t.c.pool_id)
+                                        .with_for_update())
+        return {r.pool_id: r.position for r in rows}
 
-    async def set(self, pool_id: str, position: int, now: datetime) -> None:
+    async def set_many(self, positions: Mapping[str, int], now: datetime) -> None:
+        if not positions:
+            return
         t = orm.rr_state
-        await self._conn.execute(sa.update(t).where(t.c.pool_id == pool_id)
-                                 .values(position=position, updated_at=now))
+        await self._conn.execute(
+            sa.update(t).where(t.c.pool_id == sa.bindparam("pid"))
+            .values(position=sa.bindparam("pos"), updated_at=now),
+            [{"pid": k, "pos": v} for k, v in sorted(positions.items())])
+
+
+class RepLoads:
+    """Assignments per rep per local day: what capacity and least-loaded read."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def recent(self, rep_ids: Iterable[str], now: datetime) -> dict[str, dict[date, int]]:
+        ids = sorted(set(rep_ids))
+        out: dict[str, dict[date, int]] = defaultdict(dict)
+        if not ids:
+            return out
+        t = orm.rep_loads
+        since = (now - timedelta(days=8)).date()
+        rows = await self._conn.execute(sa.select(t).where(t.c.rep_id.in_(ids), t.c.day >= since))
+        for r in rows:
+            out[r.rep_id][r.day] = r.assigned
+        return out
+
+    async def add_many(self, increments: Mapping[tuple[str, date], int]) -> None:
+        if not increments:
+            return
+        t = orm.rep_loads
+        stmt = insert(t).values([{"rep_id": r, "day": d, "assigned": n}
+                                 for (r, d), n in sorted(increments.items())])
+        await self._conn.execute(stmt.on_conflict_do_update(
+            index_elements=[t.c.rep_id, t.c.day],
+            set_={"assigned": t.c.assigned + stmt.excluded.assigned}))
+
+
+@dataclass(frozen=True)
+class CurrentOwner:
+    lead_id: str
+    assignment_id: uuid.UUID
+    owner_id: str | None
+    queue: str | None
+    team_id: str | None
+    stage: str
+    lead: dict[str, Any]
+
+
+class LeadOwners:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def get_many(self, lead_ids: Iterable[str]) -> dict[str, CurrentOwner]:
+        ids = sorted(set(lead_ids))
+        if not ids:
+            return {}
+        t = orm.lead_owners
+        rows = await self._conn.execute(sa.select(t).where(t.c.lead_id.in_(ids)))
+        return {r.lead_id: CurrentOwner(r.lead_id, r.assignment_id, r.owner_id, r.queue,
+                                        r.team_id, r.stage, r.lead) for r in rows}
+
+    async def put_many(self, owners: Sequence[CurrentOwner], now: datetime) -> None:
+        if not owners:
+            return
+        t = orm.lead_owners
+        stmt = insert(t).values([{"lead_id": o.lead_id, "assignment_id": o.assignment_id,
+                                  "owner_id": o.owner_id, "queue": o.queue, "team_id": o.team_id,
+                                  "stage": o.stage, "lead": o.lead, "assigned_at": now}
+                                 for o in owners])
+        await self._conn.execute(stmt.on_conflict_do_update(
+            index_elements=[t.c.lead_id],
+            set_={c: stmt.excluded[c] for c in ("assignment_id", "owner_id", "queue", "team_id",
+                                                "stage", "lead", "assigned_at")}))
+
+    async def scrub(self, lead_id: str) -> None:
+        """Erasure: the lead snapshots kept with its ownership and its assignments."""
+        for t, key in ((orm.lead_owners, orm.lead_owners.c.lead_id),
+                       (orm.assignments, orm.assignments.c.id)):
+            rows = (await self._conn.execute(sa.select(key, t.c.lead).where(
+                t.c.lead_id == lead_id, t.c.lead.is_not(None)))).all()
+            for row_key, lead in rows:
+                await self._conn.execute(sa.update(t).where(key == row_key)
+                                         .values(lead=scrub(lead)))
 
 
 class Assignments:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def add(self, *, assignment_id: uuid.UUID, lead_id: str, stage: str,
-                  owner_id: str | None, team_id: str, strategy: str, decision: dict[str, Any],
-                  config_version: str, cause_event_id: uuid.UUID, now: datetime) -> None:
-        await self._conn.execute(sa.insert(orm.assignments).values(
-            id=assignment_id, lead_id=lead_id, stage=stage, owner_id=owner_id, team_id=team_id,
-            strategy=strategy, decision=decision, config_version=config_version,
-            cause_event_id=cause_event_id, created_at=now))
+    async def add_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self._conn.execute(sa.insert(orm.assignments), list(rows))
 
 
 class RouterUnitOfWork(SqlUnitOfWork):
     pointers: RoundRobinState
+    loads: RepLoads
+    owners: LeadOwners
     assignments: Assignments
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -55,4 +144,6 @@ class RouterUnitOfWork(SqlUnitOfWork):
 
     def _open(self, conn: AsyncConnection) -> None:
         self.pointers = RoundRobinState(conn)
+        self.loads = RepLoads(conn)
+        self.owners = LeadOwners(conn)
         self.assignments = Assignments(conn)

@@ -1,5 +1,4 @@
 from alembic import context
-
 from leadrelay_shared.migrate import run_env
 from router.adapters.orm import metadata
 

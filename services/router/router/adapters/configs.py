@@ -1,0 +1,118 @@
+"""Where the active routing configuration comes from: the YAML file and the admin API.
+
+Every version is stored in ``router.configs`` (its canonical document, checksum and source) and
+the most recently activated one is active for every router instance: each polls the table and
+swaps in a new version within ``ROUTER_CONFIG_RELOAD_INTERVAL_S``. The file is the seed: when its
+content is a version the table has never seen (a deploy changed it), it is activated; otherwise
+the table wins, so an edit through the admin API survives a restart. A file that fails
+validation is refused with a logged error and the active configuration stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from leadrelay_shared.logging import get_logger
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..config import RoutingConfig, compile_config, from_document, load
+from ..errors import ConfigError
+from . import orm
+
+log = get_logger(__name__)
+
+
+async def activate(engine: AsyncEngine, config: RoutingConfig, source: str,
+                   now: datetime) -> None:
+    """Store a version (once) and make it the active one."""
+    t = orm.configs
+    stmt = insert(t).values(version=config.version, checksum=config.checksum,
+                            document=config.document(), source=source, created_at=now,
+                            activated_at=now)
+    async with engine.begin() as conn:
+        await conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.version],
+                                                      set_={"activated_at": now}))
+
+
+async def known(engine: AsyncEngine, version: str) -> bool:
+    t = orm.configs
+    async with engine.connect() as conn:
+        return await conn.scalar(sa.select(sa.func.count()).where(t.c.version == version)) > 0
+
+
+async def active_version(engine: AsyncEngine) -> str | None:
+    t = orm.configs
+    async with engine.connect() as conn:
+        return await conn.scalar(sa.select(t.c.version).order_by(t.c.activated_at.desc(),
+                                                                 t.c.version).limit(1))
+
+
+async def fetch(engine: AsyncEngine, version: str) -> RoutingConfig:
+    t = orm.configs
+    async with engine.connect() as conn:
+        doc = await conn.scalar(sa.select(t.c.document).where(t.c.version == version))
+    if doc is None:
+        raise ConfigError("configs", [f"version {version} is not stored"])
+    return compile_config(from_document(doc, f"stored version {version}"))
+
+
+async def versions(engine: AsyncEngine, limit: int = 50) -> list[dict[str, Any]]:
+    t = orm.configs
+    query = (sa.select(t.c.version, t.c.checksum, t.c.source, t.c.created_at, t.c.activated_at)
+             .order_by(t.c.activated_at.desc()).limit(limit))
+    async with engine.connect() as conn:
+        return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+class ConfigStore:
+    """Holds the active configuration of this instance."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.current = load(path)
+        self._mtime = path.stat().st_mtime_ns
+
+    async def start(self, engine: AsyncEngine, now: datetime) -> None:
+        if not await known(engine, self.current.version):
+            await activate(engine, self.current, f"file:{self.path}", now)
+            log.info("routing_config_active", version=self.current.version, source="file")
+        await self.refresh(engine)
+
+    async def refresh(self, engine: AsyncEngine) -> bool:
+        """Adopt the version active in the database; True when it changed."""
+        version = await active_version(engine)
+        if version is None or version == self.current.version:
+            return False
+        previous, self.current = self.current.version, await fetch(engine, version)
+        log.info("routing_config_reloaded", version=version, previous=previous)
+        return True
+
+    async def reload_file(self, engine: AsyncEngine, now: datetime) -> None:
+        mtime = self.path.stat().st_mtime_ns
+        if mtime == self._mtime:
+            return
+        self._mtime = mtime
+        try:
+            candidate = load(self.path)
+        except ConfigError as exc:
+            log.error("routing_config_refused", path=str(self.path), error=str(exc),
+                      active=self.current.version)
+            return
+        if not await known(engine, candidate.version):
+            await activate(engine, candidate, f"file:{self.path}", now)
+
+    async def watch(self, engine: AsyncEngine, now: Callable[[], datetime],
+                    interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.reload_file(engine, now())
+                await self.refresh(engine)
+            except Exception as exc:  # a database hiccup must not stop the watcher
+                log.warning("routing_config_watch_failed", error=repr(exc))
