@@ -33,6 +33,7 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     fail_next: dict[str, int] = field(default_factory=dict)
+    gone: set[str] = field(default_factory=set)  # hooks that answer 410 Gone
     on_receive: Any = None
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
@@ -51,6 +52,8 @@ class Receiver:
             except WebhookVerificationError as exc:
                 self.rejected.append(f"{hook}: {exc}")
                 return JSONResponse({"error": "bad signature"}, status_code=401)
+            if hook in self.gone:
+                return JSONResponse({"error": "gone"}, status_code=410)
             if self.fail_next.get(hook, 0) > 0:
                 self.fail_next[hook] -= 1
                 return JSONResponse({"error": "induced failure"}, status_code=500)

@@ -54,8 +54,10 @@ class EventConsumer:
     def __init__(self, *, bootstrap: str, group_id: str, topics: Sequence[str], handler: Handler,
                  producer: AIOKafkaProducer, max_records: int = 200, send_timeout_s: float = 5.0,
                  unexpected_retries: int = 3, max_backoff_s: float = 10.0,
-                 batch_handler: BatchHandler | None = None) -> None:
+                 batch_handler: BatchHandler | None = None, offset_reset: str = "earliest"
+                 ) -> None:
         self.group_id = group_id
+        self._offset_reset = offset_reset
         self._batch_handler = batch_handler
         self._topics = list(topics)
         self._handler = handler
@@ -71,7 +73,7 @@ class EventConsumer:
             group_id=group_id,
             client_id=group_id,
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            auto_offset_reset=self._offset_reset,
             isolation_level="read_committed",
             max_poll_records=max_records,
             session_timeout_ms=10_000,

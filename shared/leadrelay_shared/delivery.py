@@ -158,7 +158,7 @@ class Deliverer:
                 .values(lease_until=sa.func.now() + timedelta(seconds=self._lease),
                         attempts=t.c.attempts + 1)
                 .returning(t.c.id, t.c.endpoint_id, t.c.url, t.c.event_type, t.c.payload,
-                           t.c.attempts, t.c.created_at))
+                           t.c.lead_id, t.c.attempts, t.c.created_at))
         async with self._engine.begin() as conn:
             return list((await conn.execute(stmt)).all())
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -29,6 +31,8 @@ class ServiceSettings(BaseSettings):
     log_level: str = "info"
     kafka_send_timeout_s: float = 2.0
     consumer_max_records: int = 200
+    # Where a consumer group seen for the first time starts: the whole topic, or only new events.
+    consumer_offset_reset: Literal["earliest", "latest"] = "earliest"
     relay_poll_interval_s: float = 0.5
 
     @model_validator(mode="after")

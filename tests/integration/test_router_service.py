@@ -1,0 +1,248 @@
+"""router on the real PostgreSQL and Kafka: two processes sharing a pool, the admin API,
+re-routing through Kafka, and webhook endpoints that go away."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from devstack.ports import free_port
+from devstack.receiver import Receiver
+from devstack.stack import ServiceSpec, Stack
+from leadrelay_shared.codec import encode
+from leadrelay_shared.contracts import Reason, RerouteRequested, Stage, StageChanged
+from leadrelay_shared.db import make_engine
+from leadrelay_shared.kafka import make_producer, send_record
+from leadrelay_shared.migrate import upgrade
+from router.adapters import orm
+from router.bootstrap import create_app
+from router.settings import RouterSettings
+
+from tests.factories import T0, form
+
+pytestmark = pytest.mark.integration
+SECRET = "whsec_aW50ZWdyYXRpb24tdGVzdC1zZWNyZXQ="
+TOKEN = "test-admin-token"
+REPS = ("rep-a", "rep-b", "rep-c", "rep-d")
+
+
+def routing_yaml(port: int, extra: str = "") -> str:
+    return f"""version: it-1
+reps: [{", ".join(f"{{id: {r}, name: {r}}}" for r in REPS)}]
+teams:
+  - {{id: sdr, name: SDR, stages: [mql, sql], members: [{", ".join(REPS)}],
+     respect_working_hours: false}}
+webhooks:
+  - {{id: crm, url: "http://127.0.0.1:{port}/hooks/crm", secret: "{SECRET}"}}
+  - {{id: ops, url: "http://127.0.0.1:{port}/hooks/ops", secret: "{SECRET}",
+     events: [webhook.dead_lettered]}}
+{extra}"""
+
+
+def mql(i: int) -> StageChanged:
+    f = form(email=f"lead{i}@company{i}.example")
+    return StageChanged(lead_id=f.lead_id, occurred_at=T0, from_stage=Stage.INQUIRY,
+                        to_stage=Stage.MQL, reasons=(Reason(rule_id="mql", message="qualified"),),
+                        model_version="m", cause_event_id=f.event_id, lead=f.lead)
+
+
+async def send(bootstrap: str, *events: Any) -> None:
+    producer = make_producer(bootstrap, client_id="router-test")
+    await producer.start()
+    try:
+        await asyncio.gather(*(send_record(producer, encode(e), 10) for e in events))
+    finally:
+        await producer.stop()
+
+
+async def wait_for(probe: Any, timeout_s: float = 60) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await probe()
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.2)
+
+
+async def group_members(bootstrap: str, group: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        try:
+            (response,) = await admin.describe_consumer_groups([group])
+        except KafkaError:  # the group does not exist yet
+            return 0
+        # (error_code, group_id, state, protocol_type, protocol, members, ...)
+        group_row = response.groups[0]
+        return len(group_row[5]) if group_row[2] == "Stable" else 0
+    finally:
+        await admin.close()
+
+
+async def test_two_router_processes_share_one_pool_fairly(infra, database_url, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    await asyncio.to_thread(upgrade, "router", database_url, orm.SCHEMA)
+    config = tmp_path / "routing.yaml"
+    config.write_text(routing_yaml(free_port()).replace("  - {id: crm", "  - {id: crm-unused"))
+    group = f"it-router-{uuid.uuid4().hex[:6]}"
+    stack = Stack(data_dir=tmp_path, pick_free_ports=True, log_file=tmp_path / "routers.log",
+                  bootstrap=infra.bootstrap, database_url=database_url, extra_env={
+                      "ROUTER_CONFIG_PATH": str(config), "ROUTER_CONSUMER_GROUP": group,
+                      "ROUTER_CONSUMER_MAX_RECORDS": "20",
+                      "ROUTER_CONSUMER_OFFSET_RESET": "latest"})  # not other tests' events
+    engine = make_engine(database_url)
+    try:
+        for name in ("router-1", "router-2"):
+            port = free_port()
+            stack.ports[name] = port
+            stack.start_service(ServiceSpec(name, "router", "ROUTER_", port), port)
+        await asyncio.to_thread(stack.wait_ready, 90)
+        assert await wait_for(lambda: group_members(infra.bootstrap, group), 60) == 2
+        n = 400
+        await send(infra.bootstrap, *(mql(i) for i in range(n)))
+
+        async def assigned() -> list[Any]:
+            async with engine.connect() as conn:
+                rows = (await conn.execute(sa.select(orm.assignments.c.owner_id,
+                                                     orm.assignments.c.decision))).all()
+            return rows if len(rows) >= n else []
+
+        rows = await wait_for(assigned, 90)
+        assert len(rows) == n
+        owners = Counter(r.owner_id for r in rows)
+        assert max(owners.values()) - min(owners[r] for r in REPS) <= 1, owners
+        # No pointer position was used twice or skipped: each appears n / 4 times.
+        positions = Counter(r.decision["pointer_before"] for r in rows)
+        assert positions == {0: n // 4, 1: n // 4, 2: n // 4, 3: n // 4}
+    finally:
+        await asyncio.to_thread(stack.stop)
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def router_app(infra: Any, database_url: str, config: Path) -> AsyncIterator[httpx.AsyncClient]:
+    await asyncio.to_thread(upgrade, "router", database_url, orm.SCHEMA)
+    settings = RouterSettings(database_url=database_url, kafka_bootstrap_servers=infra.bootstrap,
+                              consumer_group=f"t-{uuid.uuid4()}", relay_poll_interval_s=0.1,
+                              config_path=config, config_reload_interval_s=0.2,
+                              admin_token=TOKEN, webhook_schedule_s="0.1,0.1",
+                              consumer_offset_reset="latest")  # not other tests' events
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        assert await wait_for(lambda: group_members(infra.bootstrap, settings.consumer_group)) == 1
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r",
+                                     headers={"authorization": f"Bearer {TOKEN}"}) as client:
+            yield client
+
+
+async def test_admin_api_reroute_and_webhooks(infra, database_url, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    receiver = Receiver(secrets={"crm": SECRET, "ops": SECRET}, port=free_port())
+    receiver.start()
+    config = tmp_path / "routing.yaml"
+    config.write_text(routing_yaml(receiver.port))
+    try:
+        async with router_app(infra, database_url, config) as api:
+            first = (await api.get("/v1/routing/config")).json()
+            assert first["version"].startswith("it-1+")
+
+            # Changes need the admin token; a bad document is refused naming the field.
+            denied = await api.patch("/v1/routing/reps/rep-a", json={"paused": True},
+                                     headers={"authorization": "Bearer nope"})
+            assert denied.status_code == 401
+            bad = await api.put("/v1/routing/config", content="version: x\nreps: []\nteams: []\n")
+            assert bad.status_code == 422 and "reps" in bad.json()["detail"]
+
+            # Pause rep-a through the API: a new version every instance adopts.
+            paused = (await api.patch("/v1/routing/reps/rep-a", json={"paused": True})).json()
+            assert paused["diff"]["reps"]["changed"]["rep-a"]["paused"]["to"] is True
+            csv = "id,name,domains,owner\nacc-1,Company One,company1.example,rep-c\n"
+            imported = (await api.post("/v1/routing/accounts/import", content=csv)).json()
+            assert imported["imported"] == 1
+            versions = (await api.get("/v1/routing/config/versions")).json()["items"]
+            assert len(versions) == 3 and versions[0]["version"] == imported["version"]
+
+            # A lead of an account goes to its owner; another to round robin, skipping rep-a.
+            await send(infra.bootstrap, mql(1), mql(2))
+            lead1, lead2 = mql(1).lead_id, mql(2).lead_id
+
+            async def timeline(lead: str) -> Any:
+                r = await api.get(f"/v1/leads/{lead}/assignments")
+                return r.json() if r.status_code == 200 else None
+
+            t1 = await wait_for(lambda: timeline(lead1))
+            t2 = await wait_for(lambda: timeline(lead2))
+            assert t1["owner"] == "rep-c" and t1["items"][0]["strategy"] == "account_owner"
+            assert t2["owner"] == "rep-b", t2
+            assert t2["items"][0]["skipped"][0]["rule_id"] == "rep.paused"
+
+            # Re-route by an operator: never the current owner.
+            rerouted = (await api.post(f"/v1/leads/{lead2}/reroute",
+                                       json={"reason": "rep on leave"})).json()
+            assert rerouted["kind"] == "reroute" and rerouted["previous_owner_id"] == "rep-b"
+            assert rerouted["owner_id"] not in ("rep-a", "rep-b")
+
+            # Re-route requested through Kafka (as sla-monitor does), for the current assignment.
+            current = (await timeline(lead2))["items"][-1]
+            await send(infra.bootstrap, RerouteRequested(
+                lead_id=lead2, occurred_at=T0, reason="SLA breached", requested_by="sla-monitor",
+                assignment_id=uuid.UUID(current["id"])))
+            t2 = await wait_for(lambda: _longer(timeline(lead2), 3))
+            assert t2["items"][-1]["previous_owner_id"] == rerouted["owner_id"]
+
+            # Every assignment reached the CRM once, signed (the receiver verifies signatures).
+            async def crm() -> Any:
+                ids = [h.webhook_id for h in receiver.received if h.hook == "crm"]
+                return ids if len(ids) >= 4 else None
+            ids = await wait_for(crm)
+            assert len(ids) == len(set(ids)) == 4 and not receiver.rejected
+
+            # The CRM goes away (410): the endpoint is disabled and ops get an alert.
+            receiver.gone.add("crm")
+            await send(infra.bootstrap, mql(3))
+
+            async def disabled() -> Any:
+                items = (await api.get("/v1/webhooks")).json()["items"]
+                crm_state = next(i for i in items if i["id"] == "crm")
+                return crm_state if crm_state["disabled_at"] else None
+            state = await wait_for(disabled)
+            assert "410" in state["disabled_reason"] and state["deliveries"].get("gone") == 1
+            alert = await wait_for(lambda: _first(receiver, "ops"))
+            assert alert.payload["type"] == "webhook.dead_lettered"
+            assert "410" in alert.payload["data"]["summary"]
+            gone = (await api.get("/v1/deliveries", params={"status": "gone"})).json()["items"][0]
+            detail = (await api.get(f"/v1/deliveries/{gone['id']}")).json()
+            assert [a["status_code"] for a in detail["attempt_log"]] == [410]
+
+            # Back again: enable, replay the gone delivery, and it arrives.
+            receiver.gone.clear()
+            assert (await api.post("/v1/webhooks/crm/enable")).json() == {"enabled": True}
+            assert (await api.post("/v1/deliveries/replay", params={"status": "gone"})).json() \
+                == {"replayed": 1}
+            ids = await wait_for(lambda: _count(receiver, "crm", 5))
+            assert gone["id"] in ids
+    finally:
+        receiver.stop()
+
+
+async def _longer(probe: Any, n: int) -> Any:
+    value = await probe
+    return value if value and len(value["items"]) >= n else None
+
+
+async def _first(receiver: Receiver, hook: str) -> Any:
+    return next((h for h in receiver.received if h.hook == hook), None)
+
+
+async def _count(receiver: Receiver, hook: str, n: int) -> Any:
+    ids = [h.webhook_id for h in receiver.received if h.hook == hook]
+    return ids if len(ids) >= n else None
