@@ -33,10 +33,12 @@ test: setup ## unit, integration and end-to-end tests on real Kafka and PostgreS
 bench: setup ## benchmarks (not tests): figures beside their targets, saved under bench/results/
 	$(PY) -m bench.intake
 	$(PY) -m bench.scoring
+	$(PY) -m bench.router
 
 bench-smoke: setup ## one short pass of every benchmark: proves the harness works, measures nothing
 	$(PY) -m bench.intake --smoke
 	$(PY) -m bench.scoring --smoke
+	$(PY) -m bench.router --smoke
 
 test-unit: setup
 	$(PY) -m pytest tests/unit

@@ -3,12 +3,17 @@ prints each figure beside its target. Benchmarks are not tests: they never fail 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -104,3 +109,54 @@ def machine() -> dict[str, Any]:
             "python": sys.version.split()[0], "platform": platform.platform(),
             "java": run("java", "-version"), "postgres": run("postgres", "--version"),
             "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+@asynccontextmanager
+async def scratch_database(database_url: str, prefix: str) -> AsyncIterator[str]:
+    """A database of its own for one benchmark run, dropped afterwards; yields its URL."""
+    import asyncpg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = database_url.replace("+asyncpg", "")
+    conn = await asyncpg.connect(admin)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    try:
+        yield admin.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        conn = await asyncpg.connect(admin)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+async def drive_consumer(bootstrap: str, topic: str, producer: Any, count: int,
+                         handle: Callable[[list[Any]], Awaitable[None]], relay: Any) -> float:
+    """Run a batch consumer (and the service's relay) until ``count`` events were handled;
+    returns the seconds from the first batch to the last."""
+    from leadrelay_shared.consumer import EventConsumer
+
+    handled, first = 0, None
+    finished = asyncio.Event()
+
+    async def batch(events: list[Any]) -> None:
+        nonlocal handled, first
+        first = first or time.perf_counter()
+        await handle(events)
+        relay.wake()
+        handled += len(events)
+        if handled >= count:
+            finished.set()
+
+    async def one(event: Any) -> None:
+        await batch([event])
+
+    consumer = EventConsumer(bootstrap=bootstrap, group_id=f"bench-{uuid.uuid4()}", topics=[topic],
+                             handler=one, batch_handler=batch, producer=producer, max_records=500)
+    tasks = [asyncio.create_task(consumer.run()), asyncio.create_task(relay.run())]
+    try:
+        await asyncio.wait_for(finished.wait(), timeout=max(60, count / 100))
+        return time.perf_counter() - (first or time.perf_counter())
+    finally:
+        consumer.stop()
+        relay.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)

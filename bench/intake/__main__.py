@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-from bench.common import ROOT, Figure, Report, machine
 from devstack.ports import free_port
 from devstack.stack import Stack
+
+from bench.common import ROOT, Figure, Report, machine
 
 
 def load(url: str, key: str, **opts: Any) -> dict[str, Any]:

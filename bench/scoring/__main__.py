@@ -23,11 +23,9 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import asyncpg
 from devstack.stack import Stack
 from intake import domain as intake_domain
 from leadrelay_shared.codec import encode
-from leadrelay_shared.consumer import EventConsumer
 from leadrelay_shared.contracts import EngagementRecorded, Event, FormSubmitted, Topics, lead_id_for
 from leadrelay_shared.db import make_engine
 from leadrelay_shared.kafka import ensure_topics, make_producer
@@ -38,7 +36,7 @@ from scoring.adapters import orm
 from scoring.adapters.repository import ScoringUnitOfWork
 from scoring.model import ScoringModel, default_model, parse
 
-from bench.common import Figure, Report, machine
+from bench.common import Figure, Report, drive_consumer, machine, scratch_database
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 KINDS = ["page_view", "email_open", "email_click", "content_download", "webinar_registered",
@@ -128,21 +126,11 @@ def intake_events(count: int, leads: int, topic: str) -> list[Record]:
 
 
 async def bench_consumer(stack: Stack, count: int, leads: int) -> tuple[float, dict[str, float]]:
-    name = f"bench_scoring_{uuid.uuid4().hex[:8]}"
-    admin = stack.database_url.replace("+asyncpg", "")
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    url = admin.rsplit("/", 1)[0] + f"/{name}"
     topic = f"leadrelay.bench.scoring.{uuid.uuid4().hex[:8]}"
-    try:
+    async with scratch_database(stack.database_url, "bench_scoring") as url:
         await asyncio.to_thread(upgrade, "scoring", url, orm.SCHEMA)
         await ensure_topics(stack.bootstrap, {topic: Topics.PARTITIONS[Topics.INTAKE]})
         return await _consume(stack.bootstrap, url, topic, count, leads)
-    finally:
-        conn = await asyncpg.connect(admin)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
 
 
 async def _consume(bootstrap: str, url: str, topic: str, count: int,
@@ -155,34 +143,14 @@ async def _consume(bootstrap: str, url: str, topic: str, count: int,
     engine = make_engine(url)
     model = default_model()
     relay = OutboxRelay(engine, orm.outbox, producer, poll_interval_s=0.2)
-    handled = 0
-    first: float | None = None
-    finished = asyncio.Event()
 
     async def batch(events: list[Event]) -> None:
-        nonlocal handled, first
-        first = first or time.perf_counter()
         await handlers.handle_batch(events, uow=ScoringUnitOfWork(engine), model=model,
                                     now=lambda: datetime.now(timezone.utc))
-        relay.wake()
-        handled += len(events)
-        if handled >= count:
-            finished.set()
 
-    async def one(event: Event) -> None:
-        await batch([event])
-
-    consumer = EventConsumer(bootstrap=bootstrap, group_id=f"bench-{uuid.uuid4()}",
-                             topics=[topic], handler=one, batch_handler=batch, producer=producer,
-                             max_records=500)
-    tasks = [asyncio.create_task(consumer.run()), asyncio.create_task(relay.run())]
     try:
-        await asyncio.wait_for(finished.wait(), timeout=max(60, count / 200))
-        elapsed = time.perf_counter() - (first or time.perf_counter())
+        elapsed = await drive_consumer(bootstrap, topic, producer, count, batch, relay)
     finally:
-        consumer.stop()
-        relay.stop()
-        await asyncio.gather(*tasks, return_exceptions=True)
         await producer.stop()
         await engine.dispose()
     return count / elapsed, {"events": count, "leads": leads, "seconds": round(elapsed, 2)}

@@ -142,7 +142,7 @@ class Deliverer:
     async def deliver_once(self) -> int:
         rows = await self._claim()
         if rows:
-            await asyncio.gather(*(self._attempt(row) for row in rows))
+            await self._record_all(await asyncio.gather(*(self._attempt(row) for row in rows)))
         return len(rows)
 
     async def _claim(self) -> list[sa.Row[Any]]:
@@ -162,14 +162,14 @@ class Deliverer:
         async with self._engine.begin() as conn:
             return list((await conn.execute(stmt)).all())
 
-    async def _attempt(self, row: sa.Row[Any]) -> None:
+    async def _attempt(self, row: sa.Row[Any]) -> tuple[sa.Row[Any], Outcome, int]:
         endpoint = self._endpoints().get(row.endpoint_id)
         started = time.perf_counter()
         if endpoint is None:
             outcome = Outcome(False, None, f"endpoint {row.endpoint_id!r} is no longer configured")
         else:
             outcome = await self._post(endpoint, row)
-        await self._record(row, outcome, int((time.perf_counter() - started) * 1000))
+        return row, outcome, int((time.perf_counter() - started) * 1000)
 
     async def _post(self, endpoint: Endpoint, row: sa.Row[Any]) -> Outcome:
         body = body_for(endpoint, row.payload)
@@ -183,35 +183,48 @@ class Deliverer:
         return Outcome(False, resp.status_code, f"HTTP {resp.status_code}",
                        gone=resp.status_code == 410)
 
-    async def _record(self, row: sa.Row[Any], outcome: Outcome, duration_ms: int = 0) -> None:
-        t = self._table
-        values: dict[str, Any] = {"lease_until": None, "last_status_code": outcome.status_code,
-                                  "last_error": outcome.error}
+    def _values(self, row: sa.Row[Any], outcome: Outcome, now: datetime) -> dict[str, Any]:
+        """The row's new state after an attempt: delivered, retried later, or dead-lettered."""
+        values: dict[str, Any] = {"b_status": "pending", "b_next": None, "b_delivered": None,
+                                  "b_code": outcome.status_code, "b_error": outcome.error}
         if outcome.delivered:
-            values |= {"status": "delivered", "delivered_at": sa.func.now()}
-            label = "delivered"
-        else:
-            delay = None if outcome.gone else next_delay(row.attempts, self._schedule, self._rnd)
-            if delay is None:
-                values["status"] = "gone" if outcome.gone else "dead"
-                label = values["status"]
-                log.error("webhook_dead_lettered", delivery_id=row.id, endpoint=row.endpoint_id,
-                          attempts=row.attempts, last_error=outcome.error)
-            else:
-                values["next_attempt_at"] = sa.func.now() + timedelta(seconds=delay)
-                label = "retry"
+            return values | {"b_status": "delivered", "b_delivered": now}
+        delay = None if outcome.gone else next_delay(row.attempts, self._schedule, self._rnd)
+        if delay is None:
+            log.error("webhook_dead_lettered", delivery_id=row.id, endpoint=row.endpoint_id,
+                      attempts=row.attempts, last_error=outcome.error)
+            return values | {"b_status": "gone" if outcome.gone else "dead"}
+        return values | {"b_next": now + timedelta(seconds=delay)}
+
+    async def _record_all(self, results: Sequence[tuple[sa.Row[Any], Outcome, int]]) -> None:
+        """Every attempt of one claim recorded in one transaction (a statement per table)."""
+        t = self._table
+        now = datetime.now(timezone.utc)
+        updates = [{"b_id": row.id, **self._values(row, outcome, now)}
+                   for row, outcome, _ in results]
+        stmt = sa.update(t).where(t.c.id == sa.bindparam("b_id")).values(
+            status=sa.bindparam("b_status"), lease_until=None,
+            next_attempt_at=sa.func.coalesce(sa.bindparam("b_next", type_=t.c.next_attempt_at.type),
+                                             t.c.next_attempt_at),
+            delivered_at=sa.bindparam("b_delivered", type_=t.c.delivered_at.type),
+            last_status_code=sa.bindparam("b_code", type_=sa.Integer),
+            last_error=sa.bindparam("b_error", type_=sa.Text))
         async with self._engine.begin() as conn:
-            await conn.execute(sa.update(t).where(t.c.id == row.id).values(**values))
+            await conn.execute(stmt, updates)
             if self._attempts is not None:
-                await conn.execute(sa.insert(self._attempts).values(
-                    delivery_id=row.id, attempt=row.attempts, status_code=outcome.status_code,
-                    error=outcome.error, duration_ms=duration_ms))
-            if outcome.gone and self._states is not None:
-                await disable(conn, self._states, row.endpoint_id,
-                              f"HTTP 410 on delivery {row.id}")
-            if label in ("dead", "gone") and self._on_dead is not None:
-                await self._on_dead(conn, row, outcome)
-        DELIVERIES.labels(t.schema, label).inc()
+                await conn.execute(sa.insert(self._attempts), [
+                    {"delivery_id": row.id, "attempt": row.attempts, "at": now,
+                     "status_code": o.status_code, "error": o.error, "duration_ms": ms}
+                    for row, o, ms in results])
+            for (row, outcome, _), values in zip(results, updates, strict=True):
+                if outcome.gone and self._states is not None:
+                    await disable(conn, self._states, row.endpoint_id,
+                                  f"HTTP 410 on delivery {row.id}")
+                if values["b_status"] in ("dead", "gone") and self._on_dead is not None:
+                    await self._on_dead(conn, row, outcome)
+        for values in updates:
+            status = values["b_status"]
+            DELIVERIES.labels(t.schema, "retry" if status == "pending" else status).inc()
 
 
 async def disable(conn: AsyncConnection, states: sa.Table, endpoint_id: str, reason: str) -> None:
