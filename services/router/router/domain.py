@@ -63,6 +63,12 @@ class Decision:
     config_version: str = ""
 
     @property
+    def moves_pointer(self) -> bool:
+        """True when the team's round-robin pointer is to be saved after this decision."""
+        return (self.team_id is not None and self.pointer_after is not None
+                and self.strategy not in ("account_owner", "none"))
+
+    @property
     def summary(self) -> str:
         return "; ".join(r.message for r in self.reasons)
 

@@ -198,8 +198,8 @@ def _decide(job: Job, owners: dict[str, CurrentOwner], pointers: dict[str, int],
                              exclude)
     if isinstance(job.event, RerouteRequested):
         decision = _with_request(decision, job.event)
-    if decision.team_id and decision.pointer_after is not None \
-            and decision.strategy not in ("account_owner", "none"):
+    if decision.moves_pointer:
+        assert decision.team_id is not None and decision.pointer_after is not None
         pointers[decision.team_id] = decision.pointer_after
     return Outcome(assignment_id, decision)
 
@@ -226,7 +226,7 @@ class _Writes:
             loads: dict[str, dict[date, int]]) -> None:
         d = outcome.decision
         assert d is not None
-        if d.pointer_after is not None and d.team_id and d.strategy not in ("account_owner", "none"):
+        if d.moves_pointer and d.team_id:
             self.pools.add(d.team_id)
         if d.rep_id is not None:
             rep = self.config.reps[d.rep_id]
