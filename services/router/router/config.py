@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -197,8 +198,7 @@ class RoutingSpec(_Strict):
                           ("accounts", [a.id for a in self.accounts]),
                           ("segments", [s.id for s in self.segments]),
                           ("webhooks", [w.id for w in self.webhooks])):
-            seen: set[str] = set()
-            dupes = sorted({i for i in ids if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
+            dupes = sorted(i for i, n in Counter(ids).items() if n > 1)
             if dupes:
                 problems.append(f"{kind}: duplicate id(s) {dupes}")
         reps = {r.id for r in self.reps}
