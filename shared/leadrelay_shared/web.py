@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 from asgi_correlation_id import CorrelationIdMiddleware
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -60,8 +61,25 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(exc.status_code, HTTPStatus(exc.status_code).phrase, detail,
                        headers=dict(exc.headers or {}))
 
+    async def on_unauthorized(_: Request, exc: Exception) -> Response:
+        return problem(401, "Unauthorized", str(exc),
+                       type_="https://leadrelay.dev/problems/unauthorized")
+
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Unauthorized, on_unauthorized)
+
+
+class Unauthorized(Exception):
+    """A change without the admin token."""
+
+
+def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    """A dependency for changes: ``Authorization: Bearer <app.state.admin_token>``."""
+    token: str = request.app.state.admin_token
+    given = (authorization or "").removeprefix("Bearer ").strip()
+    if not given or not hmac.compare_digest(given.encode(), token.encode()):
+        raise Unauthorized("authorization: a valid admin bearer token is required for changes")
 
 
 ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]

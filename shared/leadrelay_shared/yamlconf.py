@@ -6,8 +6,11 @@ says ``line 12: teams[1].reps: ...`` is one they can fix without reading a stack
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -71,3 +74,19 @@ def line_of(node: yaml.Node | None, loc: list[Any], aliases: Mapping[str, str]) 
         else:
             break
     return line
+
+
+def zone_name(value: str | None) -> str | None:
+    """A pydantic validator body: an IANA time zone name, or a clear error."""
+    if value is not None:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+def checksum(spec: BaseModel) -> str:
+    """A digest of a validated document's canonical JSON: the same rules give the same digest."""
+    doc = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()

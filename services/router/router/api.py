@@ -6,25 +6,24 @@ an endpoint) needs ``Authorization: Bearer $ROUTER_ADMIN_TOKEN``.
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
-from leadrelay_shared import delivery, yamlconf
+from leadrelay_shared import yamlconf
 from leadrelay_shared.contracts import RerouteRequested
-from leadrelay_shared.web import problem
+from leadrelay_shared.web import problem, require_admin
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import admin, handlers, views
-from .adapters import configs, orm
+from .adapters import configs
 from .adapters.configs import ConfigStore
 from .adapters.repository import RouterUnitOfWork
 from .config import RoutingConfig, RoutingSpec, canonical, compile_config, from_document
-from .errors import ConfigError, Forbidden, NotFound
+from .errors import ConfigError, NotFound
 
 router = APIRouter(prefix="/v1", tags=["routing"])
 
@@ -39,18 +38,10 @@ def get_store(request: Request) -> ConfigStore:
     return store
 
 
-def require_admin(request: Request,
-                  authorization: Annotated[str | None, Header()] = None) -> None:
-    token: str = request.app.state.admin_token
-    given = (authorization or "").removeprefix("Bearer ").strip()
-    if not given or not hmac.compare_digest(given.encode(), token.encode()):
-        raise Forbidden("authorization: a valid admin bearer token is required for changes")
-
-
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 StoreDep = Annotated[ConfigStore, Depends(get_store)]
 Admin = Depends(require_admin)
-Status = Literal["pending", "delivered", "dead", "gone"]
+
 
 
 def utcnow() -> datetime:
@@ -168,63 +159,8 @@ async def import_accounts(request: Request, engine: EngineDep, store: StoreDep,
     return {"imported": count, **await _activate(engine, store, doc, f"api:accounts:{mode}")}
 
 
-@router.get("/deliveries")
-async def list_deliveries(engine: EngineDep, status: Status | None = None,
-                          lead_id: str | None = None, endpoint_id: str | None = None,
-                          limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    return {"items": await views.deliveries(engine, status=status, lead_id=lead_id,
-                                            endpoint_id=endpoint_id, limit=limit)}
-
-
-@router.get("/deliveries/{delivery_id}")
-async def inspect_delivery(delivery_id: str, engine: EngineDep) -> dict[str, Any]:
-    """One delivery with its payload and every attempt (time, status code, error, duration)."""
-    found = await views.delivery(engine, delivery_id)
-    if found is None:
-        raise NotFound(f"delivery_id: no delivery {delivery_id}")
-    return found
-
-
-@router.post("/deliveries/{delivery_id}/replay", dependencies=[Admin])
-async def replay_one(delivery_id: str, engine: EngineDep, request: Request) -> dict[str, int]:
-    count = await delivery.replay(engine, orm.deliveries, [delivery_id])
-    if count == 0:
-        raise NotFound(f"delivery_id: no delivery {delivery_id}")
-    request.app.state.wake()
-    return {"replayed": count}
-
-
-@router.post("/deliveries/replay", dependencies=[Admin])
-async def replay_bulk(engine: EngineDep, request: Request, status: Status = "dead",
-                      endpoint_id: str | None = None, lead_id: str | None = None
-                      ) -> dict[str, int]:
-    """Replay every delivery in ``status`` (dead by default), optionally of one endpoint or lead."""
-    count = await delivery.replay(engine, orm.deliveries, status=status, endpoint_id=endpoint_id,
-                                  lead_id=lead_id)
-    request.app.state.wake()
-    return {"replayed": count}
-
-
-@router.get("/webhooks")
-async def list_webhooks(engine: EngineDep, store: StoreDep) -> dict[str, Any]:
-    """Configured endpoints, whether each is disabled (410) and its deliveries by status."""
-    return {"items": await views.endpoints(engine, store.current.endpoints())}
-
-
-@router.post("/webhooks/{endpoint_id}/enable", dependencies=[Admin])
-async def enable_webhook(endpoint_id: str, engine: EngineDep, request: Request) -> dict[str, bool]:
-    """Receive again after a 410; deliveries that waited go out now."""
-    enabled = await delivery.enable(engine, orm.endpoint_states, endpoint_id)
-    request.app.state.wake()
-    return {"enabled": enabled}
-
-
 async def on_not_found(_: Request, exc: Exception) -> JSONResponse:
     return problem(404, "Not found", str(exc), type_="https://leadrelay.dev/problems/not-found")
-
-
-async def on_forbidden(_: Request, exc: Exception) -> JSONResponse:
-    return problem(401, "Unauthorized", str(exc), type_="https://leadrelay.dev/problems/unauthorized")
 
 
 async def on_config_error(_: Request, exc: Exception) -> JSONResponse:

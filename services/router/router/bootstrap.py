@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import httpx
 from fastapi import FastAPI
+from leadrelay_shared import delivery_api
 from leadrelay_shared.consumer import EventConsumer
 from leadrelay_shared.contracts import Event, Topics
 from leadrelay_shared.db import make_engine
@@ -21,7 +22,7 @@ from . import alerts, api, handlers
 from .adapters import orm
 from .adapters.configs import ConfigStore
 from .adapters.repository import RouterUnitOfWork
-from .errors import ConfigError, Forbidden, NotFound
+from .errors import ConfigError, NotFound
 from .settings import RouterSettings
 
 
@@ -92,8 +93,12 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
     app = FastAPI(title="leadrelay router", version="0.2.0", lifespan=lifespan)
     install_problem_handlers(app)
     app.add_exception_handler(NotFound, api.on_not_found)
-    app.add_exception_handler(Forbidden, api.on_forbidden)
     app.add_exception_handler(ConfigError, api.on_config_error)
     app.include_router(api.router)
+    app.include_router(delivery_api.queue_router(
+        delivery_api.QueueTables(orm.deliveries, orm.attempts, orm.endpoint_states),
+        admin=api.Admin, configured=lambda request: request.app.state.configs.current.endpoints()),
+        prefix="/v1")
+    app.add_exception_handler(delivery_api.DeliveryNotFound, delivery_api.on_delivery_not_found)
     app.include_router(ops_router(runtime.ready))
     return app

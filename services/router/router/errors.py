@@ -11,7 +11,3 @@ class ConfigError(ConfigFileError, RouterError):
 
 class NotFound(RouterError):
     """An assignment, lead or delivery that does not exist; the message names the field."""
-
-
-class Forbidden(RouterError):
-    """A change without the admin token."""

@@ -4,7 +4,3 @@ class ScoringError(Exception):
 
 class LeadNotFound(ScoringError):
     """No lead with that id (never seen, or erased)."""
-
-
-class ModelConflict(ScoringError):
-    """A model version already registered with different rules."""
