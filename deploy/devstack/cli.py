@@ -15,8 +15,9 @@ from .stack import ROOT, SERVICES, Stack
 def run_stack(args: argparse.Namespace) -> int:
     data_dir = Path(os.environ.get("LEADRELAY_DATA_DIR", ROOT / ".data"))
     stack = Stack(data_dir=data_dir, extra_env={
-        # A short first-touch SLA in development, so that `make demo` shows an alert.
-        "SLA_FIRST_TOUCH_SECONDS": os.environ.get("SLA_FIRST_TOUCH_SECONDS", "30"),
+        # Short round-the-clock SLAs in development, so that `make demo` shows the alerts.
+        "SLA_POLICIES_PATH": os.environ.get("SLA_POLICIES_PATH",
+                                            str(ROOT / "deploy" / "config" / "sla-demo.yaml")),
     })
     stopping = False
 
@@ -59,10 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     from intake import cli as intake_cli
     from router import cli as routing_cli
     from scoring import cli as scoring_cli
+    from sla_monitor import cli as sla_cli
 
     intake_cli.add_parser(sub)
     scoring_cli.add_parser(sub)
     routing_cli.add_parser(sub)
+    sla_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "run":
         return run_stack(args)
@@ -72,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         return scoring_cli.run(args)
     if args.command == "routing":
         return routing_cli.run(args)
+    if args.command == "sla":
+        return sla_cli.run(args)
     from . import demo
 
     return demo.main()

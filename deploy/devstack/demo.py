@@ -11,7 +11,7 @@ import httpx
 
 from router.config import load
 from router.settings import RouterSettings
-from sla_monitor.settings import SlaSettings
+from sla_monitor.policy import load as load_policies
 
 from .receiver import Received, Receiver
 from .stack import ROOT
@@ -33,21 +33,28 @@ LEADS = [
 
 def show(item: Received) -> None:
     data = item.payload.get("data", {})
+    if item.hook in ("slack", "pagerduty"):
+        return  # the same alerts as ops, in another format
     if item.hook == "crm":
         owner = data.get("owner", {})
         print(f"  ← webhook {item.webhook_id[:16]}…  lead {data.get('lead_id', '')[:8]} "
               f"→ {owner.get('name')} ({data.get('team_id')})\n      why: {data.get('summary')}")
     else:
-        print(f"  ⚠ SLA alert {item.webhook_id[:16]}…  lead {data.get('lead_id', '')[:8]} "
-              f"owner {data.get('owner_id')}\n      why: {data.get('summary')}")
+        print(f"  ⚠ {item.payload.get('type')} {item.webhook_id[:16]}…  lead "
+              f"{data.get('lead_id', '')[:8]} owner {data.get('owner_id')}\n"
+              f"      why: {data.get('summary')}")
 
 
 async def run(intake_url: str, receiver_port: int, wait_s: float) -> int:
     routing = load(RouterSettings().config_path)
-    secrets = {"crm": next(w.secret for w in routing.webhooks), "ops": SlaSettings().ops_webhook_secret}
+    policies = load_policies(Path(os.environ.get(
+        "SLA_POLICIES_PATH", ROOT / "deploy" / "config" / "sla-demo.yaml")))
+    secrets = {"crm": next(w.secret for w in routing.webhooks),
+               **{c.endpoint.id: c.endpoint.secret for c in policies.channels.values()}}
     receiver = Receiver(secrets=secrets, port=receiver_port, on_receive=show)
     receiver.start()
-    print(f"demo receiver listening on http://127.0.0.1:{receiver_port}/hooks/{{crm,ops}}")
+    print(f"demo receiver listening on http://127.0.0.1:{receiver_port}/hooks/"
+          f"{{{','.join(secrets)}}}")
     lead_ids = []
     async with httpx.AsyncClient(base_url=intake_url, timeout=10,
                                  headers={"Authorization": f"Bearer {api_key()}"}) as client:
@@ -66,12 +73,17 @@ async def run(intake_url: str, receiver_port: int, wait_s: float) -> int:
                   "(its SLA clock stops: no alert for it)")
     print(f"waiting up to {wait_s:.0f}s for SLA alerts on the unworked leads…")
     deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline and len(receiver.of("ops")) < len(receiver.of("crm")) - 1:
+    while time.monotonic() < deadline and len(_breaches(receiver)) < len(receiver.of("crm")) - 1:
         await asyncio.sleep(0.5)
     receiver.stop()
-    print(f"\n{len(receiver.of('crm'))} leads routed, {len(receiver.of('ops'))} SLA alerts, "
+    print(f"\n{len(receiver.of('crm'))} leads routed, {len(receiver.of('ops'))} SLA alerts "
+          f"({len(_breaches(receiver))} breaches), "
           f"{len(receiver.rejected)} bad signatures.")
     return 0 if receiver.of("crm") else 1
+
+
+def _breaches(receiver: Receiver) -> list[Received]:
+    return [r for r in receiver.of("ops") if r.payload.get("type") == "sla.breached"]
 
 
 def api_key() -> str:

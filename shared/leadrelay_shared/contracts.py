@@ -235,6 +235,7 @@ class Owner(Frozen):
     id: str
     name: str
     email: str | None = None
+    time_zone: str | None = None
 
 
 class LeadAssigned(Event):
@@ -257,6 +258,11 @@ class LeadAssigned(Event):
     previous_owner_id: str | None = None
     reassignment: bool = False
     summary: str | None = None
+    manager: Owner | None = None
+    segment: str | None = None
+    fit_grade: str | None = None
+    fit_score: int | None = None
+    engagement_score: int | None = None
 
 
 class RerouteRequested(Event):

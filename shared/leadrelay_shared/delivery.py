@@ -42,7 +42,8 @@ class Endpoint:
     secret: str
     event_types: frozenset[str] = frozenset()
     enabled: bool = True
-    format: str = "standard"  # "standard" (the envelope as is) or "slack" (an incoming-webhook text)
+    format: str = "standard"  # "standard" (the envelope), "slack" (a text) or "pagerduty"
+    routing_key: str = ""  # PagerDuty Events API v2 integration key
 
     def wants(self, event_type: str) -> bool:
         return self.enabled and (not self.event_types or event_type in self.event_types)
@@ -84,12 +85,25 @@ DeadHook = Callable[[AsyncConnection, sa.Row[Any], "Outcome"], Awaitable[None]]
 
 
 def body_for(endpoint: Endpoint, payload: Mapping[str, Any]) -> str:
-    """The request body: the envelope as is, or a Slack incoming-webhook message."""
+    """The request body: the envelope as is, a Slack incoming-webhook message, or a PagerDuty
+    Events API v2 event (``data.action`` trigger or resolve, ``data.dedup_key`` ties the two)."""
+    data = payload.get("data") or {}
+    text = data.get("text") or data.get("summary") or payload.get("type", "leadrelay")
     if endpoint.format == "slack":
-        data = payload.get("data") or {}
-        text = data.get("text") or data.get("summary") or payload.get("type", "leadrelay")
-        return json.dumps({"text": f"[{payload.get('type')}] {text}"}, separators=(",", ":"))
-    return json.dumps(payload, separators=(",", ":"))
+        body: dict[str, Any] = {"text": f"[{payload.get('type')}] {text}"}
+    elif endpoint.format == "pagerduty":
+        action = data.get("action", "trigger")
+        body = {"routing_key": endpoint.routing_key, "event_action": action,
+                "dedup_key": data.get("dedup_key") or payload.get("type")}
+        if action == "trigger":
+            body["payload"] = {
+                "summary": str(text)[:1024], "source": data.get("source", "leadrelay"),
+                "severity": data.get("severity", "error"), "timestamp": payload.get("timestamp"),
+                "component": data.get("component"), "group": data.get("group"),
+                "class": payload.get("type"), "custom_details": data.get("details", data)}
+    else:
+        body = dict(payload)
+    return json.dumps(body, separators=(",", ":"), default=str)
 
 
 class Deliverer:

@@ -53,14 +53,20 @@ teams:
 webhooks:
   - {{id: crm, url: "http://127.0.0.1:{receiver.port}/hooks/crm", secret: "{CRM_SECRET}"}}
 """)
+    policies = workdir / "sla.yaml"
+    policies.write_text(f"""version: e2e
+calendars: [{{id: always, always: true}}]
+policies: [{{id: first-touch, calendar: always, first_touch: {SLA_SECONDS}s, warning_at: null}}]
+channels:
+  - {{id: ops, type: webhook, url: "http://127.0.0.1:{receiver.port}/hooks/ops",
+     secret: "{OPS_SECRET}"}}
+""")
     suffix = uuid.uuid4().hex[:6]
     stack = Stack(data_dir=workdir, pick_free_ports=True, log_file=workdir / "services.log",
                   bootstrap=infra.bootstrap, database_url=url, extra_env={
                       "ROUTER_CONFIG_PATH": str(routing),
                       "ROUTER_WEBHOOK_SCHEDULE_S": "0.2,0.5,1",
-                      "SLA_FIRST_TOUCH_SECONDS": str(SLA_SECONDS),
-                      "SLA_OPS_WEBHOOK_URL": f"http://127.0.0.1:{receiver.port}/hooks/ops",
-                      "SLA_OPS_WEBHOOK_SECRET": OPS_SECRET,
+                      "SLA_POLICIES_PATH": str(policies),
                       "SLA_WEBHOOK_SCHEDULE_S": "0.2,0.5,1",
                       "SCORING_CONSUMER_GROUP": f"e2e-scoring-{suffix}",
                       "ROUTER_CONSUMER_GROUP": f"e2e-router-{suffix}",
@@ -107,9 +113,11 @@ async def test_form_fill_arrives_as_a_verified_webhook(running: Running) -> None
 
 async def test_activity_before_the_deadline_means_no_alert(running: Running) -> None:
     lead_id = await submit(running)
-    assert await running.receiver.wait_for("crm", lead_id, 30)
+    routed = await running.receiver.wait_for("crm", lead_id, 30)
+    assert routed
+    owner = routed[0].payload["data"]["owner"]["id"]  # only the owner's touch counts
     resp = await running.intake.post("/v1/activities", json={
-        "lead_id": lead_id, "activity_type": "call", "actor_id": "rep-a"})
+        "lead_id": lead_id, "activity_type": "call", "actor_id": owner})
     assert resp.status_code == 202
     await asyncio.sleep(SLA_SECONDS + 2.5)
     assert running.receiver.of("ops", lead_id) == []

@@ -14,7 +14,7 @@ from leadrelay_shared.contracts import Event, Stage
 from leadrelay_shared.privacy import scrub
 from router.adapters.repository import CurrentOwner
 from scoring.domain import LeadProfile
-from sla_monitor.domain import Clock
+from sla_monitor.domain import Alert, Clock, Touch
 
 
 class FakeUnitOfWorkBase:
@@ -60,6 +60,10 @@ class FakeUnitOfWorkBase:
 
     async def emit_many(self, events: Sequence[Event]) -> None:
         self.outbox.extend(events)
+
+    async def enqueue_webhooks(self, rows: Sequence[dict[str, Any]]) -> None:
+        for row in rows:
+            self.webhooks.setdefault(row["id"], {k: v for k, v in row.items() if k != "id"})
 
 
 class FakeLeads:
@@ -163,44 +167,63 @@ class FakeRouterUow(FakeUnitOfWorkBase):
         self.owners = FakeOwners()
         self.assignments = FakeAssignments()
 
-    async def enqueue_webhooks(self, rows: Sequence[dict[str, Any]]) -> None:
-        for row in rows:
-            self.webhooks.setdefault(row["id"], {k: v for k, v in row.items() if k != "id"})
-
 
 class FakeClocks:
     def __init__(self) -> None:
-        self.rows: dict[uuid.UUID, tuple[Clock, str]] = {}
+        self.rows: dict[uuid.UUID, Clock] = {}
 
-    async def add(self, clock: Clock) -> None:
-        self.rows.setdefault(clock.id, (clock, "open"))
+    async def add_many(self, clocks: Sequence[Clock]) -> None:
+        for clock in clocks:
+            self.rows.setdefault(clock.id, clock)
 
     async def open_for_lead(self, lead_id: str) -> list[Clock]:
-        return [c for c, s in self.rows.values() if c.lead_id == lead_id and s == "open"]
+        return [c for c in self.rows.values() if c.lead_id == lead_id and c.status == "open"]
 
-    async def set_status(self, clock_id: uuid.UUID, status: str, at: datetime) -> None:
-        self.rows[clock_id] = (self.rows[clock_id][0], status)
+    async def latest_for_lead(self, lead_id: str) -> Clock | None:
+        mine = [c for c in self.rows.values() if c.lead_id == lead_id]
+        return max(mine, key=lambda c: (c.started_at, c.phase)) if mine else None
+
+    async def save_many(self, clocks: Sequence[Clock]) -> None:
+        for clock in clocks:
+            self.rows[clock.id] = clock
 
     async def claim_due(self, now: datetime, limit: int) -> list[Clock]:
-        return [c for c, s in self.rows.values() if s == "open" and c.due_at <= now][:limit]
+        due = [c for c in self.rows.values() if c.next_at is not None and c.next_at <= now]
+        return sorted(due, key=lambda c: c.next_at or now)[:limit]
 
-    def status(self, clock_id: uuid.UUID) -> str:
-        return self.rows[clock_id][1]
+    def statuses(self) -> list[str]:
+        return sorted(c.status for c in self.rows.values())
 
 
-class FakeActivities:
+class FakeTouches:
     def __init__(self) -> None:
-        self.rows: list[tuple[str, datetime]] = []
+        self.rows: dict[uuid.UUID, Touch] = {}
 
-    async def add(self, *, lead_id: str, occurred_at: datetime, **_: Any) -> None:
-        self.rows.append((lead_id, occurred_at))
+    async def add(self, touch: Touch) -> None:
+        self.rows.setdefault(touch.event_id, touch)
 
-    async def times_for_lead(self, lead_id: str) -> list[datetime]:
-        return sorted(t for lid, t in self.rows if lid == lead_id)
+    async def for_lead(self, lead_id: str) -> list[Touch]:
+        return sorted((t for t in self.rows.values() if t.lead_id == lead_id),
+                      key=lambda t: t.at)
+
+
+class FakeAlerts:
+    def __init__(self) -> None:
+        self.rows: dict[uuid.UUID, Alert] = {}
+
+    async def add_many(self, alerts: Sequence[Alert]) -> set[uuid.UUID]:
+        fresh = {a.id for a in alerts if a.id not in self.rows}
+        for a in alerts:
+            self.rows.setdefault(a.id, a)
+        return fresh
+
+    def levels(self) -> list[str]:
+        return [a.level for a in sorted(self.rows.values(), key=lambda a: a.fired_at)]
 
 
 class FakeSlaUow(FakeUnitOfWorkBase):
     def __init__(self) -> None:
         super().__init__()
         self.clocks = FakeClocks()
-        self.activities = FakeActivities()
+        self.touches = FakeTouches()
+        self.alerts = FakeAlerts()

@@ -9,16 +9,14 @@ document, so two different documents never share a version.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from leadrelay_shared import yamlconf
 from leadrelay_shared.contracts import Stage
@@ -65,15 +63,6 @@ class CapacitySpec(_Strict):
     week: int | None = Field(default=None, ge=0)
 
 
-def _zone(value: str | None) -> str | None:
-    if value is not None:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-    return value
-
-
 class RepSpec(_Strict):
     id: str = Field(min_length=1, max_length=100)
     name: str = Field(min_length=1)
@@ -90,7 +79,7 @@ class RepSpec(_Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        return _zone(value)
+        return yamlconf.zone_name(value)
 
 
 class MemberSpec(_Strict):
@@ -188,7 +177,7 @@ class RoutingSpec(_Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        return _zone(value) or value
+        return yamlconf.zone_name(value) or value
 
     @model_validator(mode="after")
     def _references(self) -> RoutingSpec:
@@ -225,6 +214,10 @@ class RoutingSpec(_Strict):
         if problems:
             raise ValueError("; ".join(problems[:20]))
         return self
+
+
+def in_segment(size: int | None, low: int, high: int | None) -> bool:
+    return size is not None and size >= low and (high is None or size <= high)
 
 
 @dataclass(frozen=True)
@@ -296,6 +289,11 @@ class RoutingConfig:
 
     def endpoints(self) -> dict[str, Endpoint]:
         return self._endpoints
+
+    def segment_of(self, company_size: int | None) -> str | None:
+        """The first configured size segment a company falls in (for SLA policies)."""
+        return next((s.id for s in self.spec.segments
+                     if in_segment(company_size, s.min, s.max)), None)
 
     def document(self) -> dict[str, Any]:
         return canonical(self.spec)
@@ -369,8 +367,7 @@ def canonical(spec: RoutingSpec) -> dict[str, Any]:
 
 
 def compile_config(spec: RoutingSpec) -> RoutingConfig:
-    doc = canonical(spec)
-    checksum = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+    checksum = yamlconf.checksum(spec)
     segments = {s.id: s for s in spec.segments}
     aliases = {normalise_domain(k): normalise_domain(v) for k, v in spec.matching.domain_aliases.items()}
     index = AccountIndex([AccountRecord(a.id, a.name, a.domains, a.aliases, a.owner)

@@ -21,7 +21,7 @@ from typing import Any
 
 from leadrelay_shared.contracts import LeadSnapshot, Reason, Stage
 
-from .config import Rep, RoutingConfig, Team, Territory
+from .config import Rep, RoutingConfig, Team, Territory, in_segment
 from .matching import AccountMatch
 
 Loads = Mapping[str, Mapping[date, int]]
@@ -91,10 +91,6 @@ class Decision:
 
 def _r(rule_id: str, message: str) -> Reason:
     return Reason(rule_id=rule_id, message=message)
-
-
-def in_segment(size: int | None, low: int, high: int | None) -> bool:
-    return size is not None and size >= low and (high is None or size <= high)
 
 
 def territory_matches(t: Territory, lead: LeadSnapshot) -> bool:

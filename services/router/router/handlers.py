@@ -252,12 +252,18 @@ class _Writes:
 
     def _event(self, job: Job, assignment_id: uuid.UUID, d: domain.Decision,
                previous: str | None) -> LeadAssigned:
+        manager = None
         if d.rep_id is not None:
             rep = self.config.reps[d.rep_id]
-            owner = Owner(id=rep.id, name=rep.name, email=rep.email)
+            owner = Owner(id=rep.id, name=rep.name, email=rep.email, time_zone=rep.zone.key)
+            boss = self.config.reps.get(rep.manager) if rep.manager else None
+            if boss is not None:
+                manager = Owner(id=boss.id, name=boss.name, email=boss.email,
+                                time_zone=boss.zone.key)
         else:
             owner = Owner(id=f"queue:{d.queue}", name=f"queue {d.queue}")
-        cause_reasons = job.event.reasons if isinstance(job.event, StageChanged) else ()
+        scored = job.event if isinstance(job.event, StageChanged) else None
+        cause_reasons = scored.reasons if scored else ()
         reasons = (*cause_reasons, *d.reasons)
         return LeadAssigned(
             event_id=uuid.uuid5(assignment_id, "lead.assigned"), lead_id=job.lead_id,
@@ -267,7 +273,11 @@ class _Writes:
             cause_event_id=job.event.event_id, queue=d.queue,
             account_id=d.account.account_id if d.account else None, territory=d.territory,
             previous_owner_id=previous, reassignment=job.previous is not None,
-            summary=summary(reasons))
+            summary=summary(reasons), manager=manager,
+            segment=self.config.segment_of(job.lead.company_size),
+            fit_grade=scored.fit_grade if scored else None,
+            fit_score=scored.fit_score if scored else None,
+            engagement_score=scored.engagement_score if scored else None)
 
 
 def webhooks_for(assigned: LeadAssigned, config: RoutingConfig) -> list[dict[str, Any]]:

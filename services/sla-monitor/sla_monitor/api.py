@@ -1,4 +1,9 @@
-"""sla-monitor's HTTP entrypoint: clocks on the run and breaches."""
+"""sla-monitor's HTTP entrypoint: clocks on the run, breaches, compliance, a lead's SLA history,
+policy versions, and the alert delivery queue (``/v1/sla/deliveries``, ``/v1/sla/channels``).
+
+Reads are open to the internal network; replays and re-enabling a channel need
+``Authorization: Bearer $SLA_ADMIN_TOKEN``.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,12 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from leadrelay_shared.web import require_admin
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import views
+from .policy import SlaConfig
+from .views import GroupBy
 
 router = APIRouter(prefix="/v1/sla", tags=["sla"])
 
@@ -20,20 +28,69 @@ def get_engine(request: Request) -> AsyncEngine:
 
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
+Admin = Depends(require_admin)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 @router.get("/open")
-async def open_clocks(engine: EngineDep, lead_id: str | None = None, limit: Limit = 100
-                      ) -> dict[str, Any]:
-    """Leads on the clock, soonest due first, with the time left."""
-    now = datetime.now(timezone.utc)
-    return {"items": await views.clocks(engine, status="open", now=now, limit=limit,
-                                        lead_id=lead_id)}
+async def open_clocks(engine: EngineDep, lead_id: str | None = None, team_id: str | None = None,
+                      owner_id: str | None = None, policy_id: str | None = None,
+                      overdue: bool | None = None, limit: Limit = 100) -> dict[str, Any]:
+    """Leads on the clock, soonest due first, with the time left (negative when overdue)."""
+    return {"items": await views.open_clocks(
+        engine, now=utcnow(), limit=limit, overdue=overdue, lead_id=lead_id, team_id=team_id,
+        owner_id=owner_id, policy_id=policy_id)}
 
 
 @router.get("/breaches")
-async def breaches(engine: EngineDep, lead_id: str | None = None, limit: Limit = 100
-                   ) -> dict[str, Any]:
-    now = datetime.now(timezone.utc)
-    return {"items": await views.clocks(engine, status="breached", now=now, limit=limit,
-                                        lead_id=lead_id)}
+async def breaches(engine: EngineDep, lead_id: str | None = None, team_id: str | None = None,
+                   owner_id: str | None = None, policy_id: str | None = None,
+                   since: datetime | None = None, until: datetime | None = None,
+                   limit: Limit = 100) -> dict[str, Any]:
+    """Clocks that breached, newest first; ``since``/``until`` bound the breach time."""
+    return {"items": await views.breaches(
+        engine, now=utcnow(), limit=limit, since=since, until=until, lead_id=lead_id,
+        team_id=team_id, owner_id=owner_id, policy_id=policy_id)}
+
+
+@router.get("/compliance")
+async def compliance(engine: EngineDep, by: GroupBy = "rep", team_id: str | None = None,
+                     owner_id: str | None = None, policy_id: str | None = None,
+                     since: datetime | None = None, until: datetime | None = None
+                     ) -> dict[str, Any]:
+    """% of first touches within SLA and the median time to first touch, per rep, team or
+    policy, over clocks started in [since, until)."""
+    return {"by": by, "since": since, "until": until, "items": await views.compliance(
+        engine, by=by, now=utcnow(), since=since, until=until, team_id=team_id,
+        owner_id=owner_id, policy_id=policy_id)}
+
+
+@router.get("/alerts")
+async def alerts(engine: EngineDep, level: str | None = None, lead_id: str | None = None,
+                 team_id: str | None = None, owner_id: str | None = None,
+                 policy_id: str | None = None, since: datetime | None = None,
+                 limit: Limit = 100) -> dict[str, Any]:
+    return {"items": await views.alerts(engine, level=level, since=since, limit=limit,
+                                        lead_id=lead_id, team_id=team_id, owner_id=owner_id,
+                                        policy_id=policy_id)}
+
+
+@router.get("/leads/{lead_id}")
+async def lead(lead_id: str, engine: EngineDep) -> dict[str, Any]:
+    """Every clock of a lead (policy, deadline and why, outcome) and every alert sent."""
+    return await views.lead(engine, lead_id, utcnow())
+
+
+@router.get("/policies")
+async def policies(request: Request, engine: EngineDep) -> dict[str, Any]:
+    config: SlaConfig = request.app.state.policies.current
+    return {"version": config.version,
+            "policies": [p.model_dump(mode="json") for p in config.spec.policies],
+            "calendars": [c.model_dump(mode="json") for c in config.spec.calendars],
+            "channels": [{"id": c.endpoint.id, "format": c.endpoint.format,
+                          "levels": sorted(c.levels), "enabled": c.endpoint.enabled}
+                         for c in config.channels.values()],
+            "versions": await views.policy_versions(engine)}

@@ -1,27 +1,28 @@
-"""Wiring of sla-monitor: consumer, scheduler, outbox relay, alert deliverer, API."""
+"""Wiring of sla-monitor: policies, consumer, scheduler, outbox relay, alert deliverer, API."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import httpx
-from fastapi import FastAPI
-
+from fastapi import Depends, FastAPI
+from leadrelay_shared import delivery_api
 from leadrelay_shared.consumer import EventConsumer
 from leadrelay_shared.contracts import Event, Topics
 from leadrelay_shared.db import make_engine
-from leadrelay_shared.delivery import DEFAULT_SCHEDULE_S, Deliverer, Endpoint
+from leadrelay_shared.delivery import DEFAULT_SCHEDULE_S, Deliverer
 from leadrelay_shared.logging import configure
 from leadrelay_shared.outbox import OutboxRelay
 from leadrelay_shared.runtime import Runtime
-from leadrelay_shared.web import install_problem_handlers, ops_router
+from leadrelay_shared.web import install_problem_handlers, ops_router, require_admin
 
-from . import api, handlers
+from . import api, handlers, views
 from .adapters import orm
+from .adapters.policies import PolicyStore
 from .adapters.repository import SlaUnitOfWork
-from .domain import Policy
+from .metrics import BREACHED_OPEN, OPEN_CLOCKS
 from .scheduler import Scheduler
 from .settings import SlaSettings
 
@@ -36,39 +37,53 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url)
     runtime = Runtime(name="sla-monitor", bootstrap=settings.kafka_bootstrap_servers,
                       engine=engine, send_timeout_s=settings.kafka_send_timeout_s)
-    policy = Policy(id=settings.policy_id, first_touch=timedelta(seconds=settings.first_touch_seconds))
-    ops = Endpoint(id="ops", url=settings.ops_webhook_url, secret=settings.ops_webhook_secret)
+    policies = PolicyStore(settings.policies_path)
     schedule = tuple(float(s) for s in settings.webhook_schedule_s.split(",") if s.strip())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        await policies.activate(engine, utcnow())
         relay = OutboxRelay(engine, orm.outbox, runtime.producer,
                             poll_interval_s=settings.relay_poll_interval_s)
         client = httpx.AsyncClient(timeout=settings.webhook_timeout_s)
-        deliverer = Deliverer(engine, orm.deliveries, {ops.id: ops}, client,
-                              schedule=schedule or DEFAULT_SCHEDULE_S)
+        deliverer = Deliverer(engine, orm.deliveries, lambda: policies.current.endpoints(),
+                              client, schedule=schedule or DEFAULT_SCHEDULE_S,
+                              states=orm.endpoint_states, attempts=orm.delivery_attempts)
 
-        def fired() -> None:
+        def wake() -> None:
             relay.wake()
             deliverer.wake()
 
         async def handle(event: Event) -> None:
-            await handlers.handle(event, uow=SlaUnitOfWork(engine), policy=policy, now=utcnow)
+            await handlers.handle(event, uow=SlaUnitOfWork(engine),
+                                  config=lambda: policies.current, now=utcnow)
 
         async def tick() -> int:
-            return await handlers.fire_due(uow=SlaUnitOfWork(engine), now=utcnow(), ops=ops)
+            fired = await handlers.fire_due(uow=SlaUnitOfWork(engine), config=policies.current,
+                                            now=utcnow(), limit=settings.scheduler_batch)
+            return len(fired)
+
+        async def gauges() -> None:
+            open_, overdue = await views.counts(engine, utcnow())
+            OPEN_CLOCKS.set(open_)
+            BREACHED_OPEN.set(overdue)
 
         consumer = EventConsumer(
             bootstrap=settings.kafka_bootstrap_servers, group_id=settings.consumer_group,
-            topics=[Topics.ROUTING, Topics.INTAKE], handler=handle, producer=runtime.producer,
-            max_records=settings.consumer_max_records)
-        scheduler = Scheduler(tick, interval_s=settings.scheduler_interval_s, on_fired=fired)
+            topics=[Topics.ROUTING, Topics.INTAKE, Topics.SCORING], handler=handle,
+            producer=runtime.producer, max_records=settings.consumer_max_records,
+            offset_reset=settings.consumer_offset_reset)
+        scheduler = Scheduler(tick, interval_s=settings.scheduler_interval_s,
+                              batch=settings.scheduler_batch, on_fired=wake, gauges=gauges)
         runtime.spawn(runtime.after_producer(relay.run()), "outbox-relay")
         runtime.spawn(runtime.after_producer(consumer.run()), "consumer")
         runtime.spawn(scheduler.run(), "scheduler")
         runtime.spawn(deliverer.run(), "alerts")
+        runtime.spawn(policies.watch(engine, utcnow, settings.policies_reload_interval_s),
+                      "policies")
         app.state.engine = engine
+        app.state.wake = wake
         try:
             yield
         finally:
@@ -79,8 +94,16 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
             await runtime.close()
             await client.aclose()
 
-    app = FastAPI(title="leadrelay sla-monitor", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="leadrelay sla-monitor", version="0.2.0", lifespan=lifespan)
+    app.state.policies = policies
+    app.state.admin_token = settings.admin_token.get_secret_value()
     install_problem_handlers(app)
     app.include_router(api.router)
+    app.include_router(delivery_api.queue_router(
+        delivery_api.QueueTables(orm.deliveries, orm.delivery_attempts, orm.endpoint_states),
+        admin=Depends(require_admin), endpoints_path="/channels", tags=["sla"],
+        configured=lambda request: request.app.state.policies.current.endpoints()),
+        prefix="/v1/sla")
+    app.add_exception_handler(delivery_api.DeliveryNotFound, delivery_api.on_delivery_not_found)
     app.include_router(ops_router(runtime.ready))
     return app

@@ -1,105 +1,261 @@
-"""sla-monitor's use cases: start and stop clocks from events; fire breaches when due."""
+"""sla-monitor's use cases: start, stop and restart clocks from events; fire due levels.
+
+Each handler runs in one transaction: the clock's state, the alerts recorded, the events in the
+outbox and the alert webhooks queued all commit together, or none of them do.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
-from leadrelay_shared.contracts import ActivityLogged, Event, LeadAssigned, SlaBreached
-from leadrelay_shared.delivery import Endpoint, envelope
+from leadrelay_shared.contracts import (
+    ActivityLogged,
+    Event,
+    FeedbackReceived,
+    LeadAssigned,
+    Reason,
+    RerouteRequested,
+    SlaBreached,
+    Stage,
+    StageChanged,
+)
+from leadrelay_shared.delivery import envelope
 from leadrelay_shared.uow import UnitOfWork as BaseUnitOfWork
 
 from . import domain
-from .domain import Clock, Policy
+from .calendar import local_text
+from .domain import SEVERITY, Alert, Clock, Handoff, Person, Touch
+from .metrics import ALERTS, LATENESS
+from .policy import SlaConfig
 
-ALERT_EVENT = "sla.breached"
+ALERT_TYPES = {"warning": "sla.warning", "breach": "sla.breached", "escalation": "sla.escalated",
+               "reroute": "sla.reroute_requested", "resolved": "sla.resolved"}
+REQUESTED_BY = "sla-monitor"
 
 
 class ClockStore(Protocol):
-    async def add(self, clock: Clock) -> None: ...
+    async def add_many(self, clocks: Sequence[Clock]) -> None: ...
     async def open_for_lead(self, lead_id: str) -> list[Clock]: ...
-    async def set_status(self, clock_id: uuid.UUID, status: str, at: datetime) -> None: ...
+    async def latest_for_lead(self, lead_id: str) -> Clock | None: ...
+    async def save_many(self, clocks: Sequence[Clock]) -> None: ...
     async def claim_due(self, now: datetime, limit: int) -> list[Clock]: ...
 
 
-class ActivityStore(Protocol):
-    async def add(self, *, event_id: uuid.UUID, lead_id: str, activity_type: str,
-                  actor_id: str | None, occurred_at: datetime) -> None: ...
-    async def times_for_lead(self, lead_id: str) -> list[datetime]: ...
+class TouchStore(Protocol):
+    async def add(self, touch: Touch) -> None: ...
+    async def for_lead(self, lead_id: str) -> list[Touch]: ...
+
+
+class AlertStore(Protocol):
+    async def add_many(self, alerts: Sequence[Alert]) -> set[uuid.UUID]: ...
 
 
 class UnitOfWork(BaseUnitOfWork, Protocol):
     clocks: ClockStore
-    activities: ActivityStore
+    touches: TouchStore
+    alerts: AlertStore
+
+    async def emit_many(self, events: Sequence[Event]) -> None: ...
+    async def enqueue_webhooks(self, rows: Sequence[dict[str, Any]]) -> None: ...
 
 
-async def handle(event: Event, *, uow: UnitOfWork, policy: Policy,
+def handoff_of(event: LeadAssigned, previous: Clock | None) -> Handoff:
+    """The facts of an assignment; a re-route without scores keeps the last known ones."""
+    o, m = event.owner, event.manager
+    known = previous.facts if previous is not None else None
+    return Handoff(
+        lead_id=event.lead_id, assignment_id=event.assignment_id, stage=event.stage,
+        owner=Person(o.id, o.name, o.email), team_id=event.team_id, at=event.occurred_at,
+        owner_zone=o.time_zone, manager=Person(m.id, m.name, m.email) if m else None,
+        segment=event.segment or (known.segment if known else None),
+        fit_grade=event.fit_grade or (known.fit_grade if known else None),
+        fit_score=event.fit_score if event.fit_score is not None else
+        (known.fit_score if known else None),
+        engagement_score=event.engagement_score if event.engagement_score is not None else
+        (known.engagement_score if known else None))
+
+
+def touch_of(event: ActivityLogged | FeedbackReceived) -> Touch:
+    if isinstance(event, ActivityLogged):
+        return Touch(event.event_id, event.lead_id, "activity", event.activity_type,
+                     event.actor_id, event.occurred_at)
+    return Touch(event.event_id, event.lead_id, "feedback", event.feedback, event.actor_id,
+                 event.occurred_at)
+
+
+class _Changes:
+    """What one transaction writes: clocks started and changed, alerts, events."""
+
+    def __init__(self, config: SlaConfig) -> None:
+        self.config = config
+        self.started: list[Clock] = []
+        self.changed: list[Clock] = []
+        self.alerts: list[Alert] = []
+        self.events: list[Event] = []
+
+    def end(self, clock: Clock, status: str, at: datetime, why: Reason) -> None:
+        ended, resolved = domain.end(clock, status, at, why)
+        self.changed.append(ended)
+        if resolved is not None:
+            self.alerts.append(resolved)
+
+    async def write(self, uow: UnitOfWork) -> None:
+        await uow.clocks.add_many(self.started)
+        await uow.clocks.save_many(self.changed)
+        fresh = await uow.alerts.add_many(self.alerts)
+        alerts = [a for a in self.alerts if a.id in fresh]
+        events = [*self.events, *(e for a in alerts for e in events_for(a))]
+        await uow.emit_many(events)
+        await uow.enqueue_webhooks([w for a in alerts for w in webhooks_for(a, self.config)])
+        for a in alerts:
+            ALERTS.labels(a.level, a.clock.policy_id).inc()
+
+
+async def handle(event: Event, *, uow: UnitOfWork, config: Callable[[], SlaConfig],
                  now: Callable[[], datetime]) -> None:
-    if not isinstance(event, (LeadAssigned, ActivityLogged)):
+    if not isinstance(event, (LeadAssigned, ActivityLogged, FeedbackReceived, StageChanged)):
+        return
+    if isinstance(event, StageChanged) and event.to_stage != Stage.SAL \
+            and event.to_stage not in domain.CLOSING_STAGES:
         return
     async with uow:
         if not await uow.claim(event.event_id, event.event_type):
             return
+        changes = _Changes(config())
         if isinstance(event, LeadAssigned):
-            await _start(event, uow, policy, now())
+            await _assigned(event, uow, changes)
+        elif isinstance(event, StageChanged):
+            await _stage(event, uow, changes)
         else:
-            await _activity(event, uow, now())
+            await _touched(touch_of(event), uow, changes)
+        await changes.write(uow)
         await uow.commit()
 
 
-async def _start(event: LeadAssigned, uow: UnitOfWork, policy: Policy, at: datetime) -> None:
-    for previous in await uow.clocks.open_for_lead(event.lead_id):
-        await uow.clocks.set_status(previous.id, "superseded", at)  # a reassignment restarts
-    clock = domain.start_clock(
-        clock_id=uuid.uuid5(event.assignment_id, "clock"), lead_id=event.lead_id,
-        assignment_id=event.assignment_id, owner_id=event.owner.id, team_id=event.team_id,
-        assigned_at=event.occurred_at, policy=policy)
-    await uow.clocks.add(clock)
-    # An activity may have been consumed before the assignment (they travel on other topics).
-    worked = next((t for t in await uow.activities.times_for_lead(event.lead_id)
-                   if domain.stops_clock(clock, t)), None)
-    if worked is not None:
-        await uow.clocks.set_status(clock.id, "worked", worked)
+async def _start(h: Handoff, uow: UnitOfWork, changes: _Changes) -> Clock | None:
+    policy, _ = domain.select(changes.config, h)
+    if policy is None:
+        return None
+    clock = domain.start_clock(h, policy, changes.config.version)
+    # A touch may have been consumed before the handoff (they travel on other topics).
+    for touch in await uow.touches.for_lead(h.lead_id):
+        why = domain.works(clock, touch)
+        if why is not None:
+            clock, _ = domain.end(clock, "worked", touch.at, why)
+            break
+    changes.started.append(clock)
+    return clock
 
 
-async def _activity(event: ActivityLogged, uow: UnitOfWork, at: datetime) -> None:
-    await uow.activities.add(event_id=event.event_id, lead_id=event.lead_id,
-                             activity_type=event.activity_type, actor_id=event.actor_id,
-                             occurred_at=event.occurred_at)
+async def _assigned(event: LeadAssigned, uow: UnitOfWork, changes: _Changes) -> None:
+    previous = await uow.clocks.latest_for_lead(event.lead_id)
     for clock in await uow.clocks.open_for_lead(event.lead_id):
-        if domain.stops_clock(clock, event.occurred_at):
-            await uow.clocks.set_status(clock.id, "worked", event.occurred_at)
+        if clock.assignment_id == event.assignment_id:
+            return  # this assignment already has its clock
+        changes.end(clock, "reassigned", event.occurred_at, Reason(
+            rule_id="sla.reassigned",
+            message=f"reassigned to {event.owner.name} ({event.owner.id}); a new clock starts"))
+    await _start(handoff_of(event, previous), uow, changes)
 
 
-async def fire_due(*, uow: UnitOfWork, now: datetime, ops: Endpoint, limit: int = 200) -> int:
-    """Breach every open clock past due, once: status, event and alert in one transaction."""
+async def _stage(event: StageChanged, uow: UnitOfWork, changes: _Changes) -> None:
+    if event.to_stage in domain.CLOSING_STAGES:
+        for clock in await uow.clocks.open_for_lead(event.lead_id):
+            changes.end(clock, "closed", event.occurred_at, Reason(
+                rule_id="sla.closed", message=f"lead moved to {event.to_stage.value}"))
+        return
+    latest = await uow.clocks.latest_for_lead(event.lead_id)
+    if latest is None or latest.facts is None:
+        return  # never handed to a rep: nobody to hold to a SAL follow-up
+    h = replace(latest.facts, stage=Stage.SAL, at=event.occurred_at, owner=latest.owner,
+                manager=latest.manager)
+    if await _start(h, uow, changes) is None:
+        return
+    for clock in await uow.clocks.open_for_lead(event.lead_id):
+        if clock.stage != Stage.SAL:
+            changes.end(clock, "closed", event.occurred_at, Reason(
+                rule_id="sla.closed", message="lead accepted (SAL): the SAL policy takes over"))
+
+
+async def _touched(touch: Touch, uow: UnitOfWork, changes: _Changes) -> None:
+    await uow.touches.add(touch)
+    for clock in await uow.clocks.open_for_lead(touch.lead_id):
+        why = domain.works(clock, touch)
+        if why is not None:
+            changes.end(clock, "worked", touch.at, why)
+            nxt = domain.follow_up(clock, changes.config.policy(clock.policy_id), touch,
+                                   changes.config.version)
+            if nxt is not None:
+                changes.started.append(nxt)
+        elif domain.closes(touch) and touch.at >= clock.started_at:
+            changes.end(clock, "closed", touch.at, Reason(
+                rule_id="sla.closed", message=f"sales feedback '{touch.type}'"))
+
+
+async def fire_due(*, uow: UnitOfWork, config: SlaConfig, now: datetime, limit: int = 500
+                   ) -> list[Alert]:
+    """Fire the next level of every clock that is due, once; one transaction for the batch."""
     async with uow:
-        fired = 0
+        changes = _Changes(config)
         for clock in await uow.clocks.claim_due(now, limit):
-            breach = domain.check(clock, now)
-            if breach is None:
-                continue
-            await uow.clocks.set_status(clock.id, "breached", now)
-            await _alert(breach, uow, ops, now)
-            fired += 1
+            alert, moved = domain.fire(clock, now)
+            changes.changed.append(moved)
+            changes.alerts.append(alert)
+            if alert.level == "reroute":
+                changes.events.append(RerouteRequested(
+                    event_id=uuid.uuid5(clock.id, "reroute.requested"), lead_id=clock.lead_id,
+                    occurred_at=now, assignment_id=clock.assignment_id,
+                    reason=f"SLA {clock.policy_id} {clock.what} deadline missed by "
+                           f"{clock.owner.id}", requested_by=REQUESTED_BY))
+        await changes.write(uow)
         await uow.commit()
-    return fired
+    for alert in changes.alerts:
+        LATENESS.observe(max(0.0, (alert.fired_at - alert.scheduled_at).total_seconds()))
+    return changes.alerts
 
 
-async def _alert(breach: domain.Breach, uow: UnitOfWork, ops: Endpoint, now: datetime) -> None:
-    c = breach.clock
-    event = SlaBreached(
-        event_id=uuid.uuid5(c.id, "breach"), lead_id=c.lead_id, occurred_at=now, clock_id=c.id,
-        assignment_id=c.assignment_id, owner_id=c.owner_id, team_id=c.team_id,
-        policy_id=c.policy_id, started_at=c.started_at, due_at=c.due_at, reasons=breach.reasons)
-    await uow.emit(event)
-    data = {"lead_id": c.lead_id, "clock_id": str(c.id), "assignment_id": str(c.assignment_id),
-            "owner_id": c.owner_id, "team_id": c.team_id, "policy_id": c.policy_id,
-            "started_at": c.started_at.isoformat(), "due_at": c.due_at.isoformat(),
-            "breached_at": now.isoformat(), "summary": breach.reasons[0].message,
-            "reasons": [r.model_dump() for r in breach.reasons]}
-    await uow.enqueue_webhook(
-        delivery_id=f"msg_{uuid.uuid5(c.id, ops.id).hex}", endpoint_id=ops.id, url=ops.url,
-        event_type=ALERT_EVENT, lead_id=c.lead_id, payload=envelope(ALERT_EVENT, now, data))
+def events_for(alert: Alert) -> list[Event]:
+    if alert.level != "breach":
+        return []
+    c = alert.clock
+    return [SlaBreached(
+        event_id=uuid.uuid5(c.id, "breach"), lead_id=c.lead_id, occurred_at=alert.fired_at,
+        clock_id=c.id, assignment_id=c.assignment_id, owner_id=c.owner.id, team_id=c.team_id,
+        policy_id=c.policy_id, started_at=c.started_at, due_at=c.due_at, reasons=alert.reasons)]
+
+
+def alert_data(alert: Alert) -> dict[str, Any]:
+    """The alert as every channel sees it (PagerDuty and Slack take what they need)."""
+    c = alert.clock
+    return {
+        "alert_id": str(alert.id), "level": alert.level, "lead_id": c.lead_id,
+        "clock_id": str(c.id), "assignment_id": str(c.assignment_id), "stage": c.stage.value,
+        "phase": c.phase, "sla": c.what, "policy_id": c.policy_id,
+        "policy_version": c.policy_version, "owner_id": c.owner.id,
+        "owner": {"id": c.owner.id, "name": c.owner.name, "email": c.owner.email},
+        "manager": ({"id": c.manager.id, "name": c.manager.name, "email": c.manager.email}
+                    if c.manager else None),
+        "team_id": c.team_id, "time_zone": c.zone, "started_at": c.started_at.isoformat(),
+        "due_at": c.due_at.isoformat(), "due_local": local_text(c.due_at, ZoneInfo(c.zone)),
+        "scheduled_at": alert.scheduled_at.isoformat(), "fired_at": alert.fired_at.isoformat(),
+        "breached_at": c.breached_at.isoformat() if c.breached_at else None,
+        "summary": alert.summary, "text": alert.summary,
+        "reasons": [r.model_dump() for r in alert.reasons],
+        "action": "resolve" if alert.level == "resolved" else "trigger",
+        "dedup_key": f"leadrelay-sla-{c.id}", "severity": SEVERITY.get(alert.level, "info"),
+        "source": "leadrelay-sla-monitor", "component": c.policy_id, "group": c.team_id,
+    }
+
+
+def webhooks_for(alert: Alert, config: SlaConfig) -> list[dict[str, Any]]:
+    event_type = ALERT_TYPES[alert.level]
+    payload = envelope(event_type, alert.fired_at, alert_data(alert))
+    return [{"id": f"msg_{uuid.uuid5(alert.id, endpoint.id).hex}", "endpoint_id": endpoint.id,
+             "url": endpoint.url, "event_type": event_type, "lead_id": alert.clock.lead_id,
+             "payload": payload}
+            for endpoint in config.channels_for(alert.clock.policy_id, alert.level)]

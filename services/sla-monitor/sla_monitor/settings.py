@@ -1,6 +1,10 @@
-from pydantic_settings import SettingsConfigDict
+from pathlib import Path
 
 from leadrelay_shared.settings import ServiceSettings
+from pydantic import SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from .policy import DEFAULT_PATH
 
 
 class SlaSettings(ServiceSettings):
@@ -8,10 +12,10 @@ class SlaSettings(ServiceSettings):
 
     port: int = 8003
     consumer_group: str = "leadrelay-sla-monitor"
-    first_touch_seconds: float = 900.0
-    policy_id: str = "first-touch"
-    ops_webhook_url: str = "http://127.0.0.1:8099/hooks/ops"
-    ops_webhook_secret: str = "whsec_ZGV2LW9ubHktc2VjcmV0LWZvci10aGUtb3BzLWFsZXJ0"
-    scheduler_interval_s: float = 0.2
+    policies_path: Path = DEFAULT_PATH
+    policies_reload_interval_s: float = 2.0
+    scheduler_interval_s: float = 0.1
+    scheduler_batch: int = 500
     webhook_timeout_s: float = 10.0
     webhook_schedule_s: str = ""
+    admin_token: SecretStr = SecretStr("dev-sla-admin-token")

@@ -3,82 +3,155 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from leadrelay_shared.contracts import Stage
+from leadrelay_shared.uow import SqlUnitOfWork
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from leadrelay_shared.uow import SqlUnitOfWork
-
-from ..domain import Clock
+from ..domain import Alert, Clock, Handoff, Person, Touch
 from . import orm
 
-_CLOCK_COLUMNS = ("id", "lead_id", "assignment_id", "owner_id", "team_id", "policy_id",
-                  "started_at", "due_at")
+_STATE = ("status", "next_level", "next_at", "last_level", "breached_at", "ended_at", "outcome")
 
 
-def _clock(row: Any) -> Clock:
-    return Clock(**{name: getattr(row, name) for name in _CLOCK_COLUMNS})
+def _person(data: dict[str, Any] | None) -> Person | None:
+    return Person(**data) if data else None
+
+
+def row_of(c: Clock) -> dict[str, Any]:
+    facts = None
+    if c.facts is not None:
+        f = c.facts
+        facts = {"owner_zone": f.owner_zone, "segment": f.segment, "fit_grade": f.fit_grade,
+                 "fit_score": f.fit_score, "engagement_score": f.engagement_score,
+                 "at": f.at.isoformat()}
+    return {
+        "id": c.id, "lead_id": c.lead_id, "assignment_id": c.assignment_id,
+        "stage": c.stage.value, "phase": c.phase, "owner_id": c.owner.id,
+        "owner_name": c.owner.name, "owner_email": c.owner.email, "team_id": c.team_id,
+        "manager": asdict(c.manager) if c.manager else None, "policy_id": c.policy_id,
+        "policy_version": c.policy_version, "zone": c.zone, "status": c.status,
+        "started_at": c.started_at, "deadline_s": c.deadline.total_seconds(), "due_at": c.due_at,
+        "due_text": c.due_text, "warn_at": c.warn_at, "escalate_at": c.escalate_at,
+        "reroute_at": c.reroute_at, "next_level": c.next_level, "next_at": c.next_at,
+        "last_level": c.last_level, "breached_at": c.breached_at, "ended_at": c.ended_at,
+        "outcome": c.outcome, "facts": facts}
+
+
+def clock_of(r: Any) -> Clock:
+    owner = Person(r.owner_id, r.owner_name or r.owner_id, r.owner_email)
+    manager = _person(r.manager)
+    stage = Stage(r.stage)
+    facts = None
+    if r.facts:
+        f = dict(r.facts)
+        facts = Handoff(lead_id=r.lead_id, assignment_id=r.assignment_id, stage=stage,
+                        owner=owner, team_id=r.team_id, manager=manager,
+                        at=datetime.fromisoformat(f.pop("at")), **f)
+    return Clock(
+        id=r.id, lead_id=r.lead_id, assignment_id=r.assignment_id, stage=stage, phase=r.phase,
+        owner=owner, team_id=r.team_id, manager=manager, policy_id=r.policy_id,
+        policy_version=r.policy_version, zone=r.zone, started_at=r.started_at,
+        deadline=timedelta(seconds=r.deadline_s), due_at=r.due_at, due_text=r.due_text,
+        warn_at=r.warn_at, escalate_at=r.escalate_at, reroute_at=r.reroute_at, status=r.status,
+        next_level=r.next_level, next_at=r.next_at, last_level=r.last_level,
+        breached_at=r.breached_at, ended_at=r.ended_at, outcome=r.outcome, facts=facts)
 
 
 class Clocks:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def add(self, clock: Clock) -> None:
-        values = {name: getattr(clock, name) for name in _CLOCK_COLUMNS}
-        await self._conn.execute(insert(orm.clocks).values(**values)
-                                 .on_conflict_do_nothing(index_elements=["assignment_id"]))
+    async def add_many(self, clocks: Sequence[Clock]) -> None:
+        if clocks:
+            await self._conn.execute(insert(orm.clocks).values([row_of(c) for c in clocks])
+                                     .on_conflict_do_nothing(index_elements=["id"]))
 
     async def open_for_lead(self, lead_id: str) -> list[Clock]:
         t = orm.clocks
-        rows = await self._conn.execute(sa.select(t).where(t.c.lead_id == lead_id,
-                                                           t.c.status == "open").with_for_update())
-        return [_clock(r) for r in rows]
+        rows = await self._conn.execute(
+            sa.select(t).where(t.c.lead_id == lead_id, t.c.status == "open")
+            .order_by(t.c.id).with_for_update())
+        return [clock_of(r) for r in rows]
 
-    async def set_status(self, clock_id: uuid.UUID, status: str, at: datetime) -> None:
+    async def latest_for_lead(self, lead_id: str) -> Clock | None:
         t = orm.clocks
-        column = {"worked": "worked_at", "breached": "breached_at"}.get(status)
-        values: dict[str, Any] = {"status": status}
-        if column:
-            values[column] = at
-        await self._conn.execute(sa.update(t).where(t.c.id == clock_id).values(**values))
+        row = (await self._conn.execute(
+            sa.select(t).where(t.c.lead_id == lead_id)
+            .order_by(t.c.started_at.desc(), t.c.phase.desc()).limit(1))).first()
+        return clock_of(row) if row else None
+
+    async def save_many(self, clocks: Sequence[Clock]) -> None:
+        """Write the state columns (status, next level, ends) of clocks read before."""
+        if not clocks:
+            return
+        t = orm.clocks
+        stmt = sa.update(t).where(t.c.id == sa.bindparam("b_id")).values(
+            {name: sa.bindparam(f"b_{name}", type_=t.c[name].type) for name in _STATE})
+        await self._conn.execute(stmt, [
+            {"b_id": c.id, **{f"b_{name}": getattr(c, name) for name in _STATE}}
+            for c in clocks])
 
     async def claim_due(self, now: datetime, limit: int) -> list[Clock]:
-        """Open clocks past due, locked; other schedulers skip them."""
+        """Clocks whose next level is due, locked; other schedulers skip them."""
         t = orm.clocks
         rows = await self._conn.execute(
-            sa.select(t).where(t.c.status == "open", t.c.due_at <= now).order_by(t.c.due_at)
+            sa.select(t).where(t.c.next_at <= now).order_by(t.c.next_at)
             .limit(limit).with_for_update(skip_locked=True))
-        return [_clock(r) for r in rows]
+        return [clock_of(r) for r in rows]
 
 
-class Activities:
+class Touches:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def add(self, *, event_id: uuid.UUID, lead_id: str, activity_type: str,
-                  actor_id: str | None, occurred_at: datetime) -> None:
-        await self._conn.execute(insert(orm.activities).values(
-            event_id=event_id, lead_id=lead_id, activity_type=activity_type, actor_id=actor_id,
-            occurred_at=occurred_at).on_conflict_do_nothing())
+    async def add(self, touch: Touch) -> None:
+        await self._conn.execute(insert(orm.touches).values(
+            event_id=touch.event_id, lead_id=touch.lead_id, kind=touch.kind, type=touch.type,
+            actor_id=touch.actor_id, occurred_at=touch.at).on_conflict_do_nothing())
 
-    async def times_for_lead(self, lead_id: str) -> list[datetime]:
-        t = orm.activities
-        rows = await self._conn.execute(sa.select(t.c.occurred_at).where(t.c.lead_id == lead_id)
+    async def for_lead(self, lead_id: str) -> list[Touch]:
+        t = orm.touches
+        rows = await self._conn.execute(sa.select(t).where(t.c.lead_id == lead_id)
                                         .order_by(t.c.occurred_at))
-        return [r.occurred_at for r in rows]
+        return [Touch(r.event_id, r.lead_id, r.kind, r.type, r.actor_id, r.occurred_at)
+                for r in rows]
+
+
+class Alerts:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add_many(self, alerts: Sequence[Alert]) -> set[uuid.UUID]:
+        """Record alerts; returns the ids that are new (an alert is recorded only once)."""
+        if not alerts:
+            return set()
+        t = orm.alerts
+        rows = [{"id": a.id, "clock_id": a.clock.id, "lead_id": a.clock.lead_id,
+                 "level": a.level, "policy_id": a.clock.policy_id, "team_id": a.clock.team_id,
+                 "owner_id": a.clock.owner.id, "scheduled_at": a.scheduled_at,
+                 "fired_at": a.fired_at, "summary": a.summary,
+                 "reasons": [r.model_dump() for r in a.reasons]} for a in alerts]
+        result = await self._conn.execute(
+            insert(t).values(rows).on_conflict_do_nothing().returning(t.c.id))
+        return {r.id for r in result}
 
 
 class SlaUnitOfWork(SqlUnitOfWork):
     clocks: Clocks
-    activities: Activities
+    touches: Touches
+    alerts: Alerts
 
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine, orm.common)
 
     def _open(self, conn: AsyncConnection) -> None:
         self.clocks = Clocks(conn)
-        self.activities = Activities(conn)
+        self.touches = Touches(conn)
+        self.alerts = Alerts(conn)

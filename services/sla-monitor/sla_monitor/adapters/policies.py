@@ -1,0 +1,16 @@
+"""Where the active SLA policies come from: a YAML file, reloaded when it changes, each
+version registered in ``sla.policies`` (see ``leadrelay_shared.configfile``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from leadrelay_shared.configfile import WatchedFile
+
+from ..policy import SlaConfig, parse
+from . import orm
+
+
+class PolicyStore(WatchedFile[SlaConfig]):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, parse, table=orm.policies, what="sla_policies")
