@@ -34,11 +34,13 @@ bench: setup ## benchmarks (not tests): figures beside their targets, saved unde
 	$(PY) -m bench.intake
 	$(PY) -m bench.scoring
 	$(PY) -m bench.router
+	$(PY) -m bench.sla
 
 bench-smoke: setup ## one short pass of every benchmark: proves the harness works, measures nothing
 	$(PY) -m bench.intake --smoke
 	$(PY) -m bench.scoring --smoke
 	$(PY) -m bench.router --smoke
+	$(PY) -m bench.sla --smoke
 
 test-unit: setup
 	$(PY) -m pytest tests/unit
