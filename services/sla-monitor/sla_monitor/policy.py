@@ -8,6 +8,7 @@ the canonical document, as for the routing configuration.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 import holidays
 from leadrelay_shared import yamlconf
@@ -203,6 +204,11 @@ class SlaSpec(_Strict):
         return self
 
 
+@functools.cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
 @dataclass(frozen=True)
 class Policy:
     id: str
@@ -217,11 +223,10 @@ class Policy:
     when: WhenSpec = field(default_factory=WhenSpec)
 
     def zone_for(self, assignee_zone: str | None) -> ZoneInfo:
-        if self.use_assignee_zone and assignee_zone:
-            try:
-                return ZoneInfo(assignee_zone)
-            except (ValueError, KeyError):
-                pass
+        """The assignee's zone when the calendar follows it and it is known, else the
+        calendar's own (an unknown zone name falls back rather than stopping the clock)."""
+        if self.use_assignee_zone and assignee_zone in _known_zones():
+            return ZoneInfo(assignee_zone)
         return self.calendar.zone
 
     def deadline(self, phase: int) -> timedelta:
