@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Mapping
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -90,3 +91,10 @@ def checksum(spec: BaseModel) -> str:
     """A digest of a validated document's canonical JSON: the same rules give the same digest."""
     doc = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def print_problems(exc: ConfigFileError) -> None:
+    """What the ``check`` commands print for a file that cannot be used."""
+    print(f"{exc.source}: {len(exc.problems)} problem(s)", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)

@@ -29,11 +29,8 @@ from tests.integration.test_router_service import group_members, send, wait_for
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_aW50ZWdyYXRpb24tdGVzdC1zZWNyZXQ="
-SLA = ServiceSpec("sla-monitor", "sla_monitor", "SLA_", 0)
-
-
 def sla_spec(name: str) -> ServiceSpec:
-    return ServiceSpec(name, SLA.module, SLA.env_prefix, 0)
+    return ServiceSpec(name, "sla_monitor", "SLA_", 0)
 
 
 def start(stack: Stack, spec: ServiceSpec) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
+
+from leadrelay_shared import yamlconf
 
 from . import admin
 from .config import RoutingConfig, load
@@ -45,7 +46,5 @@ def _load(path: Path) -> RoutingConfig | None:
     try:
         return load(path)
     except ConfigError as exc:
-        print(f"{exc.source}: {len(exc.problems)} problem(s)", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        yamlconf.print_problems(exc)
         return None

@@ -8,6 +8,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from leadrelay_shared import yamlconf
 from leadrelay_shared.contracts import lead_id_for
 from leadrelay_shared.db import make_engine
 from leadrelay_shared.migrate import upgrade
@@ -48,9 +49,7 @@ def check(path: Path) -> int:
         print(f"error: {path}: {exc.strerror}", file=sys.stderr)
         return 2
     except ModelError as exc:
-        print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        yamlconf.print_problems(exc)
         return 1
     s = model_summary(model)
     print(f"{path}: ok — version {s['version']}, {s['fit_rules']} fit rules, "

@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+from leadrelay_shared import yamlconf
 from leadrelay_shared.contracts import Stage
 
 from . import domain
@@ -34,9 +35,7 @@ def _load(path: Path) -> SlaConfig | None:
     try:
         return load(path)
     except PolicyError as exc:
-        print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        yamlconf.print_problems(exc)
         return None
 
 
