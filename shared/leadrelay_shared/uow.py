@@ -92,8 +92,8 @@ class SqlUnitOfWork:
             return []
         t = self._tables.processed
         rows = [{"event_id": e.event_id, "event_type": e.event_type} for e in events]
-        stmt = insert(t).values(rows).on_conflict_do_nothing().returning(t.c.event_id)
-        claimed = {r.event_id for r in await self.conn.execute(stmt)}
+        stmt = insert(t).on_conflict_do_nothing().returning(t.c.event_id)
+        claimed = {r.event_id for r in await self.conn.execute(stmt, rows)}
         fresh = []
         for event in events:
             if event.event_id in claimed:
@@ -153,4 +153,4 @@ class SqlUnitOfWork:
         t = self._tables.deliveries
         assert t is not None, "this service has no webhook queue"
         if rows:
-            await self.conn.execute(insert(t).values(list(rows)).on_conflict_do_nothing())
+            await self.conn.execute(insert(t).on_conflict_do_nothing(), list(rows))

@@ -38,5 +38,5 @@ def dead_letter_alert(endpoints: Callable[[], dict[str, Endpoint]]
                 for ep in endpoints().values() if ep.wants(OPS_EVENT) and ep.id != row.endpoint_id
                 and ep.event_types]
         if rows:
-            await conn.execute(insert(orm.deliveries).values(rows).on_conflict_do_nothing())
+            await conn.execute(insert(orm.deliveries).on_conflict_do_nothing(), rows)
     return on_dead

@@ -44,7 +44,7 @@ class Scheduler:
                 log.warning("scheduler_tick_failed", error=repr(exc))
                 fired = 0
             if fired:
-                log.info("sla_alerts_fired", count=fired)
+                log.debug("sla_alerts_fired", count=fired)
                 self._on_fired()
             if fired < self._batch:
                 await asyncio.sleep(self._interval)

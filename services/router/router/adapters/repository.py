@@ -30,8 +30,8 @@ class RoundRobinState:
         if not ids:
             return {}
         t = orm.rr_state
-        await self._conn.execute(insert(t).values([{"pool_id": i} for i in ids])
-                                 .on_conflict_do_nothing())
+        await self._conn.execute(insert(t).on_conflict_do_nothing(),
+                                 [{"pool_id": i} for i in ids])
         rows = await self._conn.execute(sa.select(t.c.pool_id, t.c.position)
                                         .where(t.c.pool_id.in_(ids)).order_by(t.c.pool_id)
                                         .with_for_update())
@@ -69,11 +69,11 @@ class RepLoads:
         if not increments:
             return
         t = orm.rep_loads
-        stmt = insert(t).values([{"rep_id": r, "day": d, "assigned": n}
-                                 for (r, d), n in sorted(increments.items())])
+        stmt = insert(t)
         await self._conn.execute(stmt.on_conflict_do_update(
             index_elements=[t.c.rep_id, t.c.day],
-            set_={"assigned": t.c.assigned + stmt.excluded.assigned}))
+            set_={"assigned": t.c.assigned + stmt.excluded.assigned}),
+            [{"rep_id": r, "day": d, "assigned": n} for (r, d), n in sorted(increments.items())])
 
 
 @dataclass(frozen=True)
@@ -104,14 +104,14 @@ class LeadOwners:
         if not owners:
             return
         t = orm.lead_owners
-        stmt = insert(t).values([{"lead_id": o.lead_id, "assignment_id": o.assignment_id,
-                                  "owner_id": o.owner_id, "queue": o.queue, "team_id": o.team_id,
-                                  "stage": o.stage, "lead": o.lead, "assigned_at": now}
-                                 for o in owners])
+        stmt = insert(t)
         await self._conn.execute(stmt.on_conflict_do_update(
             index_elements=[t.c.lead_id],
             set_={c: stmt.excluded[c] for c in ("assignment_id", "owner_id", "queue", "team_id",
-                                                "stage", "lead", "assigned_at")}))
+                                                "stage", "lead", "assigned_at")}),
+            [{"lead_id": o.lead_id, "assignment_id": o.assignment_id, "owner_id": o.owner_id,
+              "queue": o.queue, "team_id": o.team_id, "stage": o.stage, "lead": o.lead,
+              "assigned_at": now} for o in owners])
 
     async def scrub(self, lead_id: str) -> None:
         """Erasure: the lead snapshots kept with its ownership and its assignments."""

@@ -70,8 +70,8 @@ class Clocks:
 
     async def add_many(self, clocks: Sequence[Clock]) -> None:
         if clocks:
-            await self._conn.execute(insert(orm.clocks).values([row_of(c) for c in clocks])
-                                     .on_conflict_do_nothing(index_elements=["id"]))
+            await self._conn.execute(insert(orm.clocks).on_conflict_do_nothing(
+                index_elements=["id"]), [row_of(c) for c in clocks])
 
     async def open_for_lead(self, lead_id: str) -> list[Clock]:
         t = orm.clocks
@@ -138,8 +138,9 @@ class Alerts:
                  "owner_id": a.clock.owner.id, "scheduled_at": a.scheduled_at,
                  "fired_at": a.fired_at, "summary": a.summary,
                  "reasons": [r.model_dump() for r in a.reasons]} for a in alerts]
+        # executemany with RETURNING: one compiled statement, sent as batched VALUES lists
         result = await self._conn.execute(
-            insert(t).values(rows).on_conflict_do_nothing().returning(t.c.id))
+            insert(t).on_conflict_do_nothing().returning(t.c.id), rows)
         return {r.id for r in result}
 
 
