@@ -30,17 +30,11 @@ test: setup ## unit, integration and end-to-end tests on real Kafka and PostgreS
 	$(PY) -m pytest tests
 	$(MAKE) --no-print-directory bench-smoke
 
-bench: setup ## benchmarks (not tests): figures beside their targets, saved under bench/results/
-	$(PY) -m bench.intake
-	$(PY) -m bench.scoring
-	$(PY) -m bench.router
-	$(PY) -m bench.sla
+bench: setup ## every benchmark (not tests), then one report: bench/results/<date>.md and .json
+	$(PY) -m bench
 
-bench-smoke: setup ## one short pass of every benchmark: proves the harness works, measures nothing
-	$(PY) -m bench.intake --smoke
-	$(PY) -m bench.scoring --smoke
-	$(PY) -m bench.router --smoke
-	$(PY) -m bench.sla --smoke
+bench-smoke: setup ## one short pass of every benchmark and of the report: proves the harness
+	$(PY) -m bench --smoke
 
 test-unit: setup
 	$(PY) -m pytest tests/unit

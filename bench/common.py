@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -86,11 +87,26 @@ class Report:
                 "figures": [{**asdict(f), "value": f.value, "met": f.met} for f in self.figures]}
 
     def save(self, name: str) -> Path:
-        RESULTS.mkdir(parents=True, exist_ok=True)
+        folder = results_dir()
+        folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-        path = RESULTS / f"{name}-{stamp}.json"
+        path = folder / f"{name}-{stamp}.json"
         path.write_text(json.dumps({"machine": machine(), **self.to_json()}, indent=2))
         return path
+
+    def finish(self, name: str, *, smoke: bool) -> None:
+        """Print the figures; save them, unless this was a smoke run outside ``python -m bench``
+        (which points ``LEADRELAY_BENCH_RESULTS`` at the folder its report is built from)."""
+        print(self.markdown())
+        if not smoke or RESULTS_ENV in os.environ:
+            print(f"saved {self.save(name)}")
+
+
+RESULTS_ENV = "LEADRELAY_BENCH_RESULTS"
+
+
+def results_dir() -> Path:
+    return Path(os.environ.get(RESULTS_ENV) or RESULTS)
 
 
 def machine() -> dict[str, Any]:
@@ -108,7 +124,15 @@ def machine() -> dict[str, Any]:
     return {"cores": os.cpu_count(), "memory_gib": round(mem_kib / 1024 ** 2, 1),
             "python": sys.version.split()[0], "platform": platform.platform(),
             "java": run("java", "-version"), "postgres": run("postgres", "--version"),
+            "kafka": _kafka_version(),
             "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def _kafka_version() -> str:
+    pom = ROOT / "deploy" / "kafka" / "pom.xml"
+    found = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom.read_text()) \
+        if pom.exists() else None
+    return f"Apache Kafka {found.group(1)} (KRaft, one node)" if found else "unknown"
 
 
 @asynccontextmanager

@@ -98,9 +98,7 @@ def main() -> int:
         bare.terminate()
         bare.wait(10)
         stack.stop()
-    print(report.markdown())
-    if not args.smoke:
-        print(f"saved {report.save('intake')}")
+    report.finish("intake", smoke=args.smoke)
     return 0
 
 

@@ -271,9 +271,7 @@ def main() -> int:
         stack.stop()
     report.context.update(runs=runs, cores=machine()["cores"], reps=len(cfg.reps),
                           accounts=len(cfg.accounts), territories=len(cfg.territories))
-    print(report.markdown())
-    if not args.smoke:
-        print(f"saved {report.save('router')}")
+    report.finish("router", smoke=args.smoke)
     return 0
 
 

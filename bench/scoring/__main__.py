@@ -183,9 +183,7 @@ def main() -> int:
     finally:
         stack.stop()
     report.context.update(runs=runs, cores=machine()["cores"])
-    print(report.markdown())
-    if not args.smoke:
-        print(f"saved {report.save('scoring')}")
+    report.finish("scoring", smoke=args.smoke)
     return 0
 
 

@@ -137,9 +137,7 @@ def main() -> int:
         server.stop()
     report.context.update(runs=runs, clocks=clocks, spread_s=spread, cores=machine()["cores"],
                           postgres="local, fsync off (as in the other benches)")
-    print(report.markdown())
-    if not args.smoke:
-        print(f"saved {report.save('sla')}")
+    report.finish("sla", smoke=args.smoke)
     return 0
 
 

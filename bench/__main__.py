@@ -1,0 +1,123 @@
+"""``python -m bench`` (``make bench``): every benchmark, each in a process of its own, then one
+report: ``bench/results/<date>.md`` and ``bench/results/<date>.json``, with the machine's
+description and, for every figure, its median, min and max over the runs, its target and whether
+it is met.
+
+``--smoke`` (``make bench-smoke``) runs each benchmark's short pass and builds the report in a
+temporary folder: it proves the harness, it measures nothing. ``--only e2e,sla`` runs a subset.
+Benchmarks never fail the build: a benchmark that crashes is reported as such and the others
+still run; the exit status is non-zero only in smoke mode, where a crash means a broken harness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench.common import RESULTS, RESULTS_ENV, ROOT, machine
+
+BENCHES = ("e2e", "intake", "scoring", "router", "sla")
+TITLES = {"e2e": "End to end", "intake": "intake", "scoring": "scoring", "router": "router",
+          "sla": "sla-monitor"}
+COMMAND = {"e2e": "python -m bench.e2e", "intake": "python -m bench.intake",
+           "scoring": "python -m bench.scoring", "router": "python -m bench.router",
+           "sla": "python -m bench.sla"}
+
+
+def _cell(value: float) -> str:
+    return f"{value:,.6g}"
+
+
+def section(name: str, data: dict[str, Any] | None, seconds: float, error: str | None) -> str:
+    lines = [f"## {TITLES[name]}", "", f"`{COMMAND[name]}` ({seconds:.0f} s)", ""]
+    if data is None:
+        lines += [f"**Did not finish**: {error}", ""]
+        return "\n".join(lines)
+    lines += [f"_{data['title']}_", "", "| figure | median | [min … max] | target | | note |",
+              "|---|---|---|---|---|---|"]
+    for f in data["figures"]:
+        runs = f["runs"]
+        spread = f"[{_cell(min(runs))} … {_cell(max(runs))}]" if len(runs) > 1 else ""
+        target = "" if f["target"] is None else \
+            f"{'≥' if f['higher_is_better'] else '≤'} {_cell(f['target'])}"
+        verdict = {True: "met", False: "**NOT met**", None: ""}[f["met"]]
+        value = _cell(f["value"]) if runs else "–"
+        lines.append(f"| {f['name']} | {value} {f['unit']} | {spread} | {target} | {verdict} | "
+                     f"{f['note']} |")
+    context = {k: v for k, v in data.get("context", {}).items() if k != "steps"}
+    if context:
+        lines += ["", "context: " + ", ".join(f"{k}={v}" for k, v in context.items())]
+    return "\n".join(lines + [""])
+
+
+def summary(results: dict[str, dict[str, Any] | None]) -> str:
+    lines = ["## Targets", "", "| benchmark | figure | median | target | |",
+             "|---|---|---|---|---|"]
+    for name, data in results.items():
+        for f in (data or {}).get("figures", []):
+            if f["target"] is None:
+                continue
+            sign = "≥" if f["higher_is_better"] else "≤"
+            verdict = "met" if f["met"] else "**NOT met**"
+            value = _cell(f["value"]) if f["runs"] else "–"
+            lines.append(f"| {TITLES[name]} | {f['name']} | {value} {f['unit']} | "
+                         f"{sign} {_cell(f['target'])} | {verdict} |")
+    return "\n".join(lines + [""])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="bench")
+    parser.add_argument("--smoke", action="store_true", help="short passes; proves the harness")
+    parser.add_argument("--only", default="", help="comma-separated subset of " + ",".join(BENCHES))
+    args = parser.parse_args()
+    names = [n for n in BENCHES if not args.only or n in args.only.split(",")]
+    folder = Path(tempfile.mkdtemp(prefix="bench-smoke-")) if args.smoke else RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, RESULTS_ENV: str(folder)}
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    results: dict[str, dict[str, Any] | None] = {}
+    timing: dict[str, float] = {}
+    failures: list[str] = []
+    for name in names:
+        print(f"\n=== bench.{name}{' (smoke)' if args.smoke else ''} ===", flush=True)
+        began = time.perf_counter()
+        cmd = [sys.executable, "-m", f"bench.{name}"] + (["--smoke"] if args.smoke else [])
+        code = subprocess.run(cmd, cwd=ROOT, env=env).returncode
+        timing[name] = time.perf_counter() - began
+        path = folder / f"{name}-{stamp}.json"
+        if code == 0 and path.exists():
+            results[name] = json.loads(path.read_text())
+        else:
+            results[name] = None
+            failures.append(f"bench.{name} exited with {code}")
+    host = machine()
+    title = f"# leadrelay benchmarks, {stamp}{' (smoke: measures nothing)' if args.smoke else ''}"
+    md = [title, "",
+          f"Command: `make {'bench-smoke' if args.smoke else 'bench'}` (`python -m bench"
+          f"{' --smoke' if args.smoke else ''}`). Each figure is the median of its runs, with "
+          "min and max; every benchmark ran in a process of its own.", "",
+          "Machine: " + ", ".join(f"{k} {v}" for k, v in host.items()), "", summary(results)]
+    for name in names:
+        error = next((f for f in failures if f.startswith(f"bench.{name} ")), None)
+        md.append(section(name, results[name], timing[name], error))
+    report_md, report_json = folder / f"{stamp}.md", folder / f"{stamp}.json"
+    report_md.write_text("\n".join(md))
+    report_json.write_text(json.dumps({"machine": host, "smoke": args.smoke, "benchmarks": {
+        n: {"seconds": round(timing[n], 1), "result": results[n]} for n in names}}, indent=2))
+    print("\n" + summary(results))
+    print(f"report: {report_md}\n        {report_json}")
+    if failures:
+        print("\n".join(failures), file=sys.stderr)
+    return 1 if args.smoke and failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
