@@ -9,6 +9,7 @@ document, so two different documents never share a version.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -220,6 +221,12 @@ def in_segment(size: int | None, low: int, high: int | None) -> bool:
     return size is not None and size >= low and (high is None or size <= high)
 
 
+@functools.lru_cache(maxsize=4096)
+def _in_zone(now: datetime, zone: ZoneInfo) -> datetime:
+    """``now`` in ``zone``; a batch decides every lead at one instant, so this repeats a lot."""
+    return now.astimezone(zone)
+
+
 @dataclass(frozen=True)
 class Rep:
     id: str
@@ -238,7 +245,7 @@ class Rep:
     manager: str | None
 
     def local(self, now: datetime) -> datetime:
-        return now.astimezone(self.zone)
+        return _in_zone(now, self.zone)
 
     def absent_on(self, day: date) -> bool:
         return any(a <= day <= b for a, b in self.absences)

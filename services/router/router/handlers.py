@@ -78,6 +78,7 @@ class Job:
     lead: LeadSnapshot
     stage: Stage
     target: domain.Target
+    assignment_id: uuid.UUID
     previous: CurrentOwner | None = None
 
 
@@ -144,7 +145,7 @@ def _jobs(events: Sequence[Event], owners: dict[str, CurrentOwner],
         target = domain.plan(lead, stage, config)
         if target.team_id:
             teams.add(target.team_id)
-        out.append(Job(event, event.lead_id, lead, stage, target))
+        out.append(Job(event, event.lead_id, lead, stage, target, assignment_id))
     return out, teams
 
 
@@ -182,7 +183,7 @@ async def _route(events: Sequence[Event], uow: UnitOfWork, config: RoutingConfig
 
 def _decide(job: Job, owners: dict[str, CurrentOwner], pointers: dict[str, int],
             loads: dict[str, dict[date, int]], config: RoutingConfig, at: datetime) -> Outcome:
-    assignment_id = uuid.uuid5(job.event.event_id, "assignment")
+    assignment_id = job.assignment_id
     exclude: tuple[str, ...] = ()
     if isinstance(job.event, RerouteRequested):
         current = owners.get(job.lead_id)
@@ -248,7 +249,7 @@ class _Writes:
         owners[job.lead_id] = self.owners[job.lead_id] = current
         assigned = self._event(job, outcome.assignment_id, d, previous)
         self.events.append(assigned)
-        self.webhooks += webhooks_for(assigned, self.config)
+        self.webhooks += webhooks_for(assigned, self.config, lead_json)
 
     def _event(self, job: Job, assignment_id: uuid.UUID, d: domain.Decision,
                previous: str | None) -> LeadAssigned:
@@ -280,14 +281,18 @@ class _Writes:
             engagement_score=scored.engagement_score if scored else None)
 
 
-def webhooks_for(assigned: LeadAssigned, config: RoutingConfig) -> list[dict[str, Any]]:
+def webhooks_for(assigned: LeadAssigned, config: RoutingConfig,
+                 lead_json: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The ``lead.assigned`` webhook rows, one per subscribed endpoint (``lead_json``: the lead
+    already dumped to JSON, when the caller has it)."""
     data = {
         "assignment_id": str(assigned.assignment_id), "lead_id": assigned.lead_id,
         "stage": assigned.stage.value, "owner": assigned.owner.model_dump(),
         "queue": assigned.queue, "team_id": assigned.team_id, "account_id": assigned.account_id,
         "territory": assigned.territory, "reassignment": assigned.reassignment,
         "previous_owner_id": assigned.previous_owner_id,
-        "lead": assigned.lead.model_dump(mode="json"), "summary": assigned.summary,
+        "lead": lead_json if lead_json is not None else assigned.lead.model_dump(mode="json"),
+        "summary": assigned.summary,
         "reasons": [r.model_dump() for r in assigned.reasons],
     }
     return [{"id": f"msg_{uuid.uuid5(assigned.assignment_id, endpoint.id).hex}",
