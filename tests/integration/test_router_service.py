@@ -107,7 +107,11 @@ async def test_two_router_processes_share_one_pool_fairly(infra, database_url, t
             stack.ports[name] = port
             stack.start_service(ServiceSpec(name, "router", "ROUTER_", port), port)
         await asyncio.to_thread(stack.wait_ready, 90)
-        assert await wait_for(lambda: group_members(infra.bootstrap, group), 60) == 2
+        # wait for both: a group that is stable with the first member alone must not end the wait
+        async def both_joined() -> bool:
+            return await group_members(infra.bootstrap, group) == 2
+
+        assert await wait_for(both_joined, 60)
         n = 400
         await send(infra.bootstrap, *(mql(i) for i in range(n)))
 
