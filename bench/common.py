@@ -20,6 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 
@@ -133,6 +135,28 @@ def _kafka_version() -> str:
     found = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom.read_text()) \
         if pom.exists() else None
     return f"Apache Kafka {found.group(1)} (KRaft, one node)" if found else "unknown"
+
+
+def load(url: str, key: str, **opts: Any) -> dict[str, Any]:
+    """Run intake's load generator (``bench.intake.load``) in a process of its own against
+    ``url``; returns its figures."""
+    cmd = [sys.executable, "-m", "bench.intake.load", "--url", url, "--key", key]
+    for name, value in opts.items():
+        cmd += [f"--{name.replace('_', '-')}", str(value)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def wait_ready(url: str, timeout_s: float = 30) -> None:
+    """Wait until ``url``/readyz answers 200 (a server started in another process)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready")
 
 
 @asynccontextmanager

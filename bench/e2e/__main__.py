@@ -41,10 +41,9 @@ from devstack.ports import free_port
 from devstack.stack import Stack
 from leadrelay_shared.kafka import ensure_topics
 
-from bench.common import ROOT, Figure, Report, percentile
+from bench.common import ROOT, Figure, Report, percentile, wait_ready
+from bench.common import load as intake_load
 from bench.e2e import seed
-from bench.intake.__main__ import load as intake_load
-from bench.intake.__main__ import wait_ready
 from bench.router.__main__ import large_document
 
 RATE = 200.0

@@ -10,38 +10,15 @@ itself unless ``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` point elsewhere.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
-import httpx
 from devstack.ports import free_port
 from devstack.stack import Stack
 
-from bench.common import ROOT, Figure, Report, machine
-
-
-def load(url: str, key: str, **opts: Any) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "bench.intake.load", "--url", url, "--key", key]
-    for name, value in opts.items():
-        cmd += [f"--{name.replace('_', '-')}", str(value)]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
-
-
-def wait_ready(url: str, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} not ready")
+from bench.common import ROOT, Figure, Report, load, machine, wait_ready
 
 
 def main() -> int:
