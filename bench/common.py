@@ -182,6 +182,7 @@ async def drive_consumer(bootstrap: str, topic: str, producer: Any, count: int,
     """Run a batch consumer (and the service's relay) until ``count`` events were handled;
     returns the seconds from the first batch to the last."""
     from leadrelay_shared.consumer import EventConsumer
+    from leadrelay_shared.runtime import settle_heap
 
     handled, first = 0, None
     finished = asyncio.Event()
@@ -200,6 +201,7 @@ async def drive_consumer(bootstrap: str, topic: str, producer: Any, count: int,
 
     consumer = EventConsumer(bootstrap=bootstrap, group_id=f"bench-{uuid.uuid4()}", topics=[topic],
                              handler=one, batch_handler=batch, producer=producer, max_records=500)
+    settle_heap()  # as each service does once started
     tasks = [asyncio.create_task(consumer.run()), asyncio.create_task(relay.run())]
     try:
         await asyncio.wait_for(finished.wait(), timeout=max(60, count / 100))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Coroutine
 from typing import Any
 
@@ -88,6 +89,30 @@ class Runtime:
                 await asyncio.wait_for(self._producer.stop(), timeout=grace_s)
         if self.engine is not None:
             await self.engine.dispose()
+
+
+YOUNG_GC_THRESHOLD = 20_000
+"""Allocations between two young collections (CPython's default is 700): a batch of 500 events
+allocates tens of thousands of short-lived objects, and collecting every 700 of them cost a tenth
+of a handler's time in profiles."""
+
+
+def settle_heap() -> None:
+    """Move everything alive now (imported modules, the app, a loaded routing or scoring
+    configuration: hundreds of thousands of objects that live as long as the process) out of the
+    cyclic garbage collector's sight, and collect young objects less often.
+
+    Without it, every full collection walks the whole configuration again: with 10,000 accounts
+    and 1,000 reps that was 40 % of router's handler time. Called once the service has started,
+    and again after a configuration is reloaded: what was frozen is thawed and collected first, so
+    a replaced configuration is freed and no garbage is frozen. Reference counting frees objects
+    as usual in between; only cycles wait for the next settle.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, older, oldest)
 
 
 async def db_reachable(engine: AsyncEngine, timeout_s: float = 2.0) -> bool:

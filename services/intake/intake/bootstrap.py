@@ -8,10 +8,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-
 from leadrelay_shared.db import make_engine
 from leadrelay_shared.logging import configure
-from leadrelay_shared.runtime import Runtime
+from leadrelay_shared.runtime import Runtime, settle_heap
 from leadrelay_shared.web import (
     BodyLimitMiddleware,
     install_problem_handlers,
@@ -54,6 +53,7 @@ def create_app(settings: IntakeSettings | None = None, *, keys: KeyStore | None 
         await runtime.start()
         app.state.publisher = KafkaPublisher(runtime.producer, ready=runtime.producer_ready,
                                              timeout_s=settings.kafka_send_timeout_s)
+        settle_heap()
         try:
             yield
         finally:

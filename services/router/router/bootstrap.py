@@ -15,7 +15,7 @@ from leadrelay_shared.db import make_engine
 from leadrelay_shared.delivery import DEFAULT_SCHEDULE_S, Deliverer
 from leadrelay_shared.logging import configure
 from leadrelay_shared.outbox import OutboxRelay
-from leadrelay_shared.runtime import Runtime
+from leadrelay_shared.runtime import Runtime, settle_heap
 from leadrelay_shared.web import install_problem_handlers, ops_router
 
 from . import alerts, api, handlers
@@ -81,6 +81,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         app.state.configs = store
         app.state.wake = wake
         app.state.admin_token = settings.admin_token.get_secret_value()
+        settle_heap()
         try:
             yield
         finally:

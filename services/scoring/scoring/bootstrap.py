@@ -13,7 +13,7 @@ from leadrelay_shared.contracts import Event, Topics
 from leadrelay_shared.db import make_engine
 from leadrelay_shared.logging import configure, get_logger
 from leadrelay_shared.outbox import OutboxRelay
-from leadrelay_shared.runtime import Runtime
+from leadrelay_shared.runtime import Runtime, settle_heap
 from leadrelay_shared.web import install_problem_handlers, ops_router
 
 from . import api, handlers
@@ -78,6 +78,7 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.models = models
         app.state.relay = relay
+        settle_heap()
         try:
             yield
         finally:

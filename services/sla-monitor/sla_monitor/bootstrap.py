@@ -15,7 +15,7 @@ from leadrelay_shared.db import make_engine
 from leadrelay_shared.delivery import DEFAULT_SCHEDULE_S, Deliverer
 from leadrelay_shared.logging import configure
 from leadrelay_shared.outbox import OutboxRelay
-from leadrelay_shared.runtime import Runtime
+from leadrelay_shared.runtime import Runtime, settle_heap
 from leadrelay_shared.web import install_problem_handlers, ops_router, require_admin
 
 from . import api, handlers, views
@@ -84,6 +84,7 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
                       "policies")
         app.state.engine = engine
         app.state.wake = wake
+        settle_heap()
         try:
             yield
         finally:

@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from leadrelay_shared.logging import get_logger
+from leadrelay_shared.runtime import settle_heap
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -90,6 +91,7 @@ class ConfigStore:
         if version is None or version == self.current.version:
             return False
         previous, self.current = self.current.version, await fetch(engine, version)
+        settle_heap()
         log.info("routing_config_reloaded", version=version, previous=previous)
         return True
 

@@ -1,0 +1,25 @@
+"""The process-level tuning every service applies once started."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+from leadrelay_shared.runtime import YOUNG_GC_THRESHOLD, settle_heap
+
+
+def test_settle_heap_freezes_what_lives_and_thaws_it_again_on_the_next_settle() -> None:
+    class Node:
+        def __init__(self) -> None:
+            self.me = self  # a cycle: only the cyclic collector can free it
+
+    settle_heap()
+    frozen = gc.get_freeze_count()
+    assert frozen > 0 and gc.get_threshold()[0] == YOUNG_GC_THRESHOLD
+    node = Node()
+    alive = weakref.ref(node)
+    settle_heap()
+    assert gc.get_freeze_count() > frozen  # the new object is frozen too
+    del node
+    settle_heap()  # thawed, collected, frozen again: the cycle is gone
+    assert alive() is None
