@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +10,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import ValidationError
 
+from . import jsonio
 from .contracts import EVENT_TYPES, Event
 
 _FORMAT = JSONFormat()
@@ -57,7 +57,7 @@ def encode_payload(event_type: str, payload: dict[str, Any]) -> KafkaRecord:
         ("ce_schemaversion", str(payload.get("schema_version", 1)).encode()),
         ("ce_specversion", SPECVERSION),
     ]
-    return KafkaRecord(topic=cls.topic, key=lead, value=json.dumps(payload).encode(),
+    return KafkaRecord(topic=cls.topic, key=lead, value=jsonio.dumps(payload),
                        headers=headers)
 
 
@@ -105,7 +105,7 @@ def decode(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...], val
     except UnicodeDecodeError as exc:
         raise PoisonMessage(f"invalid CloudEvent: headers are not UTF-8: {exc}") from exc
     try:
-        data = json.loads(value)
+        data = jsonio.loads(value)
     except ValueError as exc:
         raise PoisonMessage(f"event data is not a JSON object: {exc}") from exc
     event_cls = EVENT_TYPES.get(event_type)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -25,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from standardwebhooks.webhooks import Webhook
 
+from . import jsonio
 from .logging import get_logger
 from .metrics import DELIVERIES
 
@@ -103,7 +103,7 @@ def body_for(endpoint: Endpoint, payload: Mapping[str, Any]) -> str:
                 "class": payload.get("type"), "custom_details": data.get("details", data)}
     else:
         body = dict(payload)
-    return json.dumps(body, separators=(",", ":"), default=str)
+    return jsonio.dumps(body, fallback=str).decode()
 
 
 class Deliverer:
