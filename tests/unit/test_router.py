@@ -249,6 +249,28 @@ def test_territories_in_priority_order(fields: dict[str, Any], territory: str | 
         assert "territory.no_team" in rule_ids  # fr-sql-only matched but takes no MQLs
 
 
+def test_territories_without_countries_keep_their_priority_among_those_of_a_country() -> None:
+    """Territories are indexed by country; a rule with no country applies to every lead, in its
+    place in the priority order."""
+    base = territories_config()
+    cfg = build(**{**base.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+                   "territories": [*base.spec.model_dump(mode="json", by_alias=True,
+                                                         exclude_none=True)["territories"],
+                                   {"id": "ent-anywhere", "priority": 3, "segments": ["ent"],
+                                    "teams": {"mql": "t-de"}}]})
+    for fields, expected in [
+            ({"company_size": 5000, "postal_code": "75011"}, "fr-ent"),  # priority 1 first
+            ({"company_size": 5000, "country": "US"}, "ent-anywhere"),  # no rule for US
+            ({"company_size": 5000, "country": None}, "ent-anywhere"),
+            ({"country": "DE", "region": "Bavaria", "industry": "Healthcare",
+              "postal_code": "80331", "company_size": 5000}, "ent-anywhere"),  # 3 before 5
+            ({"country": "DE", "region": "Bavaria", "industry": "Healthcare",
+              "postal_code": "80331", "company_size": 50}, "de-health"),
+            ({"company_size": 50, "country": "us"}, None)]:
+        d = domain.decide(lead(**fields), Stage.MQL, cfg, 0, {}, MONDAY_10)
+        assert d.territory == expected, fields
+
+
 # ---- configuration ----------------------------------------------------------------------------
 
 def test_config_errors_name_the_line_and_field(tmp_path: Path) -> None:

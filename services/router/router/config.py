@@ -248,6 +248,8 @@ class Rep:
         return _in_zone(now, self.zone)
 
     def absent_on(self, day: date) -> bool:
+        if not self.absences:
+            return False
         return any(a <= day <= b for a, b in self.absences)
 
     def working_at(self, now: datetime) -> bool:
@@ -293,9 +295,25 @@ class RoutingConfig:
     accounts: AccountIndex
     fallback_queue: str
     _endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    _by_country: dict[str, tuple[Territory, ...]] = field(default_factory=dict, compare=False)
+    _anywhere: tuple[Territory, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        """Territories by country (those without countries are in every list), in priority
+        order: a lead is compared only with the rules that could match its country."""
+        countries = {c for t in self.territories for c in t.countries}
+        anywhere = tuple(t for t in self.territories if not t.countries)
+        object.__setattr__(self, "_anywhere", anywhere)
+        object.__setattr__(self, "_by_country", {
+            c: tuple(t for t in self.territories if not t.countries or c in t.countries)
+            for c in countries})
 
     def endpoints(self) -> dict[str, Endpoint]:
         return self._endpoints
+
+    def territories_for(self, country: str | None) -> tuple[Territory, ...]:
+        """The territories that may match a lead from ``country``, in priority order."""
+        return self._by_country.get((country or "").upper(), self._anywhere)
 
     def segment_of(self, company_size: int | None) -> str | None:
         """The first configured size segment a company falls in (for SLA policies)."""

@@ -112,7 +112,7 @@ def find_territory(lead: LeadSnapshot, stage: Stage, config: RoutingConfig
                    ) -> tuple[Territory | None, list[Reason]]:
     """The first territory, by priority, that matches the lead and has a team for the stage."""
     notes: list[Reason] = []
-    for t in config.territories:
+    for t in config.territories_for(lead.country):
         if territory_matches(t, lead):
             if stage in t.teams:
                 return t, notes
