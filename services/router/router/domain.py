@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from leadrelay_shared.contracts import LeadSnapshot, Reason, Stage
 
@@ -158,12 +160,23 @@ def local_day(rep: Rep, now: datetime) -> date:
     return rep.local(now).date()
 
 
+@lru_cache(maxsize=256)
+def _week_so_far(zone: ZoneInfo, now: datetime) -> tuple[date, date]:
+    """Today and this ISO week's Monday in ``zone`` (a batch asks for each rep's, at one now)."""
+    today = now.astimezone(zone).date()
+    return today, today - timedelta(days=today.weekday())
+
+
 def counts(rep: Rep, loads: Loads, now: datetime) -> tuple[int, int]:
     """Assignments to ``rep`` today and this ISO week, in the rep's own time zone."""
-    per_day = loads.get(rep.id, {})
-    today = local_day(rep, now)
-    monday = today - timedelta(days=today.weekday())
-    week = sum(n for d, n in per_day.items() if monday <= d <= today)
+    per_day = loads.get(rep.id)
+    if not per_day:
+        return 0, 0
+    today, monday = _week_so_far(rep.zone, now)
+    week = 0
+    for d, n in per_day.items():
+        if monday <= d <= today:
+            week += n
     return per_day.get(today, 0), week
 
 
