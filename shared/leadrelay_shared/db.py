@@ -7,6 +7,9 @@ and created in the service's schema by its migrations.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -35,6 +38,13 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
         json_serializer=jsonio.dumps_str, json_deserializer=jsonio.loads,
     )
+
+
+def any_of(column: sa.ColumnElement[Any], values: Iterable[Any]) -> sa.ColumnElement[bool]:
+    """``column = ANY($1)`` with the values as one array parameter. ``IN ($1, …, $n)`` is a new
+    statement for every count, which PostgreSQL parses and plans and asyncpg prepares again each
+    time; this one is prepared once."""
+    return column == sa.any_(sa.bindparam(None, list(values), type_=pg.ARRAY(column.type)))
 
 
 def service_metadata(schema: str) -> sa.MetaData:

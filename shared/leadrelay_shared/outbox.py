@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .codec import encode_payload
+from .db import any_of
 from .logging import get_logger
 from .metrics import OUTBOX_PUBLISHED
 
@@ -81,7 +82,7 @@ class OutboxRelay:
             await asyncio.wait_for(
                 self._send_all([r.event_type for r in rows], [r.payload for r in rows]),
                 timeout=self._send_timeout)
-            await conn.execute(sa.update(t).where(t.c.id.in_([r.id for r in rows]))
+            await conn.execute(sa.update(t).where(any_of(t.c.id, [r.id for r in rows]))
                                .values(published_at=sa.func.now()))
         OUTBOX_PUBLISHED.labels(t.schema).inc(len(rows))
         return len(rows)

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
@@ -91,9 +92,14 @@ class SqlUnitOfWork:
         if not events:
             return []
         t = self._tables.processed
-        rows = [{"event_id": e.event_id, "event_type": e.event_type} for e in events]
-        stmt = insert(t).on_conflict_do_nothing().returning(t.c.event_id)
-        claimed = {r.event_id for r in await self.conn.execute(stmt, rows)}
+        # INSERT … SELECT unnest(ids), unnest(types): one statement whatever the batch's size,
+        # prepared once (a VALUES list is a new statement for every count)
+        ids = sa.bindparam(None, [e.event_id for e in events], type_=pg.ARRAY(t.c.event_id.type))
+        types = sa.bindparam(None, [e.event_type for e in events], type_=pg.ARRAY(sa.Text))
+        stmt = (insert(t).from_select(["event_id", "event_type"],
+                                      sa.select(sa.func.unnest(ids), sa.func.unnest(types)))
+                .on_conflict_do_nothing().returning(t.c.event_id))
+        claimed = {r.event_id for r in await self.conn.execute(stmt)}
         fresh = []
         for event in events:
             if event.event_id in claimed:

@@ -85,3 +85,24 @@ async def test_rows_stay_unpublished_when_kafka_is_down(infra, database_url) -> 
         left = await conn.scalar(sa.select(sa.func.count()).where(orm.outbox.c.published_at.is_(None)))
     assert left == 3
     await engine.dispose()
+
+
+async def test_claim_many_claims_each_event_once_within_a_batch_and_across_batches(
+        infra, database_url) -> None:  # type: ignore[no-untyped-def]
+    await asyncio.to_thread(upgrade, "scoring", database_url, orm.SCHEMA)
+    engine = make_engine(database_url)
+    try:
+        a, b, c = form(), form(), form()
+        async with ScoringUnitOfWork(engine) as uow:
+            assert await uow.claim_many([a, b, a]) == [a, b]  # a redelivered inside the batch
+            await uow.commit()
+        async with ScoringUnitOfWork(engine) as uow:
+            assert await uow.claim_many([b, c, a]) == [c]
+            await uow.commit()
+        async with ScoringUnitOfWork(engine) as uow:  # rolled back: nothing claimed
+            assert await uow.claim_many([form()]) != []
+        async with engine.connect() as conn:
+            count = await conn.scalar(sa.text("SELECT count(*) FROM scoring.processed_events"))
+        assert count == 3
+    finally:
+        await engine.dispose()

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from leadrelay_shared.db import any_of
 from leadrelay_shared.privacy import scrub
 from leadrelay_shared.uow import SqlUnitOfWork
 from sqlalchemy.dialects.postgresql import insert
@@ -33,7 +34,7 @@ class RoundRobinState:
         await self._conn.execute(insert(t).on_conflict_do_nothing(),
                                  [{"pool_id": i} for i in ids])
         rows = await self._conn.execute(sa.select(t.c.pool_id, t.c.position)
-                                        .where(t.c.pool_id.in_(ids)).order_by(t.c.pool_id)
+                                        .where(any_of(t.c.pool_id, ids)).order_by(t.c.pool_id)
                                         .with_for_update())
         return {r.pool_id: r.position for r in rows}
 
@@ -60,7 +61,7 @@ class RepLoads:
             return out
         t = orm.rep_loads
         since = (now - timedelta(days=8)).date()
-        rows = await self._conn.execute(sa.select(t).where(t.c.rep_id.in_(ids), t.c.day >= since))
+        rows = await self._conn.execute(sa.select(t).where(any_of(t.c.rep_id, ids), t.c.day >= since))
         for r in rows:
             out[r.rep_id][r.day] = r.assigned
         return out
@@ -96,7 +97,7 @@ class LeadOwners:
         if not ids:
             return {}
         t = orm.lead_owners
-        rows = await self._conn.execute(sa.select(t).where(t.c.lead_id.in_(ids)))
+        rows = await self._conn.execute(sa.select(t).where(any_of(t.c.lead_id, ids)))
         return {r.lead_id: CurrentOwner(r.lead_id, r.assignment_id, r.owner_id, r.queue,
                                         r.team_id, r.stage, r.lead) for r in rows}
 

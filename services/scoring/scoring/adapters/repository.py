@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from leadrelay_shared.contracts import LeadSnapshot, Stage
+from leadrelay_shared.db import any_of
 from leadrelay_shared.privacy import scrub
 from leadrelay_shared.uow import SqlUnitOfWork
 from sqlalchemy.dialects.postgresql import insert
@@ -62,7 +63,7 @@ class LeadRepository:
     async def get_many_for_update(self, lead_ids: Collection[str]) -> dict[str, LeadProfile]:
         t = orm.leads
         rows = await self._conn.execute(
-            sa.select(t).where(t.c.lead_id.in_(sorted(lead_ids)))
+            sa.select(t).where(any_of(t.c.lead_id, sorted(lead_ids)))
             .order_by(t.c.lead_id).with_for_update())
         return {row.lead_id: profile_from_row(row) for row in rows}
 
