@@ -7,12 +7,12 @@ and created in the service's schema by its migrations.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from . import jsonio
 
@@ -45,6 +45,18 @@ def any_of(column: sa.ColumnElement[Any], values: Iterable[Any]) -> sa.ColumnEle
     statement for every count, which PostgreSQL parses and plans and asyncpg prepares again each
     time; this one is prepared once."""
     return column == sa.any_(sa.bindparam(None, list(values), type_=pg.ARRAY(column.type)))
+
+
+async def copy_rows(conn: AsyncConnection, table: sa.Table, columns: Sequence[str],
+                    records: Iterable[Sequence[Any]]) -> None:
+    """Append rows with PostgreSQL's ``COPY … FROM STDIN`` (binary), inside the connection's
+    transaction. For the hottest plain inserts (the outbox, router's assignments): a few times
+    cheaper than an executemany through SQLAlchemy, whose per-row parameter processing cost more
+    than PostgreSQL's insert. JSON(B) values are passed already serialised (``jsonio``), as the
+    engine's codec expects; a conflict is an error, as for an ``INSERT``."""
+    raw = await conn.get_raw_connection()
+    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+        table.name, schema_name=table.schema, columns=list(columns), records=records)
 
 
 def service_metadata(schema: str) -> sa.MetaData:

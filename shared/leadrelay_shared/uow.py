@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from .contracts import Event
+from .db import copy_rows
 from .privacy import scrub
 
 
@@ -112,9 +113,9 @@ class SqlUnitOfWork:
         if not events:
             return
         t = self._tables.outbox
-        await self.conn.execute(sa.insert(t), [
-            {"event_id": e.event_id, "event_type": e.event_type, "topic": e.topic,
-             "lead_id": e.lead_id, "payload": e.model_dump(mode="json")} for e in events])
+        await copy_rows(self.conn, t, ("event_id", "event_type", "topic", "lead_id", "payload"),
+                        [(e.event_id, e.event_type, e.topic, e.lead_id,
+                          e.model_dump_json()) for e in events])
         self.emitted.extend(events)
 
     async def scrub_outbox(self, lead_id: str) -> None:

@@ -10,7 +10,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from leadrelay_shared.db import any_of
+from leadrelay_shared import jsonio
+from leadrelay_shared.db import any_of, copy_rows
 from leadrelay_shared.privacy import scrub
 from leadrelay_shared.uow import SqlUnitOfWork
 from sqlalchemy.dialects.postgresql import insert
@@ -129,9 +130,21 @@ class Assignments:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
+    COLUMNS = ("id", "lead_id", "stage", "owner_id", "queue", "team_id", "strategy",
+               "decision", "config_version", "cause_event_id", "created_at", "kind",
+               "previous_owner_id", "lead")
+    JSON_COLUMNS = frozenset({"decision", "lead"})
+
     async def add_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Append assignment records (COPY: a batch's are the largest rows router writes)."""
         if rows:
-            await self._conn.execute(sa.insert(orm.assignments), list(rows))
+            await copy_rows(self._conn, orm.assignments, self.COLUMNS, [
+                tuple(_json_or_none(r.get(c)) if c in self.JSON_COLUMNS else r.get(c)
+                      for c in self.COLUMNS) for r in rows])
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else jsonio.dumps_str(value)
 
 
 class RouterUnitOfWork(SqlUnitOfWork):
