@@ -140,6 +140,39 @@ def test_scores_depend_on_the_events_not_their_order(spec: list[tuple[str, str |
     assert all(abs(x.points) <= (caps[x.rule_id] or 10**6) for x in parts)
 
 
+@settings(max_examples=150, deadline=None)
+@given(EVENTS, st.randoms(use_true_random=False), st.integers(0, 600))
+def test_kept_sums_equal_a_rebuild_whatever_the_order(spec: list[tuple[str, str | None, int]],
+                                                      rnd: object, later_h: int) -> None:
+    """The per-rule sums a profile carries (extended event by event, or rebuilt when a late
+    event sorts earlier or old hits are pruned) are exactly those built afresh from its hits,
+    and the score they give is the score of the hits alone."""
+    lead = lead_of("sums@northwind.example")
+    events = [engagement(lead, k, url=u, at=T0 + h * timedelta(hours=1)) for k, u, h in spec]
+    rnd.shuffle(events)  # type: ignore[attr-defined]
+    p = None
+    for i, e in enumerate(events):
+        now = max(e.occurred_at, T0 + i * timedelta(hours=1))
+        p = domain.apply(p, e, MODEL, now).profile or p
+        assert p is not None
+        fresh = domain.hit_sums(p.hits, MODEL)
+        assert (p.sums is None) == (fresh is None)
+        if fresh is not None and p.sums is not None:
+            assert p.sums.covers(p.hits) and p.sums.by_rule == fresh.by_rule
+        assert p.engagement_score == domain.engagement(p.hits, MODEL, now)[0]
+    assert p is not None
+    later = T0 + later_h * DAY
+    assert domain.engagement(p.hits, MODEL, later, p.sums) == \
+        domain.engagement(p.hits, MODEL, later)
+
+
+def test_a_future_hit_is_worth_its_points_with_or_without_sums() -> None:
+    lead = lead_of("future@northwind.example")
+    p = domain.apply(None, engagement(lead, "webinar_attended", at=T0 + DAY), MODEL, T0).profile
+    assert p is not None and p.engagement_score == 25  # not grown by the day ahead
+    assert domain.engagement(p.hits, MODEL, T0, p.sums)[0] == 25
+
+
 # -- qualification -----------------------------------------------------------------------------
 
 def test_form_fill_from_a_fit_lead_is_a_fast_lane_mql() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from bisect import bisect_left, bisect_right, insort
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from math import exp, log
@@ -128,6 +128,54 @@ class EngagementLine(NamedTuple):
         return f"{self.count} × {self.label}: {self.value:.1f} after decay{cap}"
 
 
+@dataclass(frozen=True, slots=True)
+class HitSums:
+    """The hits' per-rule sums, anchored at the first hit's time: for each rule, the sum in
+    canonical order of ``points × e^(λ(ts − anchor))``, the number of hits and the last hit's
+    event. A rule's decayed value at ``now`` is its sum × ``e^(−λ(now − anchor))``.
+
+    Built left to right over the sorted hits; a hit that sorts after every other one is added to
+    the sums as they are, which is exactly what rebuilding them would give (same additions in the
+    same order), so the scores stay a function of the set of events. Anything else (a late event
+    sorting earlier, pruning, a recycle, another half-life) rebuilds them."""
+
+    rate: float  # λ = ln 2 / half-life, per second
+    first: Hit  # the anchor is its time
+    last: Hit
+    size: int  # how many hits they cover
+    by_rule: dict[str, tuple[float, int, str]]  # rule id → (sum, count, last event id)
+
+    def covers(self, hits: tuple[Hit, ...]) -> bool:
+        """Whether these are the sums of ``hits`` (hits only ever gain newer hits or lose their
+        oldest, so the ends and the length tell)."""
+        return (len(hits) == self.size and hits[0] == self.first and hits[-1] == self.last)
+
+
+def hit_sums(hits: tuple[Hit, ...], model: ScoringModel,
+             previous: HitSums | None = None) -> HitSums | None:
+    """The sums for ``hits``: extended from ``previous`` when ``hits`` are its hits followed by
+    newer ones, else rebuilt. None when the hits span too long to anchor (then ``engagement``
+    decays every hit on its own)."""
+    if not hits:
+        return None
+    rate = LN2 / model.half_life.total_seconds()
+    n = previous.size if previous is not None else 0
+    if (previous is not None and previous.rate == rate and n < len(hits)
+            and hits[0] == previous.first and hits[n - 1] == previous.last):
+        by_rule, start = dict(previous.by_rule), n
+    else:
+        by_rule, start = {}, 0
+    anchor = hits[0].ts
+    if (hits[-1].ts - anchor) * rate > 600:  # e^600 nears the float range: do not anchor
+        return None
+    for ts, event_id, rule_id, points in hits[start:]:
+        weight = points * exp(rate * (ts - anchor))
+        found = by_rule.get(rule_id)
+        by_rule[rule_id] = (weight, 1, event_id) if found is None else (
+            found[0] + weight, found[1] + 1, event_id)
+    return HitSums(rate, hits[0], hits[-1], len(hits), by_rule)
+
+
 @dataclass(frozen=True)
 class LeadProfile:
     lead_id: str
@@ -145,6 +193,8 @@ class LeadProfile:
     form_fills: int = 0
     fit_parts: tuple[Part, ...] = ()
     fit_version: str | None = None  # the model version ``fit_parts`` were computed with
+    sums: HitSums | None = field(default=None, compare=False, repr=False)
+    """Derived from ``hits`` (never stored): per-rule sums that make the next score O(rules)."""
 
 
 @dataclass(frozen=True)
@@ -190,37 +240,43 @@ def fit(snapshot: LeadSnapshot, model: ScoringModel, event_id: uuid.UUID | None
     return max(0, sum(p.points for p in parts)), parts
 
 
-def engagement(hits: tuple[Hit, ...], model: ScoringModel, now: datetime
-               ) -> tuple[int, tuple[EngagementLine, ...]]:
+def engagement(hits: tuple[Hit, ...], model: ScoringModel, now: datetime,
+               sums: HitSums | None = None) -> tuple[int, tuple[EngagementLine, ...]]:
     """What they did, at ``now``: each hit halves in value every half-life; each rule's sum is
-    capped; the total is at least 0."""
-    neg_rate = -LN2 / model.half_life.total_seconds()
+    capped; the total is at least 0.
+
+    With every hit in the past, a rule's value is its anchored sum (``HitSums``, given or built
+    here) times one decay factor: O(rules) once the sums exist. A hit in the future (a late
+    clock) is worth its points, undecayed, so then each hit is decayed on its own."""
     now_ts = now.timestamp()
-    sums: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    latest: dict[str, str] = {}
-    for ts, event_id, rule_id, points in hits:  # canonical order: the sums are reproducible
-        age = now_ts - ts
-        value = points * exp(neg_rate * age) if age > 0 else points
-        if rule_id in sums:
-            sums[rule_id] += value
-            counts[rule_id] += 1
-        else:
-            sums[rule_id] = value
-            counts[rule_id] = 1
-        latest[rule_id] = event_id
+    totals: dict[str, tuple[float, int, str]] = {}
+    if hits and hits[-1].ts <= now_ts:
+        if sums is None or not sums.covers(hits):
+            sums = hit_sums(hits, model)
+        if sums is not None:
+            factor = exp(-sums.rate * (now_ts - sums.first.ts))
+            totals = {rule_id: (weight * factor, count, last)
+                      for rule_id, (weight, count, last) in sums.by_rule.items()}
+    if hits and not totals:
+        neg_rate = -LN2 / model.half_life.total_seconds()
+        for ts, event_id, rule_id, points in hits:  # canonical order: reproducible sums
+            age = now_ts - ts
+            value = points * exp(neg_rate * age) if age > 0 else points
+            found = totals.get(rule_id)
+            totals[rule_id] = (value, 1, event_id) if found is None else (
+                found[0] + value, found[1] + 1, event_id)
     lines = []
     for rule in model.engagement_rules:
-        total = sums.get(rule.id)
-        if total is None:
+        found = totals.get(rule.id)
+        if found is None:
             continue
+        total, count, last = found
         cap = rule.cap
         if cap is not None:
             total = -cap if total < -cap else cap if total > cap else total
         points = round(total)
         if points:
-            lines.append(EngagementLine(rule.id, points, counts[rule.id], total, cap,
-                                        rule.message, latest[rule.id]))
+            lines.append(EngagementLine(rule.id, points, count, total, cap, rule.message, last))
     score = sum(line.points for line in lines)
     return (score if score > 0 else 0), tuple(lines)
 
@@ -318,9 +374,11 @@ def on_engagement(profile: LeadProfile | None, event: FormSubmitted | Engagement
         fit_score, fit_parts = base.fit_score, base.fit_parts
     doing = _engagement_of(event)
     hits = add_hits(base.hits, hits_for(event, model, doing), base.engagement_since, now, model)
-    eng_score, eng_parts = engagement(hits, model, now)
+    sums = hit_sums(hits, model, base.sums)
+    eng_score, eng_parts = engagement(hits, model, now, sums)
     scored = replace(base, snapshot=snapshot, snapshot_at=snapshot_at, fit_score=fit_score,
                      fit_grade=model.grade(fit_score), engagement_score=eng_score, hits=hits,
+                     sums=sums,
                      form_fills=base.form_fills + isinstance(event, FormSubmitted),
                      fit_parts=fit_parts, fit_version=model.version)
     moves = _qualify(scored, doing, model, fit_parts, eng_parts)
@@ -346,15 +404,15 @@ def _qualify(p: LeadProfile, doing: Doing, model: ScoringModel,
     lane = next((f for f in model.fast_lanes if f.event == kind
                  and grade_at_least(p.fit_grade, f.min_grade)
                  and (f.url_contains is None or f.url_contains in url)), None)
-    fit_line = f"fit {p.fit_score} (grade {p.fit_grade}: " + \
-        ", ".join(x.message for x in fit_parts) + ")"
     if lane is not None:
+        fit_line = _fit_line(p, fit_parts)
         why = (Reason(rule_id=lane.id, message=f"fast lane: {kind.replace('_', ' ')} from a "
                       f"grade {p.fit_grade} lead (lane needs {lane.min_grade} or better)"),
                Reason(rule_id="mql.fit", message=fit_line))
         moves.append(transition(stage, Stage.MQL, M, why))
     elif grade_at_least(p.fit_grade, model.mql_min_grade) and \
             p.engagement_score >= model.mql_min_engagement:
+        fit_line = _fit_line(p, fit_parts)
         since = " since it was recycled" if stage is Stage.RECYCLED else ""
         why = (Reason(rule_id="mql.fit", message=f"{fit_line}, needs {model.mql_min_grade} "
                       "or better"),
@@ -365,6 +423,11 @@ def _qualify(p: LeadProfile, doing: Doing, model: ScoringModel,
     return tuple(moves)
 
 
+def _fit_line(p: LeadProfile, fit_parts: tuple[Part, ...]) -> str:
+    return f"fit {p.fit_score} (grade {p.fit_grade}: " + \
+        ", ".join(x.message for x in fit_parts) + ")"
+
+
 def _moved(p: LeadProfile, moves: tuple[Transition, ...], now: datetime) -> LeadProfile:
     """The profile after its stage changes: a new MQL starts a new pass through the funnel; a
     recycle resets the engagement baseline, so re-qualifying takes new engagement."""
@@ -373,7 +436,7 @@ def _moved(p: LeadProfile, moves: tuple[Transition, ...], now: datetime) -> Lead
         if move.to_stage is Stage.MQL:
             p = replace(p, cycle=p.cycle + 1)
         if move.to_stage is Stage.RECYCLED:
-            p = replace(p, engagement_since=now, hits=(), engagement_score=0)
+            p = replace(p, engagement_since=now, hits=(), sums=None, engagement_score=0)
     return p
 
 

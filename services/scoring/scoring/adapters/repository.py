@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from leadrelay_shared import jsonio
 from leadrelay_shared.contracts import LeadSnapshot, Stage
-from leadrelay_shared.db import any_of
+from leadrelay_shared.db import any_of, copy_rows
 from leadrelay_shared.privacy import scrub
 from leadrelay_shared.uow import SqlUnitOfWork
 from sqlalchemy.dialects.postgresql import insert
@@ -107,9 +108,12 @@ class TimelineRepository:
         self._conn = conn
 
     async def add_many(self, entries: Sequence[TimelineEntry]) -> None:
-        await self._conn.execute(sa.insert(orm.timeline), [
-            {"lead_id": e.lead_id, "at": e.at, "kind": e.kind, "summary": e.summary,
-             "detail": e.detail, "event_id": e.event_id} for e in entries])
+        """Append entries (COPY: two or three per event, the most rows scoring writes)."""
+        if entries:
+            await copy_rows(self._conn, orm.timeline,
+                            ("lead_id", "at", "kind", "summary", "detail", "event_id"),
+                            [(e.lead_id, e.at, e.kind, e.summary, jsonio.dumps_str(e.detail),
+                              e.event_id) for e in entries])
 
     async def scrub(self, lead_id: str) -> None:
         t = orm.timeline
