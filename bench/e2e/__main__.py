@@ -86,13 +86,14 @@ class Receiver:
 def run_step(stack: Stack, key: str, receiver: Receiver, rate: float, duration: float,
              tag: str) -> Step:
     """Post leads at ``rate`` for ``duration`` s, wait for their webhooks, measure latency."""
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.e2e.load", "--url", stack.url("intake"), "--key", key,
-         "--rate", str(rate), "--duration", str(duration), "--tag", tag],
-        capture_output=True, text=True, cwd=ROOT)
-    if out.returncode != 0:
-        raise RuntimeError(f"the load generator failed:\n{out.stderr[-3000:]}")
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    with tempfile.NamedTemporaryFile(suffix=".json") as file:
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.e2e.load", "--url", stack.url("intake"), "--key", key,
+             "--rate", str(rate), "--duration", str(duration), "--tag", tag,
+             "--out", file.name], capture_output=True, text=True, cwd=ROOT)
+        if out.returncode != 0:
+            raise RuntimeError(f"the load generator failed:\n{out.stderr[-3000:]}")
+        result = json.loads(Path(file.name).read_text())
     accepted: dict[str, float] = result["accepted"]
     deadline = time.monotonic() + DRAIN_S
     while True:

@@ -16,6 +16,7 @@ import asyncio
 import json
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -96,8 +97,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, required=True)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--tag", default="", help="makes this step's addresses its own")
+    parser.add_argument("--out", required=True, help="file to write the JSON result to")
     args = parser.parse_args()
-    print(json.dumps(uvloop.run(run(args))))
+    result = uvloop.run(run(args))
+    # a file, not stdout: a result of several hundred KB on a pipe the event loop left
+    # non-blocking came back cut at 64 KB
+    Path(args.out).write_text(json.dumps(result))
 
 
 if __name__ == "__main__":
