@@ -62,7 +62,8 @@ class RepLoads:
             return out
         t = orm.rep_loads
         since = (now - timedelta(days=8)).date()
-        rows = await self._conn.execute(sa.select(t).where(any_of(t.c.rep_id, ids), t.c.day >= since))
+        rows = await self._conn.execute(
+            sa.select(t).where(any_of(t.c.rep_id, ids), t.c.day >= since))
         for r in rows:
             out[r.rep_id][r.day] = r.assigned
         return out
