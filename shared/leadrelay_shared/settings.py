@@ -30,7 +30,9 @@ class ServiceSettings(BaseSettings):
     port: int = 8000
     log_level: str = "info"
     kafka_send_timeout_s: float = 2.0
-    consumer_max_records: int = 200
+    # records per poll (Kafka's own default for max.poll.records), handled in one transaction by
+    # the services with a batch handler; the consumer benchmarks measure this size
+    consumer_max_records: int = 500
     # Where a consumer group seen for the first time starts: the whole topic, or only new events.
     consumer_offset_reset: Literal["earliest", "latest"] = "earliest"
     relay_poll_interval_s: float = 0.5
