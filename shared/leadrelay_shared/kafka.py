@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 
@@ -128,7 +127,3 @@ async def broker_reachable(producer: AIOKafkaProducer, timeout_s: float = 2.0) -
     except Exception:
         return False
     return True
-
-
-def json_bytes(data: object) -> bytes:
-    return json.dumps(data, separators=(",", ":"), default=str).encode()
