@@ -105,8 +105,9 @@ def settle_heap() -> None:
     Without it, every full collection walks the whole configuration again: with 10,000 accounts
     and 1,000 reps that was 40 % of router's handler time. Called once the service has started,
     and again after a configuration is reloaded: what was frozen is thawed and collected first, so
-    a replaced configuration is freed and no garbage is frozen. Reference counting frees objects
-    as usual in between; only cycles wait for the next settle.
+    a replaced configuration is freed and no garbage is frozen. In between, reference counting
+    and the collector free new objects as usual; only cycles among frozen objects wait for the
+    next settle.
     """
     gc.unfreeze()
     gc.collect()
