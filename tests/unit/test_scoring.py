@@ -158,7 +158,7 @@ def test_kept_sums_equal_a_rebuild_whatever_the_order(spec: list[tuple[str, str 
         fresh = domain.hit_sums(p.hits, MODEL)
         assert (p.sums is None) == (fresh is None)
         if fresh is not None and p.sums is not None:
-            assert p.sums.covers(p.hits) and p.sums.by_rule == fresh.by_rule
+            assert p.sums.covers(p.hits, MODEL) and p.sums.by_rule == fresh.by_rule
         assert p.engagement_score == domain.engagement(p.hits, MODEL, now)[0]
     assert p is not None
     later = T0 + later_h * DAY
@@ -171,6 +171,19 @@ def test_a_future_hit_is_worth_its_points_with_or_without_sums() -> None:
     p = domain.apply(None, engagement(lead, "webinar_attended", at=T0 + DAY), MODEL, T0).profile
     assert p is not None and p.engagement_score == 25  # not grown by the day ahead
     assert domain.engagement(p.hits, MODEL, T0, p.sums)[0] == 25
+
+
+def test_sums_kept_under_another_half_life_are_not_used() -> None:
+    lead = lead_of("halflife@northwind.example")
+    p = domain.apply(None, engagement(lead, "webinar_attended"), MODEL, T0).profile
+    p = domain.apply(p, engagement(lead, "email_click", at=T0 + DAY), MODEL, T0 + DAY).profile
+    assert p is not None and p.sums is not None
+    faster = parse(default_text().replace("engagement_half_life_days: 30",
+                                          "engagement_half_life_days: 7"))
+    later = T0 + 20 * DAY
+    assert domain.engagement(p.hits, faster, later, p.sums) == \
+        domain.engagement(p.hits, faster, later)
+    assert domain.engagement(p.hits, faster, later)[0] < domain.engagement(p.hits, MODEL, later)[0]
 
 
 # -- qualification -----------------------------------------------------------------------------

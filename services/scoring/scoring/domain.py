@@ -145,10 +145,11 @@ class HitSums:
     size: int  # how many hits they cover
     by_rule: dict[str, tuple[float, int, str]]  # rule id → (sum, count, last event id)
 
-    def covers(self, hits: tuple[Hit, ...]) -> bool:
-        """Whether these are the sums of ``hits`` (hits only ever gain newer hits or lose their
-        oldest, so the ends and the length tell)."""
-        return (len(hits) == self.size and hits[0] == self.first and hits[-1] == self.last)
+    def covers(self, hits: tuple[Hit, ...], model: ScoringModel) -> bool:
+        """Whether these are the sums of ``hits`` under ``model``'s half-life (hits only ever
+        gain newer hits or lose their oldest, so the ends and the length tell)."""
+        return (self.rate == LN2 / model.half_life.total_seconds() and len(hits) == self.size
+                and hits[0] == self.first and hits[-1] == self.last)
 
 
 def hit_sums(hits: tuple[Hit, ...], model: ScoringModel,
@@ -251,7 +252,7 @@ def engagement(hits: tuple[Hit, ...], model: ScoringModel, now: datetime,
     now_ts = now.timestamp()
     totals: dict[str, tuple[float, int, str]] = {}
     if hits and hits[-1].ts <= now_ts:
-        if sums is None or not sums.covers(hits):
+        if sums is None or not sums.covers(hits, model):
             sums = hit_sums(hits, model)
         if sums is not None:
             factor = exp(-sums.rate * (now_ts - sums.first.ts))
