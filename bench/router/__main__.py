@@ -30,13 +30,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 from devstack.ports import free_port
 from devstack.stack import Stack
 from leadrelay_shared.codec import encode
 from leadrelay_shared.contracts import Event, LeadSnapshot, Reason, Stage, StageChanged, Topics
 from leadrelay_shared.db import make_engine
-from leadrelay_shared.delivery import Deliverer
+from leadrelay_shared.delivery import Deliverer, http_client
 from leadrelay_shared.kafka import ensure_topics, make_producer
 from leadrelay_shared.migrate import upgrade
 from leadrelay_shared.outbox import OutboxRelay
@@ -213,12 +213,12 @@ async def _consume(bootstrap: str, url: str, topic: str, cfg: RoutingConfig,
 
 async def _deliver(url: str, cfg: RoutingConfig, count: int, port: int) -> float:
     engine = make_engine(url)
-    async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=100)) as client:
+    async with http_client(10) as client:  # the client router's deliverer uses
         for _ in range(100):  # the sink is up
             try:
-                await client.post(f"http://127.0.0.1:{port}/hook", content=b"{}")
-                break
-            except httpx.HTTPError:
+                async with client.post(f"http://127.0.0.1:{port}/hook", data=b"{}"):
+                    break
+            except aiohttp.ClientError:
                 await asyncio.sleep(0.1)
         deliverer = Deliverer(engine, orm.deliveries, cfg.endpoints(), client, batch_size=200,
                               states=orm.endpoint_states, attempts=orm.attempts)

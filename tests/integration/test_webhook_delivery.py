@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import httpx
 import pytest
 import sqlalchemy as sa
-
 from devstack.ports import free_port
 from devstack.receiver import Receiver
 from leadrelay_shared.db import make_engine
-from leadrelay_shared.delivery import Deliverer, Endpoint, replay
+from leadrelay_shared.delivery import Deliverer, Endpoint, http_client, replay
 from leadrelay_shared.migrate import upgrade
 from router.adapters import orm
 from router.adapters.repository import RouterUnitOfWork
@@ -56,7 +54,7 @@ async def drain(deliverer: Deliverer, rounds: int) -> None:
 async def test_failing_receiver_gets_the_webhook_once_after_retries(queue_db) -> None:  # type: ignore[no-untyped-def]
     engine = queue_db
     receiver, endpoint = failing_receiver(2)
-    async with httpx.AsyncClient(timeout=5) as client:
+    async with http_client(5) as client:
         # Two deliverers share the queue, as two router instances would.
         a, b = (Deliverer(engine, orm.deliveries, {"crm": endpoint}, client, schedule=(0.05, 0.05, 0.05))
                 for _ in range(2))
@@ -75,7 +73,7 @@ async def test_failing_receiver_gets_the_webhook_once_after_retries(queue_db) ->
 async def test_dead_after_schedule_then_replayed(queue_db) -> None:  # type: ignore[no-untyped-def]
     engine = queue_db
     receiver, endpoint = failing_receiver(3)
-    async with httpx.AsyncClient(timeout=5) as client:
+    async with http_client(5) as client:
         deliverer = Deliverer(engine, orm.deliveries, {"crm": endpoint}, client, schedule=(0.05, 0.05))
         delivery_id = await queue(engine, endpoint, "lead-y")
         await drain(deliverer, 10)
@@ -86,3 +84,45 @@ async def test_dead_after_schedule_then_replayed(queue_db) -> None:  # type: ign
         await drain(deliverer, 3)
     receiver.stop()
     assert [r.webhook_id for r in receiver.of("crm")] == [delivery_id]
+
+
+async def test_an_attempt_is_bounded_by_the_timeout_and_does_not_follow_redirects(queue_db) -> None:  # type: ignore[no-untyped-def]
+    """A receiver that answers too late, one that redirects, and a port nobody listens on: each
+    attempt fails with a reason and is retried later; the redirect's target is never called."""
+    engine = queue_db
+    hits: list[str] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        path = head.split(" ", 2)[1]
+        hits.append(path)
+        length = next((int(line.split(":", 1)[1]) for line in head.split("\r\n")
+                       if line.lower().startswith("content-length:")), 0)
+        await reader.readexactly(length)
+        if path == "/slow":
+            await asyncio.sleep(3)
+        status = "302 Found\r\nLocation: /elsewhere" if path == "/moved" else "204 No Content"
+        writer.write(f"HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n".encode())
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    endpoints = {name: Endpoint(id=name, url=url, secret=SECRET) for name, url in {
+        "slow": f"http://127.0.0.1:{port}/slow", "moved": f"http://127.0.0.1:{port}/moved",
+        "nobody": f"http://127.0.0.1:{free_port()}/hooks"}.items()}
+    ids = {name: await queue(engine, e, f"lead-{name}") for name, e in endpoints.items()}
+    async with http_client(0.5) as client:
+        deliverer = Deliverer(engine, orm.deliveries, endpoints, client, schedule=(60,))
+        started = asyncio.get_running_loop().time()
+        assert await deliverer.deliver_once() == 3
+        assert asyncio.get_running_loop().time() - started < 2.5
+    server.close()
+    async with engine.connect() as conn:
+        rows = {r.id: r for r in (await conn.execute(sa.select(orm.deliveries))).all()}
+    slow, moved, nobody = (rows[ids[n]] for n in ("slow", "moved", "nobody"))
+    assert all(r.status == "pending" and r.attempts == 1 for r in (slow, moved, nobody))
+    assert slow.last_error == "TimeoutError: no answer within 0.5 s"
+    assert moved.last_status_code == 302 and moved.last_error == "HTTP 302"
+    assert nobody.last_status_code is None and nobody.last_error.startswith("ClientConnector")
+    assert "/elsewhere" not in hits

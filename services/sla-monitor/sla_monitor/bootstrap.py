@@ -6,13 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
-import httpx
 from fastapi import Depends, FastAPI
 from leadrelay_shared import delivery_api
 from leadrelay_shared.consumer import EventConsumer
 from leadrelay_shared.contracts import Event, Topics
 from leadrelay_shared.db import make_engine
-from leadrelay_shared.delivery import DEFAULT_SCHEDULE_S, Deliverer
+from leadrelay_shared.delivery import DEFAULT_SCHEDULE_S, Deliverer, http_client
 from leadrelay_shared.logging import configure
 from leadrelay_shared.outbox import OutboxRelay
 from leadrelay_shared.runtime import Runtime, settle_heap
@@ -46,7 +45,7 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
         await policies.activate(engine, utcnow())
         relay = OutboxRelay(engine, orm.outbox, runtime.producer,
                             poll_interval_s=settings.relay_poll_interval_s)
-        client = httpx.AsyncClient(timeout=settings.webhook_timeout_s)
+        client = http_client(settings.webhook_timeout_s)
         deliverer = Deliverer(engine, orm.deliveries, lambda: policies.current.endpoints(),
                               client, schedule=schedule or DEFAULT_SCHEDULE_S,
                               states=orm.endpoint_states, attempts=orm.delivery_attempts)
@@ -93,7 +92,7 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
             relay.stop()
             deliverer.stop()
             await runtime.close()
-            await client.aclose()
+            await client.close()
 
     app = FastAPI(title="leadrelay sla-monitor", version="0.2.0", lifespan=lifespan)
     app.state.policies = policies
