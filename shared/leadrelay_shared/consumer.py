@@ -14,13 +14,19 @@ A service may also give a ``batch_handler``: the records of one poll of one part
 handled in one transaction (far fewer round trips). If that fails for a reason that is not
 transient, the records are handled again one by one, so one bad event is dead-lettered alone
 and its neighbours still go through.
+
+A service may also name the ``event_types`` it handles: a record whose ``ce_type`` header names
+another type is skipped before it is decoded (and its offset committed with the rest). Router and
+sla-monitor share topics with events they never act on (every ``lead.scored``, every page view);
+decoding and validating those only to drop them was most of their consumers' CPU. A record with
+no ``ce_type`` at all is still decoded, and dead-lettered as before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -54,9 +60,10 @@ class EventConsumer:
     def __init__(self, *, bootstrap: str, group_id: str, topics: Sequence[str], handler: Handler,
                  producer: AIOKafkaProducer, max_records: int = 200, send_timeout_s: float = 5.0,
                  unexpected_retries: int = 3, max_backoff_s: float = 10.0,
-                 batch_handler: BatchHandler | None = None, offset_reset: str = "earliest"
-                 ) -> None:
+                 batch_handler: BatchHandler | None = None, offset_reset: str = "earliest",
+                 event_types: Collection[str] | None = None) -> None:
         self.group_id = group_id
+        self._wanted = None if event_types is None else {t.encode() for t in event_types}
         self._offset_reset = offset_reset
         self._batch_handler = batch_handler
         self._topics = list(topics)
@@ -134,6 +141,8 @@ class EventConsumer:
         decoded: list[ConsumerRecord] = []
         for record in records:
             headers = list(record.headers or ())
+            if self._unwanted(headers):
+                continue
             try:
                 events.append(decode(headers, record.value, record.key))
                 decoded.append(record)
@@ -160,8 +169,22 @@ class EventConsumer:
         for record in decoded:
             await self._process(record)
 
+    def _unwanted(self, headers: list[tuple[str, bytes]]) -> bool:
+        """True for a record of a type this consumer does not handle (counted as skipped)."""
+        if self._wanted is None:
+            return False
+        for name, value in headers:
+            if name == "ce_type":
+                if value in self._wanted:
+                    return False
+                CONSUMED.labels(self.group_id, "skipped").inc()
+                return True
+        return False
+
     async def _process(self, record: ConsumerRecord) -> None:
         headers = list(record.headers or ())
+        if self._unwanted(headers):
+            return
         try:
             event = decode(headers, record.value, record.key)
         except PoisonMessage as exc:

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timezone
 
 import pytest
 import sqlalchemy as sa
-
 from leadrelay_shared.codec import encode
 from leadrelay_shared.consumer import EventConsumer
-from leadrelay_shared.contracts import Event, Topics
+from leadrelay_shared.contracts import Event, FormSubmitted, Topics
 from leadrelay_shared.db import make_engine
-from leadrelay_shared.kafka import make_producer, send_record
+from leadrelay_shared.kafka import ensure_topics, make_producer, send_record
 from leadrelay_shared.migrate import upgrade
 from scoring import handlers
 from scoring.adapters import orm
 from scoring.adapters.repository import ScoringUnitOfWork
 from scoring.model import default_model
-from tests.factories import form
+
+from tests.factories import engagement, form
 from tests.integration.kafka_helpers import read_to_end
 
 pytestmark = pytest.mark.integration
@@ -82,3 +83,41 @@ async def test_redelivered_event_changes_nothing_and_poison_goes_to_dead_letter(
     assert dead[0].value == b"\x00not-an-event"
     await producer.stop()
     await engine.dispose()
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_records_of_types_the_service_does_not_handle_are_skipped_undecoded(infra, batched: bool) -> None:  # type: ignore[no-untyped-def]
+    """A consumer that names its event types never decodes the others: a page view with broken
+    data is skipped, not dead-lettered, and the form after it is handled."""
+    topic = f"leadrelay.test.skip.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(infra.bootstrap, {topic: 1})
+    producer = make_producer(infra.bootstrap, client_id="test")
+    await producer.start()
+    wanted = form()
+    view = encode(engagement(wanted.lead_id))
+    broken_key = f"broken-{uuid.uuid4()}".encode()
+    await producer.send_and_wait(topic, b"{not json", key=broken_key, headers=view.headers)
+    await producer.send_and_wait(topic, view.value, key=view.key, headers=view.headers)
+    record = encode(wanted)
+    await producer.send_and_wait(topic, record.value, key=record.key, headers=record.headers)
+    seen: list[Event] = []
+
+    async def one(e: Event) -> None:
+        seen.append(e)
+
+    async def many(events: Sequence[Event]) -> None:
+        seen.extend(events)
+
+    consumer = EventConsumer(bootstrap=infra.bootstrap, group_id=f"t-{uuid.uuid4()}",
+                             topics=[topic], handler=one, batch_handler=many if batched else None,
+                             producer=producer, event_types=[FormSubmitted.event_type])
+
+    async def form_seen() -> bool:
+        return bool(seen)
+
+    await run_until(consumer, form_seen)
+    assert [e.event_id for e in seen] == [wanted.event_id]
+    dead = await read_to_end(infra.bootstrap, Topics.DEAD_LETTER,
+                             keep=lambda r: r.key == broken_key)
+    assert dead == []
+    await producer.stop()

@@ -70,7 +70,8 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
             bootstrap=settings.kafka_bootstrap_servers, group_id=settings.consumer_group,
             topics=[Topics.SCORING, Topics.SLA], handler=handle, batch_handler=handle_batch,
             producer=runtime.producer, max_records=settings.consumer_max_records,
-            offset_reset=settings.consumer_offset_reset)
+            offset_reset=settings.consumer_offset_reset,
+            event_types=[t.event_type for t in handlers.HANDLED])
         runtime.spawn(runtime.after_producer(relay.run()), "outbox-relay")
         runtime.spawn(runtime.after_producer(consumer.run()), "consumer")
         runtime.spawn(deliverer.run(), "webhooks")

@@ -89,6 +89,10 @@ class Outcome:
     note: str | None = None
 
 
+HANDLED = (StageChanged, RerouteRequested, LeadErased)
+"""The event types router acts on; its consumer skips the others without decoding them."""
+
+
 def routable(event: Event) -> bool:
     return isinstance(event, RerouteRequested) or (
         isinstance(event, StageChanged) and event.to_stage in ROUTED_STAGES)

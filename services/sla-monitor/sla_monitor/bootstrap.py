@@ -72,7 +72,8 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
             bootstrap=settings.kafka_bootstrap_servers, group_id=settings.consumer_group,
             topics=[Topics.ROUTING, Topics.INTAKE, Topics.SCORING], handler=handle,
             producer=runtime.producer, max_records=settings.consumer_max_records,
-            offset_reset=settings.consumer_offset_reset)
+            offset_reset=settings.consumer_offset_reset,
+            event_types=[t.event_type for t in handlers.HANDLED])
         scheduler = Scheduler(tick, interval_s=settings.scheduler_interval_s,
                               batch=settings.scheduler_batch, on_fired=wake, gauges=gauges)
         runtime.spawn(runtime.after_producer(relay.run()), "outbox-relay")

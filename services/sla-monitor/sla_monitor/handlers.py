@@ -116,9 +116,13 @@ class _Changes:
             ALERTS.labels(a.level, a.clock.policy_id).inc()
 
 
+HANDLED = (LeadAssigned, ActivityLogged, FeedbackReceived, StageChanged)
+"""The event types sla-monitor acts on; its consumer skips the others without decoding them."""
+
+
 async def handle(event: Event, *, uow: UnitOfWork, config: Callable[[], SlaConfig],
                  now: Callable[[], datetime]) -> None:
-    if not isinstance(event, (LeadAssigned, ActivityLogged, FeedbackReceived, StageChanged)):
+    if not isinstance(event, HANDLED):
         return
     if isinstance(event, StageChanged) and event.to_stage != Stage.SAL \
             and event.to_stage not in domain.CLOSING_STAGES:
