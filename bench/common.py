@@ -105,6 +105,9 @@ class Report:
 
 
 RESULTS_ENV = "LEADRELAY_BENCH_RESULTS"
+SCRATCH_ENV = "LEADRELAY_BENCH_SCRATCH_INFRA"
+"""Set by ``bench --smoke`` when it started the PostgreSQL and Kafka it hands the benchmarks
+(through ``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS``): they may be filled, as their own."""
 
 
 def results_dir() -> Path:
