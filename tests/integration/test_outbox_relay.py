@@ -13,6 +13,7 @@ from leadrelay_shared.contracts import LeadScored, Topics
 from leadrelay_shared.kafka import make_producer
 from leadrelay_shared.migrate import upgrade
 from leadrelay_shared.outbox import OutboxRelay
+from leadrelay_shared.privacy import ERASED
 from scoring.adapters import orm
 from scoring.adapters.repository import ScoringUnitOfWork
 from leadrelay_shared.db import make_engine
@@ -57,6 +58,9 @@ async def test_relay_publishes_exactly_once_across_restart(infra, database_url) 
         published += batch
     assert published == len(events)
     await producer.stop()
+    async with engine.connect() as conn:  # a published row leaves the outbox
+        assert await conn.scalar(sa.select(sa.func.count()).where(
+            orm.outbox.c.lead_id.in_(lead_ids))) == 0
 
     ours = set(lead_ids)
     records = await read_to_end(infra.bootstrap, Topics.SCORING,
@@ -74,7 +78,8 @@ async def test_relay_publishes_exactly_once_across_restart(infra, database_url) 
 async def test_rows_stay_unpublished_when_kafka_is_down(infra, database_url) -> None:  # type: ignore[no-untyped-def]
     await asyncio.to_thread(upgrade, "scoring", database_url, orm.SCHEMA)
     engine = make_engine(database_url)
-    await write_outbox(engine, [form().lead_id], per_lead=3)
+    lead_id = form().lead_id
+    await write_outbox(engine, [lead_id], per_lead=3)
     producer = make_producer(infra.bootstrap, client_id="relay-down")
     await producer.start()
     await producer.stop()  # a stopped producer cannot send: the batch fails
@@ -82,7 +87,7 @@ async def test_rows_stay_unpublished_when_kafka_is_down(infra, database_url) -> 
     with pytest.raises(Exception):
         await relay.relay_once()
     async with engine.connect() as conn:
-        left = await conn.scalar(sa.select(sa.func.count()).where(orm.outbox.c.published_at.is_(None)))
+        left = await conn.scalar(sa.select(sa.func.count()).where(orm.outbox.c.lead_id == lead_id))
     assert left == 3
     await engine.dispose()
 
@@ -106,3 +111,21 @@ async def test_claim_many_claims_each_event_once_within_a_batch_and_across_batch
         assert count == 3
     finally:
         await engine.dispose()
+
+
+async def test_erasure_scrubs_rows_still_waiting_in_the_outbox(infra, database_url) -> None:  # type: ignore[no-untyped-def]
+    await asyncio.to_thread(upgrade, "scoring", database_url, orm.SCHEMA)
+    engine = make_engine(database_url)
+    fill = form()
+    async with ScoringUnitOfWork(engine) as uow:
+        await uow.emit(fill)  # any event with the lead's personal data, not yet published
+        await uow.commit()
+    async with ScoringUnitOfWork(engine) as uow:
+        await uow.scrub_outbox(fill.lead_id)
+        await uow.commit()
+    async with engine.connect() as conn:
+        payloads = (await conn.execute(sa.select(orm.outbox.c.payload).where(
+            orm.outbox.c.lead_id == fill.lead_id))).scalars().all()
+    await engine.dispose()
+    assert len(payloads) == 1
+    assert fill.lead.email not in repr(payloads) and ERASED in repr(payloads)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from devstack.ports import free_port
 from devstack.receiver import Receiver
 from devstack.stack import ServiceSpec, Stack
-from leadrelay_shared.contracts import ActivityLogged, Reason, Stage, StageChanged
+from leadrelay_shared.contracts import ActivityLogged, Reason, Stage, StageChanged, Topics
 from leadrelay_shared.db import make_engine
 from leadrelay_shared.migrate import upgrade
 from sla_monitor import domain
@@ -25,6 +25,7 @@ from sla_monitor.adapters.repository import row_of
 from sla_monitor.policy import parse
 
 from tests.factories import form
+from tests.integration.kafka_helpers import read_to_end
 from tests.integration.test_router_service import group_members, send, wait_for
 
 pytestmark = pytest.mark.integration
@@ -89,16 +90,24 @@ policies: [{id: short, calendar: always, first_touch: 1s, warning_at: null}]
             rows = (await conn.execute(sa.select(a.c.clock_id, a.c.level, a.c.scheduled_at,
                                                  a.c.fired_at)
                                        .where(a.c.lead_id.like("timer-%")))).all()
-            breached_events = (await conn.execute(
-                sa.select(sa.func.count()).select_from(orm.outbox).where(
-                    orm.outbox.c.event_type == "io.leadrelay.sla.breached",
-                    orm.outbox.c.lead_id.like("timer-%")))).scalar()
             still_due = (await conn.execute(sa.select(sa.func.count()).select_from(orm.clocks)
                                             .where(orm.clocks.c.next_at.is_not(None),
                                                    orm.clocks.c.lead_id.like("timer-%")))).scalar()
         assert len(rows) == n and len({r.clock_id for r in rows}) == n
         assert {r.level for r in rows} == {"breach"}
-        assert breached_events == n and still_due == 0
+        assert still_due == 0
+
+        async def outbox_drained() -> bool:  # every breach event published, then removed
+            async with engine.connect() as conn:
+                return not (await conn.execute(
+                    sa.select(sa.func.count()).select_from(orm.outbox).where(
+                        orm.outbox.c.lead_id.like("timer-%")))).scalar()
+
+        assert await wait_for(outbox_drained, 30)
+        published = await read_to_end(infra.bootstrap, Topics.SLA, keep=lambda r: (
+            r.key.startswith(b"timer-")
+            and dict(r.headers)["ce_type"] == b"io.leadrelay.sla.breached"))
+        assert len({dict(r.headers)["ce_id"] for r in published}) == n
         late = sorted((r.fired_at - r.scheduled_at).total_seconds() for r in rows)
         assert late[0] >= 0, "an alert fired before its deadline"
         assert late[-1] <= 1.0, f"alerts late by up to {late[-1]:.2f}s (p99 {late[int(n * .99)]:.2f}s)"
