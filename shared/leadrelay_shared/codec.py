@@ -44,21 +44,26 @@ def encode_payload(event_type: str, payload: dict[str, Any]) -> KafkaRecord:
     """Encode an event already dumped to JSON-ready data (an outbox row) without validating it
     again. The headers are exactly what the ``cloudevents`` library writes (the tests compare
     both), built directly because building a ``CloudEvent`` per record is the costliest step."""
+    return encode_json(event_type, str(payload["event_id"]), payload["lead_id"],
+                       str(payload["occurred_at"]), payload.get("schema_version", 1),
+                       jsonio.dumps(payload))
+
+
+def encode_json(event_type: str, event_id: str, lead_id: str, occurred_at: str,
+                schema_version: object, value: bytes) -> KafkaRecord:
+    """Encode an event whose JSON is already written (the outbox relay reads it as text from
+    PostgreSQL), given the attributes its headers need."""
     cls = EVENT_TYPES[event_type]
-    lead_id = payload["lead_id"]
-    when = str(payload["occurred_at"])
-    if when.endswith("+00:00"):
-        when = when[:-6] + "Z"
+    when = occurred_at[:-6] + "Z" if occurred_at.endswith("+00:00") else occurred_at
     lead = lead_id.encode()
     headers = [
-        ("ce_id", str(payload["event_id"]).encode()), ("ce_source", cls.source.encode()),
+        ("ce_id", event_id.encode()), ("ce_source", cls.source.encode()),
         ("ce_type", event_type.encode()), ("ce_time", when.encode()), ("ce_subject", lead),
         ("content-type", CONTENT_TYPE_BYTES), ("ce_partitionkey", lead),
-        ("ce_schemaversion", str(payload.get("schema_version", 1)).encode()),
+        ("ce_schemaversion", str(schema_version or 1).encode()),
         ("ce_specversion", SPECVERSION),
     ]
-    return KafkaRecord(topic=cls.topic, key=lead, value=jsonio.dumps(payload),
-                       headers=headers)
+    return KafkaRecord(topic=cls.topic, key=lead, value=value, headers=headers)
 
 
 def library_encode(event: Event) -> KafkaRecord:

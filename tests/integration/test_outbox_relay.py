@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 
 import pytest
 import sqlalchemy as sa
 
-from leadrelay_shared.codec import decode
+from leadrelay_shared.codec import decode, encode
 from leadrelay_shared.contracts import LeadScored, Topics
 from leadrelay_shared.kafka import make_producer
 from leadrelay_shared.migrate import upgrade
@@ -66,6 +67,11 @@ async def test_relay_publishes_exactly_once_across_restart(infra, database_url) 
     records = await read_to_end(infra.bootstrap, Topics.SCORING,
                                 keep=lambda r: r.key.decode() in ours)
     decoded = [decode(list(r.headers), r.value, r.key) for r in records]
+    sent = {e.event_id: e for e in events}
+    for record, event in zip(records, decoded, strict=True):  # as if encoded from the event
+        reference = encode(sent[event.event_id])
+        assert list(record.headers) == reference.headers and record.key == reference.key
+        assert json.loads(record.value) == json.loads(reference.value)
     counts = Counter(e.event_id for e in decoded)
     assert set(counts) == {e.event_id for e in events}
     assert max(counts.values()) == 1
