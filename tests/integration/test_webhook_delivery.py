@@ -126,3 +126,33 @@ async def test_an_attempt_is_bounded_by_the_timeout_and_does_not_follow_redirect
     assert moved.last_status_code == 302 and moved.last_error == "HTTP 302"
     assert nobody.last_status_code is None and nobody.last_error.startswith("ClientConnector")
     assert "/elsewhere" not in hits
+
+
+async def test_the_webhook_client_sends_no_cookie_a_receiver_set() -> None:
+    heads: list[str] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:  # keep-alive: several requests on one connection
+            try:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode()
+            except asyncio.IncompleteReadError:
+                break
+            heads.append(head.lower())
+            length = next((int(line.split(":", 1)[1]) for line in head.split("\r\n")
+                           if line.lower().startswith("content-length:")), 0)
+            await reader.readexactly(length)
+            writer.write(b"HTTP/1.1 204 No Content\r\nSet-Cookie: session=crm-1; Path=/\r\n"
+                         b"Content-Length: 0\r\n\r\n")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    # a host name: aiohttp keeps no cookies for IP addresses anyway
+    url = f"http://localhost:{server.sockets[0].getsockname()[1]}/hooks"
+    async with http_client(5) as client:
+        for _ in range(2):
+            async with client.post(url, data=b"{}") as resp:
+                assert resp.status == 204
+    server.close()
+    assert len(heads) == 2 and not any("\r\ncookie:" in h for h in heads)
+    assert all("user-agent: leadrelay-webhooks/1" in h for h in heads)
