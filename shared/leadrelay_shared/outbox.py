@@ -98,8 +98,9 @@ class OutboxRelay:
 
     async def _send_all(self, rows: Sequence[sa.Row[Any]]) -> None:
         """Enqueue the batch in order, then wait for every acknowledgement (bounded by caller).
-        The JSON goes out as PostgreSQL writes it (``payload::text``): parsing each row only to
-        write it again cost more than the rest of the relay's Python."""
+        The JSON goes out as PostgreSQL writes it (``payload::text``, keys in jsonb's order, a
+        space after each separator): in a profile of router's benchmark, parsing each row only
+        to write it again was about half of the relay's Python."""
         futures = []
         for r in rows:
             record = encode_json(r.event_type, str(r.event_id), r.lead_id, r.occurred_at,
