@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from .codec import KafkaRecord, encode
 from .contracts import Event, Topics
@@ -23,11 +25,27 @@ class BrokerUnavailable(Exception):
     """Kafka did not acknowledge in time; the caller may retry with the same event id."""
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _key_hash(key: bytes) -> int:
+    return murmur2(key) & 0x7FFFFFFF
+
+
+def partition_for_key(key: bytes | None, all_partitions: Sequence[int],
+                      available: Sequence[int]) -> int:
+    """aiokafka's default partitioner (the Java client's murmur2, so every client puts a lead in
+    the same partition), with each key's hash remembered: aiokafka's murmur2 is pure Python,
+    about 10 µs per lead id, and the same leads come back event after event."""
+    if key is None:
+        return DefaultPartitioner()(key, all_partitions, available)  # type: ignore[no-any-return]
+    return all_partitions[_key_hash(key) % len(all_partitions)]
+
+
 def make_producer(bootstrap: str, *, client_id: str, send_timeout_s: float = 2.0) -> AIOKafkaProducer:
     timeout_ms = max(int(send_timeout_s * 1000), 1000)
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         client_id=client_id,
+        partitioner=partition_for_key,
         acks="all",
         enable_idempotence=True,
         linger_ms=1,
