@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
-from .contracts import Event
+from .contracts import Event, Serialised
 from .db import copy_rows
 from .privacy import scrub
 
@@ -48,7 +48,7 @@ class SqlUnitOfWork:
     def __init__(self, engine: AsyncEngine, tables: CommonTables) -> None:
         self._engine = engine
         self._tables = tables
-        self.emitted: list[Event] = []
+        self.emitted: list[Event | Serialised] = []
         self._conn: AsyncConnection | None = None
         self._tx: AsyncTransaction | None = None
 
@@ -108,7 +108,7 @@ class SqlUnitOfWork:
                 fresh.append(event)
         return fresh
 
-    async def emit_many(self, events: Sequence[Event]) -> None:
+    async def emit_many(self, events: Sequence[Event | Serialised]) -> None:
         """Write several events to the outbox in one statement, in order."""
         if not events:
             return

@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, Self
 
-from leadrelay_shared.contracts import Event, Stage
+from leadrelay_shared.contracts import Event, Serialised, Stage
 from leadrelay_shared.privacy import scrub
 from router.adapters.repository import CurrentOwner
 from scoring.domain import LeadProfile
@@ -58,8 +58,9 @@ class FakeUnitOfWorkBase:
     async def claim_many(self, events: Sequence[Event]) -> list[Event]:
         return [e for e in events if await self.claim(e.event_id, e.event_type)]
 
-    async def emit_many(self, events: Sequence[Event]) -> None:
-        self.outbox.extend(events)
+    async def emit_many(self, events: Sequence[Event | Serialised]) -> None:
+        # an event written straight to JSON must parse as its contract
+        self.outbox.extend(e.parse() if isinstance(e, Serialised) else e for e in events)
 
     async def enqueue_webhooks(self, rows: Sequence[dict[str, Any]]) -> None:
         for row in rows:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from leadrelay_shared.contracts import LeadErased, LeadScored, Stage, StageChanged
 from leadrelay_shared.privacy import ERASED
@@ -98,3 +100,23 @@ async def test_erase_scrubs_profile_timeline_and_outbox_and_announces_it() -> No
     assert ERASED in dump
     erased = [e for e in uow.outbox if isinstance(e, LeadErased)]
     assert len(erased) == 1 and erased[0].requested_by == "ticket-9"
+
+
+async def test_lead_scored_is_the_json_of_the_contract() -> None:
+    """The lead.scored scoring writes straight to JSON is, byte for byte, what the LeadScored
+    model writes for the same values: a field added to the contract and not here fails this."""
+    uow = FakeScoringUow()
+    await handlers.handle(form(), uow=uow, model=MODEL, now=now)
+    scored = uow.outbox[0]
+    assert isinstance(scored, LeadScored) and scored.contributions
+    lines = [c.model_dump(mode="json") for c in scored.contributions]
+    for grade, event_id in ((scored.fit_grade, scored.event_id), (None, uuid.uuid4())):
+        fake = SimpleNamespace(lead_id=scored.lead_id, fit_score=scored.fit_score,
+                               engagement_score=scored.engagement_score, fit_grade=grade)
+        written = handlers.lead_scored(fake, lines, "m-1", scored.occurred_at,  # type: ignore[arg-type]
+                                       scored.cause_event_id, event_id)
+        model = scored.model_copy(update={"fit_grade": grade, "event_id": event_id,
+                                          "model_version": "m-1"})
+        assert written.json == model.model_dump_json()
+        assert written.parse() == model
+        assert (written.event_type, written.topic) == (LeadScored.event_type, LeadScored.topic)

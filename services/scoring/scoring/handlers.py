@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from leadrelay_shared import jsonio
 from leadrelay_shared.contracts import (
     ActivityLogged,
     EngagementRecorded,
@@ -22,6 +23,7 @@ from leadrelay_shared.contracts import (
     FormSubmitted,
     LeadErased,
     LeadScored,
+    Serialised,
     Stage,
     StageChanged,
 )
@@ -82,7 +84,7 @@ class UnitOfWork(BaseUnitOfWork, Protocol):
     history: History
 
     async def claim_many(self, events: Sequence[Event]) -> list[Event]: ...
-    async def emit_many(self, events: Sequence[Event]) -> None: ...
+    async def emit_many(self, events: Sequence[Event | Serialised]) -> None: ...
     async def scrub_outbox(self, lead_id: str) -> None: ...
 
 
@@ -95,7 +97,7 @@ class Changes:
     dirty: dict[str, LeadProfile] = field(default_factory=dict)
     timeline: list[TimelineEntry] = field(default_factory=list)
     history: list[StageRecord] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
+    events: list[Event | Serialised] = field(default_factory=list)
 
     async def flush(self, uow: UnitOfWork) -> None:
         if self.dirty:
@@ -195,15 +197,27 @@ def _record_score(event: Event, d: Decision, p: LeadProfile, c: Changes) -> None
     # (pydantic-core's validation of dicts is cheaper than building models one by one).
     fit_lines = [_part(x) for x in d.fit_parts]
     engagement_lines = [_part(x) for x in d.engagement_parts]
-    c.events.append(LeadScored(
-        lead_id=p.lead_id, occurred_at=c.at, fit_score=p.fit_score,
-        engagement_score=p.engagement_score, contributions=fit_lines + engagement_lines,
-        fit_grade=p.fit_grade, model_version=c.model.version, cause_event_id=event.event_id))
+    c.events.append(lead_scored(p, fit_lines + engagement_lines, c.model.version, c.at,
+                                event.event_id))
     c.timeline.append(TimelineEntry(
         p.lead_id, c.at, "scored",
         f"fit {p.fit_score} (grade {p.fit_grade}), engagement {p.engagement_score}",
         {"fit": fit_lines, "engagement": engagement_lines, "model_version": c.model.version},
         event.event_id))
+
+
+def lead_scored(p: LeadProfile, lines: list[dict[str, Any]], model_version: str, at: datetime,
+                cause: uuid.UUID, event_id: uuid.UUID | None = None) -> Serialised:
+    """``lead.scored`` written straight to the JSON ``LeadScored`` would write (fields in its
+    order, values as pydantic-core writes them), without building and validating the model
+    first; ``test_lead_scored_is_the_json_of_the_contract`` holds the two equal."""
+    event_id = event_id or uuid.uuid4()
+    json = jsonio.dumps_str({
+        "event_id": event_id, "lead_id": p.lead_id, "occurred_at": at, "schema_version": 1,
+        "fit_score": p.fit_score, "engagement_score": p.engagement_score,
+        "contributions": lines, "model_version": model_version, "cause_event_id": cause,
+        "fit_grade": p.fit_grade})
+    return Serialised(event_id, LeadScored.event_type, LeadScored.topic, p.lead_id, json)
 
 
 def _part(x: domain.Part | domain.EngagementLine) -> dict[str, Any]:
