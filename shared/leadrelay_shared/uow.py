@@ -48,7 +48,6 @@ class SqlUnitOfWork:
     def __init__(self, engine: AsyncEngine, tables: CommonTables) -> None:
         self._engine = engine
         self._tables = tables
-        self.emitted: list[Event | Serialised] = []
         self._conn: AsyncConnection | None = None
         self._tx: AsyncTransaction | None = None
 
@@ -60,7 +59,6 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         self._conn = await self._engine.connect()
         self._tx = await self._conn.begin()
-        self.emitted = []
         self._open(self._conn)
         return self
 
@@ -116,7 +114,6 @@ class SqlUnitOfWork:
         await copy_rows(self.conn, t, ("event_id", "event_type", "topic", "lead_id", "payload"),
                         [(e.event_id, e.event_type, e.topic, e.lead_id,
                           e.model_dump_json()) for e in events])
-        self.emitted.extend(events)
 
     async def scrub_outbox(self, lead_id: str) -> None:
         """Remove a lead's personal data from its outbox rows still waiting (erasure; published
@@ -142,7 +139,6 @@ class SqlUnitOfWork:
             event_id=event.event_id, event_type=event.event_type, topic=event.topic,
             lead_id=event.lead_id, payload=event.model_dump(mode="json"),
         ))
-        self.emitted.append(event)
 
     async def enqueue_webhook(self, *, delivery_id: str, endpoint_id: str, url: str,
                               event_type: str, lead_id: str, payload: dict[str, Any]) -> None:
