@@ -193,8 +193,8 @@ def _record(event: Event, decision: Decision, c: Changes) -> None:
 
 
 def _record_score(event: Event, d: Decision, p: LeadProfile, c: Changes) -> None:
-    # Each line as plain data once: the timeline keeps these dicts, the event validates them
-    # (pydantic-core's validation of dicts is cheaper than building models one by one).
+    # Each line as plain data once: the timeline keeps these dicts and lead.scored writes them
+    # as they are (no model per line, see lead_scored).
     fit_lines = [_part(x) for x in d.fit_parts]
     engagement_lines = [_part(x) for x in d.engagement_parts]
     c.events.append(lead_scored(p, fit_lines + engagement_lines, c.model.version, c.at,
