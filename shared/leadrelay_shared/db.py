@@ -40,11 +40,16 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     )
 
 
+def array_param(values: Iterable[Any], item_type: Any) -> sa.BindParameter[Any]:
+    """The values as one array parameter: a statement that takes it is the same statement
+    whatever the count, so PostgreSQL parses and plans it, and asyncpg prepares it, once."""
+    return sa.bindparam(None, list(values), type_=pg.ARRAY(item_type))
+
+
 def any_of(column: sa.ColumnElement[Any], values: Iterable[Any]) -> sa.ColumnElement[bool]:
-    """``column = ANY($1)`` with the values as one array parameter. ``IN ($1, …, $n)`` is a new
-    statement for every count, which PostgreSQL parses and plans and asyncpg prepares again each
-    time; this one is prepared once."""
-    return column == sa.any_(sa.bindparam(None, list(values), type_=pg.ARRAY(column.type)))
+    """``column = ANY($1)`` (``array_param``); ``IN ($1, …, $n)`` is a new statement for every
+    count."""
+    return column == sa.any_(array_param(values, column.type))
 
 
 async def copy_rows(conn: AsyncConnection, table: sa.Table, columns: Sequence[str],

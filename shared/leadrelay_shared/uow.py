@@ -13,12 +13,11 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from .contracts import Event, Serialised
-from .db import copy_rows
+from .db import array_param, copy_rows
 from .privacy import scrub
 
 
@@ -93,8 +92,8 @@ class SqlUnitOfWork:
         t = self._tables.processed
         # INSERT … SELECT unnest(ids), unnest(types): one statement whatever the batch's size,
         # prepared once (a VALUES list is a new statement for every count)
-        ids = sa.bindparam(None, [e.event_id for e in events], type_=pg.ARRAY(t.c.event_id.type))
-        types = sa.bindparam(None, [e.event_type for e in events], type_=pg.ARRAY(sa.Text))
+        ids = array_param([e.event_id for e in events], t.c.event_id.type)
+        types = array_param([e.event_type for e in events], sa.Text)
         stmt = (insert(t).from_select(["event_id", "event_type"],
                                       sa.select(sa.func.unnest(ids), sa.func.unnest(types)))
                 .on_conflict_do_nothing().returning(t.c.event_id))
