@@ -13,11 +13,11 @@ Promises the tests hold us to:
 from __future__ import annotations
 
 import uuid
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, insort
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from math import exp, log
+from math import exp
 from typing import NamedTuple
 
 from leadrelay_shared.contracts import (
@@ -73,7 +73,6 @@ FORWARD = (Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY, Stage.WON)
 QUALIFIABLE = frozenset({Stage.INQUIRY, Stage.NURTURE, Stage.RECYCLED})
 ERASED_KEEPS = ("company", "country", "region", "company_size", "industry", "is_free_email")
 PRUNE_AFTER_HALF_LIVES = 10
-LN2 = log(2)
 
 
 class TransitionRejected(Exception):
@@ -101,8 +100,7 @@ class Hit(NamedTuple):
     points: int
 
 
-@dataclass(frozen=True, slots=True)
-class Part:
+class Part(NamedTuple):
     """One line of a score's explanation."""
 
     rule_id: str
@@ -128,8 +126,7 @@ class EngagementLine(NamedTuple):
         return f"{self.count} × {self.label}: {self.value:.1f} after decay{cap}"
 
 
-@dataclass(frozen=True, slots=True)
-class HitSums:
+class HitSums(NamedTuple):
     """The hits' per-rule sums, anchored at the first hit's time: for each rule, the sum in
     canonical order of ``points × e^(λ(ts − anchor))``, the number of hits and the last hit's
     event. A rule's decayed value at ``now`` is its sum × ``e^(−λ(now − anchor))``.
@@ -148,21 +145,23 @@ class HitSums:
     def covers(self, hits: tuple[Hit, ...], model: ScoringModel) -> bool:
         """Whether these are the sums of ``hits`` under ``model``'s half-life (hits only ever
         gain newer hits or lose their oldest, so the ends and the length tell)."""
-        return (self.rate == LN2 / model.half_life.total_seconds() and len(hits) == self.size
+        return (self.rate == model.decay_rate and len(hits) == self.size
                 and hits[0] == self.first and hits[-1] == self.last)
 
 
 def hit_sums(hits: tuple[Hit, ...], model: ScoringModel,
              previous: HitSums | None = None) -> HitSums | None:
     """The sums for ``hits``: extended from ``previous`` when ``hits`` are its hits followed by
-    newer ones, else rebuilt. None when the hits span too long to anchor (then ``engagement``
-    decays every hit on its own)."""
+    newer ones (or the same sums when there are none), else rebuilt. None when the hits span
+    too long to anchor (then ``engagement`` decays every hit on its own)."""
     if not hits:
         return None
-    rate = LN2 / model.half_life.total_seconds()
+    rate = model.decay_rate
     n = previous.size if previous is not None else 0
-    if (previous is not None and previous.rate == rate and n < len(hits)
+    if (previous is not None and previous.rate == rate and n <= len(hits)
             and hits[0] == previous.first and hits[n - 1] == previous.last):
+        if n == len(hits):
+            return previous
         by_rule, start = dict(previous.by_rule), n
     else:
         by_rule, start = {}, 0
@@ -174,7 +173,7 @@ def hit_sums(hits: tuple[Hit, ...], model: ScoringModel,
         found = by_rule.get(rule_id)
         by_rule[rule_id] = (weight, 1, event_id) if found is None else (
             found[0] + weight, found[1] + 1, event_id)
-    return HitSums(rate, hits[0], hits[-1], len(hits), by_rule)
+    return _tuple_new(HitSums, (rate, hits[0], hits[-1], len(hits), by_rule))
 
 
 @dataclass(frozen=True)
@@ -196,6 +195,19 @@ class LeadProfile:
     fit_version: str | None = None  # the model version ``fit_parts`` were computed with
     sums: HitSums | None = field(default=None, compare=False, repr=False)
     """Derived from ``hits`` (never stored): per-rule sums that make the next score O(rules)."""
+
+
+def _evolve(p: LeadProfile, **changes: object) -> LeadProfile:
+    """``dataclasses.replace`` for a profile, a third of its cost: every field is copied, then
+    the changes, without running ``__init__`` again (``LeadProfile`` has no checks to rerun)."""
+    new = object.__new__(LeadProfile)
+    fields = new.__dict__
+    fields.update(p.__dict__)
+    fields.update(changes)
+    return new
+
+
+_tuple_new = tuple.__new__  # builds a NamedTuple without its keyword-handling ``__new__``
 
 
 @dataclass(frozen=True)
@@ -236,9 +248,10 @@ def fit(snapshot: LeadSnapshot, model: ScoringModel, event_id: uuid.UUID | None
     known = facts(snapshot)
     if not snapshot.email_domain:
         known["is_free_email"] = None
-    parts = tuple(Part(r.id, r.points, r.message, event_id)
-                  for r in model.fit_rules if r.test(known))
-    return max(0, sum(p.points for p in parts)), parts
+    parts = tuple([_tuple_new(Part, (r.id, r.points, r.message, event_id))
+                   for r in model.fit_rules if r.test(known)])
+    total = sum([p.points for p in parts])
+    return (total if total > 0 else 0), parts
 
 
 def engagement(hits: tuple[Hit, ...], model: ScoringModel, now: datetime,
@@ -250,35 +263,42 @@ def engagement(hits: tuple[Hit, ...], model: ScoringModel, now: datetime,
     here) times one decay factor: O(rules) once the sums exist. A hit in the future (a late
     clock) is worth its points, undecayed, so then each hit is decayed on its own."""
     now_ts = now.timestamp()
-    totals: dict[str, tuple[float, int, str]] = {}
+    totals: dict[str, tuple[float, int, str]] | None = None
+    factor = 1.0
     if hits and hits[-1].ts <= now_ts:
         if sums is None or not sums.covers(hits, model):
             sums = hit_sums(hits, model)
         if sums is not None:
             factor = exp(-sums.rate * (now_ts - sums.first.ts))
-            totals = {rule_id: (weight * factor, count, last)
-                      for rule_id, (weight, count, last) in sums.by_rule.items()}
-    if hits and not totals:
-        neg_rate = -LN2 / model.half_life.total_seconds()
+            totals = sums.by_rule
+    if hits and totals is None:
+        totals = {}
+        neg_rate = -model.decay_rate
         for ts, event_id, rule_id, points in hits:  # canonical order: reproducible sums
             age = now_ts - ts
             value = points * exp(neg_rate * age) if age > 0 else points
             found = totals.get(rule_id)
             totals[rule_id] = (value, 1, event_id) if found is None else (
                 found[0] + value, found[1] + 1, event_id)
-    lines = []
-    for rule in model.engagement_rules:
-        found = totals.get(rule.id)
+    if not totals:
+        return 0, ()
+    lines: list[EngagementLine] = []
+    append, get, score = lines.append, totals.get, 0
+    for rule_id, cap, label in model.engagement_lines:
+        found = get(rule_id)
         if found is None:
             continue
-        total, count, last = found
-        cap = rule.cap
+        total = found[0] * factor
         if cap is not None:
-            total = -cap if total < -cap else cap if total > cap else total
+            if total > cap:
+                total = cap
+            elif total < -cap:
+                total = -cap
         points = round(total)
         if points:
-            lines.append(EngagementLine(rule.id, points, count, total, cap, rule.message, last))
-    score = sum(line.points for line in lines)
+            score += points
+            append(_tuple_new(EngagementLine,
+                              (rule_id, points, found[1], total, cap, label, found[2])))
     return (score if score > 0 else 0), tuple(lines)
 
 
@@ -286,26 +306,27 @@ Doing = tuple[str, str, str | None, dict[str, object]]  # kind, url (lower case)
 
 
 def hits_for(event: FormSubmitted | EngagementRecorded, model: ScoringModel,
-             doing: Doing | None = None) -> tuple[Hit, ...]:
+             doing: Doing | None = None, event_id: str | None = None) -> tuple[Hit, ...]:
     kind, url, campaign, props = doing or _engagement_of(event)
     ts = event.occurred_at.timestamp()
+    event_id = event_id or str(event.event_id)
     found = []
     for rule in model.rules_by_type.get(kind, ()):
         if rule.url_contains and rule.url_contains not in url:
             continue
         if rule.campaign and rule.campaign != campaign:
             continue
-        if any(props.get(k) != v for k, v in rule.properties):
+        if rule.properties and any(props.get(k) != v for k, v in rule.properties):
             continue
-        found.append(Hit(ts, str(event.event_id), rule.id, rule.points))
+        found.append(_tuple_new(Hit, (ts, event_id, rule.id, rule.points)))
+    found.sort()
     return tuple(found)
 
 
 def _engagement_of(event: FormSubmitted | EngagementRecorded) -> Doing:
     if isinstance(event, FormSubmitted):
         return FORM_FILL, (event.page_url or "").lower(), event.utm.get("utm_campaign"), {}
-    return (event.engagement_type, (event.url or "").lower(), event.campaign,
-            dict(event.properties))
+    return event.engagement_type, (event.url or "").lower(), event.campaign, event.properties
 
 
 def add_hits(hits: tuple[Hit, ...], new: tuple[Hit, ...], since: datetime | None,
@@ -313,20 +334,27 @@ def add_hits(hits: tuple[Hit, ...], new: tuple[Hit, ...], since: datetime | None
     """The sorted hits with ``new`` added, less those that can no longer count: before
     ``since`` (a recycle), or so old they are worth under 0.1% of their points; at most
     ``max_hits`` are kept, the newest."""
-    merged = list(hits)
-    for hit in new:
-        insort(merged, hit)
-    horizon = (now - model.half_life * PRUNE_AFTER_HALF_LIVES).timestamp()
+    if not new:
+        merged = hits
+    elif not hits or new[0] > hits[-1]:  # the usual case: the newest event so far
+        merged = hits + new
+    else:
+        as_list = list(hits)
+        for hit in new:
+            insort(as_list, hit)
+        merged = tuple(as_list)
+    horizon = now.timestamp() - model.half_life.total_seconds() * PRUNE_AFTER_HALF_LIVES
     if since is not None:
         horizon = max(horizon, since.timestamp())
     start = max(bisect_left(merged, (horizon,)), len(merged) - model.max_hits)
-    return tuple(merged[start:])
+    return merged[start:] if start > 0 else merged
 
 
 def seen(hits: tuple[Hit, ...], event_id: str, ts: float) -> bool:
-    """Whether an event already left hits (a redelivery); only hits at its time can match."""
-    lo, hi = bisect_left(hits, (ts,)), bisect_right(hits, (ts, "\uffff"))
-    return any(hits[i].event_id == event_id for i in range(lo, hi))
+    """Whether an event already left hits (a redelivery): hits sort by time, then event, so
+    the first hit at or after ``(ts, event_id)`` is one of its hits if it left any."""
+    i = bisect_left(hits, (ts, event_id))
+    return i < len(hits) and hits[i].ts == ts and hits[i].event_id == event_id
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -361,7 +389,8 @@ def merge_snapshot(profile: LeadProfile, new: LeadSnapshot, at: datetime
 def on_engagement(profile: LeadProfile | None, event: FormSubmitted | EngagementRecorded,
                   model: ScoringModel, now: datetime) -> Decision:
     base = profile or LeadProfile(lead_id=event.lead_id)
-    if seen(base.hits, str(event.event_id), event.occurred_at.timestamp()):
+    event_id = str(event.event_id)
+    if base.hits and seen(base.hits, event_id, event.occurred_at.timestamp()):
         return Decision(profile=None, ignored=Reason(
             rule_id="event.duplicate", message="event already counted"))
     snapshot, snapshot_at = base.snapshot, base.snapshot_at
@@ -369,15 +398,17 @@ def on_engagement(profile: LeadProfile | None, event: FormSubmitted | Engagement
         snapshot, snapshot_at = merge_snapshot(base, event.lead, event.occurred_at)
     elif event.email_domain and not snapshot.email_domain:
         snapshot = snapshot.model_copy(update={"email_domain": event.email_domain})
-    if profile is None or snapshot != base.snapshot or base.fit_version != model.version:
+    if profile is None or base.fit_version != model.version or (
+            snapshot is not base.snapshot and snapshot != base.snapshot):
         fit_score, fit_parts = fit(snapshot, model, event.event_id)
     else:  # who they are did not change: the fit explanation stands, with its own cause
         fit_score, fit_parts = base.fit_score, base.fit_parts
     doing = _engagement_of(event)
-    hits = add_hits(base.hits, hits_for(event, model, doing), base.engagement_since, now, model)
+    hits = add_hits(base.hits, hits_for(event, model, doing, event_id), base.engagement_since,
+                    now, model)
     sums = hit_sums(hits, model, base.sums)
     eng_score, eng_parts = engagement(hits, model, now, sums)
-    scored = replace(base, snapshot=snapshot, snapshot_at=snapshot_at, fit_score=fit_score,
+    scored = _evolve(base, snapshot=snapshot, snapshot_at=snapshot_at, fit_score=fit_score,
                      fit_grade=model.grade(fit_score), engagement_score=eng_score, hits=hits,
                      sums=sums,
                      form_fills=base.form_fills + isinstance(event, FormSubmitted),
@@ -402,9 +433,12 @@ def _qualify(p: LeadProfile, doing: Doing, model: ScoringModel,
         stage = Stage.INQUIRY
     if stage not in QUALIFIABLE:
         return tuple(moves)
-    lane = next((f for f in model.fast_lanes if f.event == kind
-                 and grade_at_least(p.fit_grade, f.min_grade)
-                 and (f.url_contains is None or f.url_contains in url)), None)
+    lane = None
+    for f in model.fast_lanes:
+        if f.event == kind and grade_at_least(p.fit_grade, f.min_grade) and (
+                f.url_contains is None or f.url_contains in url):
+            lane = f
+            break
     if lane is not None:
         fit_line = _fit_line(p, fit_parts)
         why = (Reason(rule_id=lane.id, message=f"fast lane: {kind.replace('_', ' ')} from a "
@@ -433,11 +467,11 @@ def _moved(p: LeadProfile, moves: tuple[Transition, ...], now: datetime) -> Lead
     """The profile after its stage changes: a new MQL starts a new pass through the funnel; a
     recycle resets the engagement baseline, so re-qualifying takes new engagement."""
     for move in moves:
-        p = replace(p, stage=move.to_stage, stage_entered_at=now)
+        p = _evolve(p, stage=move.to_stage, stage_entered_at=now)
         if move.to_stage is Stage.MQL:
-            p = replace(p, cycle=p.cycle + 1)
+            p = _evolve(p, cycle=p.cycle + 1)
         if move.to_stage is Stage.RECYCLED:
-            p = replace(p, engagement_since=now, hits=(), sums=None, engagement_score=0)
+            p = _evolve(p, engagement_since=now, hits=(), sums=None, engagement_score=0)
     return p
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import resources
+from math import log
 from typing import Any, Literal
 
 from leadrelay_shared import yamlconf
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 GRADES = ("A", "B", "C", "D", "F")
 FORM_FILL = "form_fill"
+LN2 = log(2)
 Grade = Literal["A", "B", "C", "D", "F"]
 EngagementOn = Literal[
     "form_fill", "page_view", "email_open", "email_click", "content_download",
@@ -194,6 +196,16 @@ class ScoringModel:
     lost_recycle: timedelta | None
     max_hits: int
     spec: ModelSpec = field(repr=False, compare=False)
+    decay_rate: float = field(init=False, repr=False, compare=False)
+    """λ = ln 2 / half-life, per second (derived)."""
+    engagement_lines: tuple[tuple[str, int | None, str], ...] = field(
+        init=False, repr=False, compare=False)
+    """(id, cap, message) of each engagement rule, in the model's order (derived)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "decay_rate", LN2 / self.half_life.total_seconds())
+        object.__setattr__(self, "engagement_lines", tuple(
+            (r.id, r.cap, r.message) for r in self.engagement_rules))
 
     def grade(self, fit_score: int) -> str:
         for grade, floor in self.grades:
@@ -202,12 +214,19 @@ class ScoringModel:
         return "F"
 
 
+_RANK = {g: i for i, g in enumerate(GRADES)}
+
+
 def grade_at_least(grade: str, minimum: str) -> bool:
-    return GRADES.index(grade) <= GRADES.index(minimum)
+    return _RANK[grade] <= _RANK[minimum]
+
+
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
 
 
 def _words(text: str) -> frozenset[str]:
-    return frozenset(w for w in re.split(r"[^a-z0-9]+", text.lower()) if w)
+    words = frozenset(_NOT_WORD.split(text.lower()))
+    return words - {""} if "" in words else words
 
 
 def _fit_test(rule: FitRuleSpec) -> tuple[Callable[[Facts], bool], str]:
