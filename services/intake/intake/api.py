@@ -78,7 +78,7 @@ class Gate:
         identity = caller.key_id or f"ip:{client_ip(request, self.settings)}"
         notation = caller.rate_limit or (self.settings.rate_limit if caller.key_id
                                          else self.settings.anonymous_rate_limit)
-        self.limiter.hit(identity, notation)
+        await self.limiter.hit(identity, notation)
         return caller
 
     def context(self, request: Request, caller: Caller, idempotency_key: str | None,
