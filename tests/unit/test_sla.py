@@ -303,6 +303,22 @@ async def test_activity_seen_before_the_assignment_still_counts() -> None:
     assert [c.status for c in uow.clocks.rows.values() if c.phase == 0] == ["worked"]
 
 
+async def test_a_batch_is_handled_as_its_events_one_by_one_in_order() -> None:
+    """One poll, one transaction: a later event sees what an earlier one wrote (the touch finds
+    the clock the assignment started), a redelivery inside the batch counts once, and events
+    sla-monitor does not act on are left out."""
+    lead = "lead-batch"
+    start = assigned(lead)
+    touch = activity(lead, at=T0 + timedelta(minutes=2))
+    other = assigned("lead-batch-2")
+    uow = FakeSlaUow()
+    await handlers.handle_batch([form(), start, touch, start, other], uow=uow,  # type: ignore[arg-type]
+                                config=lambda: CONFIG, now=lambda: T0)
+    by_lead = sorted((c.lead_id, c.status) for c in uow.clocks.rows.values() if c.phase == 0)
+    assert by_lead == [(lead, "worked"), ("lead-batch-2", "open")]
+    assert uow.commits == 1
+
+
 async def test_a_touch_by_another_rep_does_not_stop_the_clock() -> None:
     uow = FakeSlaUow()
     await _handle(uow, assigned("lead-5"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
@@ -55,8 +55,12 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
             deliverer.wake()
 
         async def handle(event: Event) -> None:
-            await handlers.handle(event, uow=SlaUnitOfWork(engine),
-                                  config=lambda: policies.current, now=utcnow)
+            await handle_batch([event])
+
+        async def handle_batch(events: Sequence[Event]) -> None:
+            await handlers.handle_batch(events, uow=SlaUnitOfWork(engine),
+                                        config=lambda: policies.current, now=utcnow)
+            wake()
 
         async def tick() -> int:
             fired = await handlers.fire_due(uow=SlaUnitOfWork(engine), config=policies.current,
@@ -71,6 +75,7 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
         consumer = EventConsumer(
             bootstrap=settings.kafka_bootstrap_servers, group_id=settings.consumer_group,
             topics=[Topics.ROUTING, Topics.INTAKE, Topics.SCORING], handler=handle,
+            batch_handler=handle_batch,
             producer=runtime.producer, max_records=settings.consumer_max_records,
             offset_reset=settings.consumer_offset_reset,
             event_types=[t.event_type for t in handlers.HANDLED])

@@ -122,23 +122,37 @@ HANDLED = (LeadAssigned, ActivityLogged, FeedbackReceived, StageChanged)
 
 async def handle(event: Event, *, uow: UnitOfWork, config: Callable[[], SlaConfig],
                  now: Callable[[], datetime]) -> None:
-    if not isinstance(event, HANDLED):
-        return
-    if isinstance(event, StageChanged) and event.to_stage != Stage.SAL \
-            and event.to_stage not in domain.CLOSING_STAGES:
+    await handle_batch([event], uow=uow, config=config, now=now)
+
+
+async def handle_batch(events: Sequence[Event], *, uow: UnitOfWork,
+                       config: Callable[[], SlaConfig], now: Callable[[], datetime]) -> None:
+    """A poll's events in one transaction, in order: each event's changes are written before
+    the next event reads the lead's clocks, so the outcome is the one of handling them one by
+    one, with one claim, one commit and one connection for the lot."""
+    wanted = [e for e in events if _acts_on(e)]
+    if not wanted:
         return
     async with uow:
-        if not await uow.claim(event.event_id, event.event_type):
-            return
-        changes = _Changes(config())
-        if isinstance(event, LeadAssigned):
-            await _assigned(event, uow, changes)
-        elif isinstance(event, StageChanged):
-            await _stage(event, uow, changes)
-        else:
-            await _touched(touch_of(event), uow, changes)
-        await changes.write(uow)
+        fresh = await uow.claim_many(wanted)
+        cfg = config()
+        for event in fresh:
+            changes = _Changes(cfg)
+            if isinstance(event, LeadAssigned):
+                await _assigned(event, uow, changes)
+            elif isinstance(event, StageChanged):
+                await _stage(event, uow, changes)
+            else:
+                await _touched(touch_of(event), uow, changes)  # type: ignore[arg-type]
+            await changes.write(uow)
         await uow.commit()
+
+
+def _acts_on(event: Event) -> bool:
+    if not isinstance(event, HANDLED):
+        return False
+    return not isinstance(event, StageChanged) or event.to_stage == Stage.SAL \
+        or event.to_stage in domain.CLOSING_STAGES
 
 
 async def _start(h: Handoff, uow: UnitOfWork, changes: _Changes) -> Clock | None:
