@@ -11,6 +11,9 @@ from leadrelay_shared.contracts import (
     EngagementRecorded,
     FeedbackReceived,
     FormSubmitted,
+    LeadAssigned,
+    Owner,
+    Stage,
     lead_id_for,
 )
 
@@ -55,3 +58,15 @@ def feedback(lead_id: str, kind: str, *, reason: str | None = None,
     return FeedbackReceived(lead_id=lead_id, occurred_at=at, received_at=at,
                             feedback=kind, reason_code=reason,  # type: ignore[arg-type]
                             opportunity_id=opportunity_id, actor_id=actor)
+
+
+def assigned(lead_id: str, *, owner: str = "rep-ana", at: datetime = T0, grade: str = "A",
+             engagement: int = 80, manager: bool = True) -> LeadAssigned:
+    """Router's word that an MQL went to ``owner`` (what starts sla-monitor's clocks)."""
+    f = form()
+    return LeadAssigned(
+        lead_id=lead_id, occurred_at=at, assignment_id=uuid.uuid4(), stage=Stage.MQL,
+        owner=Owner(id=owner, name=owner.title(), time_zone="Europe/Paris"), team_id="sdr",
+        strategy="round_robin", reasons=(), config_version="c1", lead=f.lead,
+        cause_event_id=f.event_id, fit_grade=grade, engagement_score=engagement,
+        manager=Owner(id="mgr-sam", name="Sam") if manager else None)

@@ -177,12 +177,21 @@ class FakeClocks:
         for clock in clocks:
             self.rows.setdefault(clock.id, clock)
 
-    async def open_for_lead(self, lead_id: str) -> list[Clock]:
-        return [c for c in self.rows.values() if c.lead_id == lead_id and c.status == "open"]
+    async def open_for_leads(self, lead_ids: Collection[str]) -> dict[str, list[Clock]]:
+        found: dict[str, list[Clock]] = {}
+        for c in sorted(self.rows.values(), key=lambda c: c.id):
+            if c.lead_id in lead_ids and c.status == "open":
+                found.setdefault(c.lead_id, []).append(c)
+        return found
 
-    async def latest_for_lead(self, lead_id: str) -> Clock | None:
-        mine = [c for c in self.rows.values() if c.lead_id == lead_id]
-        return max(mine, key=lambda c: (c.started_at, c.phase)) if mine else None
+    async def latest_for_leads(self, lead_ids: Collection[str]) -> dict[str, Clock]:
+        found: dict[str, Clock] = {}
+        for c in self.rows.values():
+            best = found.get(c.lead_id)
+            if c.lead_id in lead_ids and (
+                    best is None or (c.started_at, c.phase) > (best.started_at, best.phase)):
+                found[c.lead_id] = c
+        return found
 
     async def save_many(self, clocks: Sequence[Clock]) -> None:
         for clock in clocks:
@@ -200,12 +209,16 @@ class FakeTouches:
     def __init__(self) -> None:
         self.rows: dict[uuid.UUID, Touch] = {}
 
-    async def add(self, touch: Touch) -> None:
-        self.rows.setdefault(touch.event_id, touch)
+    async def add_many(self, touches: Sequence[Touch]) -> None:
+        for touch in touches:
+            self.rows.setdefault(touch.event_id, touch)
 
-    async def for_lead(self, lead_id: str) -> list[Touch]:
-        return sorted((t for t in self.rows.values() if t.lead_id == lead_id),
-                      key=lambda t: t.at)
+    async def for_leads(self, lead_ids: Collection[str]) -> dict[str, list[Touch]]:
+        found: dict[str, list[Touch]] = {}
+        for t in sorted(self.rows.values(), key=lambda t: t.at):
+            if t.lead_id in lead_ids:
+                found.setdefault(t.lead_id, []).append(t)
+        return found
 
 
 class FakeAlerts:

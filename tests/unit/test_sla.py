@@ -7,8 +7,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from leadrelay_shared.contracts import (
-    LeadAssigned,
-    Owner,
     RerouteRequested,
     SlaBreached,
     Stage,
@@ -19,7 +17,7 @@ from sla_monitor import domain, handlers
 from sla_monitor.calendar import Calendar, Exception_, add_working, working_between
 from sla_monitor.policy import PolicyError, parse, parse_duration
 
-from tests.factories import T0, activity, feedback, form
+from tests.factories import T0, activity, assigned, feedback, form
 from tests.unit.fakes import FakeSlaUow
 
 UTC = timezone.utc
@@ -204,17 +202,6 @@ def test_levels_fire_in_order_each_once() -> None:
 
 
 # --- handlers ------------------------------------------------------------------------------
-
-def assigned(lead_id: str, *, owner: str = "rep-ana", at: datetime = T0, grade: str = "A",
-             engagement: int = 80, manager: bool = True) -> LeadAssigned:
-    f = form()
-    return LeadAssigned(
-        lead_id=lead_id, occurred_at=at, assignment_id=uuid.uuid4(), stage=Stage.MQL,
-        owner=Owner(id=owner, name=owner.title(), time_zone="Europe/Paris"), team_id="sdr",
-        strategy="round_robin", reasons=(), config_version="c1", lead=f.lead,
-        cause_event_id=f.event_id, fit_grade=grade, engagement_score=engagement,
-        manager=Owner(id="mgr-sam", name="Sam") if manager else None)
-
 
 async def _handle(uow: FakeSlaUow, event: object) -> None:
     await handlers.handle(event, uow=uow, config=lambda: CONFIG, now=lambda: T0)  # type: ignore[arg-type]

@@ -7,7 +7,8 @@ outbox and the alert webhooks queued all commit together, or none of them do.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from bisect import insort
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -40,15 +41,15 @@ REQUESTED_BY = "sla-monitor"
 
 class ClockStore(Protocol):
     async def add_many(self, clocks: Sequence[Clock]) -> None: ...
-    async def open_for_lead(self, lead_id: str) -> list[Clock]: ...
-    async def latest_for_lead(self, lead_id: str) -> Clock | None: ...
+    async def open_for_leads(self, lead_ids: Collection[str]) -> dict[str, list[Clock]]: ...
+    async def latest_for_leads(self, lead_ids: Collection[str]) -> dict[str, Clock]: ...
     async def save_many(self, clocks: Sequence[Clock]) -> None: ...
     async def claim_due(self, now: datetime, limit: int) -> list[Clock]: ...
 
 
 class TouchStore(Protocol):
-    async def add(self, touch: Touch) -> None: ...
-    async def for_lead(self, lead_id: str) -> list[Touch]: ...
+    async def add_many(self, touches: Sequence[Touch]) -> None: ...
+    async def for_leads(self, lead_ids: Collection[str]) -> dict[str, list[Touch]]: ...
 
 
 class AlertStore(Protocol):
@@ -88,23 +89,78 @@ def touch_of(event: ActivityLogged | FeedbackReceived) -> Touch:
                  event.occurred_at)
 
 
-class _Changes:
-    """What one transaction writes: clocks started and changed, alerts, events."""
+class _Leads:
+    """The clocks and touches of a batch's leads, read once at the start of the transaction
+    (open clocks locked) and kept as the database would have them as each event changes them, so
+    the batch's events are decided in order as if each had been handled on its own."""
 
-    def __init__(self, config: SlaConfig) -> None:
+    def __init__(self, open_: dict[str, list[Clock]], latest: dict[str, Clock],
+                 touches: dict[str, list[Touch]]) -> None:
+        self._open = open_
+        self._latest = latest
+        self._touches = touches
+
+    @classmethod
+    async def load(cls, uow: UnitOfWork, lead_ids: Collection[str]) -> _Leads:
+        return cls(await uow.clocks.open_for_leads(lead_ids),
+                   await uow.clocks.latest_for_leads(lead_ids),
+                   await uow.touches.for_leads(lead_ids))
+
+    def open_for_lead(self, lead_id: str) -> list[Clock]:
+        """Open clocks by id, as ``ClockStore.open_for_leads`` gives them."""
+        return list(self._open.get(lead_id, ()))
+
+    def latest_for_lead(self, lead_id: str) -> Clock | None:
+        return self._latest.get(lead_id)
+
+    def touches_for_lead(self, lead_id: str) -> list[Touch]:
+        return list(self._touches.get(lead_id, ()))
+
+    def saw(self, clock: Clock) -> None:
+        """A clock started or changed: the lead's open clocks and latest clock follow."""
+        kept = [c for c in self._open.get(clock.lead_id, ()) if c.id != clock.id]
+        if clock.status == "open":
+            insort(kept, clock, key=lambda c: c.id)
+        self._open[clock.lead_id] = kept
+        latest = self._latest.get(clock.lead_id)
+        if latest is None or latest.id == clock.id or \
+                (clock.started_at, clock.phase) > (latest.started_at, latest.phase):
+            self._latest[clock.lead_id] = clock
+
+    def touched(self, touch: Touch) -> None:
+        known = self._touches.setdefault(touch.lead_id, [])
+        if all(t.event_id != touch.event_id for t in known):
+            insort(known, touch, key=lambda t: t.at)
+
+
+class _Changes:
+    """What one transaction writes: clocks started and changed, touches, alerts, events. With
+    ``leads``, every clock started or changed is also shown to them."""
+
+    def __init__(self, config: SlaConfig, leads: _Leads | None = None) -> None:
         self.config = config
+        self.leads = leads
         self.started: list[Clock] = []
         self.changed: list[Clock] = []
+        self.touches: list[Touch] = []
         self.alerts: list[Alert] = []
         self.events: list[Event] = []
+
+    def start(self, clock: Clock) -> None:
+        self.started.append(clock)
+        if self.leads is not None:
+            self.leads.saw(clock)
 
     def end(self, clock: Clock, status: str, at: datetime, why: Reason) -> None:
         ended, resolved = domain.end(clock, status, at, why)
         self.changed.append(ended)
+        if self.leads is not None:
+            self.leads.saw(ended)
         if resolved is not None:
             self.alerts.append(resolved)
 
     async def write(self, uow: UnitOfWork) -> None:
+        await uow.touches.add_many(self.touches)
         await uow.clocks.add_many(self.started)
         await uow.clocks.save_many(self.changed)
         fresh = await uow.alerts.add_many(self.alerts)
@@ -127,23 +183,24 @@ async def handle(event: Event, *, uow: UnitOfWork, config: Callable[[], SlaConfi
 
 async def handle_batch(events: Sequence[Event], *, uow: UnitOfWork,
                        config: Callable[[], SlaConfig], now: Callable[[], datetime]) -> None:
-    """A poll's events in one transaction, in order: each event's changes are written before
-    the next event reads the lead's clocks, so the outcome is the one of handling them one by
-    one, with one claim, one commit and one connection for the lot."""
+    """A poll's events in one transaction: one claim, one read of their leads' clocks and
+    touches (``_Leads``), each event decided in order against what the ones before it changed,
+    then one write per table. The outcome is the one of handling them one by one."""
     wanted = [e for e in events if _acts_on(e)]
     if not wanted:
         return
     async with uow:
         fresh = await uow.claim_many(wanted)
-        cfg = config()
-        for event in fresh:
-            changes = _Changes(cfg)
-            if isinstance(event, LeadAssigned):
-                await _assigned(event, uow, changes)
-            elif isinstance(event, StageChanged):
-                await _stage(event, uow, changes)
-            else:
-                await _touched(touch_of(event), uow, changes)  # type: ignore[arg-type]
+        if fresh:
+            leads = await _Leads.load(uow, {e.lead_id for e in fresh})
+            changes = _Changes(config(), leads)
+            for event in fresh:
+                if isinstance(event, LeadAssigned):
+                    _assigned(event, leads, changes)
+                elif isinstance(event, StageChanged):
+                    _stage(event, leads, changes)
+                else:
+                    _touched(touch_of(event), leads, changes)  # type: ignore[arg-type]
             await changes.write(uow)
         await uow.commit()
 
@@ -155,61 +212,62 @@ def _acts_on(event: Event) -> bool:
         or event.to_stage in domain.CLOSING_STAGES
 
 
-async def _start(h: Handoff, uow: UnitOfWork, changes: _Changes) -> Clock | None:
+def _start(h: Handoff, leads: _Leads, changes: _Changes) -> Clock | None:
     policy, _ = domain.select(changes.config, h)
     if policy is None:
         return None
     clock = domain.start_clock(h, policy, changes.config.version)
     # A touch may have been consumed before the handoff (they travel on other topics).
-    for touch in await uow.touches.for_lead(h.lead_id):
+    for touch in leads.touches_for_lead(h.lead_id):
         why = domain.works(clock, touch)
         if why is not None:
             clock, _ = domain.end(clock, "worked", touch.at, why)
             break
-    changes.started.append(clock)
+    changes.start(clock)
     return clock
 
 
-async def _assigned(event: LeadAssigned, uow: UnitOfWork, changes: _Changes) -> None:
-    previous = await uow.clocks.latest_for_lead(event.lead_id)
-    for clock in await uow.clocks.open_for_lead(event.lead_id):
+def _assigned(event: LeadAssigned, leads: _Leads, changes: _Changes) -> None:
+    previous = leads.latest_for_lead(event.lead_id)
+    for clock in leads.open_for_lead(event.lead_id):
         if clock.assignment_id == event.assignment_id:
             return  # this assignment already has its clock
         changes.end(clock, "reassigned", event.occurred_at, Reason(
             rule_id="sla.reassigned",
             message=f"reassigned to {event.owner.name} ({event.owner.id}); a new clock starts"))
-    await _start(handoff_of(event, previous), uow, changes)
+    _start(handoff_of(event, previous), leads, changes)
 
 
-async def _stage(event: StageChanged, uow: UnitOfWork, changes: _Changes) -> None:
+def _stage(event: StageChanged, leads: _Leads, changes: _Changes) -> None:
     if event.to_stage in domain.CLOSING_STAGES:
-        for clock in await uow.clocks.open_for_lead(event.lead_id):
+        for clock in leads.open_for_lead(event.lead_id):
             changes.end(clock, "closed", event.occurred_at, Reason(
                 rule_id="sla.closed", message=f"lead moved to {event.to_stage.value}"))
         return
-    latest = await uow.clocks.latest_for_lead(event.lead_id)
+    latest = leads.latest_for_lead(event.lead_id)
     if latest is None or latest.facts is None:
         return  # never handed to a rep: nobody to hold to a SAL follow-up
     h = replace(latest.facts, stage=Stage.SAL, at=event.occurred_at, owner=latest.owner,
                 manager=latest.manager)
-    if await _start(h, uow, changes) is None:
+    if _start(h, leads, changes) is None:
         return
-    for clock in await uow.clocks.open_for_lead(event.lead_id):
+    for clock in leads.open_for_lead(event.lead_id):
         if clock.stage != Stage.SAL:
             changes.end(clock, "closed", event.occurred_at, Reason(
                 rule_id="sla.closed", message="lead accepted (SAL): the SAL policy takes over"))
 
 
-async def _touched(touch: Touch, uow: UnitOfWork, changes: _Changes) -> None:
-    await uow.touches.add(touch)
-    for clock in await uow.clocks.open_for_lead(touch.lead_id):
+def _touched(touch: Touch, leads: _Leads, changes: _Changes) -> None:
+    changes.touches.append(touch)
+    leads.touched(touch)
+    for clock in leads.open_for_lead(touch.lead_id):
         why = domain.works(clock, touch)
         if why is not None:
             changes.end(clock, "worked", touch.at, why)
             nxt = domain.follow_up(clock, changes.config.policy(clock.policy_id), touch,
                                    changes.config.version)
             if nxt is not None:
-                changes.started.append(nxt)
+                changes.start(nxt)
         elif domain.closes(touch) and touch.at >= clock.started_at:
             changes.end(clock, "closed", touch.at, Reason(
                 rule_id="sla.closed", message=f"sales feedback '{touch.type}'"))

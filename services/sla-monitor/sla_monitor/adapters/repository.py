@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from leadrelay_shared.contracts import Stage
+from leadrelay_shared.db import any_of
 from leadrelay_shared.uow import SqlUnitOfWork
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..domain import Alert, Clock, Handoff, Person, Touch
@@ -87,6 +88,25 @@ class Clocks:
             .order_by(t.c.started_at.desc(), t.c.phase.desc()).limit(1))).first()
         return clock_of(row) if row else None
 
+    async def open_for_leads(self, lead_ids: Collection[str]) -> dict[str, list[Clock]]:
+        """Each lead's open clocks (by id), locked: ``open_for_lead`` for many leads at once."""
+        t = orm.clocks
+        rows = await self._conn.execute(
+            sa.select(t).where(any_of(t.c.lead_id, lead_ids), t.c.status == "open")
+            .order_by(t.c.id).with_for_update())
+        found: dict[str, list[Clock]] = {}
+        for r in rows:
+            found.setdefault(r.lead_id, []).append(clock_of(r))
+        return found
+
+    async def latest_for_leads(self, lead_ids: Collection[str]) -> dict[str, Clock]:
+        """Each lead's latest clock, open or not: ``latest_for_lead`` for many leads at once."""
+        t = orm.clocks
+        rows = await self._conn.execute(
+            sa.select(t).where(any_of(t.c.lead_id, lead_ids)).ext(distinct_on(t.c.lead_id))
+            .order_by(t.c.lead_id, t.c.started_at.desc(), t.c.phase.desc()))
+        return {r.lead_id: clock_of(r) for r in rows}
+
     async def save_many(self, clocks: Sequence[Clock]) -> None:
         """Write the state columns (status, next level, ends) of clocks read before."""
         if not clocks:
@@ -115,6 +135,23 @@ class Touches:
         await self._conn.execute(insert(orm.touches).values(
             event_id=touch.event_id, lead_id=touch.lead_id, kind=touch.kind, type=touch.type,
             actor_id=touch.actor_id, occurred_at=touch.at).on_conflict_do_nothing())
+
+    async def add_many(self, touches: Sequence[Touch]) -> None:
+        if touches:
+            await self._conn.execute(insert(orm.touches).on_conflict_do_nothing(), [
+                {"event_id": t.event_id, "lead_id": t.lead_id, "kind": t.kind, "type": t.type,
+                 "actor_id": t.actor_id, "occurred_at": t.at} for t in touches])
+
+    async def for_leads(self, lead_ids: Collection[str]) -> dict[str, list[Touch]]:
+        """Each lead's touches, oldest first: ``for_lead`` for many leads at once."""
+        t = orm.touches
+        rows = await self._conn.execute(sa.select(t).where(any_of(t.c.lead_id, lead_ids))
+                                        .order_by(t.c.occurred_at))
+        found: dict[str, list[Touch]] = {}
+        for r in rows:
+            found.setdefault(r.lead_id, []).append(
+                Touch(r.event_id, r.lead_id, r.kind, r.type, r.actor_id, r.occurred_at))
+        return found
 
     async def for_lead(self, lead_id: str) -> list[Touch]:
         t = orm.touches
