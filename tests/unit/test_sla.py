@@ -299,11 +299,17 @@ async def test_a_batch_is_handled_as_its_events_one_by_one_in_order() -> None:
     touch = activity(lead, at=T0 + timedelta(minutes=2))
     other = assigned("lead-batch-2")
     uow = FakeSlaUow()
-    await handlers.handle_batch([form(), start, touch, start, other], uow=uow,  # type: ignore[arg-type]
-                                config=lambda: CONFIG, now=lambda: T0)
+    sent = await handlers.handle_batch([form(), start, touch, start, other], uow=uow,  # type: ignore[arg-type]
+                                       config=lambda: CONFIG, now=lambda: T0)
     by_lead = sorted((c.lead_id, c.status) for c in uow.clocks.rows.values() if c.phase == 0)
     assert by_lead == [(lead, "worked"), ("lead-batch-2", "open")]
     assert uow.commits == 1
+    assert not sent and not uow.outbox and not uow.webhooks  # nothing for relay or deliverer
+    await _fire(uow, T0 + timedelta(minutes=16))
+    await _fire(uow, T0 + timedelta(minutes=16))  # lead-batch-2 breached
+    late = activity("lead-batch-2", at=T0 + timedelta(minutes=20))
+    assert await handlers.handle_batch([late], uow=uow, config=lambda: CONFIG,
+                                       now=lambda: T0)  # the resolve notice is queued
 
 
 async def test_a_touch_by_another_rep_does_not_stop_the_clock() -> None:

@@ -58,9 +58,9 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
             await handle_batch([event])
 
         async def handle_batch(events: Sequence[Event]) -> None:
-            await handlers.handle_batch(events, uow=SlaUnitOfWork(engine),
-                                        config=lambda: policies.current, now=utcnow)
-            wake()
+            if await handlers.handle_batch(events, uow=SlaUnitOfWork(engine),
+                                           config=lambda: policies.current, now=utcnow):
+                wake()
 
         async def tick() -> int:
             fired = await handlers.fire_due(uow=SlaUnitOfWork(engine), config=policies.current,

@@ -159,7 +159,8 @@ class _Changes:
         if resolved is not None:
             self.alerts.append(resolved)
 
-    async def write(self, uow: UnitOfWork) -> None:
+    async def write(self, uow: UnitOfWork) -> bool:
+        """Write it all; True when events went to the outbox or webhooks were queued."""
         await uow.touches.add_many(self.touches)
         await uow.clocks.add_many(self.started)
         await uow.clocks.save_many(self.changed)
@@ -170,6 +171,7 @@ class _Changes:
         await uow.enqueue_webhooks([w for a in alerts for w in webhooks_for(a, self.config)])
         for a in alerts:
             ALERTS.labels(a.level, a.clock.policy_id).inc()
+        return bool(events or alerts)
 
 
 HANDLED = (LeadAssigned, ActivityLogged, FeedbackReceived, StageChanged)
@@ -177,18 +179,22 @@ HANDLED = (LeadAssigned, ActivityLogged, FeedbackReceived, StageChanged)
 
 
 async def handle(event: Event, *, uow: UnitOfWork, config: Callable[[], SlaConfig],
-                 now: Callable[[], datetime]) -> None:
-    await handle_batch([event], uow=uow, config=config, now=now)
+                 now: Callable[[], datetime]) -> bool:
+    return await handle_batch([event], uow=uow, config=config, now=now)
 
 
 async def handle_batch(events: Sequence[Event], *, uow: UnitOfWork,
-                       config: Callable[[], SlaConfig], now: Callable[[], datetime]) -> None:
+                       config: Callable[[], SlaConfig], now: Callable[[], datetime]) -> bool:
     """A poll's events in one transaction: one claim, one read of their leads' clocks and
     touches (``_Leads``), each event decided in order against what the ones before it changed,
-    then one write per table. The outcome is the one of handling them one by one."""
+    then one write per table. The outcome is the one of handling them one by one.
+
+    True when the batch wrote outbox rows or queued webhooks (the caller wakes the relay and
+    the deliverer only then: most batches start and stop clocks and send nothing)."""
     wanted = [e for e in events if _acts_on(e)]
     if not wanted:
-        return
+        return False
+    sent = False
     async with uow:
         fresh = await uow.claim_many(wanted)
         if fresh:
@@ -201,8 +207,9 @@ async def handle_batch(events: Sequence[Event], *, uow: UnitOfWork,
                     _stage(event, leads, changes)
                 else:
                     _touched(touch_of(event), leads, changes)  # type: ignore[arg-type]
-            await changes.write(uow)
+            sent = await changes.write(uow)
         await uow.commit()
+    return sent
 
 
 def _acts_on(event: Event) -> bool:
