@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -80,22 +81,26 @@ def stage_is(stage: str, cycle: int | None = None) -> Callable[[dict[str, Any]],
 
 
 async def test_full_lifecycle_inquiry_to_won_with_a_recycle(infra, database_url) -> None:  # type: ignore[no-untyped-def]
+    # Stamped now: the service scores at the real clock, and a form fill stamped days ago would
+    # have decayed below its 30 points.
+    at = datetime.now(timezone.utc)
     async with scoring(infra, database_url) as s:
-        first = form(title="VP Engineering", company_size=250)
+        first = form(title="VP Engineering", company_size=250, at=at)
         lead = first.lead_id
         await s.send(first)
         body = await s.lead_when(lead, stage_is("mql", 1))
         assert body["fit_grade"] == "A" and body["engagement_score"] == 30
-        await s.send(feedback(lead, "accepted"))
+        await s.send(feedback(lead, "accepted", at=at))
         await s.lead_when(lead, stage_is("sal"))
-        await s.send(feedback(lead, "rejected", reason="bad_timing"), first)  # + a redelivery
+        rejected = feedback(lead, "rejected", reason="bad_timing", at=at)
+        await s.send(rejected, first)  # + a redelivery
         body = await s.lead_when(lead, stage_is("recycled"))
         assert body["engagement_score"] == 0
-        await s.send(engagement(lead, "demo_requested"))  # new engagement: re-qualifies
+        await s.send(engagement(lead, "demo_requested", at=at))  # new engagement: re-qualifies
         await s.lead_when(lead, stage_is("mql", 2))
-        await s.send(feedback(lead, "accepted"),
-                     feedback(lead, "converted", opportunity_id="006-deal"),
-                     feedback(lead, "won"))
+        await s.send(feedback(lead, "accepted", at=at),
+                     feedback(lead, "converted", opportunity_id="006-deal", at=at),
+                     feedback(lead, "won", at=at))
         body = await s.lead_when(lead, stage_is("won"))
 
         passes = {p["cycle"]: [st["to_stage"] for st in p["stages"]] for p in body["passes"]}
