@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from leadrelay_shared.contracts import LeadSnapshot
 from scoring import cli
-from scoring.model import ModelError, default_text, parse
+from scoring import model as scoring_model
+from scoring.model import ModelError, default_text, facts, parse
 
 GOOD_HEAD = "version: t1\ngrades: {A: 70, B: 50, C: 30, D: 15}\n"
 
@@ -76,3 +80,56 @@ def test_configuration_files_are_read_with_libyaml_where_the_wheel_has_it() -> N
 
     assert yaml.__with_libyaml__
     assert yamlconf.LOADER is yaml.CSafeLoader
+
+
+# -- fit rules compiled per field --------------------------------------------------------------
+
+EVERY_TEST = GOOD_HEAD + """fit:
+  - {id: f.free, field: is_free_email, equals: true, points: -20}
+  - {id: f.biz, field: is_free_email, equals: false, points: 20}
+  - {id: f.senior, field: title, any_word: [vp, head, vice president], points: 25}
+  - {id: f.ops, field: title, contains: ops, points: 3}
+  - {id: f.company, field: company, present: true, points: 10}
+  - {id: f.no_company, field: company, present: false, points: -5}
+  - {id: f.core, field: company_size, between: [50, 5000], points: 15}
+  - {id: f.big, field: company_size, gte: 5001, points: 10}
+  - {id: f.sector, field: industry, in: [software, it services], points: 10}
+  - {id: f.us, field: country, equals: US, points: 10}
+  - {id: f.region, field: region, in: [ca, ny], points: 2}
+  - {id: f.domain, field: email_domain, contains: ".io", points: 1}
+  - {id: f.title_given, field: title, present: true, points: 1}
+engagement: []
+"""
+TEXT = st.one_of(st.none(), st.sampled_from(
+    ["", "  VP Sales ", "head of DevOps", "Vice President, IT", "Engineer", "IT Services", "us",
+     "US", "software", "CA", "acme.io", "Ops"]), st.text(max_size=12))
+
+
+@settings(max_examples=300, deadline=None)
+@given(title=TEXT, company=TEXT, industry=TEXT, country=TEXT, region=TEXT, domain=TEXT,
+       size=st.one_of(st.none(), st.integers(-5, 9000)), free=st.booleans())
+def test_fit_matched_per_field_equals_every_rule_tested_on_the_whole_lead(
+        title: str | None, company: str | None, industry: str | None, country: str | None,
+        region: str | None, domain: str | None, size: int | None, free: bool) -> None:
+    """``fit_matches`` (rules grouped by field, what holds memoised per value) gives exactly the
+    rules that hold when each is tested on all of the lead's facts, in the model's order; a
+    lead without an email domain says nothing about free mail."""
+    model = parse(EVERY_TEST)
+    lead = LeadSnapshot(title=title, company=company, industry=industry, country=country,
+                        region=region, email_domain=domain, company_size=size,
+                        is_free_email=free)
+    known = facts(lead)
+    if not domain:
+        known["is_free_email"] = None
+    expected = [r for r in model.fit_rules if r.test(known)]
+    assert model.fit_matches(lead) == expected
+    assert model.fit_matches(lead) == expected  # and again, from the memo
+
+
+def test_the_fit_memo_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scoring_model, "FIT_MEMO_MAX", 50)
+    model = parse(EVERY_TEST)
+    for size in range(500):
+        held = {r.id for r in model.fit_matches(LeadSnapshot(company_size=size))}
+        assert ("f.core" in held) == (50 <= size <= 5000)
+    assert len(model._fit_memo) <= 50

@@ -30,7 +30,7 @@ from leadrelay_shared.contracts import (
     Stage,
 )
 
-from .model import FORM_FILL, ScoringModel, facts, grade_at_least
+from .model import FORM_FILL, ScoringModel, grade_at_least
 
 
 class Actor(StrEnum):
@@ -245,11 +245,8 @@ def transition(current: Stage | None, target: Stage, actor: Actor,
 def fit(snapshot: LeadSnapshot, model: ScoringModel, event_id: uuid.UUID | None
         ) -> tuple[int, tuple[Part, ...]]:
     """Who they are: every fit rule that holds adds its points; the total is at least 0."""
-    known = facts(snapshot)
-    if not snapshot.email_domain:
-        known["is_free_email"] = None
     parts = tuple([_tuple_new(Part, (r.id, r.points, r.message, event_id))
-                   for r in model.fit_rules if r.test(known)])
+                   for r in model.fit_matches(snapshot)])
     total = sum([p.points for p in parts])
     return (total if total > 0 else 0), parts
 
@@ -288,7 +285,8 @@ def engagement(hits: tuple[Hit, ...], model: ScoringModel, now: datetime,
         found = get(rule_id)
         if found is None:
             continue
-        total = found[0] * factor
+        value, count, last = found
+        total = value * factor
         if cap is not None:
             if total > cap:
                 total = cap
@@ -297,8 +295,7 @@ def engagement(hits: tuple[Hit, ...], model: ScoringModel, now: datetime,
         points = round(total)
         if points:
             score += points
-            append(_tuple_new(EngagementLine,
-                              (rule_id, points, found[1], total, cap, label, found[2])))
+            append(_tuple_new(EngagementLine, (rule_id, points, count, total, cap, label, last)))
     return (score if score > 0 else 0), tuple(lines)
 
 
@@ -306,9 +303,11 @@ Doing = tuple[str, str, str | None, dict[str, object]]  # kind, url (lower case)
 
 
 def hits_for(event: FormSubmitted | EngagementRecorded, model: ScoringModel,
-             doing: Doing | None = None, event_id: str | None = None) -> tuple[Hit, ...]:
+             doing: Doing | None = None, event_id: str | None = None,
+             ts: float | None = None) -> tuple[Hit, ...]:
     kind, url, campaign, props = doing or _engagement_of(event)
-    ts = event.occurred_at.timestamp()
+    if ts is None:
+        ts = event.occurred_at.timestamp()
     event_id = event_id or str(event.event_id)
     found = []
     for rule in model.rules_by_type.get(kind, ()):
@@ -389,12 +388,13 @@ def merge_snapshot(profile: LeadProfile, new: LeadSnapshot, at: datetime
 def on_engagement(profile: LeadProfile | None, event: FormSubmitted | EngagementRecorded,
                   model: ScoringModel, now: datetime) -> Decision:
     base = profile or LeadProfile(lead_id=event.lead_id)
-    event_id = str(event.event_id)
-    if base.hits and seen(base.hits, event_id, event.occurred_at.timestamp()):
+    event_id, ts = str(event.event_id), event.occurred_at.timestamp()
+    if base.hits and seen(base.hits, event_id, ts):
         return Decision(profile=None, ignored=Reason(
             rule_id="event.duplicate", message="event already counted"))
     snapshot, snapshot_at = base.snapshot, base.snapshot_at
-    if isinstance(event, FormSubmitted):
+    is_form = isinstance(event, FormSubmitted)
+    if is_form:
         snapshot, snapshot_at = merge_snapshot(base, event.lead, event.occurred_at)
     elif event.email_domain and not snapshot.email_domain:
         snapshot = snapshot.model_copy(update={"email_domain": event.email_domain})
@@ -404,20 +404,31 @@ def on_engagement(profile: LeadProfile | None, event: FormSubmitted | Engagement
     else:  # who they are did not change: the fit explanation stands, with its own cause
         fit_score, fit_parts = base.fit_score, base.fit_parts
     doing = _engagement_of(event)
-    hits = add_hits(base.hits, hits_for(event, model, doing, event_id), base.engagement_since,
-                    now, model)
+    hits = add_hits(base.hits, hits_for(event, model, doing, event_id, ts),
+                    base.engagement_since, now, model)
     sums = hit_sums(hits, model, base.sums)
     eng_score, eng_parts = engagement(hits, model, now, sums)
     scored = _evolve(base, snapshot=snapshot, snapshot_at=snapshot_at, fit_score=fit_score,
                      fit_grade=model.grade(fit_score), engagement_score=eng_score, hits=hits,
                      sums=sums,
-                     form_fills=base.form_fills + isinstance(event, FormSubmitted),
+                     form_fills=base.form_fills + is_form,
                      fit_parts=fit_parts, fit_version=model.version)
     moves = _qualify(scored, doing, model, fit_parts, eng_parts)
     changed = profile is None or (fit_score, scored.fit_grade, eng_score) != (
         base.fit_score, base.fit_grade, base.engagement_score)
-    return Decision(profile=_moved(scored, moves, now), fit_parts=fit_parts,
-                    engagement_parts=eng_parts, transitions=moves, score_changed=changed)
+    return _decided(_moved(scored, moves, now), fit_parts, eng_parts, moves, changed)
+
+
+def _decided(profile: LeadProfile, fit_parts: tuple[Part, ...],
+             engagement_parts: tuple[EngagementLine, ...], transitions: tuple[Transition, ...],
+             score_changed: bool) -> Decision:
+    """``Decision(...)`` for a scored event without the frozen ``__init__`` (a third of its
+    cost: one ``object.__setattr__`` per field); ``Decision`` has no checks to run."""
+    new = object.__new__(Decision)
+    new.__dict__.update(profile=profile, fit_parts=fit_parts, engagement_parts=engagement_parts,
+                        transitions=transitions, refused=(), score_changed=score_changed,
+                        ignored=None)
+    return new
 
 
 def _qualify(p: LeadProfile, doing: Doing, model: ScoringModel,

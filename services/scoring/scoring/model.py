@@ -154,6 +154,7 @@ class FitRule:
     points: int
     message: str
     test: Callable[[Facts], bool]
+    field: str  # the one field of the lead it tests
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,10 +203,47 @@ class ScoringModel:
         init=False, repr=False, compare=False)
     """(id, cap, message) of each engagement rule, in the model's order (derived)."""
 
+    _fit_by_field: tuple[tuple[str, tuple[tuple[int, FitRule], ...]], ...] = field(
+        init=False, repr=False, compare=False)
+    """Each tested field with its rules and their places in ``fit_rules`` (derived)."""
+    _fit_memo: dict[tuple[str, object], tuple[int, ...]] = field(
+        init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "decay_rate", LN2 / self.half_life.total_seconds())
+        by_field: dict[str, list[tuple[int, FitRule]]] = {}
+        for i, rule in enumerate(self.fit_rules):
+            by_field.setdefault(rule.field, []).append((i, rule))
+        object.__setattr__(self, "_fit_by_field", tuple(
+            (name, tuple(rules)) for name, rules in by_field.items()))
+        object.__setattr__(self, "_fit_memo", {})
         object.__setattr__(self, "engagement_lines", tuple(
             (r.id, r.cap, r.message) for r in self.engagement_rules))
+
+    def fit_matches(self, snapshot: LeadSnapshot) -> list[FitRule]:
+        """The fit rules that hold for ``snapshot``, in the model's order.
+
+        Every rule tests one field, so what holds for a field's value is computed once per
+        model and value (``_fit_memo``: which rules of that field hold) and a lead's fit is a
+        lookup per field. Values repeat across leads (countries, industries, titles, sizes);
+        the memo is emptied past ``FIT_MEMO_MAX`` values, so it stays bounded."""
+        memo = self._fit_memo
+        held: list[int] = []
+        for name, rules in self._fit_by_field:
+            raw = getattr(snapshot, name)
+            if name == "is_free_email" and not snapshot.email_domain:
+                raw = None  # nothing to tell from without a domain
+            key = (name, raw)
+            found = memo.get(key)
+            if found is None:
+                if len(memo) >= FIT_MEMO_MAX:
+                    memo.clear()
+                fact = field_facts(name, raw)
+                found = memo[key] = tuple(i for i, rule in rules if rule.test(fact))
+            held += found
+        held.sort()
+        fit_rules = self.fit_rules
+        return [fit_rules[i] for i in held]
 
     def grade(self, fit_score: int) -> str:
         for grade, floor in self.grades:
@@ -269,16 +307,28 @@ def _range_test(rule: FitRuleSpec) -> tuple[Callable[[Facts], bool], str]:
     return test, text
 
 
+TEXT_FIELDS = ("email_domain", "company", "title", "country", "region", "industry")
+WORDED_FIELDS = ("title", "industry", "company")
+FIT_MEMO_MAX = 100_000
+
+
+def field_facts(name: str, raw: object) -> dict[str, Any]:
+    """One field of the lead as the fit rules see it: strings stripped and lower-cased, titles,
+    industries and company names also split in words (under ``<name>__words``)."""
+    if name not in TEXT_FIELDS:
+        return {name: raw}
+    value = raw.strip().lower() if isinstance(raw, str) else None
+    out: dict[str, Any] = {name: value}
+    if name in WORDED_FIELDS:
+        out[f"{name}__words"] = _words(value) if value else frozenset()
+    return out
+
+
 def facts(snapshot: LeadSnapshot) -> dict[str, Any]:
-    """The lead's fields as the fit rules see them: strings lower-cased, titles split in words."""
+    """Every fit field of the lead as the fit rules see it (``field_facts`` of each)."""
     out: dict[str, Any] = {}
-    for name in ("email_domain", "company", "title", "country", "region", "industry"):
-        value = getattr(snapshot, name)
-        out[name] = value.strip().lower() if isinstance(value, str) else None
-    out["company_size"] = snapshot.company_size
-    out["is_free_email"] = snapshot.is_free_email
-    for name in ("title", "industry", "company"):
-        out[f"{name}__words"] = _words(out[name]) if out[name] else frozenset()
+    for name in (*TEXT_FIELDS, "company_size", "is_free_email"):
+        out.update(field_facts(name, getattr(snapshot, name)))
     return out
 
 
@@ -286,7 +336,7 @@ def compile_model(spec: ModelSpec, checksum: str = "") -> ScoringModel:
     fit_rules = []
     for r in spec.fit:
         test, text = _fit_test(r)
-        fit_rules.append(FitRule(r.id, r.points, r.label or text, test))
+        fit_rules.append(FitRule(r.id, r.points, r.label or text, test, r.field))
     eng = tuple(EngagementRule(
         r.id, r.event, r.points, r.cap, r.label or f"{r.event.replace('_', ' ')}"
         + (f" of a page containing {r.url_contains}" if r.url_contains else ""),
