@@ -9,6 +9,7 @@ from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from . import jsonio
 from .contracts import EVENT_TYPES, Event
@@ -36,8 +37,18 @@ class KafkaRecord:
 
 
 def encode(event: Event) -> KafkaRecord:
-    """Encode an event as a CloudEvent in binary content mode, keyed by lead id."""
-    return encode_payload(event.event_type, event.model_dump(mode="json"))
+    """Encode an event as a CloudEvent in binary content mode, keyed by lead id.
+
+    The value is the event's JSON written in one pass by pydantic-core (the same bytes as
+    dumping ``model_dump(mode="json")``, which built every field twice: a seventh of intake's
+    CPU on batches); the header attributes come from the event itself."""
+    try:
+        value = type(event).__pydantic_serializer__.to_json(event)
+    except PydanticSerializationError:  # a lone surrogate: jsonio escapes it as json does
+        return encode_payload(event.event_type, event.model_dump(mode="json"))
+    when = jsonio.dumps(event.occurred_at)[1:-1].decode()
+    return encode_json(event.event_type, str(event.event_id), event.lead_id, when,
+                       event.schema_version, value)
 
 
 def encode_payload(event_type: str, payload: dict[str, Any]) -> KafkaRecord:

@@ -93,3 +93,17 @@ def test_json_is_exact_on_large_integers_and_compact() -> None:
     assert jsonio.loads(jsonio.dumps({"s": "\ud800"}).replace(b"\\ud800", b"?")) == {"s": "?"}
     with pytest.raises(ValueError):
         jsonio.loads(b"{not json")
+
+
+def test_encoded_value_is_the_json_of_the_dumped_event_even_with_a_lone_surrogate() -> None:
+    """``encode`` writes the event's JSON in one pass; the bytes are those of dumping
+    ``model_dump(mode="json")`` (what the outbox and the relay write), and an event holding a
+    lone surrogate, which UTF-8 cannot encode, is still encoded (escaped as the standard library
+    does) rather than refused."""
+    lead = lead_of("codec@northwind.example")
+    for event in (form(), engagement(lead, url="https://northwind.example/pricing"),
+                  feedback(lead, "rejected", reason="bad_timing")):
+        assert encode(event).value == jsonio.dumps(event.model_dump(mode="json"))
+    odd = engagement(lead).model_copy(update={"campaign": "spring\ud800"})
+    assert encode(odd).value == jsonio.dumps(odd.model_dump(mode="json"))
+    assert b'"campaign":"spring\\ud800"' in encode(odd).value
