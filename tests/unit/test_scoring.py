@@ -9,8 +9,10 @@ from datetime import timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from leadrelay_shared import jsonio
 from leadrelay_shared.contracts import LeadSnapshot, Stage
 from scoring import domain
+from scoring.adapters import repository
 from scoring.domain import TRANSITIONS, Actor, LeadProfile, TransitionRejected
 from scoring.model import ScoringModel, default_model, default_text, parse
 
@@ -384,3 +386,21 @@ def test_hits_are_pruned_after_ten_half_lives() -> None:
                                    event_id=uuid.uuid4()), MODEL, T0 + 301 * DAY)
     assert d.profile is not None and len(d.profile.hits) == 1
 
+
+
+def test_hits_and_fit_lines_come_back_from_their_json_as_they_were() -> None:
+    """What the repository stores for a profile's hits and fit explanation reads back as the
+    same NamedTuples, the hits in canonical order whatever order the stored list had."""
+    lead = lead_of("stored@northwind.example")
+    p = domain.apply(None, form(title="VP Engineering"), MODEL, T0).profile
+    for k, kind in enumerate(["webinar_attended", "email_click", "page_view"]):
+        p = domain.apply(p, engagement(lead, kind, at=T0 + k * DAY), MODEL, T0 + 3 * DAY).profile
+    assert p is not None and len(p.hits) >= 3 and p.fit_parts
+    stored = jsonio.loads(jsonio.dumps(repository.hits_to_json(p.hits)))
+    back = repository.hits_from_json(list(reversed(stored)))
+    assert back == p.hits and all(type(h) is domain.Hit for h in back)
+    parts = repository.parts_from_json(jsonio.loads(jsonio.dumps(
+        repository.parts_to_json(p.fit_parts))))
+    assert [tuple(x) for x in parts] == [(x.rule_id, x.points, x.message, str(x.event_id))
+                                         for x in p.fit_parts]
+    assert all(type(x) is domain.Part for x in parts)
