@@ -19,13 +19,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from devstack.stack import Stack
-
 from bench.common import RESULTS, RESULTS_ENV, ROOT, SCRATCH_ENV, machine
+from devstack.stack import Stack
 
 BENCHES = ("e2e", "intake", "scoring", "router", "sla")
 TITLES = {"e2e": "End to end", "intake": "intake", "scoring": "scoring", "router": "router",
@@ -122,7 +121,7 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="bench-smoke-")) if args.smoke else RESULTS
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, RESULTS_ENV: str(folder)}
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d")
     results: dict[str, dict[str, Any] | None] = {}
     timing: dict[str, float] = {}
     failures: list[str] = []

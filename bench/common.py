@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,7 @@ class Report:
     def save(self, name: str) -> Path:
         folder = results_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d")
         path = folder / f"{name}-{stamp}.json"
         path.write_text(json.dumps({"machine": machine(), **self.to_json()}, indent=2))
         return path
@@ -130,7 +130,7 @@ def machine() -> dict[str, Any]:
             "python": sys.version.split()[0], "platform": platform.platform(),
             "java": run("java", "-version"), "postgres": run("postgres", "--version"),
             "kafka": _kafka_version(),
-            "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "at": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 def _kafka_version() -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from intake import domain as intake_domain
 from leadrelay_shared.contracts import (
@@ -17,7 +17,7 @@ from leadrelay_shared.contracts import (
     lead_id_for,
 )
 
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 def unique_email(prefix: str = "lead", domain: str = "northwind.example") -> str:

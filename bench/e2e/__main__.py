@@ -36,15 +36,15 @@ from typing import Any
 
 import httpx
 import yaml
-from devstack import kafka
-from devstack.ports import free_port
-from devstack.stack import Stack
-from leadrelay_shared.kafka import ensure_topics
 
 from bench.common import ROOT, SCRATCH_ENV, Figure, Report, percentile, wait_ready
 from bench.common import load as intake_load
 from bench.e2e import seed
 from bench.router.__main__ import large_document
+from devstack import kafka
+from devstack.ports import free_port
+from devstack.stack import Stack
+from leadrelay_shared.kafka import ensure_topics
 
 RATE = 200.0
 STEPS = (50, 100, 150, 200, 300, 400, 500, 700, 1000)

@@ -34,10 +34,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
-from leadrelay_shared.contracts import LeadAssigned, StageChanged, Topics
 
 from bench.common import ROOT, percentile
 from bench.e2e.__main__ import Receiver, start_stack
+from leadrelay_shared.contracts import LeadAssigned, StageChanged, Topics
 
 HOPS = ("202", "scoring decides", "scoring publishes", "router decides", "webhook arrives")
 PROCESSES = ("intake", "scoring", "router", "sla_monitor", "bench.e2e.receiver")

@@ -15,10 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench.common import ROOT, Figure, Report, load, machine, wait_ready
 from devstack.ports import free_port
 from devstack.stack import Stack
-
-from bench.common import ROOT, Figure, Report, load, machine, wait_ready
 
 
 def main() -> int:

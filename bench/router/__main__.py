@@ -26,11 +26,13 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from bench.common import Figure, Report, drive_consumer, machine, percentile, scratch_database
 from devstack.ports import free_port
 from devstack.stack import Stack
 from leadrelay_shared.codec import encode
@@ -45,9 +47,7 @@ from router.adapters import orm
 from router.adapters.repository import RouterUnitOfWork
 from router.config import RoutingConfig, compile_config, from_document
 
-from bench.common import Figure, Report, drive_consumer, machine, percentile, scratch_database
-
-NOW = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)  # a Tuesday, working hours in Europe
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, working hours in Europe
 COUNTRIES = ["US", "CA", "GB", "FR", "DE", "ES", "IT", "NL", "BE", "SE", "NO", "DK", "FI", "PL",
              "AT", "CH", "IE", "PT", "BR", "MX", "AU", "NZ", "JP", "SG", "IN"]
 INDUSTRIES = ["software", "retail", "manufacturing", "fintech", "healthcare", "education",

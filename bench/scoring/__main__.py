@@ -20,9 +20,10 @@ import random
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.common import Figure, Report, drive_consumer, machine, scratch_database
 from devstack.stack import Stack
 from intake import domain as intake_domain
 from leadrelay_shared.codec import encode
@@ -36,9 +37,7 @@ from scoring.adapters import orm
 from scoring.adapters.repository import ScoringUnitOfWork
 from scoring.model import ScoringModel, default_model, parse
 
-from bench.common import Figure, Report, drive_consumer, machine, scratch_database
-
-T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
 KINDS = ["page_view", "email_open", "email_click", "content_download", "webinar_registered",
          "webinar_attended", "ad_click"]
 INDUSTRIES = ["software", "saas", "retail", "manufacturing", "fintech", "health", "education"]
@@ -146,7 +145,7 @@ async def _consume(bootstrap: str, url: str, topic: str, count: int,
 
     async def batch(events: list[Event]) -> None:
         await handlers.handle_batch(events, uow=ScoringUnitOfWork(engine), model=model,
-                                    now=lambda: datetime.now(timezone.utc))
+                                    now=lambda: datetime.now(UTC))
 
     try:
         elapsed = await drive_consumer(bootstrap, topic, producer, count, batch, relay)

@@ -20,11 +20,13 @@ import os
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+
+from bench.common import Figure, Report, machine, percentile, scratch_database
 from devstack import postgres
 from leadrelay_shared.contracts import Stage
 from leadrelay_shared.db import make_engine
@@ -35,8 +37,6 @@ from sla_monitor.adapters import orm
 from sla_monitor.adapters.repository import SlaUnitOfWork, row_of
 from sla_monitor.policy import parse
 from sla_monitor.scheduler import Scheduler
-
-from bench.common import Figure, Report, machine, percentile, scratch_database
 
 POLICIES = """version: bench
 calendars: [{id: always, always: true}]
@@ -60,7 +60,7 @@ async def run_once(database_url: str, clocks: int, spread_s: float, lead_s: floa
         config = parse(POLICIES)
         policy = config.policies[0]
         engine = make_engine(url, pool_size=4)
-        start = datetime.now(timezone.utc) + timedelta(seconds=lead_s)
+        start = datetime.now(UTC) + timedelta(seconds=lead_s)
         rows = []
         for i in range(clocks):
             due = start + timedelta(seconds=spread_s * i / clocks)
@@ -73,7 +73,7 @@ async def run_once(database_url: str, clocks: int, spread_s: float, lead_s: floa
                 await conn.execute(sa.insert(orm.clocks), rows[chunk:chunk + 5000])
         async with engine.connect() as conn:
             await conn.execute(sa.text("ANALYZE sla.clocks"))
-        loaded = datetime.now(timezone.utc)
+        loaded = datetime.now(UTC)
         if loaded > start:
             raise RuntimeError(f"loading took too long: {loaded - start} past the first deadline")
 
@@ -82,7 +82,7 @@ async def run_once(database_url: str, clocks: int, spread_s: float, lead_s: floa
         async def tick() -> int:
             nonlocal fired
             alerts = await handlers.fire_due(uow=SlaUnitOfWork(engine), config=config,
-                                             now=datetime.now(timezone.utc), limit=500)
+                                             now=datetime.now(UTC), limit=500)
             fired += len(alerts)
             if fired >= clocks:
                 scheduler.stop()

@@ -12,8 +12,8 @@ import os
 import subprocess
 import sys
 import threading
-from contextlib import nullcontext, suppress
 import time
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO

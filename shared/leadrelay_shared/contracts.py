@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
@@ -336,8 +336,7 @@ def event_from_payload(event_type: str, payload: dict[str, Any]) -> Event:
 
 
 def as_utc(moment: datetime) -> datetime:
-    from datetime import timezone
 
     if moment.tzinfo is None:
         raise ValueError("naive datetime: leadrelay only handles timezone-aware times")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)

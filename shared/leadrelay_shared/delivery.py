@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -202,7 +202,7 @@ class Deliverer:
 
     async def _post(self, endpoint: Endpoint, row: sa.Row[Any]) -> Outcome:
         body = body_for(endpoint, row.payload)
-        headers = sign(endpoint.secret, row.id, datetime.now(timezone.utc), body)
+        headers = sign(endpoint.secret, row.id, datetime.now(UTC), body)
         try:
             async with self._client.post(endpoint.url, data=body, headers=headers,
                                          allow_redirects=False) as resp:
@@ -233,7 +233,7 @@ class Deliverer:
     async def _record_all(self, results: Sequence[tuple[sa.Row[Any], Outcome, int]]) -> None:
         """Every attempt of one claim recorded in one transaction (a statement per table)."""
         t = self._table
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         updates = [{"b_id": row.id, **self._values(row, outcome, now)}
                    for row, outcome, _ in results]
         stmt = sa.update(t).where(t.c.id == sa.bindparam("b_id")).values(

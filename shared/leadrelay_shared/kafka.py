@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -117,7 +117,7 @@ def dead_letter_record(*, topic: str, partition: int, offset: int, key: bytes | 
         ("dlq_original_partition", str(partition).encode()),
         ("dlq_original_offset", str(offset).encode()),
         ("dlq_consumer_group", consumer_group.encode()),
-        ("dlq_at", datetime.now(timezone.utc).isoformat().encode()),
+        ("dlq_at", datetime.now(UTC).isoformat().encode()),
     ]
     return KafkaRecord(topic=Topics.DEAD_LETTER, key=key or b"", value=value or b"",
                        headers=[*headers, *extra])

@@ -38,7 +38,7 @@ class ServiceSettings(BaseSettings):
     relay_poll_interval_s: float = 0.5
 
     @model_validator(mode="after")
-    def _no_placeholder_secrets(self) -> "ServiceSettings":
+    def _no_placeholder_secrets(self) -> ServiceSettings:
         if self.environment != "development":
             for name, value in self.model_dump().items():
                 if isinstance(value, SecretStr):

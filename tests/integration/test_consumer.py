@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+
 from leadrelay_shared.codec import encode
 from leadrelay_shared.consumer import EventConsumer
 from leadrelay_shared.contracts import Event, FormSubmitted, Topics
@@ -19,7 +20,6 @@ from scoring import handlers
 from scoring.adapters import orm
 from scoring.adapters.repository import ScoringUnitOfWork
 from scoring.model import default_model
-
 from tests.factories import engagement, form
 from tests.integration.kafka_helpers import read_to_end
 
@@ -56,7 +56,7 @@ async def test_redelivered_event_changes_nothing_and_poison_goes_to_dead_letter(
 
     async def handle(e: Event) -> None:
         await handlers.handle(e, uow=ScoringUnitOfWork(engine), model=default_model(),
-                              now=lambda: datetime.now(timezone.utc))
+                              now=lambda: datetime.now(UTC))
 
     consumer = EventConsumer(bootstrap=infra.bootstrap, group_id=f"t-{uuid.uuid4()}",
                              topics=[Topics.INTAKE], handler=handle, producer=producer)

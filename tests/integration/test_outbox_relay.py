@@ -11,13 +11,13 @@ import sqlalchemy as sa
 
 from leadrelay_shared.codec import decode, encode
 from leadrelay_shared.contracts import LeadScored, Topics
+from leadrelay_shared.db import make_engine
 from leadrelay_shared.kafka import make_producer
 from leadrelay_shared.migrate import upgrade
 from leadrelay_shared.outbox import OutboxRelay
 from leadrelay_shared.privacy import ERASED
 from scoring.adapters import orm
 from scoring.adapters.repository import ScoringUnitOfWork
-from leadrelay_shared.db import make_engine
 from tests.factories import T0, form
 from tests.integration.kafka_helpers import read_to_end
 

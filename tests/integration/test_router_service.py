@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+
 from devstack.ports import free_port
 from devstack.receiver import Receiver
 from devstack.stack import ServiceSpec, Stack
@@ -28,7 +29,6 @@ from leadrelay_shared.migrate import upgrade
 from router.adapters import orm
 from router.bootstrap import create_app
 from router.settings import RouterSettings
-
 from tests.factories import T0, form
 
 pytestmark = pytest.mark.integration

@@ -6,13 +6,14 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
+
 from leadrelay_shared.codec import decode, encode
 from leadrelay_shared.contracts import Event, LeadErased, StageChanged, Topics
 from leadrelay_shared.db import make_engine
@@ -22,7 +23,6 @@ from scoring.adapters import orm
 from scoring.bootstrap import create_app
 from scoring.model import default_text
 from scoring.settings import ScoringSettings
-
 from tests.factories import engagement, feedback, form
 from tests.integration.kafka_helpers import read_to_end
 
@@ -83,7 +83,7 @@ def stage_is(stage: str, cycle: int | None = None) -> Callable[[dict[str, Any]],
 async def test_full_lifecycle_inquiry_to_won_with_a_recycle(infra, database_url) -> None:  # type: ignore[no-untyped-def]
     # Stamped now: the service scores at the real clock, and a form fill stamped days ago would
     # have decayed below its 30 points.
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     async with scoring(infra, database_url) as s:
         first = form(title="VP Engineering", company_size=250, at=at)
         lead = first.lead_id

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+
 from leadrelay_shared.contracts import Event, Stage, StageChanged
 from leadrelay_shared.db import make_engine
 from leadrelay_shared.migrate import upgrade
@@ -17,7 +18,6 @@ from sla_monitor import handlers
 from sla_monitor.adapters import orm
 from sla_monitor.adapters.repository import SlaUnitOfWork
 from sla_monitor.policy import DEFAULT_PATH, load
-
 from tests.factories import T0, activity, assigned, feedback, form
 
 pytestmark = pytest.mark.integration

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
+
 from devstack.ports import free_port
 from devstack.receiver import Receiver
 from devstack.stack import ServiceSpec, Stack
@@ -23,7 +24,6 @@ from sla_monitor import domain
 from sla_monitor.adapters import orm
 from sla_monitor.adapters.repository import row_of
 from sla_monitor.policy import parse
-
 from tests.factories import form
 from tests.integration.kafka_helpers import read_to_end
 from tests.integration.test_router_service import group_members, send, wait_for
@@ -61,7 +61,7 @@ policies: [{id: short, calendar: always, first_touch: 1s, warning_at: null}]
             start(stack, sla_spec(name))
         await asyncio.to_thread(stack.wait_ready, 90)
         # Clocks due between 3 and 9 seconds from now, written as the consumer writes them.
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         policy = config.policies[0]
         clocks = []
         for i in range(n):
@@ -142,7 +142,7 @@ channels:
 
 def mql(email: str) -> StageChanged:
     f = form(email=email)
-    return StageChanged(lead_id=f.lead_id, occurred_at=datetime.now(timezone.utc),
+    return StageChanged(lead_id=f.lead_id, occurred_at=datetime.now(UTC),
                         from_stage=Stage.INQUIRY, to_stage=Stage.MQL,
                         reasons=(Reason(rule_id="mql", message="qualified"),),
                         model_version="m", cause_event_id=f.event_id, lead=f.lead)
@@ -186,8 +186,8 @@ async def test_resolve_notice_and_reroute_through_router(infra, database_url, tm
 
         # The owner calls: the resolve notice follows on every channel.
         await send(infra.bootstrap, ActivityLogged(
-            lead_id=worked.lead_id, occurred_at=datetime.now(timezone.utc),
-            received_at=datetime.now(timezone.utc), activity_type="call",
+            lead_id=worked.lead_id, occurred_at=datetime.now(UTC),
+            received_at=datetime.now(UTC), activity_type="call",
             actor_id=data["owner_id"]))
 
         async def resolved() -> Any:

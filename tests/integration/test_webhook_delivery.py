@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+
 from devstack.ports import free_port
 from devstack.receiver import Receiver
 from leadrelay_shared.db import make_engine

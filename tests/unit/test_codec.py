@@ -1,15 +1,15 @@
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.formats.json import JSONFormat
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from leadrelay_shared import jsonio
 from leadrelay_shared.codec import PoisonMessage, decode, encode, library_encode
 from leadrelay_shared.contracts import Topics
-
 from tests.factories import engagement, feedback, form, lead_of
 
 
@@ -47,7 +47,7 @@ def test_id_mismatch_between_header_and_data_is_poison() -> None:
         decode(record.headers, other.value, record.key)
 
 
-ZONES = st.sampled_from([timezone.utc, timezone(timedelta(hours=2)),
+ZONES = st.sampled_from([UTC, timezone(timedelta(hours=2)),
                          timezone(timedelta(hours=-5, minutes=-30))])
 
 

@@ -1,5 +1,5 @@
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from standardwebhooks.webhooks import Webhook
 
@@ -10,7 +10,7 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 def test_signature_verifies_with_the_official_library() -> None:
     body = '{"type":"lead.assigned","data":{"lead_id":"x"}}'
-    headers = sign(SECRET, "msg_1", datetime.now(timezone.utc), body)
+    headers = sign(SECRET, "msg_1", datetime.now(UTC), body)
     assert Webhook(SECRET).verify(body, headers) == {"type": "lead.assigned", "data": {"lead_id": "x"}}
 
 

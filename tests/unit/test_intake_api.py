@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -60,7 +60,7 @@ async def test_revoked_key_is_refused() -> None:
     key = keys.add(Scope.FORMS)
     key_id = key.split("_")[2]
     keys.keys[key_id] = keys.keys[key_id].__class__(
-        **{**keys.keys[key_id].__dict__, "revoked_at": datetime.now(timezone.utc)})
+        **{**keys.keys[key_id].__dict__, "revoked_at": datetime.now(UTC)})
     async with client(FakePublisher(), keys=keys, key=key) as c:
         r = await c.post("/v1/forms", json=FORM)
     assert r.status_code == 401 and r.json()["errors"][0]["rule"] == "revoked_key"
@@ -293,7 +293,7 @@ async def test_hubspot_signed_form_submission() -> None:
     assert event.lead.email == "grace.hopper@contoso.example"
     assert event.lead.company_size == 201 and event.lead.phone == "+12065550100"
     assert event.page_url == "https://www.contoso.example/demo"
-    assert event.occurred_at == datetime(2025, 11, 23, 12, 13, 10, tzinfo=timezone.utc)
+    assert event.occurred_at == datetime(2025, 11, 23, 12, 13, 10, tzinfo=UTC)
     assert event.audit is not None and event.audit.source_event_id.startswith("hubspot:")
 
 

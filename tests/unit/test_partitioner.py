@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from aiokafka.partitioner import DefaultPartitioner
+
 from leadrelay_shared.kafka import make_producer, partition_for_key
 
 

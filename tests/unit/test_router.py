@@ -4,11 +4,12 @@ re-routing, and the handler with fake repositories."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+
 from leadrelay_shared.contracts import (
     LeadAssigned,
     LeadErased,
@@ -23,13 +24,12 @@ from router import admin, config, domain, handlers
 from router.config import RoutingConfig, compile_config, from_document
 from router.errors import ConfigError
 from router.matching import AccountIndex, AccountRecord, normalise_company
-
 from tests.factories import T0, form
 from tests.unit.fakes import FakeRouterUow
 
 SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLXVuaXQtdGVzdHM="
 # Monday 23 November 2026, 10:00 in Paris.
-MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 def build(**overrides: Any) -> RoutingConfig:
@@ -127,9 +127,9 @@ def test_availability_hours_absence_pause_and_deactivation_are_skipped_and_said(
     assert [s.rule_id for s in d.skipped] == ["rep.deactivated", "rep.paused",
                                               "rep.out_of_office", "rep.off_hours"]
     assert "Mon 04:00 America/New_York" in d.skipped[3].message
-    afternoon = datetime(2026, 11, 23, 15, 30, tzinfo=timezone.utc)  # 10:30 NY, 16:30 Paris
+    afternoon = datetime(2026, 11, 23, 15, 30, tzinfo=UTC)  # 10:30 NY, 16:30 Paris
     assert domain.decide(lead(), Stage.MQL, cfg, 0, {}, afternoon).rep_id == "nyc"
-    saturday = datetime(2026, 11, 28, 10, tzinfo=timezone.utc)
+    saturday = datetime(2026, 11, 28, 10, tzinfo=UTC)
     d = domain.decide(lead(), Stage.MQL, cfg, 0, {}, saturday)
     assert d.rep_id == "off" and [r.rule_id for r in d.reasons][-2:] == [
         "team.nobody_available", "fallback.rep"]
@@ -139,8 +139,8 @@ def test_dst_change_moves_the_working_day_with_the_clock() -> None:
     cfg = build(reps=[{"id": "nyc", "name": "NY", "timezone": "America/New_York"}],
                 teams=[{"id": "sdr", "name": "SDR", "members": ["nyc"]}])
     # 13:30 UTC is 09:30 in New York in summer (EDT) but 08:30 in winter (EST).
-    summer = datetime(2026, 10, 30, 13, 30, tzinfo=timezone.utc)
-    winter = datetime(2026, 11, 2, 13, 30, tzinfo=timezone.utc)
+    summer = datetime(2026, 10, 30, 13, 30, tzinfo=UTC)
+    winter = datetime(2026, 11, 2, 13, 30, tzinfo=UTC)
     assert domain.decide(lead(), Stage.MQL, cfg, 0, {}, summer).rep_id == "nyc"
     assert domain.decide(lead(), Stage.MQL, cfg, 0, {}, winter).rep_id is None
 

@@ -9,13 +9,13 @@ from datetime import timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from leadrelay_shared import jsonio
 from leadrelay_shared.contracts import LeadSnapshot, Stage
 from scoring import domain
 from scoring.adapters import repository
 from scoring.domain import TRANSITIONS, Actor, LeadProfile, TransitionRejected
 from scoring.model import ScoringModel, default_model, default_text, parse
-
 from tests.factories import T0, engagement, feedback, form, lead_of, unique_email
 
 MODEL = default_model()

@@ -10,7 +10,6 @@ from leadrelay_shared.contracts import LeadErased, LeadScored, Stage, StageChang
 from leadrelay_shared.privacy import ERASED
 from scoring import handlers
 from scoring.model import default_model
-
 from tests.factories import T0, engagement, feedback, form
 from tests.unit.fakes import FakeScoringUow
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from leadrelay_shared.contracts import LeadSnapshot
 from scoring import cli
 from scoring import model as scoring_model
@@ -76,6 +77,7 @@ def test_configuration_files_are_read_with_libyaml_where_the_wheel_has_it() -> N
     """Every configuration (models, routing, policies) goes through ``yamlconf``; in pure Python
     the router's 10,000-account file took seconds to load at every start and reload."""
     import yaml
+
     from leadrelay_shared import yamlconf
 
     assert yaml.__with_libyaml__

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from leadrelay_shared.contracts import (
     RerouteRequested,
     SlaBreached,
@@ -16,11 +17,10 @@ from leadrelay_shared.delivery import body_for
 from sla_monitor import domain, handlers
 from sla_monitor.calendar import Calendar, Exception_, add_working, working_between
 from sla_monitor.policy import PolicyError, parse, parse_duration
-
 from tests.factories import T0, activity, assigned, feedback, form
 from tests.unit.fakes import FakeSlaUow
 
-UTC = timezone.utc
+UTC = UTC
 PARIS, NY = ZoneInfo("Europe/Paris"), ZoneInfo("America/New_York")
 OFFICE = Calendar(id="office", zone=PARIS, hours=(9 * 60, 17 * 60), country="FR")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -112,7 +112,7 @@ def client_ip(request: Request, settings: IntakeSettings) -> str | None:
 
 def wiring(request: Request) -> tuple[Gate, Publisher, datetime]:
     """What every endpoint needs, read straight from the app (cheaper than three dependencies)."""
-    return request.app.state.gate, request.app.state.publisher, datetime.now(timezone.utc)
+    return request.app.state.gate, request.app.state.publisher, datetime.now(UTC)
 
 
 SECURITY_SCHEMES = {

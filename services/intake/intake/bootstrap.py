@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+
 from leadrelay_shared.db import make_engine
 from leadrelay_shared.logging import configure
 from leadrelay_shared.runtime import Runtime, settle_heap

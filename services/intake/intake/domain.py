@@ -8,9 +8,9 @@ import unicodedata
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -48,7 +47,7 @@ class FormFill(BaseModel):
     source_system: str = Field(default="web", max_length=60)
 
     @model_validator(mode="after")
-    def _bounded_free_fields(self) -> "FormFill":
+    def _bounded_free_fields(self) -> FormFill:
         for name, mapping in (("fields", self.fields), ("utm", self.utm)):
             for key, value in mapping.items():
                 if len(key) > 100 or len(value) > 2000:
@@ -63,7 +62,7 @@ class LeadReference(BaseModel):
     email: str | None = Field(default=None, max_length=254)
 
     @model_validator(mode="after")
-    def _lead_reference(self) -> "LeadReference":
+    def _lead_reference(self) -> LeadReference:
         if not self.lead_id and not self.email:
             raise ValueError("one of lead_id or email is required")
         return self
@@ -105,7 +104,7 @@ class EngagementIn(LeadReference):
         description="The sending tool's own id for this event; a repeat is the same event")
 
     @model_validator(mode="after")
-    def _bounded_properties(self) -> "EngagementIn":
+    def _bounded_properties(self) -> EngagementIn:
         for key, value in self.properties.items():
             if len(key) > 100 or (isinstance(value, str) and len(value) > 2000):
                 raise ValueError("properties: keys are at most 100 and values 2000 characters")
@@ -135,7 +134,7 @@ class FeedbackIn(BaseModel):
     source_system: str = Field(default="crm", max_length=60)
 
     @model_validator(mode="after")
-    def _reason_when_rejecting(self) -> "FeedbackIn":
+    def _reason_when_rejecting(self) -> FeedbackIn:
         if self.feedback in ("rejected", "disqualified") and self.reason_code is None:
             raise ValueError(f"reason_code is required when feedback is {self.feedback}")
         if self.feedback not in ("rejected", "disqualified", "lost") and self.reason_code:

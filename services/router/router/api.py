@@ -7,16 +7,17 @@ an endpoint) needs ``Authorization: Bearer $ROUTER_ADMIN_TOKEN``.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from leadrelay_shared import yamlconf
 from leadrelay_shared.contracts import RerouteRequested
 from leadrelay_shared.web import problem, require_admin
-from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import admin, handlers, views
 from .adapters import configs
@@ -45,7 +46,7 @@ Admin = Depends(require_admin)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @router.get("/assignments/{assignment_id}")

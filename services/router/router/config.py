@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
 from leadrelay_shared import yamlconf
 from leadrelay_shared.contracts import Stage
 from leadrelay_shared.delivery import Endpoint
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 from .matching import AccountIndex, AccountRecord, normalise_domain

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse
-from leadrelay_shared.outbox import OutboxRelay
-from leadrelay_shared.web import problem
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from leadrelay_shared.outbox import OutboxRelay
+from leadrelay_shared.web import problem
 
 from . import handlers, views
 from .adapters.models import ModelStore
@@ -42,7 +43,7 @@ class EraseIn(BaseModel):
 @router.get("/leads/{lead_id}")
 async def get_lead(lead_id: str, engine: EngineDep, models: ModelsDep) -> dict[str, Any]:
     """The lead's profile, scores (stored, and engagement decayed to now), stage and passes."""
-    found = await views.lead(engine, lead_id, models.current, datetime.now(timezone.utc))
+    found = await views.lead(engine, lead_id, models.current, datetime.now(UTC))
     if found is None:
         raise LeadNotFound(lead_id)
     return found
@@ -63,7 +64,7 @@ async def erase_lead(lead_id: str, engine: EngineDep, request: Request,
     """Erase the lead's personal data (GDPR art. 17) and publish ``lead.erased`` so every service
     scrubs its copy. Erasing twice is harmless and returns the first erasure's time."""
     erased_at = await handlers.erase(lead_id, uow=ScoringUnitOfWork(engine),
-                                     now=datetime.now(timezone.utc),
+                                     now=datetime.now(UTC),
                                      requested_by=body.requested_by if body else None)
     relay: OutboxRelay = request.app.state.relay
     relay.wake()

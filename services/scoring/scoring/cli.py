@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from leadrelay_shared import yamlconf
@@ -21,7 +21,7 @@ from .settings import ScoringSettings
 from .views import model_summary
 
 
-def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     scoring = sub.add_parser("scoring", help="scoring model and lead data")
     actions = scoring.add_subparsers(dest="scoring_command", required=True)
     check = actions.add_parser("check", help="validate a scoring model file without applying it")
@@ -62,7 +62,7 @@ async def _erase(settings: ScoringSettings, lead_id: str, requested_by: str | No
     engine = make_engine(settings.database_url, pool_size=1)
     try:
         erased_at = await handlers.erase(lead_id, uow=ScoringUnitOfWork(engine),
-                                         now=datetime.now(timezone.utc), requested_by=requested_by)
+                                         now=datetime.now(UTC), requested_by=requested_by)
     except LeadNotFound:
         print(f"error: no lead {lead_id}", file=sys.stderr)
         return 1

@@ -16,9 +16,10 @@ from importlib import resources
 from math import log
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from leadrelay_shared import yamlconf
 from leadrelay_shared.contracts import EngagementType, LeadSnapshot, RejectReason
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 GRADES = ("A", "B", "C", "D", "F")
 FORM_FILL = "form_fill"

@@ -1,8 +1,9 @@
 from pathlib import Path
 
-from leadrelay_shared.settings import ServiceSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+
+from leadrelay_shared.settings import ServiceSettings
 
 
 class ScoringSettings(ServiceSettings):

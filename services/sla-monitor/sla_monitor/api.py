@@ -7,12 +7,13 @@ Reads are open to the internal network; replays and re-enabling a channel need
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from leadrelay_shared.web import require_admin
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from leadrelay_shared.web import require_admin
 
 from . import views
 from .policy import SlaConfig
@@ -32,7 +33,7 @@ Admin = Depends(require_admin)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @router.get("/open")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -74,7 +74,7 @@ class Calendar:
 
 def _instant(day: date, minutes: int, zone: ZoneInfo) -> datetime:
     wall = datetime.combine(day, time()) + timedelta(minutes=minutes)
-    return wall.replace(tzinfo=zone).astimezone(timezone.utc)
+    return wall.replace(tzinfo=zone).astimezone(UTC)
 
 
 def windows(cal: Calendar, zone: ZoneInfo, start: datetime) -> Iterator[tuple[datetime, datetime]]:

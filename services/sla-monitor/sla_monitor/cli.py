@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from leadrelay_shared import yamlconf
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
               f"({', '.join(p.id for p in config.policies)}), "
               f"{len(config.spec.calendars)} calendars, {len(config.channels)} channels")
         return 0
-    at = datetime.fromisoformat(args.at) if args.at else datetime.now(timezone.utc)
+    at = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
     if at.tzinfo is None:
         print("--at needs a UTC offset, e.g. 2026-11-27T17:45:00+01:00", file=sys.stderr)
         return 2

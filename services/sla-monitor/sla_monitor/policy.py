@@ -19,10 +19,11 @@ from typing import Literal
 from zoneinfo import ZoneInfo, available_timezones
 
 import holidays
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
 from leadrelay_shared import yamlconf
 from leadrelay_shared.contracts import Stage
 from leadrelay_shared.delivery import Endpoint
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .calendar import DAY_NAMES, Calendar, Exception_
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -83,7 +83,7 @@ def translate(payload: Any) -> Translation:
             form = FormFill.model_validate({
                 **{k: v for k, v in profile.items() if v is not None},
                 "page_url": text(sub.get("page-url"), 2000),
-                "occurred_at": datetime.fromtimestamp(int(occurred) / 1000, timezone.utc)
+                "occurred_at": datetime.fromtimestamp(int(occurred) / 1000, UTC)
                 if isinstance(occurred, (int, float)) else None,
                 "source_system": SOURCE,
                 "fields": {k: v for k, v in {

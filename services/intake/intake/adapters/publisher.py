@@ -19,7 +19,7 @@ SEND_SECONDS = Histogram("intake_kafka_send_seconds", "Time from send to acks=al
 
 
 class KafkaPublisher:
-    def __init__(self, producer: AIOKafkaProducer, *, ready: "ReadyFlag", timeout_s: float) -> None:
+    def __init__(self, producer: AIOKafkaProducer, *, ready: ReadyFlag, timeout_s: float) -> None:
         self._producer = producer
         self._ready = ready
         self._timeout = timeout_s

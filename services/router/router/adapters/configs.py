@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from leadrelay_shared.logging import get_logger
-from leadrelay_shared.runtime import settle_heap
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from leadrelay_shared.logging import get_logger
+from leadrelay_shared.runtime import settle_heap
 
 from ..config import RoutingConfig, compile_config, from_document, load
 from ..errors import ConfigError

@@ -10,12 +10,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
 from leadrelay_shared import jsonio
 from leadrelay_shared.db import any_of, copy_rows
 from leadrelay_shared.privacy import scrub
 from leadrelay_shared.uow import SqlUnitOfWork
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import orm
 

@@ -1,9 +1,10 @@
 """scoring's tables, in the ``scoring`` schema."""
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
 from leadrelay_shared.db import outbox_table, processed_events_table, service_metadata
 from leadrelay_shared.uow import CommonTables
-from sqlalchemy.dialects import postgresql as pg
 
 SCHEMA = "scoring"
 metadata = service_metadata(SCHEMA)

@@ -1,4 +1,5 @@
 from alembic import context
+
 from leadrelay_shared.migrate import run_env
 from scoring.adapters.orm import metadata
 

@@ -1,6 +1,8 @@
 """sla-monitor's tables, in the ``sla`` schema."""
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
 from leadrelay_shared.db import (
     deliveries_table,
     delivery_attempts_table,
@@ -10,7 +12,6 @@ from leadrelay_shared.db import (
     service_metadata,
 )
 from leadrelay_shared.uow import CommonTables
-from sqlalchemy.dialects import postgresql as pg
 
 SCHEMA = "sla"
 metadata = service_metadata(SCHEMA)

@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
 from leadrelay_shared.contracts import Stage
 from leadrelay_shared.db import any_of
 from leadrelay_shared.uow import SqlUnitOfWork
-from sqlalchemy.dialects.postgresql import distinct_on, insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..domain import Alert, Clock, Handoff, Person, Touch
 from . import orm

@@ -4,8 +4,9 @@ Revision ID: 0001
 """
 import sqlalchemy as sa
 from alembic import op
-from leadrelay_shared.db_migrations import create_common_v1, drop_common_v1
 from sqlalchemy.dialects import postgresql as pg
+
+from leadrelay_shared.db_migrations import create_common_v1, drop_common_v1
 
 revision = "0001"
 down_revision = None

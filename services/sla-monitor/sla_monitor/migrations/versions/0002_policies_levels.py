@@ -8,8 +8,9 @@ Revision ID: 0002
 """
 import sqlalchemy as sa
 from alembic import op
-from leadrelay_shared.db_migrations import create_delivery_v2, drop_delivery_v2
 from sqlalchemy.dialects import postgresql as pg
+
+from leadrelay_shared.db_migrations import create_delivery_v2, drop_delivery_v2
 
 revision = "0002"
 down_revision = "0001"
