@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 KAFKA_JARS := deploy/kafka/target/dependency/.fetched
 
-.PHONY: setup run demo test test-unit test-integration test-e2e bench bench-smoke clean
+.PHONY: setup run demo lint test test-unit test-integration test-e2e bench bench-smoke clean
 
 setup: $(STAMP) $(KAFKA_JARS) ## virtualenv, pinned Python dependencies, Kafka jars from Maven Central
 
@@ -26,7 +26,11 @@ run: setup ## Kafka, PostgreSQL and the four services; Ctrl-C stops them all
 demo: setup ## post sample leads to the running stack; shows routed webhooks and SLA alerts
 	$(PY) -m devstack demo
 
-test: setup ## unit, integration and end-to-end tests on real Kafka and PostgreSQL, then bench-smoke
+lint: setup ## ruff over every Python file (the rules are in pyproject.toml)
+	$(PY) -m ruff check services shared deploy bench tests
+
+test: setup ## ruff, then unit, integration and end-to-end tests on real Kafka and PostgreSQL, then bench-smoke
+	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest tests
 	$(MAKE) --no-print-directory bench-smoke
 

@@ -138,10 +138,10 @@ def main() -> int:
           f"{len(result['accepted'])} routed leads traced; intake p99 "
           f"{result['intake_p99_ms']:.0f} ms; answers {result['statuses']}")
     print(f"{'hop':<40} {'p50':>7} {'p95':>7} {'p99':>7}  ms")
-    for (a, first), (b, second) in zip(zip(HOPS, path), zip(HOPS[1:], path[1:]), strict=False):
-        ms = [(second[lead] - first[lead]) * 1000 for lead in leads]
-        print(f"{a + ' → ' + b:<40} {percentile(ms, 50):7.0f} {percentile(ms, 95):7.0f} "
-              f"{percentile(ms, 99):7.0f}")
+    for i in range(len(HOPS) - 1):
+        ms = [(path[i + 1][lead] - path[i][lead]) * 1000 for lead in leads]
+        print(f"{HOPS[i] + ' → ' + HOPS[i + 1]:<40} {percentile(ms, 50):7.0f} "
+              f"{percentile(ms, 95):7.0f} {percentile(ms, 99):7.0f}")
     ms = [(arrivals[lead] - result["accepted"][lead]) * 1000 for lead in leads]
     print(f"{'end to end':<40} {percentile(ms, 50):7.0f} {percentile(ms, 95):7.0f} "
           f"{percentile(ms, 99):7.0f}")

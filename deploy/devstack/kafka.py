@@ -110,7 +110,8 @@ def start(data_dir: Path, *, port: int | None = None, log_path: Path | None = No
         if done.returncode != 0:
             raise RuntimeError(f"kafka storage format failed: {done.stderr.strip()[-2000:]}")
     process = spawn_logged(
-        [*java[:1], "-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", *java[1:], "kafka.Kafka", str(props)],
+        [*java[:1], "-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", *java[1:], "kafka.Kafka",
+         str(props)],
         log_path)
     wait_for_port(port, 60, alive=process)
     return KafkaServer(data_dir=data_dir, port=port, process=process)

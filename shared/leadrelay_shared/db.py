@@ -70,7 +70,8 @@ def service_metadata(schema: str) -> sa.MetaData:
 
 
 def outbox_table(metadata: sa.MetaData) -> sa.Table:
-    """Events waiting to be published, written in the same transaction as the state they describe."""
+    """Events waiting to be published, written in the same transaction as the state they
+    describe."""
     return sa.Table(
         "outbox",
         metadata,
@@ -126,7 +127,8 @@ def deliveries_table(metadata: sa.MetaData) -> sa.Table:
 
 
 def endpoint_states_table(metadata: sa.MetaData) -> sa.Table:
-    """Endpoints a receiver told us to stop calling (HTTP 410), until an operator re-enables them."""
+    """Endpoints a receiver told us to stop calling (HTTP 410), until an operator re-enables
+    them."""
     return sa.Table(
         "webhook_endpoints",
         metadata,

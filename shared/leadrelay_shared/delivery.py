@@ -176,8 +176,9 @@ class Deliverer:
 
     async def _claim(self) -> list[sa.Row[Any]]:
         t = self._table
-        due = (sa.select(t.c.id).where(t.c.status == "pending", t.c.next_attempt_at <= sa.func.now(),
-                                       sa.or_(t.c.lease_until.is_(None), t.c.lease_until < sa.func.now()))
+        lease_free = sa.or_(t.c.lease_until.is_(None), t.c.lease_until < sa.func.now())
+        due = (sa.select(t.c.id).where(t.c.status == "pending",
+                                       t.c.next_attempt_at <= sa.func.now(), lease_free)
                .order_by(t.c.next_attempt_at).limit(self._batch).with_for_update(skip_locked=True))
         if self._states is not None:
             s = self._states
@@ -266,7 +267,8 @@ async def disable(conn: AsyncConnection, states: sa.Table, endpoint_id: str, rea
                                  disabled_reason=reason, updated_at=sa.func.now())
     await conn.execute(stmt.on_conflict_do_update(
         index_elements=[states.c.endpoint_id],
-        set_={"disabled_at": sa.func.now(), "disabled_reason": reason, "updated_at": sa.func.now()}))
+        set_={"disabled_at": sa.func.now(), "disabled_reason": reason,
+              "updated_at": sa.func.now()}))
     log.error("webhook_endpoint_disabled", endpoint=endpoint_id, reason=reason)
 
 

@@ -40,7 +40,8 @@ def partition_for_key(key: bytes | None, all_partitions: Sequence[int],
     return all_partitions[_key_hash(key) % len(all_partitions)]
 
 
-def make_producer(bootstrap: str, *, client_id: str, send_timeout_s: float = 2.0) -> AIOKafkaProducer:
+def make_producer(bootstrap: str, *, client_id: str,
+                  send_timeout_s: float = 2.0) -> AIOKafkaProducer:
     timeout_ms = max(int(send_timeout_s * 1000), 1000)
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
@@ -60,7 +61,8 @@ async def send_record(producer: AIOKafkaProducer, record: KafkaRecord, timeout_s
     """Send and wait for ``acks=all``; never longer than ``timeout_s``."""
     try:
         await asyncio.wait_for(
-            producer.send_and_wait(record.topic, record.value, key=record.key, headers=record.headers),
+            producer.send_and_wait(record.topic, record.value, key=record.key,
+                                   headers=record.headers),
             timeout=timeout_s,
         )
     except (TimeoutError, KafkaError) as exc:
@@ -127,7 +129,8 @@ async def ensure_topics(bootstrap: str, partitions: Mapping[str, int] | None = N
                         timeout_s: float = 30.0) -> None:
     """Create leadrelay's topics with explicit partition counts (idempotent)."""
     wanted = dict(partitions or Topics.PARTITIONS)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap,
+                                request_timeout_ms=int(timeout_s * 1000))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

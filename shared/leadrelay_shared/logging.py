@@ -24,7 +24,8 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
     return event_dict
 
 
-def add_request_id(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def add_request_id(_: Any, __: str,
+                   event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """The id of the HTTP request being served, if any (set by asgi-correlation-id)."""
     request_id = correlation_id.get()
     if request_id is not None:

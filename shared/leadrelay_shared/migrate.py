@@ -15,7 +15,8 @@ from .db import make_engine
 
 
 def upgrade(package: str, database_url: str, schema: str) -> None:
-    """Bring ``schema`` to the newest revision of ``package``'s migrations (sync; call before serving)."""
+    """Bring ``schema`` to the newest revision of ``package``'s migrations (sync; call before
+    serving)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files(package) / "migrations"))
     cfg.attributes["database_url"] = database_url
@@ -44,7 +45,8 @@ def run_env(context: EnvironmentContext, target_metadata: sa.MetaData) -> None:
         try:
             async with engine.begin() as conn:
                 # Serialise concurrent starts of the same service.
-                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": schema})
+                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:s))"),
+                                   {"s": schema})
                 await conn.run_sync(do_run)
         finally:
             await engine.dispose()

@@ -142,7 +142,8 @@ class SqlUnitOfWork:
 
     async def enqueue_webhook(self, *, delivery_id: str, endpoint_id: str, url: str,
                               event_type: str, lead_id: str, payload: dict[str, Any]) -> None:
-        """Queue an outgoing webhook in this transaction; ``delivery_id`` is its stable webhook-id."""
+        """Queue an outgoing webhook in this transaction; ``delivery_id`` is its stable
+        webhook-id."""
         t = self._tables.deliveries
         assert t is not None, "this service has no webhook queue"
         stmt = insert(t).values(

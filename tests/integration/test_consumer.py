@@ -1,4 +1,5 @@
-"""The consumer loop on real Kafka and PostgreSQL: redelivery is harmless, poison is dead-lettered."""
+"""The consumer loop on real Kafka and PostgreSQL: redelivery is harmless, poison is
+dead-lettered."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ async def run_until(consumer: EventConsumer, done, timeout_s: float = 30) -> Non
         await asyncio.wait_for(task, 15)
 
 
-async def test_redelivered_event_changes_nothing_and_poison_goes_to_dead_letter(infra, database_url) -> None:  # type: ignore[no-untyped-def]
+async def test_redelivered_event_changes_nothing_and_poison_goes_to_dead_letter(  # type: ignore[no-untyped-def]
+        infra, database_url) -> None:
     await asyncio.to_thread(upgrade, "scoring", database_url, orm.SCHEMA)
     engine = make_engine(database_url)
     producer = make_producer(infra.bootstrap, client_id="test")
@@ -75,7 +77,8 @@ async def test_redelivered_event_changes_nothing_and_poison_goes_to_dead_letter(
     assert fills == 1
     assert outbox == 3  # one LeadScored, two StageChanged: not doubled
 
-    dead = await read_to_end(infra.bootstrap, Topics.DEAD_LETTER, keep=lambda r: r.key == poison_key)
+    dead = await read_to_end(infra.bootstrap, Topics.DEAD_LETTER,
+                             keep=lambda r: r.key == poison_key)
     assert len(dead) == 1
     headers = dict(dead[0].headers)
     assert b"missing ce_type" in headers["dlq_reason"]
@@ -86,7 +89,8 @@ async def test_redelivered_event_changes_nothing_and_poison_goes_to_dead_letter(
 
 
 @pytest.mark.parametrize("batched", [True, False])
-async def test_records_of_types_the_service_does_not_handle_are_skipped_undecoded(infra, batched: bool) -> None:  # type: ignore[no-untyped-def]
+async def test_records_of_types_the_service_does_not_handle_are_skipped_undecoded(  # type: ignore[no-untyped-def]
+        infra, batched: bool) -> None:
     """A consumer that names its event types never decodes the others: a page view with broken
     data is skipped, not dead-lettered, and the form after it is handled."""
     topic = f"leadrelay.test.skip.{uuid.uuid4().hex[:8]}"

@@ -90,7 +90,8 @@ async def group_members(bootstrap: str, group: str) -> int:
         await admin.close()
 
 
-async def test_two_router_processes_share_one_pool_fairly(infra, database_url, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_two_router_processes_share_one_pool_fairly(  # type: ignore[no-untyped-def]
+        infra, database_url, tmp_path: Path) -> None:
     await asyncio.to_thread(upgrade, "router", database_url, orm.SCHEMA)
     config = tmp_path / "routing.yaml"
     config.write_text(routing_yaml(free_port()).replace("  - {id: crm", "  - {id: crm-unused"))
@@ -134,7 +135,8 @@ async def test_two_router_processes_share_one_pool_fairly(infra, database_url, t
 
 
 @asynccontextmanager
-async def router_app(infra: Any, database_url: str, config: Path) -> AsyncIterator[httpx.AsyncClient]:
+async def router_app(infra: Any, database_url: str,
+                     config: Path) -> AsyncIterator[httpx.AsyncClient]:
     await asyncio.to_thread(upgrade, "router", database_url, orm.SCHEMA)
     settings = RouterSettings(database_url=database_url, kafka_bootstrap_servers=infra.bootstrap,
                               consumer_group=f"t-{uuid.uuid4()}", relay_poll_interval_s=0.1,

@@ -57,7 +57,8 @@ async def test_failing_receiver_gets_the_webhook_once_after_retries(queue_db) ->
     receiver, endpoint = failing_receiver(2)
     async with http_client(5) as client:
         # Two deliverers share the queue, as two router instances would.
-        a, b = (Deliverer(engine, orm.deliveries, {"crm": endpoint}, client, schedule=(0.05, 0.05, 0.05))
+        a, b = (Deliverer(engine, orm.deliveries, {"crm": endpoint}, client,
+                          schedule=(0.05, 0.05, 0.05))
                 for _ in range(2))
         delivery_id = await queue(engine, endpoint, "lead-x")
         for _ in range(30):
@@ -75,7 +76,8 @@ async def test_dead_after_schedule_then_replayed(queue_db) -> None:  # type: ign
     engine = queue_db
     receiver, endpoint = failing_receiver(3)
     async with http_client(5) as client:
-        deliverer = Deliverer(engine, orm.deliveries, {"crm": endpoint}, client, schedule=(0.05, 0.05))
+        deliverer = Deliverer(engine, orm.deliveries, {"crm": endpoint}, client,
+                              schedule=(0.05, 0.05))
         delivery_id = await queue(engine, endpoint, "lead-y")
         await drain(deliverer, 10)
         async with engine.connect() as conn:

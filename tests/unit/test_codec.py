@@ -28,7 +28,8 @@ def test_round_trip_in_binary_mode_keyed_by_lead() -> None:
 
 @pytest.mark.parametrize("mutate, reason", [
     (lambda h, v: ([x for x in h if x[0] != "ce_type"], v), "missing ce_type"),
-    (lambda h, v: ([(k, b"io.unknown" if k == "ce_type" else x) for k, x in h], v), "unknown event type"),
+    (lambda h, v: ([(k, b"io.unknown" if k == "ce_type" else x) for k, x in h], v),
+     "unknown event type"),
     (lambda h, v: (h, b"{not json"), "not a JSON object"),
     (lambda h, v: (h, json.dumps({"lead_id": "x"}).encode()), "schema violation"),
     (lambda h, v: (h, None), "empty record"),

@@ -26,7 +26,8 @@ def test_email_normalisation_accepts_or_names_the_field(raw: str) -> None:
                                            "content-type", "x"]), st.binary(max_size=40)),
                 max_size=6),
        st.one_of(st.none(), st.binary(max_size=200)))
-def test_decode_only_ever_raises_poison(headers: list[tuple[str, bytes]], value: bytes | None) -> None:
+def test_decode_only_ever_raises_poison(headers: list[tuple[str, bytes]],
+                                        value: bytes | None) -> None:
     with contextlib.suppress(PoisonMessage):
         decode(headers, value, None)
 

@@ -19,7 +19,8 @@ def test_email_normalisation(raw: str, expected: str) -> None:
     assert domain.normalise_email(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["", "no-at-sign", "a@", "@b.com", "a b@c.com", "x" * 300 + "@a.com"])
+@pytest.mark.parametrize("raw", ["", "no-at-sign", "a@", "@b.com", "a b@c.com",
+                                 "x" * 300 + "@a.com"])
 def test_invalid_email_names_the_field(raw: str) -> None:
     with pytest.raises(InvalidInput) as err:
         domain.normalise_email(raw)

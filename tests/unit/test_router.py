@@ -117,7 +117,8 @@ def test_availability_hours_absence_pause_and_deactivation_are_skipped_and_said(
     cfg = build(reps=[
         {"id": "off", "name": "Off", "active": False},
         {"id": "paused", "name": "P", "paused": True},
-        {"id": "away", "name": "Away", "out_of_office": [{"from": "2026-11-20", "to": "2026-11-27"}]},
+        {"id": "away", "name": "Away",
+         "out_of_office": [{"from": "2026-11-20", "to": "2026-11-27"}]},
         {"id": "nyc", "name": "NY", "timezone": "America/New_York"},
         {"id": "paris", "name": "Paris"},
     ], teams=[{"id": "sdr", "name": "SDR", "members": ["off", "paused", "away", "nyc", "paris"],
@@ -235,7 +236,8 @@ def territories_config() -> RoutingConfig:
     ({"company_size": 50, "postal_code": "69001"}, None, "d"),
     ({"country": "DE", "region": " bavaria", "industry": "healthcare", "postal_code": "80331"},
      "de-health", "c"),
-    ({"country": "DE", "region": "Bavaria", "industry": "Retail", "postal_code": "80331"}, None, "d"),
+    ({"country": "DE", "region": "Bavaria", "industry": "Retail", "postal_code": "80331"},
+     None, "d"),
     ({"country": "DE", "region": "Bavaria", "industry": "Healthcare", "postal_code": "10115"},
      None, "d"),
 ])
@@ -283,7 +285,8 @@ def test_config_errors_name_the_line_and_field(tmp_path: Path) -> None:
                    "webhooks: [{id: w, url: 'http://x', secret: 'plain'}]\n")
     with pytest.raises(ConfigError, match=r"line 4: webhooks\[0\]\.secret"):
         config.load(bad)
-    bad.write_text("version: x\nreps: [{id: r, name: R}]\nteams: [{id: a, name: A, members: [zz]}]\n"
+    bad.write_text("version: x\nreps: [{id: r, name: R}]\n"
+                   "teams: [{id: a, name: A, members: [zz]}]\n"
                    "territories: [{id: t, teams: {mql: nope}}]\n")
     with pytest.raises(ConfigError) as info:
         config.load(bad)

@@ -24,7 +24,8 @@ DAY = timedelta(days=1)
 
 def without_form_lane(model: ScoringModel = MODEL) -> ScoringModel:
     lane = "  - {id: fast.hand_raise_form, event: form_fill, min_grade: B}\n"
-    text = default_text().replace(lane, "").replace('version: "default-2026.11"', "version: no-lane")
+    text = default_text().replace(lane, "").replace('version: "default-2026.11"',
+                                                    "version: no-lane")
     return parse(text)
 
 

@@ -234,7 +234,8 @@ async def test_unworked_lead_walks_every_level_once_then_requests_a_reroute() ->
     assert by_type == {"sla.warning": ["ops"], "sla.breached": ["ops", "slack", "pd"],
                        "sla.escalated": ["ops", "pd"], "sla.reroute_requested": ["ops"]}
     escalated = next(r for r in uow.webhooks.values() if r["event_type"] == "sla.escalated")
-    assert "escalated to Sam (mgr-sam), manager of Rep-Ana" in escalated["payload"]["data"]["summary"]
+    summary = escalated["payload"]["data"]["summary"]
+    assert "escalated to Sam (mgr-sam), manager of Rep-Ana" in summary
 
 
 async def test_breached_lead_worked_later_sends_the_resolve_notice() -> None:

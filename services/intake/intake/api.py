@@ -142,7 +142,8 @@ FORM_URLENCODED = {
                    "`utm_*`, `consent_<name>` (on/true/yes), `_redirect` (thank-you page on an "
                    "allowed origin); other fields are kept as free fields.",
     "properties": {name: {"type": "string"} for name in (
-        "email", "first_name", "last_name", "company", "title", "phone", "country", "region", "postal_code",
+        "email", "first_name", "last_name", "company", "title", "phone", "country", "region",
+        "postal_code",
         "company_size", "industry", "page_url", "utm_source", "utm_campaign",
         "consent_marketing", "_redirect")},
     "required": ["email"],

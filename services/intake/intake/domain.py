@@ -104,8 +104,8 @@ FORM_ALIASES = {
     "mobile": "phone", "phone_number": "phone",
 }
 FORM_SCALARS = frozenset({"email", "first_name", "last_name", "company", "title", "phone",
-                          "country", "region", "postal_code", "company_size", "industry", "page_url",
-                          "source_system", "occurred_at"})
+                          "country", "region", "postal_code", "company_size", "industry",
+                          "page_url", "source_system", "occurred_at"})
 TRUTHY = frozenset({"on", "true", "1", "yes", "y", "checked"})
 
 
@@ -131,7 +131,8 @@ def form_from_fields(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, Any], 
             continue
         elif lowered.startswith("utm_"):
             utm[lowered] = value
-        elif lowered.startswith("consent_") or (lowered.startswith("consent[") and lowered.endswith("]")):
+        elif lowered.startswith("consent_") or (
+                lowered.startswith("consent[") and lowered.endswith("]")):
             consent[lowered[8:].rstrip("]")] = value.strip().lower() in TRUTHY
         elif FORM_ALIASES.get(lowered, lowered) in FORM_SCALARS:
             key = FORM_ALIASES.get(lowered, lowered)
@@ -160,14 +161,16 @@ def clean_text(value: str | None) -> str | None:
 def snapshot(*, email: str, first_name: str | None = None, last_name: str | None = None,
              company: str | None = None, title: str | None = None, phone: str | None = None,
              country: str | None = None, region: str | None = None,
-             postal_code: str | None = None, company_size: int | None = None, industry: str | None = None) -> LeadSnapshot:
+             postal_code: str | None = None, company_size: int | None = None,
+             industry: str | None = None) -> LeadSnapshot:
     domain = email.rsplit("@", 1)[1]
     return LeadSnapshot(
         email=email, first_name=clean_text(first_name), last_name=clean_text(last_name),
         company=clean_text(company), title=clean_text(title),
         phone=normalise_phone(phone, country), country=clean_text(country and country.upper()),
         region=clean_text(region),
-        postal_code=clean_text(postal_code and postal_code.upper()), company_size=company_size, industry=clean_text(industry),
+        postal_code=clean_text(postal_code and postal_code.upper()), company_size=company_size,
+        industry=clean_text(industry),
         email_domain=domain, is_free_email=domain in free_email_domains(),
     )
 

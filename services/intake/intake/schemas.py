@@ -56,7 +56,8 @@ class FormFill(BaseModel):
 
 
 class LeadReference(BaseModel):
-    """Events about a known lead name it by ``lead_id`` or by ``email`` (normalised the same way)."""
+    """Events about a known lead name it by ``lead_id`` or by ``email`` (normalised the same
+    way)."""
 
     lead_id: str | None = Field(default=None, max_length=64)
     email: str | None = Field(default=None, max_length=254)

@@ -184,7 +184,8 @@ class RoutingSpec(_Strict):
     @model_validator(mode="after")
     def _references(self) -> RoutingSpec:
         problems: list[str] = []
-        for kind, ids in (("reps", [r.id for r in self.reps]), ("teams", [t.id for t in self.teams]),
+        for kind, ids in (("reps", [r.id for r in self.reps]),
+                          ("teams", [t.id for t in self.teams]),
                           ("territories", [t.id for t in self.territories]),
                           ("accounts", [a.id for a in self.accounts]),
                           ("segments", [s.id for s in self.segments]),
@@ -395,12 +396,14 @@ def canonical(spec: RoutingSpec) -> dict[str, Any]:
 def compile_config(spec: RoutingSpec) -> RoutingConfig:
     checksum = yamlconf.checksum(spec)
     segments = {s.id: s for s in spec.segments}
-    aliases = {normalise_domain(k): normalise_domain(v) for k, v in spec.matching.domain_aliases.items()}
+    aliases = {normalise_domain(k): normalise_domain(v)
+               for k, v in spec.matching.domain_aliases.items()}
     index = AccountIndex([AccountRecord(a.id, a.name, a.domains, a.aliases, a.owner)
                           for a in spec.accounts], threshold=spec.matching.fuzzy_threshold,
                          domain_aliases=aliases)
-    endpoints = {w.id: Endpoint(id=w.id, url=w.url, secret=w.secret, event_types=frozenset(w.events),
-                                format=w.format) for w in spec.webhooks}
+    endpoints = {w.id: Endpoint(id=w.id, url=w.url, secret=w.secret,
+                                event_types=frozenset(w.events), format=w.format)
+                 for w in spec.webhooks}
     return RoutingConfig(
         version=f"{spec.version}+{checksum[:8]}", checksum=checksum, spec=spec,
         reps={r.id: _rep(r, spec) for r in spec.reps},
@@ -428,7 +431,8 @@ def accounts_from_csv(text: str, source: str = "accounts.csv") -> list[AccountSp
         def many(key: str, row: dict[str, str] = row) -> list[str]:
             return [v.strip() for v in (row.get(key) or "").split(";") if v.strip()]
         try:
-            out.append(AccountSpec(id=(row.get("id") or "").strip(), name=(row.get("name") or "").strip(),
+            out.append(AccountSpec(id=(row.get("id") or "").strip(),
+                                   name=(row.get("name") or "").strip(),
                                    domains=tuple(many("domains")), aliases=tuple(many("aliases")),
                                    owner=(row.get("owner") or "").strip() or None))
         except ValidationError as exc:
@@ -448,7 +452,8 @@ def parse(text: str, source: str = "routing.yaml", base: Path | None = None) -> 
         try:
             rows = accounts_from_csv(path.read_text(encoding="utf-8-sig"), str(path))
         except OSError as exc:
-            raise ConfigError(source, [f"accounts_csv: cannot read {path}: {exc.strerror}"]) from exc
+            raise ConfigError(source, [f"accounts_csv: cannot read {path}: {exc.strerror}"]
+                              ) from exc
         spec = from_document({**canonical(spec), "accounts_csv": None,
                               "accounts": [*canonical(spec).get("accounts", []),
                                            *(a.model_dump(exclude_none=True) for a in rows)]},

@@ -19,7 +19,12 @@ from typing import NamedTuple
 
 from rapidfuzz import fuzz, process
 
-LEGAL_SUFFIXES = frozenset(["inc", "incorporated", "corp", "corporation", "co", "company", "ltd", "limited", "llc", "llp", "lp", "plc", "gmbh", "mbh", "ag", "kg", "ug", "sa", "sas", "sarl", "sl", "srl", "spa", "bv", "nv", "oy", "ab", "as", "asa", "aps", "kk", "pty", "pvt", "pte", "se", "group", "holding", "holdings"])
+LEGAL_SUFFIXES = frozenset([
+    "inc", "incorporated", "corp", "corporation", "co", "company", "ltd", "limited", "llc", "llp",
+    "lp", "plc", "gmbh", "mbh", "ag", "kg", "ug", "sa", "sas", "sarl", "sl", "srl", "spa", "bv",
+    "nv", "oy", "ab", "as", "asa", "aps", "kk", "pty", "pvt", "pte", "se", "group", "holding",
+    "holdings"
+])
 STOP = frozenset({"the", "and", "of", "for"})
 _DOTTED = re.compile(r"\b(?:[a-z]\.){2,}")
 _PUNCT = re.compile(r"[^\w\s]+")

@@ -32,7 +32,8 @@ def sign_v3(secret: str, method: str, uri: str, body: bytes, timestamp_ms: str) 
 def verify_v3(secret: str, *, method: str, uri: str, body: bytes, signature: str | None,
               timestamp_ms: str | None, now: datetime, max_age_s: int) -> None:
     if not signature or not timestamp_ms or not timestamp_ms.isdigit():
-        raise SignatureInvalid("X-HubSpot-Signature-v3 and X-HubSpot-Request-Timestamp are required")
+        raise SignatureInvalid(
+            "X-HubSpot-Signature-v3 and X-HubSpot-Request-Timestamp are required")
     age_s = now.timestamp() - int(timestamp_ms) / 1000
     if abs(age_s) > max_age_s:
         raise SignatureInvalid(f"X-HubSpot-Request-Timestamp is {int(age_s)} s old "

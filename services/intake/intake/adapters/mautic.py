@@ -73,7 +73,8 @@ def _form(item: Any, path: str) -> tuple[FormFill, str] | None:
         return None
 
     known = {"email", "firstname", "first_name", "lastname", "last_name", "company", "position",
-             "jobtitle", "phone", "mobile", "country", "state", "zipcode", "numemployees", "industry"}
+             "jobtitle", "phone", "mobile", "country", "state", "zipcode", "numemployees",
+             "industry"}
     form_info = sub.get("form") if isinstance(sub.get("form"), dict) else {}
     form = _validated(FormFill, {k: v for k, v in {
         "email": email, "first_name": pick("firstname", "first_name"),

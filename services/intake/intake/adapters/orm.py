@@ -17,6 +17,7 @@ api_keys = sa.Table(
     sa.Column("key_hash", sa.Text, nullable=False),
     sa.Column("allowed_origins", pg.ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.Column("rate_limit", sa.Text),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
+              server_default=sa.func.now()),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
 )

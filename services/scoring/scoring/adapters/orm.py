@@ -27,8 +27,10 @@ leads = sa.Table(
     sa.Column("cycle", sa.Integer, nullable=False, server_default="0"),
     sa.Column("erased_at", sa.DateTime(timezone=True)),
     sa.Index("ix_leads_stage_entered_at", "stage", "stage_entered_at"),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
+              server_default=sa.func.now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
+              server_default=sa.func.now()),
 )
 
 timeline = sa.Table(

@@ -1,4 +1,5 @@
-"""router v2: rep loads, lead owners, config versions, assignment details, endpoint states, attempts.
+"""router v2: rep loads, lead owners, config versions, assignment details, endpoint states,
+attempts.
 
 Revision ID: 0002
 """
