@@ -45,12 +45,18 @@ def show(item: Received) -> None:
               f"      why: {data.get('summary')}")
 
 
+def receiver_secrets(routing_path: Path, policies_path: Path) -> dict[str, str]:
+    """The signing secret of each endpoint the demo receiver stands in for: router's CRM
+    webhook and sla-monitor's alert channels."""
+    routing = load(routing_path)
+    policies = load_policies(policies_path)
+    return {"crm": next(w.secret for w in routing.spec.webhooks),
+            **{c.endpoint.id: c.endpoint.secret for c in policies.channels.values()}}
+
+
 async def run(intake_url: str, receiver_port: int, wait_s: float) -> int:
-    routing = load(RouterSettings().config_path)
-    policies = load_policies(Path(os.environ.get(
+    secrets = receiver_secrets(RouterSettings().config_path, Path(os.environ.get(
         "SLA_POLICIES_PATH", ROOT / "deploy" / "config" / "sla-demo.yaml")))
-    secrets = {"crm": next(w.secret for w in routing.webhooks),
-               **{c.endpoint.id: c.endpoint.secret for c in policies.channels.values()}}
     receiver = Receiver(secrets=secrets, port=receiver_port, on_receive=show)
     receiver.start()
     print(f"demo receiver listening on http://127.0.0.1:{receiver_port}/hooks/"
@@ -73,13 +79,20 @@ async def run(intake_url: str, receiver_port: int, wait_s: float) -> int:
                   "(its SLA clock stops: no alert for it)")
     print(f"waiting up to {wait_s:.0f}s for SLA alerts on the unworked leads…")
     deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline and len(_breaches(receiver)) < len(receiver.of("crm")) - 1:
+    while time.monotonic() < deadline and not alerted(receiver):
         await asyncio.sleep(0.5)
     receiver.stop()
     print(f"\n{len(receiver.of('crm'))} leads routed, {len(receiver.of('ops'))} SLA alerts "
           f"({len(_breaches(receiver))} breaches), "
           f"{len(receiver.rejected)} bad signatures.")
     return 0 if receiver.of("crm") else 1
+
+
+def alerted(receiver: Receiver) -> bool:
+    """Every routed lead but the one the demo worked has breached (at least one has: leads
+    routed later than the first are still on their way when the wait starts)."""
+    breaches = len(_breaches(receiver))
+    return breaches >= 1 and breaches >= len(receiver.of("crm")) - 1
 
 
 def _breaches(receiver: Receiver) -> list[Received]:
