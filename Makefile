@@ -26,10 +26,11 @@ run: setup ## Kafka, PostgreSQL and the four services; Ctrl-C stops them all
 demo: setup ## post sample leads to the running stack; shows routed webhooks and SLA alerts
 	$(PY) -m devstack demo
 
-lint: setup ## ruff over every Python file (the rules are in pyproject.toml)
+lint: setup ## ruff over every Python file, strict mypy over every package (settings in pyproject.toml)
 	$(PY) -m ruff check services shared deploy bench tests
+	$(PY) -m mypy -p leadrelay_shared -p intake -p scoring -p router -p sla_monitor -p devstack -p bench
 
-test: setup ## ruff, then unit, integration and end-to-end tests on real Kafka and PostgreSQL, then bench-smoke
+test: setup ## ruff and mypy, then unit, integration and end-to-end tests on real Kafka and PostgreSQL, then bench-smoke
 	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest tests
 	$(MAKE) --no-print-directory bench-smoke

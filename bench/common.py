@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -181,7 +181,7 @@ async def scratch_database(database_url: str, prefix: str) -> AsyncIterator[str]
 
 
 async def drive_consumer(bootstrap: str, topic: str, producer: Any, count: int,
-                         handle: Callable[[list[Any]], Awaitable[None]], relay: Any) -> float:
+                         handle: Callable[[Sequence[Any]], Awaitable[None]], relay: Any) -> float:
     """Run a batch consumer (and the service's relay) until ``count`` events were handled;
     returns the seconds from the first batch to the last."""
     from leadrelay_shared.consumer import EventConsumer
@@ -190,7 +190,7 @@ async def drive_consumer(bootstrap: str, topic: str, producer: Any, count: int,
     handled, first = 0, None
     finished = asyncio.Event()
 
-    async def batch(events: list[Any]) -> None:
+    async def batch(events: Sequence[Any]) -> None:
         nonlocal handled, first
         first = first or time.perf_counter()
         await handle(events)

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -199,7 +200,7 @@ async def _consume(bootstrap: str, url: str, topic: str, cfg: RoutingConfig,
     engine = make_engine(url)
     relay = OutboxRelay(engine, orm.outbox, producer, poll_interval_s=0.2)
 
-    async def batch(evs: list[Event]) -> None:
+    async def batch(evs: Sequence[Event]) -> None:
         await handlers.handle_batch(evs, uow=RouterUnitOfWork(engine), config=cfg,
                                     now=lambda: NOW)
 

@@ -20,6 +20,7 @@ import random
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def sample_form(rnd: random.Random, email: str, at: datetime) -> FormSubmitted:
 
 def sample_engagement(rnd: random.Random, lead_id: str, at: datetime) -> EngagementRecorded:
     return EngagementRecorded(lead_id=lead_id, occurred_at=at, received_at=at,
-                              engagement_type=rnd.choice(KINDS),  # type: ignore[arg-type]
+                              engagement_type=rnd.choice(KINDS),
                               url=f"https://example.com/p{rnd.randrange(4)}")
 
 
@@ -87,13 +88,14 @@ def bench_pure(seconds: float) -> float:
     """Evaluations per second of the pure decision, on leads with 20 prior engagement hits."""
     rnd = random.Random(7)
     model = fifty_rule_model()
-    profiles = []
+    profiles: list[domain.LeadProfile] = []
     for n in range(200):
         email = f"lead{n}@example{n % 50}.com"
         p = domain.apply(None, sample_form(rnd, email, T0), model, T0).profile
+        assert p is not None
         for k in range(20):
             at = T0 + timedelta(hours=k)
-            p = domain.apply(p, sample_engagement(rnd, p.lead_id, at), model, at).profile or p  # type: ignore[union-attr]
+            p = domain.apply(p, sample_engagement(rnd, p.lead_id, at), model, at).profile or p
         profiles.append(p)
     now = T0 + timedelta(days=2)
     events: list[Event] = [
@@ -143,7 +145,7 @@ async def _consume(bootstrap: str, url: str, topic: str, count: int,
     model = default_model()
     relay = OutboxRelay(engine, orm.outbox, producer, poll_interval_s=0.2)
 
-    async def batch(events: list[Event]) -> None:
+    async def batch(events: Sequence[Event]) -> None:
         await handlers.handle_batch(events, uow=ScoringUnitOfWork(engine), model=model,
                                     now=lambda: datetime.now(UTC))
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -16,7 +17,7 @@ from sla_monitor.policy import load as load_policies
 from .receiver import Received, Receiver
 from .stack import ROOT
 
-LEADS = [
+LEADS: list[dict[str, Any]] = [
     {"email": "ada.lovelace@northwind.example", "first_name": "Ada", "last_name": "Lovelace",
      "company": "Northwind Traders", "title": "VP Engineering", "country": "GB",
      "company_size": 250, "industry": "Software", "page_url": "https://leadrelay.dev/demo",

@@ -2,6 +2,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Protocol
 
 
 def is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -22,8 +23,12 @@ def free_port(preferred: int | None = None) -> int:
         return int(s.getsockname()[1])
 
 
+class Process(Protocol):
+    def poll(self) -> int | None: ...
+
+
 def wait_for_port(port: int, timeout_s: float, host: str = "127.0.0.1",
-                  alive: "object | None" = None) -> None:
+                  alive: Process | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if alive is not None and alive.poll() is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
@@ -93,7 +94,8 @@ Engine = Annotated[AsyncEngine, Depends(_engine)]
 
 def queue_router(tables: QueueTables, *, admin: Any,
                  configured: Callable[[Request], Mapping[str, Endpoint]],
-                 endpoints_path: str = "/webhooks", tags: list[str] | None = None) -> APIRouter:
+                 endpoints_path: str = "/webhooks",
+                 tags: list[str | Enum] | None = None) -> APIRouter:
     """``/deliveries`` and ``{endpoints_path}`` routes over one service's queue tables."""
     api = APIRouter(tags=tags or ["webhooks"])
 

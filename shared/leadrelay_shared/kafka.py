@@ -27,7 +27,7 @@ class BrokerUnavailable(Exception):
 
 @functools.lru_cache(maxsize=1 << 16)
 def _key_hash(key: bytes) -> int:
-    return murmur2(key) & 0x7FFFFFFF
+    return int(murmur2(key)) & 0x7FFFFFFF
 
 
 def partition_for_key(key: bytes | None, all_partitions: Sequence[int],

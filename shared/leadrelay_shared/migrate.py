@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from importlib import resources
+from types import ModuleType
 
 import sqlalchemy as sa
 from alembic import command
@@ -24,8 +25,9 @@ def upgrade(package: str, database_url: str, schema: str) -> None:
     command.upgrade(cfg, "head")
 
 
-def run_env(context: EnvironmentContext, target_metadata: sa.MetaData) -> None:
-    """Body of every service's ``migrations/env.py``: online migrations over asyncpg."""
+def run_env(context: EnvironmentContext | ModuleType, target_metadata: sa.MetaData) -> None:
+    """Body of every service's ``migrations/env.py``: online migrations over asyncpg.
+    ``context`` is alembic's ``context`` module, a proxy of the running environment."""
     url: str = context.config.attributes["database_url"]
     schema: str = context.config.attributes["schema"]
 

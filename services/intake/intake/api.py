@@ -149,10 +149,10 @@ FORM_URLENCODED = {
     "required": ["email"],
     "additionalProperties": {"type": "string"},
 }
+FORM_EXAMPLE = FormFill.model_json_schema()["examples"][0]
 FORM_BODY = {**SECURED, "requestBody": {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/FormFill"},
-                         "example": FormFill.model_config.get("json_schema_extra", {})
-                         .get("examples", [{}])[0]},  # type: ignore[union-attr]
+                         "example": FORM_EXAMPLE},
     "application/x-www-form-urlencoded": {"schema": FORM_URLENCODED},
     "multipart/form-data": {"schema": FORM_URLENCODED},
 }}}

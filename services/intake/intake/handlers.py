@@ -135,10 +135,10 @@ async def record_batch(items: Sequence[Any], *, publisher: Publisher,
             continue
         events.append((index, event))
     outcomes = await publisher.publish_many([e for _, e in events]) if events else []
-    for (index, event), failure in zip(events, outcomes, strict=True):
+    for (index, sent), failure in zip(events, outcomes, strict=True):
         results.append(BatchItemResult(
             index=index, status="unavailable" if failure else "accepted",
-            event_id=event.event_id, lead_id=event.lead_id,
+            event_id=sent.event_id, lead_id=sent.lead_id,
             errors=[ItemError(field="(item)", rule="not_acknowledged",
                               message="Kafka did not acknowledge in time; retry this item")]
             if failure else []))

@@ -28,7 +28,8 @@ from leadrelay_shared.delivery import Endpoint
 from .errors import ConfigError
 from .matching import AccountIndex, AccountRecord, normalise_domain
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ROUTED_STAGES = (Stage.MQL, Stage.SQL)
 Strategy = Literal["round_robin", "weighted_round_robin", "least_loaded"]
 

@@ -18,7 +18,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from leadrelay_shared.contracts import LeadSnapshot, Reason, Stage
@@ -236,12 +236,32 @@ def _pick(team: Team, config: RoutingConfig, pointer: int, loads: Loads, now: da
     return chosen, (chosen + 1) % n, list(skipped.values())
 
 
+class _Common(TypedDict):
+    """What every decision for one target says, whoever gets the lead."""
+
+    stage: Stage
+    account: AccountMatch | None
+    territory: str | None
+    excluded: tuple[str, ...]
+    config_version: str
+
+
+class _TeamCommon(_Common):
+    """And what every decision of a team says."""
+
+    team_id: str | None
+    strategy: str
+    candidates: tuple[str, ...]
+    pointer_before: int | None
+
+
 def choose(target: Target, config: RoutingConfig, pointer: int, loads: Loads, now: datetime,
            exclude: Collection[str] = ()) -> Decision:
     reasons = list(target.reasons)
     skipped: list[Skip] = []
-    common = {"stage": target.stage, "account": target.account, "territory": target.territory,
-              "excluded": tuple(exclude), "config_version": config.version}
+    common: _Common = {"stage": target.stage, "account": target.account,
+                       "territory": target.territory, "excluded": tuple(exclude),
+                       "config_version": config.version}
     if target.direct_rep is not None:
         rep = config.reps[target.direct_rep]
         why = unavailable(rep, now, loads, hours=False, exclude=exclude)
@@ -261,8 +281,8 @@ def choose(target: Target, config: RoutingConfig, pointer: int, loads: Loads, no
     chosen, after, team_skips = _pick(team, config, pointer, loads, now, exclude)
     skipped += team_skips
     n = len(team.sequence)
-    base = {**common, "team_id": team.id, "strategy": team.strategy, "candidates": team.members,
-            "pointer_before": pointer % n}
+    base: _TeamCommon = {**common, "team_id": team.id, "strategy": team.strategy,
+                         "candidates": team.members, "pointer_before": pointer % n}
     if chosen is not None:
         rep_id = team.sequence[chosen]
         reasons.append(_r(f"strategy.{team.strategy}", _why(team, rep_id, chosen, loads, config,

@@ -58,10 +58,16 @@ class AssignmentStore(Protocol):
 
 
 class UnitOfWork(BaseUnitOfWork, Protocol):
-    pointers: Pointers
-    loads: Loads
-    owners: Owners
-    assignments: AssignmentStore
+    # read-only members, so a unit of work whose repositories are these protocols' real
+    # implementations (or the tests' fakes) conforms
+    @property
+    def pointers(self) -> Pointers: ...
+    @property
+    def loads(self) -> Loads: ...
+    @property
+    def owners(self) -> Owners: ...
+    @property
+    def assignments(self) -> AssignmentStore: ...
 
     async def claim_many(self, events: Sequence[Event]) -> list[Event]: ...
     async def emit_many(self, events: Sequence[Event]) -> None: ...

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from bisect import bisect_left, insort
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -114,7 +115,7 @@ class EngagementLine(NamedTuple):
 
     rule_id: str
     points: int
-    count: int
+    hits: int  # how many hits of the rule are in the value
     value: float
     cap: int | None
     label: str
@@ -123,7 +124,7 @@ class EngagementLine(NamedTuple):
     @property
     def message(self) -> str:
         cap = f", cap {self.cap}" if self.cap is not None else ""
-        return f"{self.count} × {self.label}: {self.value:.1f} after decay{cap}"
+        return f"{self.hits} × {self.label}: {self.value:.1f} after decay{cap}"
 
 
 class HitSums(NamedTuple):
@@ -299,7 +300,7 @@ def engagement(hits: tuple[Hit, ...], model: ScoringModel, now: datetime,
     return (score if score > 0 else 0), tuple(lines)
 
 
-Doing = tuple[str, str, str | None, dict[str, object]]  # kind, url (lower case), campaign, props
+Doing = tuple[str, str, str | None, Mapping[str, object]]  # kind, url (lower case), campaign, props
 
 
 def hits_for(event: FormSubmitted | EngagementRecorded, model: ScoringModel,
@@ -394,7 +395,7 @@ def on_engagement(profile: LeadProfile | None, event: FormSubmitted | Engagement
             rule_id="event.duplicate", message="event already counted"))
     snapshot, snapshot_at = base.snapshot, base.snapshot_at
     is_form = isinstance(event, FormSubmitted)
-    if is_form:
+    if isinstance(event, FormSubmitted):
         snapshot, snapshot_at = merge_snapshot(base, event.lead, event.occurred_at)
     elif event.email_domain and not snapshot.email_domain:
         snapshot = snapshot.model_copy(update={"email_domain": event.email_domain})
@@ -561,10 +562,10 @@ def on_time(profile: LeadProfile, model: ScoringModel, now: datetime) -> Decisio
              Stage.INQUIRY: (model.inquiry_nurture, Stage.NURTURE, "did not qualify"),
              Stage.LOST: (model.lost_recycle, Stage.RECYCLED, "lost")}
     rule = rules.get(profile.stage) if profile.stage else None
-    if rule is None or rule[0] is None or profile.stage_entered_at is None:
+    if rule is None or profile.stage_entered_at is None:
         return Decision(profile=None)
     after, target, what = rule
-    if now < profile.stage_entered_at + after:
+    if after is None or now < profile.stage_entered_at + after:
         return Decision(profile=None)
     days = after.total_seconds() / 86400
     move = transition(profile.stage, target, T, (Reason(

@@ -79,9 +79,14 @@ class History(Protocol):
 
 
 class UnitOfWork(BaseUnitOfWork, Protocol):
-    leads: Leads
-    timeline: Timeline
-    history: History
+    # read-only members, so a unit of work whose repositories are these protocols' real
+    # implementations (or the tests' fakes) conforms
+    @property
+    def leads(self) -> Leads: ...
+    @property
+    def timeline(self) -> Timeline: ...
+    @property
+    def history(self) -> History: ...
 
     async def claim_many(self, events: Sequence[Event]) -> list[Event]: ...
     async def emit_many(self, events: Sequence[Event | Serialised]) -> None: ...
@@ -248,7 +253,8 @@ def _record_moves(event: Event | None, p: LeadProfile, moves: tuple[Transition, 
 
 
 def _event_entry(event: Event) -> TimelineEntry:
-    kind, summary, detail = "event", event.event_type, {}
+    kind, summary = "event", event.event_type
+    detail: dict[str, Any] = {}
     if isinstance(event, FormSubmitted):
         kind, summary = "form_submitted", f"form fill from {event.source_system}"
         detail = {"page_url": event.page_url, "utm": event.utm}

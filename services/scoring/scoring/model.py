@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import resources
 from math import log
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadrelay_shared import yamlconf
 from leadrelay_shared.contracts import EngagementType, LeadSnapshot, RejectReason
 
-GRADES = ("A", "B", "C", "D", "F")
+GRADES: tuple[Grade, ...] = ("A", "B", "C", "D", "F")
 FORM_FILL = "form_fill"
 LN2 = log(2)
 Grade = Literal["A", "B", "C", "D", "F"]
@@ -253,7 +253,7 @@ class ScoringModel:
         return "F"
 
 
-_RANK = {g: i for i, g in enumerate(GRADES)}
+_RANK: dict[str, int] = {g: i for i, g in enumerate(GRADES)}
 
 
 def grade_at_least(grade: str, minimum: str) -> bool:
@@ -385,4 +385,4 @@ def default_model() -> ScoringModel:
 
 
 def engagement_types() -> tuple[str, ...]:
-    return (FORM_FILL, *EngagementType.__args__)
+    return (FORM_FILL, *get_args(EngagementType))

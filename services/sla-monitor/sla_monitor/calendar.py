@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import holidays
 
 MAX_DAYS = 800  # a deadline further away than this is a configuration mistake
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAY_NAMES: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,8 @@ def closed_days(cal: Calendar, zone: ZoneInfo, start: datetime, end: datetime
     if cal.always:
         return []
     first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
-    out, day = [], first + timedelta(days=1)
+    out: list[tuple[date, str]] = []
+    day = first + timedelta(days=1)
     while day < last and len(out) < 31:
         if cal.hours_on(day) is None:
             out.append((day, cal.why_closed(day)))

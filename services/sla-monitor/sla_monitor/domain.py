@@ -135,7 +135,7 @@ def _matches(policy: Policy, h: Handoff) -> str | None:
 
 def select(config: SlaConfig, h: Handoff) -> tuple[Policy | None, tuple[Reason, ...]]:
     """The first policy, in file order, that covers the handoff; the reasons say why."""
-    skipped = []
+    skipped: list[Reason] = []
     for policy in config.policies:
         why_not = _matches(policy, h)
         if why_not is None:

@@ -57,9 +57,14 @@ class AlertStore(Protocol):
 
 
 class UnitOfWork(BaseUnitOfWork, Protocol):
-    clocks: ClockStore
-    touches: TouchStore
-    alerts: AlertStore
+    # read-only members, so a unit of work whose repositories are these protocols' real
+    # implementations (or the tests' fakes) conforms
+    @property
+    def clocks(self) -> ClockStore: ...
+    @property
+    def touches(self) -> TouchStore: ...
+    @property
+    def alerts(self) -> AlertStore: ...
 
     async def emit_many(self, events: Sequence[Event]) -> None: ...
     async def enqueue_webhooks(self, rows: Sequence[dict[str, Any]]) -> None: ...

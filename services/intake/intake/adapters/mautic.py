@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -33,6 +33,14 @@ def verify(secret: str, body: bytes, signature: str | None) -> None:
         raise SignatureInvalid("Webhook-Signature does not match the body")
 
 
+M = TypeVar("M", FormFill, EngagementIn)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object of the payload, or an empty one where it is missing or not an object."""
+    return value if isinstance(value, dict) else {}
+
+
 def _contact_field(contact: Any, name: str) -> Any:
     if not isinstance(contact, dict):
         return None
@@ -45,8 +53,7 @@ def _contact_field(contact: Any, name: str) -> Any:
     return None
 
 
-def _validated(model: type[FormFill] | type[EngagementIn], data: dict[str, Any],
-               path: str) -> Any:
+def _validated(model: type[M], data: dict[str, Any], path: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -59,7 +66,7 @@ def _form(item: Any, path: str) -> tuple[FormFill, str] | None:
     sub = item.get("submission") if isinstance(item, dict) else None
     if not isinstance(sub, dict) or sub.get("id") is None:
         raise PayloadInvalid(f"{path}.submission.id", "is required")
-    results = sub.get("results") if isinstance(sub.get("results"), dict) else {}
+    results = _object(sub.get("results"))
     contact = sub.get("lead")
     email = text(results.get("email"), 254) or text(_contact_field(contact, "email"), 254)
     if email is None:
@@ -75,7 +82,7 @@ def _form(item: Any, path: str) -> tuple[FormFill, str] | None:
     known = {"email", "firstname", "first_name", "lastname", "last_name", "company", "position",
              "jobtitle", "phone", "mobile", "country", "state", "zipcode", "numemployees",
              "industry"}
-    form_info = sub.get("form") if isinstance(sub.get("form"), dict) else {}
+    form_info = _object(sub.get("form"))
     form = _validated(FormFill, {k: v for k, v in {
         "email": email, "first_name": pick("firstname", "first_name"),
         "last_name": pick("lastname", "last_name"), "company": pick("company"),
@@ -118,7 +125,7 @@ def _email_open(item: Any, path: str) -> EngagementIn | None:
     stat, email = _subject(item, "stat", path)
     if email is None:
         return None
-    mail = stat.get("email") if isinstance(stat.get("email"), dict) else {}
+    mail = _object(stat.get("email"))
     return _validated(EngagementIn, {
         "email": email, "engagement_type": "email_open",
         "occurred_at": text(stat.get("dateRead")) or text(item.get("timestamp")),

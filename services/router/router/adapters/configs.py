@@ -45,7 +45,8 @@ async def activate(engine: AsyncEngine, config: RoutingConfig, source: str,
 async def known(engine: AsyncEngine, version: str) -> bool:
     t = orm.configs
     async with engine.connect() as conn:
-        return await conn.scalar(sa.select(sa.func.count()).where(t.c.version == version)) > 0
+        found = await conn.scalar(sa.select(sa.func.count()).where(t.c.version == version))
+        return bool(found)
 
 
 async def active_version(engine: AsyncEngine) -> str | None:
