@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,9 @@ class Step:
     routed: int
     intake_p99_ms: float
     errors: int
+    failed: dict[str, int] = field(default_factory=dict)
+    """Intake's answers other than 200 and 202, by path and status (or client error), so a
+    failed step says whether intake refused (503: Kafka too slow to acknowledge) or timed out."""
 
     @property
     def ok(self) -> bool:
@@ -104,10 +107,11 @@ def run_step(stack: Stack, key: str, receiver: Receiver, rate: float, duration: 
         time.sleep(0.5)
     latencies = [arrivals[lead] - at for lead, at in accepted.items() if lead in arrivals]
     latencies += [float("inf")] * len(missing)
-    errors = sum(n for k, n in result["statuses"].items() if not k.endswith((" 202", " 200")))
+    failed = {k: n for k, n in result["statuses"].items() if not k.endswith((" 202", " 200"))}
+    errors = sum(failed.values())
     return Step(rate, percentile(latencies, 50), percentile(latencies, 95),
                 percentile(latencies, 99), len(missing), len(accepted),
-                result["intake_p99_ms"], errors)
+                result["intake_p99_ms"], errors, failed)
 
 
 def kafka_ceilings(bootstrap: str, records: int) -> dict[str, float]:
@@ -231,7 +235,7 @@ def main() -> int:
                 s = run_step(stack, key, receiver, rate, step_s, f"r{r}s{rate}")
                 seen.append({**s.__dict__, "ok": s.ok})
                 print(f"  run {r + 1} step {rate}/s: p99 {s.p99 * 1000:,.0f} ms, "
-                      f"missing {s.missing}, errors {s.errors}", flush=True)
+                      f"missing {s.missing}, errors {s.errors} {s.failed or ''}", flush=True)
                 if not s.ok:
                     break
                 best = rate
