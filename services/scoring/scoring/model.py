@@ -21,10 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from leadrelay_shared import yamlconf
 from leadrelay_shared.contracts import EngagementType, LeadSnapshot, RejectReason
 
+Grade = Literal["A", "B", "C", "D", "F"]
 GRADES: tuple[Grade, ...] = ("A", "B", "C", "D", "F")
 FORM_FILL = "form_fill"
 LN2 = log(2)
-Grade = Literal["A", "B", "C", "D", "F"]
 EngagementOn = Literal[
     "form_fill", "page_view", "email_open", "email_click", "content_download",
     "webinar_registered", "webinar_attended", "ad_click", "product_signup", "demo_requested",
