@@ -149,7 +149,9 @@ FORM_URLENCODED = {
     "required": ["email"],
     "additionalProperties": {"type": "string"},
 }
-FORM_EXAMPLE = FormFill.model_json_schema()["examples"][0]
+_FORM_EXTRA = FormFill.model_config.get("json_schema_extra")
+_FORM_EXAMPLES = _FORM_EXTRA.get("examples") if isinstance(_FORM_EXTRA, dict) else None
+FORM_EXAMPLE = _FORM_EXAMPLES[0] if isinstance(_FORM_EXAMPLES, list) and _FORM_EXAMPLES else {}
 FORM_BODY = {**SECURED, "requestBody": {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/FormFill"},
                          "example": FORM_EXAMPLE},
