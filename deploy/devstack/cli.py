@@ -44,7 +44,9 @@ def run_stack(args: argparse.Namespace) -> int:
     key = stack.api_key()
     print("\nleadrelay is up:")
     for spec in SERVICES:
-        print(f"  {spec.name:<12} {stack.url(spec.name)}   (docs: {stack.url(spec.name)}/docs)")
+        token = "" if spec.name == "intake" else f"   token: {stack.admin_token(spec.name)}"
+        print(f"  {spec.name:<12} {stack.url(spec.name)}   (docs: {stack.url(spec.name)}/docs)"
+              f"{token}")
     print(f"  API key      {key}\n               (every scope; kept in {data_dir / 'dev-api-key'};"
           " make your own with `leadrelay keys create`)")
     print("  try: make demo    — stop with Ctrl-C\n", flush=True)

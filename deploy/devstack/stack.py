@@ -19,8 +19,13 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+from pydantic import SecretStr
 
 from leadrelay_shared.kafka import ensure_topics
+from leadrelay_shared.settings import OperatorApiSettings
+from router.settings import RouterSettings
+from scoring.settings import ScoringSettings
+from sla_monitor.settings import SlaSettings
 
 from . import kafka, postgres
 from .ports import free_port
@@ -42,6 +47,8 @@ SERVICES = (
     ServiceSpec("router", "router", "ROUTER_", 8002),
     ServiceSpec("sla-monitor", "sla_monitor", "SLA_", 8003),
 )
+OPERATOR_SETTINGS: dict[str, type[OperatorApiSettings]] = {
+    "scoring": ScoringSettings, "router": RouterSettings, "sla-monitor": SlaSettings}
 COLOURS = {"intake": 36, "scoring": 35, "router": 33, "sla-monitor": 32, "kafka": 34,
            "postgres": 34}
 
@@ -131,6 +138,18 @@ class Stack:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{name} not ready after {timeout_s}s")
                 time.sleep(0.2)
+
+    def admin_token(self, name: str) -> str:
+        """The bearer token of ``name``'s operator API (scoring, router, sla-monitor) as the
+        stack runs it: ``<PREFIX>ADMIN_TOKEN`` from the environment, else the service's
+        development default."""
+        spec = next(s for s in SERVICES if s.name == name)
+        variable = f"{spec.env_prefix}ADMIN_TOKEN"
+        given = self.extra_env.get(variable) or os.environ.get(variable)
+        if given:
+            return given
+        default: SecretStr = OPERATOR_SETTINGS[name].model_fields["admin_token"].default
+        return default.get_secret_value()
 
     def api_key(self, source: str = "devstack") -> str:
         """A key with every intake scope, kept in ``<data_dir>/dev-api-key`` and reused while it

@@ -46,3 +46,13 @@ class ServiceSettings(BaseSettings):
                 if isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX):
                     raise ValueError(f"{name} is still a placeholder; set a real secret")
         return self
+
+
+class OperatorApiSettings(ServiceSettings):
+    """A service with an operator API (scoring, router, sla-monitor). Every ``/v1`` route needs
+    ``Authorization: Bearer`` with the admin token (reads and changes) or the read token (reads
+    only: dashboards, support tools). Each service gives its admin token a placeholder default,
+    refused outside development."""
+
+    admin_token: SecretStr = SecretStr(f"{PLACEHOLDER_PREFIX}-admin")
+    read_token: SecretStr | None = None

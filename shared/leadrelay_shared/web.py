@@ -9,10 +9,11 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 from asgi_correlation_id import CorrelationIdMiddleware
-from fastapi import APIRouter, FastAPI, Header, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pydantic import SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .logging import get_logger
@@ -71,15 +72,41 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 class Unauthorized(Exception):
-    """A change without the admin token."""
+    """A request without the token its route needs (admin for changes, read or admin for
+    reads)."""
+
+
+def _bearer(authorization: str | None) -> bytes:
+    return (authorization or "").removeprefix("Bearer ").strip().encode()
+
+
+def _matches(given: bytes, *tokens: str | None) -> bool:
+    return bool(given) and any(
+        token is not None and hmac.compare_digest(given, token.encode()) for token in tokens)
 
 
 def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
     """A dependency for changes: ``Authorization: Bearer <app.state.admin_token>``."""
-    token: str = request.app.state.admin_token
-    given = (authorization or "").removeprefix("Bearer ").strip()
-    if not given or not hmac.compare_digest(given.encode(), token.encode()):
+    if not _matches(_bearer(authorization), request.app.state.admin_token):
         raise Unauthorized("authorization: a valid admin bearer token is required for changes")
+
+
+def require_reader(request: Request, authorization: Annotated[str | None, Header()] = None
+                   ) -> None:
+    """A dependency for reads (lead data, scores, assignments, clocks, deliveries, configuration):
+    ``Authorization: Bearer`` with the service's read token or its admin token. A read token
+    never allows a change."""
+    state = request.app.state
+    if not _matches(_bearer(authorization), state.admin_token, state.read_token):
+        raise Unauthorized("authorization: a valid read or admin bearer token is required")
+
+
+def operator_api(app: FastAPI, admin_token: SecretStr, read_token: SecretStr | None) -> Any:
+    """Keep the service's operator tokens on ``app.state``; returns the dependency every
+    ``/v1`` router of the service is included with (``require_reader``)."""
+    app.state.admin_token = admin_token.get_secret_value()
+    app.state.read_token = read_token.get_secret_value() if read_token else None
+    return Depends(require_reader)
 
 
 ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]

@@ -106,7 +106,8 @@ async def test_form_fill_arrives_as_a_verified_webhook(running: Running) -> None
     assert hook.payload["type"] == "lead.assigned" and data["owner"]["id"] in {"rep-a", "rep-b"}
     assert "fast lane" in data["summary"] and "round robin" in data["summary"]
     assert running.receiver.rejected == []  # every request verified by standardwebhooks
-    async with httpx.AsyncClient(base_url=running.stack.url("router")) as router:
+    async with httpx.AsyncClient(base_url=running.stack.url("router"), headers={
+            "Authorization": f"Bearer {running.stack.admin_token('router')}"}) as router:
         record = (await router.get(f"/v1/assignments/{data['assignment_id']}")).json()
     assert record["decision"]["strategy"] == "round_robin"
 
@@ -127,7 +128,8 @@ async def test_no_activity_means_exactly_one_alert_after_the_deadline(running: R
     lead_id = await submit(running)
     routed = await running.receiver.wait_for("crm", lead_id, 30)
     assert routed
-    async with httpx.AsyncClient(base_url=running.stack.url("sla-monitor")) as sla:
+    async with httpx.AsyncClient(base_url=running.stack.url("sla-monitor"), headers={
+            "Authorization": f"Bearer {running.stack.admin_token('sla-monitor')}"}) as sla:
         for _ in range(50):
             clocks = (await sla.get("/v1/sla/open", params={"lead_id": lead_id})).json()["items"]
             if clocks:

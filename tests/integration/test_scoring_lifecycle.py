@@ -26,6 +26,9 @@ from scoring.settings import ScoringSettings
 from tests.factories import engagement, feedback, form
 from tests.integration.kafka_helpers import read_to_end
 
+ADMIN, READER = "test-scoring-admin", "test-scoring-reader"
+AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
+
 pytestmark = pytest.mark.integration
 
 
@@ -63,10 +66,11 @@ async def scoring(infra: Any, database_url: str, **overrides: Any) -> AsyncItera
     await asyncio.to_thread(upgrade, "scoring", database_url, orm.SCHEMA)
     settings = ScoringSettings(database_url=database_url, kafka_bootstrap_servers=infra.bootstrap,
                                consumer_group=f"t-{uuid.uuid4()}", relay_poll_interval_s=0.1,
-                               **overrides)
+                               admin_token=ADMIN, read_token=READER, **overrides)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s")
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s",
+                                   headers={"Authorization": f"Bearer {READER}"})
         running = Scoring(client, infra.bootstrap)
         await running.producer.start()
         try:
@@ -165,9 +169,14 @@ async def test_model_reload_timers_and_erasure(infra, database_url, tmp_path: Pa
         await engine.dispose()
         assert versions == ["default-2026.11", "fast-timers"]
 
-        # Erasure: personal data leaves the profile and timeline; every service is told.
+        # Erasure: personal data leaves the profile and timeline; every service is told. Only
+        # the admin token erases; the read token reads.
+        refused = await s.client.post(f"/v1/leads/{event.lead_id}/erase",
+                                      json={"requested_by": "dsr-42"})
+        assert refused.status_code == 401, refused.text
+        assert (await s.client.get(f"/v1/leads/{event.lead_id}")).json()["erased_at"] is None
         resp = await s.client.post(f"/v1/leads/{event.lead_id}/erase",
-                                   json={"requested_by": "dsr-42"})
+                                   json={"requested_by": "dsr-42"}, headers=AS_ADMIN)
         assert resp.status_code == 200, resp.text
         body = (await s.client.get(f"/v1/leads/{event.lead_id}")).json()
         assert body["lead"]["email"] is None and body["lead"]["company"] == "Northwind"
@@ -189,5 +198,5 @@ async def test_model_reload_timers_and_erasure(infra, database_url, tmp_path: Pa
         await engine.dispose()
         # published rows have left the outbox; one still waiting would have been scrubbed
         assert event.lead.email not in repr(payloads)
-        missing = await s.client.post(f"/v1/leads/{uuid.uuid4()}/erase")
+        missing = await s.client.post(f"/v1/leads/{uuid.uuid4()}/erase", headers=AS_ADMIN)
         assert missing.status_code == 404

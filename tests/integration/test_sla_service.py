@@ -174,7 +174,8 @@ async def test_resolve_notice_and_reroute_through_router(infra, database_url, tm
             assert await wait_for(lambda g=group: group_members(infra.bootstrap, g), 60) == 1
         worked, ignored = mql(f"w-{suffix}@acme.example"), mql(f"i-{suffix}@acme.example")
         await send(infra.bootstrap, worked, ignored)
-        sla = httpx.AsyncClient(base_url=stack.url("sla-monitor"), timeout=10)
+        sla = httpx.AsyncClient(base_url=stack.url("sla-monitor"), timeout=10, headers={
+            "Authorization": f"Bearer {stack.admin_token('sla-monitor')}"})
 
         # Both leads reach the CRM, and each gets a clock for its owner.
         crm = {lead: (await receiver.wait_for("crm", lead, 30))[0].payload["data"]

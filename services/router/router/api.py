@@ -1,7 +1,8 @@
 """router's HTTP entrypoint: decisions, re-routing, configuration admin and the webhook queue.
 
-Reads are open to the internal network; every change (configuration, re-route, replay, enabling
-an endpoint) needs ``Authorization: Bearer $ROUTER_ADMIN_TOKEN``.
+Every route needs ``Authorization: Bearer`` (the bootstrap includes the routers with
+``require_reader``): reads take ``$ROUTER_READ_TOKEN`` or ``$ROUTER_ADMIN_TOKEN``; every change
+(configuration, re-route, replay, enabling an endpoint) takes only the admin token.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from leadrelay_shared.delivery import DEFAULT_SCHEDULE_S, Deliverer, http_client
 from leadrelay_shared.logging import configure
 from leadrelay_shared.outbox import OutboxRelay
 from leadrelay_shared.runtime import Runtime, settle_heap
-from leadrelay_shared.web import install_problem_handlers, ops_router
+from leadrelay_shared.web import install_problem_handlers, operator_api, ops_router
 
 from . import alerts, api, handlers
 from .adapters import orm
@@ -81,7 +81,6 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.configs = store
         app.state.wake = wake
-        app.state.admin_token = settings.admin_token.get_secret_value()
         settle_heap()
         try:
             yield
@@ -96,11 +95,12 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.add_exception_handler(NotFound, api.on_not_found)
     app.add_exception_handler(ConfigError, api.on_config_error)
-    app.include_router(api.router)
+    reader = operator_api(app, settings.admin_token, settings.read_token)
+    app.include_router(api.router, dependencies=[reader])
     app.include_router(delivery_api.queue_router(
         delivery_api.QueueTables(orm.deliveries, orm.attempts, orm.endpoint_states),
         admin=api.Admin, configured=lambda request: request.app.state.configs.current.endpoints()),
-        prefix="/v1")
+        prefix="/v1", dependencies=[reader])
     app.add_exception_handler(delivery_api.DeliveryNotFound, delivery_api.on_delivery_not_found)
     app.include_router(ops_router(runtime.ready))
     return app

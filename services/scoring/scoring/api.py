@@ -1,4 +1,7 @@
-"""scoring's HTTP entrypoint: lead profiles, timelines, erasure and the active model."""
+"""scoring's HTTP entrypoint: lead profiles, timelines, erasure and the active model.
+
+Every route needs ``Authorization: Bearer`` with ``SCORING_READ_TOKEN`` or ``SCORING_ADMIN_TOKEN``
+(the bootstrap includes this router with ``require_reader``); erasure needs the admin token."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadrelay_shared.outbox import OutboxRelay
-from leadrelay_shared.web import problem
+from leadrelay_shared.web import problem, require_admin
 
 from . import handlers, views
 from .adapters.models import ModelStore
@@ -58,7 +61,7 @@ async def get_timeline(lead_id: str, engine: EngineDep) -> dict[str, Any]:
     return {"lead_id": lead_id, "entries": entries}
 
 
-@router.post("/leads/{lead_id}/erase")
+@router.post("/leads/{lead_id}/erase", dependencies=[Depends(require_admin)])
 async def erase_lead(lead_id: str, engine: EngineDep, request: Request,
                      body: Annotated[EraseIn | None, Body()] = None) -> dict[str, Any]:
     """Erase the lead's personal data (GDPR art. 17) and publish ``lead.erased`` so every service

@@ -15,7 +15,7 @@ from leadrelay_shared.db import make_engine
 from leadrelay_shared.logging import configure, get_logger
 from leadrelay_shared.outbox import OutboxRelay
 from leadrelay_shared.runtime import Runtime, settle_heap
-from leadrelay_shared.web import install_problem_handlers, ops_router
+from leadrelay_shared.web import install_problem_handlers, operator_api, ops_router
 
 from . import api, handlers
 from .adapters import orm
@@ -90,6 +90,7 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     app = FastAPI(title="leadrelay scoring", version="0.2.0", lifespan=lifespan)
     install_problem_handlers(app)
     app.add_exception_handler(LeadNotFound, api.on_not_found)
-    app.include_router(api.router)
+    reader = operator_api(app, settings.admin_token, settings.read_token)
+    app.include_router(api.router, dependencies=[reader])
     app.include_router(ops_router(runtime.ready))
     return app

@@ -1,15 +1,16 @@
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from leadrelay_shared.settings import ServiceSettings
+from leadrelay_shared.settings import OperatorApiSettings
 
 
-class ScoringSettings(ServiceSettings):
+class ScoringSettings(OperatorApiSettings):
     model_config = SettingsConfigDict(env_prefix="SCORING_", extra="ignore")
 
     port: int = 8001
+    admin_token: SecretStr = SecretStr("change-me-scoring-admin")
     consumer_group: str = "leadrelay-scoring"
     # The scoring model (YAML); unset means the model shipped with leadrelay.
     model_path: Path | None = None

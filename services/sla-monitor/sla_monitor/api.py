@@ -1,8 +1,9 @@
 """sla-monitor's HTTP entrypoint: clocks on the run, breaches, compliance, a lead's SLA history,
 policy versions, and the alert delivery queue (``/v1/sla/deliveries``, ``/v1/sla/channels``).
 
-Reads are open to the internal network; replays and re-enabling a channel need
-``Authorization: Bearer $SLA_ADMIN_TOKEN``.
+Every route needs ``Authorization: Bearer`` (the bootstrap includes the routers with
+``require_reader``): reads take ``$SLA_READ_TOKEN`` or ``$SLA_ADMIN_TOKEN``; replays and
+re-enabling a channel take only the admin token.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from leadrelay_shared.delivery import DEFAULT_SCHEDULE_S, Deliverer, http_client
 from leadrelay_shared.logging import configure
 from leadrelay_shared.outbox import OutboxRelay
 from leadrelay_shared.runtime import Runtime, settle_heap
-from leadrelay_shared.web import install_problem_handlers, ops_router, require_admin
+from leadrelay_shared.web import install_problem_handlers, operator_api, ops_router, require_admin
 
 from . import api, handlers, views
 from .adapters import orm
@@ -103,14 +103,14 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="leadrelay sla-monitor", version="0.2.0", lifespan=lifespan)
     app.state.policies = policies
-    app.state.admin_token = settings.admin_token.get_secret_value()
     install_problem_handlers(app)
-    app.include_router(api.router)
+    reader = operator_api(app, settings.admin_token, settings.read_token)
+    app.include_router(api.router, dependencies=[reader])
     app.include_router(delivery_api.queue_router(
         delivery_api.QueueTables(orm.deliveries, orm.delivery_attempts, orm.endpoint_states),
         admin=Depends(require_admin), endpoints_path="/channels", tags=["sla"],
         configured=lambda request: request.app.state.policies.current.endpoints()),
-        prefix="/v1/sla")
+        prefix="/v1/sla", dependencies=[reader])
     app.add_exception_handler(delivery_api.DeliveryNotFound, delivery_api.on_delivery_not_found)
     app.include_router(ops_router(runtime.ready))
     return app

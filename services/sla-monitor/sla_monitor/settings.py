@@ -3,12 +3,12 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from leadrelay_shared.settings import ServiceSettings
+from leadrelay_shared.settings import OperatorApiSettings
 
 from .policy import DEFAULT_PATH
 
 
-class SlaSettings(ServiceSettings):
+class SlaSettings(OperatorApiSettings):
     model_config = SettingsConfigDict(env_prefix="SLA_", extra="ignore")
 
     port: int = 8003
@@ -19,4 +19,4 @@ class SlaSettings(ServiceSettings):
     scheduler_batch: int = 500
     webhook_timeout_s: float = 10.0
     webhook_schedule_s: str = ""
-    admin_token: SecretStr = SecretStr("dev-sla-admin-token")
+    admin_token: SecretStr = SecretStr("change-me-sla-admin")
