@@ -22,7 +22,7 @@ import httpx
 from pydantic import SecretStr
 
 from leadrelay_shared.kafka import ensure_topics
-from leadrelay_shared.settings import OperatorApiSettings
+from leadrelay_shared.settings import BackendSettings
 from router.settings import RouterSettings
 from scoring.settings import ScoringSettings
 from sla_monitor.settings import SlaSettings
@@ -47,7 +47,7 @@ SERVICES = (
     ServiceSpec("router", "router", "ROUTER_", 8002),
     ServiceSpec("sla-monitor", "sla_monitor", "SLA_", 8003),
 )
-OPERATOR_SETTINGS: dict[str, type[OperatorApiSettings]] = {
+OPERATOR_SETTINGS: dict[str, type[BackendSettings]] = {
     "scoring": ScoringSettings, "router": RouterSettings, "sla-monitor": SlaSettings}
 COLOURS = {"intake": 36, "scoring": 35, "router": 33, "sla-monitor": 32, "kafka": 34,
            "postgres": 34}

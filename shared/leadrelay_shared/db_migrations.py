@@ -6,6 +6,8 @@ A later change to any of them is a new migration in every service, never an edit
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.engine import Connection
 
 from .db import (
@@ -48,3 +50,20 @@ def drop_delivery_v2(bind: Connection, schema: str) -> None:
     endpoint_states_table(metadata)
     delivery_attempts_table(metadata)
     metadata.drop_all(bind, checkfirst=True)
+
+
+def create_retention_indexes_v3(schema: str, *, deliveries: bool) -> None:
+    """Indexes the retention sweep (``retention``) finds its rows by: old processed ids, and
+    delivered webhooks by delivery time (a partial index: only delivered rows are swept)."""
+    op.create_index("ix_processed_events_processed_at", "processed_events", ["processed_at"],
+                    schema=schema)
+    if deliveries:
+        op.create_index("ix_webhook_deliveries_delivered_at", "webhook_deliveries",
+                        ["delivered_at"], schema=schema,
+                        postgresql_where=sa.text("status = 'delivered'"))
+
+
+def drop_retention_indexes_v3(schema: str, *, deliveries: bool) -> None:
+    if deliveries:
+        op.drop_index("ix_webhook_deliveries_delivered_at", "webhook_deliveries", schema=schema)
+    op.drop_index("ix_processed_events_processed_at", "processed_events", schema=schema)

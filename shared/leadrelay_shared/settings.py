@@ -48,11 +48,19 @@ class ServiceSettings(BaseSettings):
         return self
 
 
-class OperatorApiSettings(ServiceSettings):
-    """A service with an operator API (scoring, router, sla-monitor). Every ``/v1`` route needs
-    ``Authorization: Bearer`` with the admin token (reads and changes) or the read token (reads
-    only: dashboards, support tools). Each service gives its admin token a placeholder default,
-    refused outside development."""
+class BackendSettings(ServiceSettings):
+    """A service with a database, a consumer and an operator API (scoring, router, sla-monitor).
+
+    Every ``/v1`` route needs ``Authorization: Bearer`` with the admin token (reads and changes)
+    or the read token (reads only: dashboards, support tools). Each service gives its admin
+    token a placeholder default, refused outside development.
+
+    Retention (``retention``): processed event ids and delivered webhooks older than these many
+    days are swept every ``retention_interval_s``; 0 keeps them for ever. Keep processed ids
+    longer than the topics' retention plus the consumer lag you tolerate."""
 
     admin_token: SecretStr = SecretStr(f"{PLACEHOLDER_PREFIX}-admin")
     read_token: SecretStr | None = None
+    retention_processed_events_days: float = Field(default=30, ge=0)
+    retention_delivered_webhooks_days: float = Field(default=30, ge=0)
+    retention_interval_s: float = Field(default=3600, gt=0)

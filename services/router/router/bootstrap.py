@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
-from leadrelay_shared import delivery_api
+from leadrelay_shared import delivery_api, retention
 from leadrelay_shared.consumer import EventConsumer
 from leadrelay_shared.contracts import Event, Topics
 from leadrelay_shared.db import make_engine
@@ -76,6 +76,8 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         runtime.spawn(runtime.after_producer(relay.run()), "outbox-relay")
         runtime.spawn(runtime.after_producer(consumer.run()), "consumer")
         runtime.spawn(deliverer.run(), "webhooks")
+        runtime.spawn(retention.for_service(engine, retention.RetentionTables(
+            orm.processed, orm.deliveries, orm.attempts), settings, utcnow), "retention")
         runtime.spawn(store.watch(engine, utcnow, settings.config_reload_interval_s),
                       "config-watch")
         app.state.engine = engine

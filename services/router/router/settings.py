@@ -3,12 +3,12 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from leadrelay_shared.settings import OperatorApiSettings
+from leadrelay_shared.settings import BackendSettings
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "deploy" / "config" / "routing.yaml"
 
 
-class RouterSettings(OperatorApiSettings):
+class RouterSettings(BackendSettings):
     model_config = SettingsConfigDict(env_prefix="ROUTER_", extra="ignore")
 
     port: int = 8002

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
+from leadrelay_shared import retention
 from leadrelay_shared.consumer import EventConsumer
 from leadrelay_shared.contracts import Event, Topics
 from leadrelay_shared.db import make_engine
@@ -74,6 +75,8 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
         runtime.spawn(runtime.after_producer(relay.run()), "outbox-relay")
         runtime.spawn(runtime.after_producer(consumer.run()), "consumer")
         runtime.spawn(timers(), "timers")
+        runtime.spawn(retention.for_service(
+            engine, retention.RetentionTables(orm.processed), settings, utcnow), "retention")
         runtime.spawn(models.watch(engine, utcnow, settings.model_reload_interval_s),
                       "model-watch")
         app.state.engine = engine

@@ -3,10 +3,10 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from leadrelay_shared.settings import OperatorApiSettings
+from leadrelay_shared.settings import BackendSettings
 
 
-class ScoringSettings(OperatorApiSettings):
+class ScoringSettings(BackendSettings):
     model_config = SettingsConfigDict(env_prefix="SCORING_", extra="ignore")
 
     port: int = 8001

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from fastapi import Depends, FastAPI
 
-from leadrelay_shared import delivery_api
+from leadrelay_shared import delivery_api, retention
 from leadrelay_shared.consumer import EventConsumer
 from leadrelay_shared.contracts import Event, Topics
 from leadrelay_shared.db import make_engine
@@ -86,6 +86,8 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
         runtime.spawn(runtime.after_producer(consumer.run()), "consumer")
         runtime.spawn(scheduler.run(), "scheduler")
         runtime.spawn(deliverer.run(), "alerts")
+        runtime.spawn(retention.for_service(engine, retention.RetentionTables(
+            orm.processed, orm.deliveries, orm.delivery_attempts), settings, utcnow), "retention")
         runtime.spawn(policies.watch(engine, utcnow, settings.policies_reload_interval_s),
                       "policies")
         app.state.engine = engine

@@ -3,12 +3,12 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from leadrelay_shared.settings import OperatorApiSettings
+from leadrelay_shared.settings import BackendSettings
 
 from .policy import DEFAULT_PATH
 
 
-class SlaSettings(OperatorApiSettings):
+class SlaSettings(BackendSettings):
     model_config = SettingsConfigDict(env_prefix="SLA_", extra="ignore")
 
     port: int = 8003

@@ -1,0 +1,19 @@
+"""router: indexes for the retention sweep (old processed event ids, delivered webhooks).
+
+Revision ID: 0003
+"""
+from leadrelay_shared.db_migrations import create_retention_indexes_v3, drop_retention_indexes_v3
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+SCHEMA = "router"
+
+
+def upgrade() -> None:
+    create_retention_indexes_v3(SCHEMA, deliveries=True)
+
+
+def downgrade() -> None:
+    drop_retention_indexes_v3(SCHEMA, deliveries=True)
