@@ -26,9 +26,9 @@ run: setup ## Kafka, PostgreSQL and the four services; Ctrl-C stops them all
 demo: setup ## post sample leads to the running stack; shows routed webhooks and SLA alerts
 	$(PY) -m devstack demo
 
-lint: setup ## ruff over every Python file, strict mypy over every package (settings in pyproject.toml)
+lint: setup ## ruff over every Python file, strict mypy over every package and the tests (settings in pyproject.toml)
 	$(PY) -m ruff check services shared deploy bench tests
-	$(PY) -m mypy -p leadrelay_shared -p intake -p scoring -p router -p sla_monitor -p devstack -p bench
+	$(PY) -m mypy -p leadrelay_shared -p intake -p scoring -p router -p sla_monitor -p devstack -p bench -p tests
 
 test: setup ## ruff and mypy, then unit, integration and end-to-end tests on real Kafka and PostgreSQL, then bench-smoke
 	$(MAKE) --no-print-directory lint

@@ -48,7 +48,7 @@ def lead_of(email: str) -> str:
 def engagement(lead_id: str, kind: str = "page_view", *, url: str | None = None,
                at: datetime = T0, event_id: uuid.UUID | None = None) -> EngagementRecorded:
     return EngagementRecorded(lead_id=lead_id, occurred_at=at, received_at=at,
-                              engagement_type=kind, url=url,  # type: ignore[arg-type]
+                              engagement_type=kind, url=url,
                               event_id=event_id or uuid.uuid4())
 
 
@@ -56,7 +56,7 @@ def feedback(lead_id: str, kind: str, *, reason: str | None = None,
              opportunity_id: str | None = None, at: datetime = T0,
              actor: str = "rep-ana") -> FeedbackReceived:
     return FeedbackReceived(lead_id=lead_id, occurred_at=at, received_at=at,
-                            feedback=kind, reason_code=reason,  # type: ignore[arg-type]
+                            feedback=kind, reason_code=reason,
                             opportunity_id=opportunity_id, actor_id=actor)
 
 

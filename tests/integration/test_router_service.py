@@ -120,7 +120,7 @@ async def test_two_router_processes_share_one_pool_fairly(  # type: ignore[no-un
             async with engine.connect() as conn:
                 rows = (await conn.execute(sa.select(orm.assignments.c.owner_id,
                                                      orm.assignments.c.decision))).all()
-            return rows if len(rows) >= n else []
+            return list(rows) if len(rows) >= n else []
 
         rows = await wait_for(assigned, 90)
         assert len(rows) == n

@@ -41,7 +41,7 @@ def start(stack: Stack, spec: ServiceSpec) -> None:
 
 
 async def test_thousands_of_deadlines_fire_once_on_time_across_a_restart(
-        infra, database_url, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        infra: Any, database_url: str, tmp_path: Path) -> None:
     await asyncio.to_thread(upgrade, "sla_monitor", database_url, orm.SCHEMA)
     policies = tmp_path / "sla.yaml"
     policies.write_text("""version: timers
@@ -81,7 +81,7 @@ policies: [{id: short, calendar: always, first_touch: 1s, warning_at: null}]
             async with engine.connect() as conn:
                 count = (await conn.execute(sa.select(sa.func.count()).select_from(orm.alerts)
                                             .where(orm.alerts.c.lead_id.like("timer-%")))).scalar()
-            return count if count >= n else None
+            return count if count is not None and count >= n else None
 
         assert await wait_for(all_fired, 60) == n
         await asyncio.sleep(1)  # nothing more may arrive
@@ -149,8 +149,8 @@ def mql(email: str) -> StageChanged:
                         model_version="m", cause_event_id=f.event_id, lead=f.lead)
 
 
-async def test_resolve_notice_and_reroute_through_router(infra, database_url, tmp_path: Path
-                                                         ) -> None:  # type: ignore[no-untyped-def]
+async def test_resolve_notice_and_reroute_through_router(infra: Any, database_url: str,
+                                                         tmp_path: Path) -> None:
     receiver = Receiver(secrets={h: SECRET for h in ("crm", "ops", "slack", "pd")},
                         port=free_port())
     receiver.start()

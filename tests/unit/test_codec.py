@@ -1,4 +1,5 @@
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 from leadrelay_shared import jsonio
 from leadrelay_shared.codec import PoisonMessage, decode, encode, library_encode
-from leadrelay_shared.contracts import Topics
+from leadrelay_shared.contracts import Event, Topics
 from tests.factories import engagement, feedback, form, lead_of
 
 
@@ -59,8 +60,10 @@ def test_fast_encoding_has_the_librarys_headers_and_data(moment: datetime, zone:
                                                kind: str) -> None:
     at = moment.replace(tzinfo=zone)
     lead = lead_of("codec@northwind.example")
-    event = {"form": lambda: form(at=at), "engagement": lambda: engagement(lead, at=at),
-             "feedback": lambda: feedback(lead, "accepted", at=at)}[kind]()
+    makers: dict[str, Callable[[], Event]] = {
+        "form": lambda: form(at=at), "engagement": lambda: engagement(lead, at=at),
+        "feedback": lambda: feedback(lead, "accepted", at=at)}
+    event = makers[kind]()
     ours, reference = encode(event), library_encode(event)
     # same topic, key and headers byte for byte; the same JSON data (ours is compact)
     assert (ours.topic, ours.key, ours.headers) == (reference.topic, reference.key,

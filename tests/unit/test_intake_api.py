@@ -52,7 +52,9 @@ async def test_unknown_malformed_and_wrong_scope_keys() -> None:
     assert malformed.status_code == 401 and malformed.json()["errors"][0]["rule"] == "malformed_key"
     assert unknown.status_code == 401 and unknown.json()["errors"][0]["rule"] == "unknown_key"
     assert len(pub.events) == 2
-    assert pub.events[0].audit is not None and pub.events[0].audit.source_key_id
+    first = pub.events[0]
+    assert isinstance(first, FormSubmitted)
+    assert first.audit is not None and first.audit.source_key_id
 
 
 async def test_revoked_key_is_refused() -> None:
@@ -294,7 +296,8 @@ async def test_hubspot_signed_form_submission() -> None:
     assert event.lead.company_size == 201 and event.lead.phone == "+12065550100"
     assert event.page_url == "https://www.contoso.example/demo"
     assert event.occurred_at == datetime(2025, 11, 23, 12, 13, 10, tzinfo=UTC)
-    assert event.audit is not None and event.audit.source_event_id.startswith("hubspot:")
+    assert event.audit is not None and event.audit.source_event_id
+    assert event.audit.source_event_id.startswith("hubspot:")
 
 
 async def test_mautic_signed_form_and_page_hits() -> None:

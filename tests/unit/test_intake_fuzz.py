@@ -19,7 +19,7 @@ from tests.unit.intake_fakes import FakePublisher, StaticKeys
 
 KEYS = StaticKeys()
 KEY = KEYS.add(*Scope)
-APP = create_app(IntakeSettings(rate_limit="1000000/second", batch_max_items=50), keys=KEYS)  # type: ignore[arg-type]
+APP = create_app(IntakeSettings(rate_limit="1000000/second", batch_max_items=50), keys=KEYS)
 APP.state.publisher = FakePublisher()
 
 
@@ -34,7 +34,8 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP).include(path_regex
 
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_server_errors_and_every_refusal_is_a_problem_document(case: schemathesis.Case) -> None:
+def test_no_server_errors_and_every_refusal_is_a_problem_document(
+        case: schemathesis.Case[Any]) -> None:
     response = case.call(headers={"Authorization": f"Bearer {KEY}"})
     assert response.status_code < 500, (response.status_code, response.text[:500])
     if response.status_code >= 400:

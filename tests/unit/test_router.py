@@ -260,7 +260,7 @@ def test_territories_without_countries_keep_their_priority_among_those_of_a_coun
                                                          exclude_none=True)["territories"],
                                    {"id": "ent-anywhere", "priority": 3, "segments": ["ent"],
                                     "teams": {"mql": "t-de"}}]})
-    for fields, expected in [
+    cases: list[tuple[dict[str, Any], str | None]] = [
             ({"company_size": 5000, "postal_code": "75011"}, "fr-ent"),  # priority 1 first
             ({"company_size": 5000, "country": "US"}, "ent-anywhere"),  # no rule for US
             ({"company_size": 5000, "country": None}, "ent-anywhere"),
@@ -268,7 +268,8 @@ def test_territories_without_countries_keep_their_priority_among_those_of_a_coun
               "postal_code": "80331", "company_size": 5000}, "ent-anywhere"),  # 3 before 5
             ({"country": "DE", "region": "Bavaria", "industry": "Healthcare",
               "postal_code": "80331", "company_size": 50}, "de-health"),
-            ({"company_size": 50, "country": "us"}, None)]:
+            ({"company_size": 50, "country": "us"}, None)]
+    for fields, expected in cases:
         d = domain.decide(lead(**fields), Stage.MQL, cfg, 0, {}, MONDAY_10)
         assert d.territory == expected, fields
 

@@ -302,11 +302,14 @@ def test_recycled_lead_requalifies_only_on_new_engagement() -> None:
 
 
 def test_convert_with_an_opportunity_then_won() -> None:
-    p = mql_profile()
+    p: LeadProfile | None = mql_profile()
+    assert p is not None
     p = domain.apply(p, feedback(p.lead_id, "accepted"), MODEL, T0).profile
+    assert p is not None
     d = domain.apply(p, feedback(p.lead_id, "converted", opportunity_id="006XYZ"), MODEL, T0)
     assert [t.to_stage for t in d.transitions] == [Stage.SQL, Stage.OPPORTUNITY]
-    d = domain.apply(d.profile, feedback(p.lead_id, "won"), MODEL, T0)  # type: ignore[union-attr]
+    assert d.profile is not None
+    d = domain.apply(d.profile, feedback(p.lead_id, "won"), MODEL, T0)
     assert [t.to_stage for t in d.transitions] == [Stage.WON]
 
 
@@ -335,9 +338,11 @@ def test_feedback_on_an_unknown_lead_is_refused() -> None:
 
 
 def test_feedback_repeating_the_stage_changes_nothing() -> None:
-    p = mql_profile()
+    p: LeadProfile | None = mql_profile()
+    assert p is not None
     p = domain.apply(p, feedback(p.lead_id, "accepted"), MODEL, T0).profile
-    d = domain.apply(p, feedback(p.lead_id, "accepted"), MODEL, T0)  # type: ignore[union-attr]
+    assert p is not None
+    d = domain.apply(p, feedback(p.lead_id, "accepted"), MODEL, T0)
     assert d.profile is None and d.ignored is not None
 
 

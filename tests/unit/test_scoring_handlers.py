@@ -95,7 +95,7 @@ async def test_erase_scrubs_profile_timeline_and_outbox_and_announces_it() -> No
     assert profile.snapshot.company == "Northwind"
     dump = repr([e.detail for e in uow.timeline.entries]) + repr(
         [e.model_dump() for e in uow.outbox])
-    assert event.lead.email not in dump and "pricing?e=ada" not in dump
+    assert event.lead.email and event.lead.email not in dump and "pricing?e=ada" not in dump
     assert ERASED in dump
     erased = [e for e in uow.outbox if isinstance(e, LeadErased)]
     assert len(erased) == 1 and erased[0].requested_by == "ticket-9"

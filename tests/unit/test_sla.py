@@ -56,8 +56,9 @@ channels:
 CONFIG = parse(CONFIG_TEXT)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+        ) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 # --- deadline arithmetic -------------------------------------------------------------------
@@ -300,7 +301,7 @@ async def test_a_batch_is_handled_as_its_events_one_by_one_in_order() -> None:
     touch = activity(lead, at=T0 + timedelta(minutes=2))
     other = assigned("lead-batch-2")
     uow = FakeSlaUow()
-    sent = await handlers.handle_batch([form(), start, touch, start, other], uow=uow,  # type: ignore[arg-type]
+    sent = await handlers.handle_batch([form(), start, touch, start, other], uow=uow,
                                        config=lambda: CONFIG, now=lambda: T0)
     by_lead = sorted((c.lead_id, c.status) for c in uow.clocks.rows.values() if c.phase == 0)
     assert by_lead == [(lead, "worked"), ("lead-batch-2", "open")]
