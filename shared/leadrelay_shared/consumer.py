@@ -36,7 +36,7 @@ from .codec import PoisonMessage, decode
 from .contracts import Event
 from .kafka import dead_letter_record, send_record
 from .logging import get_logger
-from .metrics import CONSUMED, DEAD_LETTERED, HANDLE_SECONDS
+from .metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, HANDLE_SECONDS
 
 log = get_logger(__name__)
 
@@ -61,7 +61,7 @@ class EventConsumer:
                  producer: AIOKafkaProducer, max_records: int = 200, send_timeout_s: float = 5.0,
                  unexpected_retries: int = 3, max_backoff_s: float = 10.0,
                  batch_handler: BatchHandler | None = None, offset_reset: str = "earliest",
-                 event_types: Collection[str] | None = None) -> None:
+                 event_types: Collection[str] | None = None, lag_every_s: float = 1.0) -> None:
         self.group_id = group_id
         self._wanted = None if event_types is None else {t.encode() for t in event_types}
         self._offset_reset = offset_reset
@@ -87,6 +87,8 @@ class EventConsumer:
             heartbeat_interval_ms=2_000,
         )
         self.started = asyncio.Event()
+        self._lag_every_s = lag_every_s
+        self._lag_at = 0.0
 
     def stop(self) -> None:
         self._stopping = True
@@ -98,11 +100,29 @@ class EventConsumer:
                 batch = await self._consumer.getmany(timeout_ms=200, max_records=self._max_records)
                 if self._batch_handler is not None and batch:
                     await self._handle_poll(batch)
-                    continue
-                for tp, records in batch.items():
-                    await self._handle_partition(tp, records)
+                else:
+                    for tp, records in batch.items():
+                        await self._handle_partition(tp, records)
+                if time.monotonic() - self._lag_at >= self._lag_every_s:
+                    await self._report_lag()
         finally:
             await self._consumer.stop()
+
+    async def _report_lag(self) -> None:
+        """``leadrelay_consumer_lag`` of every partition the group holds, at most once per
+        ``lag_every_s``: what ops watch to see a service fall behind. Positions are known
+        locally once a partition was fetched; one that is not yet is skipped this time."""
+        self._lag_at = time.monotonic()
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            if high is None:
+                continue
+            try:
+                position = await asyncio.wait_for(self._consumer.position(tp), timeout=0.5)
+            except (TimeoutError, KafkaError):
+                continue
+            CONSUMER_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(
+                max(high - position, 0))
 
     async def _start_with_retry(self) -> None:
         delay = 0.5

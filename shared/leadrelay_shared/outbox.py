@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from .codec import encode_json
 from .db import any_of
 from .logging import get_logger
-from .metrics import OUTBOX_PUBLISHED
+from .metrics import OUTBOX_PUBLISHED, OUTBOX_WAIT
 
 log = get_logger(__name__)
 
@@ -85,7 +85,9 @@ class OutboxRelay:
                 sa.select(t.c.id, t.c.event_type, t.c.event_id, t.c.lead_id,
                           sa.cast(t.c.payload, sa.Text).label("json"),
                           t.c.payload["occurred_at"].astext.label("occurred_at"),
-                          t.c.payload["schema_version"].astext.label("schema_version"))
+                          t.c.payload["schema_version"].astext.label("schema_version"),
+                          sa.extract("epoch", sa.func.clock_timestamp() - t.c.created_at)
+                          .label("waited_s"))
                 .where(t.c.published_at.is_(None)).order_by(t.c.id)
                 .limit(self._batch_size).with_for_update(skip_locked=True)
             )).all()
@@ -94,6 +96,7 @@ class OutboxRelay:
             await asyncio.wait_for(self._send_all(rows), timeout=self._send_timeout)
             await conn.execute(sa.delete(t).where(any_of(t.c.id, [r.id for r in rows])))
         OUTBOX_PUBLISHED.labels(t.schema).inc(len(rows))
+        OUTBOX_WAIT.labels(t.schema).observe(float(rows[0].waited_s))
         return len(rows)
 
     async def _send_all(self, rows: Sequence[sa.Row[Any]]) -> None:

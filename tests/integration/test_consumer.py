@@ -7,9 +7,11 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from leadrelay_shared.codec import encode
 from leadrelay_shared.consumer import EventConsumer
@@ -124,4 +126,46 @@ async def test_records_of_types_the_service_does_not_handle_are_skipped_undecode
     dead = await read_to_end(infra.bootstrap, Topics.DEAD_LETTER,
                              keep=lambda r: r.key == broken_key)
     assert dead == []
+    await producer.stop()
+
+
+async def test_the_lag_gauge_shows_a_group_behind_then_caught_up(infra: Any) -> None:
+    """``leadrelay_consumer_lag`` is what ops alert on: records waiting for the group."""
+    topic = f"leadrelay.test.lag.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(infra.bootstrap, {topic: 1})
+    producer = make_producer(infra.bootstrap, client_id="test")
+    await producer.start()
+    n = 60
+    for _ in range(n):
+        record = encode(form())
+        await producer.send(topic, record.value, key=record.key, headers=record.headers)
+    await producer.flush()
+    group = f"t-{uuid.uuid4()}"
+    handled: list[Event] = []
+    seen_lags: list[float] = []
+
+    async def slow(events: Sequence[Event]) -> None:
+        handled.extend(events)
+        await asyncio.sleep(0.15)
+
+    async def one(e: Event) -> None:
+        handled.append(e)
+
+    consumer = EventConsumer(bootstrap=infra.bootstrap, group_id=group, topics=[topic],
+                             handler=one, batch_handler=slow, producer=producer,
+                             max_records=10, lag_every_s=0.05)
+
+    def lag() -> float | None:
+        return REGISTRY.get_sample_value(
+            "leadrelay_consumer_lag", {"group": group, "topic": topic, "partition": "0"})
+
+    async def caught_up() -> bool:
+        value = lag()
+        if value is not None:
+            seen_lags.append(value)
+        return len(handled) == n and value == 0
+
+    await run_until(consumer, caught_up)
+    assert max(seen_lags) >= 20  # behind by at least two polls' worth at some point
+    assert seen_lags[-1] == 0
     await producer.stop()

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from leadrelay_shared.codec import decode, encode
 from leadrelay_shared.contracts import LeadScored, Topics
@@ -48,7 +49,10 @@ async def test_relay_publishes_exactly_once_across_restart(infra, database_url) 
     producer = make_producer(infra.bootstrap, client_id="relay-1")
     await producer.start()
     first = OutboxRelay(engine, orm.outbox, producer, batch_size=30)
+    waits = REGISTRY.get_sample_value("leadrelay_outbox_wait_seconds_count", {"schema": "scoring"})
     assert await first.relay_once() == 30
+    assert REGISTRY.get_sample_value(  # one observation per batch: how long its oldest row waited
+        "leadrelay_outbox_wait_seconds_count", {"schema": "scoring"}) == (waits or 0) + 1
     assert await first.relay_once() == 30
     await producer.stop()  # the relay process goes away mid-outbox
 
