@@ -32,6 +32,7 @@ from leadrelay_shared.contracts import EngagementRecorded, Event, FormSubmitted,
 from leadrelay_shared.db import make_engine
 from leadrelay_shared.kafka import ensure_topics, make_producer
 from leadrelay_shared.migrate import upgrade
+from leadrelay_shared.native import is_compiled
 from leadrelay_shared.outbox import OutboxRelay
 from scoring import domain, handlers
 from scoring.adapters import orm
@@ -183,7 +184,9 @@ def main() -> int:
             report.context.update(context)
     finally:
         stack.stop()
-    report.context.update(runs=runs, cores=machine()["cores"])
+    report.context.update(runs=runs, cores=machine()["cores"], decision=(
+        "scoring.domain compiled by mypyc (make native)" if is_compiled(domain)
+        else "scoring.domain interpreted (no current build: make native)"))
     report.finish("scoring", smoke=args.smoke)
     return 0
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import typing
 import uuid
 from datetime import timedelta
 
@@ -10,13 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadrelay_shared import jsonio
+from leadrelay_shared import jsonio, native
 from leadrelay_shared.contracts import LeadSnapshot, Stage
 from scoring import domain
 from scoring.adapters import repository
 from scoring.domain import TRANSITIONS, Actor, LeadProfile, TransitionRejected
 from scoring.model import ScoringModel, default_model, default_text, parse
 from tests.factories import T0, engagement, feedback, form, lead_of, unique_email
+from tests.unit.test_native import source_domain
 
 MODEL = default_model()
 DAY = timedelta(days=1)
@@ -381,8 +382,14 @@ def test_erase_keeps_firmographics_and_ignores_older_events() -> None:
 
 
 def test_profile_is_frozen() -> None:
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        mql_profile().stage = Stage.WON  # type: ignore[misc]
+    """Every field but the derived sums is ``Final``: strict mypy (``make lint``) refuses an
+    assignment; compiled (``make native``), the runtime refuses it too."""
+    source = source_domain().LeadProfile  # a compiled class keeps no ``Final`` in its hints
+    hints = typing.get_type_hints(source, include_extras=True)
+    assert all(typing.get_origin(t) is typing.Final for n, t in hints.items() if n != "sums")
+    if native.is_compiled(domain):
+        with pytest.raises(AttributeError, match="not writable"):
+            mql_profile().stage = Stage.WON  # type: ignore[misc]
 
 
 def test_hits_are_pruned_after_ten_half_lives() -> None:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from leadrelay_shared.contracts import LeadSnapshot
 from scoring import cli
+from scoring import domain as scoring_domain
 from scoring import model as scoring_model
 from scoring.model import ModelError, default_text, facts, parse
 
@@ -113,9 +114,9 @@ TEXT = st.one_of(st.none(), st.sampled_from(
 def test_fit_matched_per_field_equals_every_rule_tested_on_the_whole_lead(
         title: str | None, company: str | None, industry: str | None, country: str | None,
         region: str | None, domain: str | None, size: int | None, free: bool) -> None:
-    """``fit_matches`` (rules grouped by field, what holds memoised per value) gives exactly the
-    rules that hold when each is tested on all of the lead's facts, in the model's order; a
-    lead without an email domain says nothing about free mail."""
+    """``domain.fit_matches`` (rules grouped by field, what holds memoised per value) gives
+    exactly the rules that hold when each is tested on all of the lead's facts, in the model's
+    order; a lead without an email domain says nothing about free mail."""
     model = parse(EVERY_TEST)
     lead = LeadSnapshot(title=title, company=company, industry=industry, country=country,
                         region=region, email_domain=domain, company_size=size,
@@ -124,14 +125,14 @@ def test_fit_matched_per_field_equals_every_rule_tested_on_the_whole_lead(
     if not domain:
         known["is_free_email"] = None
     expected = [r for r in model.fit_rules if r.test(known)]
-    assert model.fit_matches(lead) == expected
-    assert model.fit_matches(lead) == expected  # and again, from the memo
+    assert scoring_domain.fit_matches(model, lead) == expected
+    assert scoring_domain.fit_matches(model, lead) == expected  # and again, from the memo
 
 
 def test_the_fit_memo_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scoring_model, "FIT_MEMO_MAX", 50)
     model = parse(EVERY_TEST)
     for size in range(500):
-        held = {r.id for r in model.fit_matches(LeadSnapshot(company_size=size))}
+        held = {r.id for r in scoring_domain.fit_matches(model, LeadSnapshot(company_size=size))}
         assert ("f.core" in held) == (50 <= size <= 5000)
     assert len(model._fit_memo) <= 50

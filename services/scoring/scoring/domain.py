@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from math import exp
-from typing import NamedTuple
+from typing import Any, Final, NamedTuple
 
 from leadrelay_shared.contracts import (
     EngagementRecorded,
@@ -31,7 +31,7 @@ from leadrelay_shared.contracts import (
     Stage,
 )
 
-from .model import FORM_FILL, ScoringModel, grade_at_least
+from .model import FORM_FILL, FitRule, ScoringModel, grade_at_least
 
 
 class Actor(StrEnum):
@@ -110,16 +110,45 @@ class Part(NamedTuple):
     event_id: uuid.UUID | str | None
 
 
-class EngagementLine(NamedTuple):
-    """One engagement rule's share of the score; the sentence is built only when asked for."""
+class EngagementLine:
+    """One engagement rule's share of the score; the sentence is built only when asked for.
 
-    rule_id: str
-    points: int
-    hits: int  # how many hits of the rule are in the value
-    value: float
-    cap: int | None
-    label: str
-    event_id: str
+    A plain class with slots, not a NamedTuple: compiled (``make native``), building one is a
+    C struct fill instead of a call of ``tuple.__new__``, and a scored event builds one per
+    engaged rule."""
+
+    __slots__ = ("rule_id", "points", "hits", "value", "cap", "label", "event_id")
+    rule_id: Final[str]
+    points: Final[int]
+    hits: Final[int]  # how many hits of the rule are in the value
+    value: Final[float]
+    cap: Final[int | None]
+    label: Final[str]
+    event_id: Final[str]
+
+    def __init__(self, rule_id: str, points: int, hits: int, value: float, cap: int | None,
+                 label: str, event_id: str) -> None:
+        self.rule_id = rule_id
+        self.points = points
+        self.hits = hits
+        self.value = value
+        self.cap = cap
+        self.label = label
+        self.event_id = event_id
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EngagementLine) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return "EngagementLine(" + ", ".join(
+            f"{n}={v!r}" for n, v in zip(self.__slots__, self._fields(), strict=True)) + ")"
+
+    def _fields(self) -> tuple[str, int, int, float, int | None, str, str]:
+        return (self.rule_id, self.points, self.hits, self.value, self.cap, self.label,
+                self.event_id)
 
     @property
     def message(self) -> str:
@@ -177,52 +206,92 @@ def hit_sums(hits: tuple[Hit, ...], model: ScoringModel,
     return _tuple_new(HitSums, (rate, hits[0], hits[-1], len(hits), by_rule))
 
 
-@dataclass(frozen=True)
+NO_SNAPSHOT = LeadSnapshot()
+
+
+@dataclass(init=False)
 class LeadProfile:
-    lead_id: str
-    snapshot: LeadSnapshot = LeadSnapshot()
-    snapshot_at: datetime | None = None
-    stage: Stage | None = None
-    stage_entered_at: datetime | None = None
-    fit_score: int = 0
-    fit_grade: str = "F"
-    engagement_score: int = 0
-    hits: tuple[Hit, ...] = ()
-    engagement_since: datetime | None = None
-    cycle: int = 0
-    erased_at: datetime | None = None
-    form_fills: int = 0
-    fit_parts: tuple[Part, ...] = ()
-    fit_version: str | None = None  # the model version ``fit_parts`` were computed with
-    sums: HitSums | None = field(default=None, compare=False, repr=False)
+    """A lead as scoring keeps it. Immutable: every change is a new profile (``_evolve``, or
+    the constructor on the hot path). The fields are ``Final``: mypy refuses an assignment
+    anywhere but ``__init__``, and compiled (``make native``) so does the runtime. The
+    constructor is written out, not generated, so that compiled it is a native one."""
+
+    lead_id: Final[str]
+    snapshot: Final[LeadSnapshot]
+    snapshot_at: Final[datetime | None]
+    stage: Final[Stage | None]
+    stage_entered_at: Final[datetime | None]
+    fit_score: Final[int]
+    fit_grade: Final[str]
+    engagement_score: Final[int]
+    hits: Final[tuple[Hit, ...]]
+    engagement_since: Final[datetime | None]
+    cycle: Final[int]
+    erased_at: Final[datetime | None]
+    form_fills: Final[int]
+    fit_parts: Final[tuple[Part, ...]]
+    fit_version: Final[str | None]  # the model version ``fit_parts`` were computed with
+    sums: HitSums | None = field(compare=False, repr=False)
     """Derived from ``hits`` (never stored): per-rule sums that make the next score O(rules)."""
 
+    def __init__(self, lead_id: str, snapshot: LeadSnapshot = NO_SNAPSHOT,
+                 snapshot_at: datetime | None = None, stage: Stage | None = None,
+                 stage_entered_at: datetime | None = None, fit_score: int = 0,
+                 fit_grade: str = "F", engagement_score: int = 0, hits: tuple[Hit, ...] = (),
+                 engagement_since: datetime | None = None, cycle: int = 0,
+                 erased_at: datetime | None = None, form_fills: int = 0,
+                 fit_parts: tuple[Part, ...] = (), fit_version: str | None = None,
+                 sums: HitSums | None = None) -> None:
+        self.lead_id = lead_id
+        self.snapshot = snapshot
+        self.snapshot_at = snapshot_at
+        self.stage = stage
+        self.stage_entered_at = stage_entered_at
+        self.fit_score = fit_score
+        self.fit_grade = fit_grade
+        self.engagement_score = engagement_score
+        self.hits = hits
+        self.engagement_since = engagement_since
+        self.cycle = cycle
+        self.erased_at = erased_at
+        self.form_fills = form_fills
+        self.fit_parts = fit_parts
+        self.fit_version = fit_version
+        self.sums = sums
 
-def _evolve(p: LeadProfile, **changes: object) -> LeadProfile:
-    """``dataclasses.replace`` for a profile, a third of its cost: every field is copied, then
-    the changes, without running ``__init__`` again (``LeadProfile`` has no checks to rerun)."""
-    new = object.__new__(LeadProfile)
-    fields = new.__dict__
-    fields.update(p.__dict__)
-    fields.update(changes)
-    return new
+
+def _evolve(p: LeadProfile, **changes: Any) -> LeadProfile:
+    """A copy of ``p`` with ``changes`` (stage moves; the scored profile is built directly)."""
+    return replace(p, **changes)
 
 
 _tuple_new = tuple.__new__  # builds a NamedTuple without its keyword-handling ``__new__``
 
 
-@dataclass(frozen=True)
+@dataclass(init=False)
 class Decision:
     """What an event did to a lead: the new profile (None: nothing to keep), the explanation of
     its scores, the stage changes made, and any change that was asked for but refused."""
 
-    profile: LeadProfile | None
-    fit_parts: tuple[Part, ...] = ()
-    engagement_parts: tuple[EngagementLine, ...] = ()
-    transitions: tuple[Transition, ...] = ()
-    refused: tuple[Reason, ...] = ()
-    score_changed: bool = False
-    ignored: Reason | None = None
+    profile: Final[LeadProfile | None]
+    fit_parts: Final[tuple[Part, ...]]
+    engagement_parts: Final[tuple[EngagementLine, ...]]
+    transitions: Final[tuple[Transition, ...]]
+    refused: Final[tuple[Reason, ...]]
+    score_changed: Final[bool]
+    ignored: Final[Reason | None]
+
+    def __init__(self, profile: LeadProfile | None, fit_parts: tuple[Part, ...] = (),
+                 engagement_parts: tuple[EngagementLine, ...] = (),
+                 transitions: tuple[Transition, ...] = (), refused: tuple[Reason, ...] = (),
+                 score_changed: bool = False, ignored: Reason | None = None) -> None:
+        self.profile = profile
+        self.fit_parts = fit_parts
+        self.engagement_parts = engagement_parts
+        self.transitions = transitions
+        self.refused = refused
+        self.score_changed = score_changed
+        self.ignored = ignored
 
 
 def transition(current: Stage | None, target: Stage, actor: Actor,
@@ -243,11 +312,26 @@ def transition(current: Stage | None, target: Stage, actor: Actor,
 
 # -- scores ------------------------------------------------------------------------------------
 
+def fit_matches(model: ScoringModel, snapshot: LeadSnapshot) -> list[FitRule]:
+    """The fit rules that hold for ``snapshot``, in the model's order. Every rule tests one
+    field, so a lead's fit is one lookup per field (``ScoringModel.fit_held``); a lead without
+    an email domain says nothing about free mail."""
+    held: list[int] = []
+    for name in model.fit_fields:
+        raw = getattr(snapshot, name)
+        if name == "is_free_email" and not snapshot.email_domain:
+            raw = None
+        held.extend(model.fit_held(name, raw))
+    held.sort()
+    fit_rules = model.fit_rules
+    return [fit_rules[i] for i in held]
+
+
 def fit(snapshot: LeadSnapshot, model: ScoringModel, event_id: uuid.UUID | None
         ) -> tuple[int, tuple[Part, ...]]:
     """Who they are: every fit rule that holds adds its points; the total is at least 0."""
     parts = tuple([_tuple_new(Part, (r.id, r.points, r.message, event_id))
-                   for r in model.fit_matches(snapshot)])
+                   for r in fit_matches(model, snapshot)])
     total = sum([p.points for p in parts])
     return (total if total > 0 else 0), parts
 
@@ -281,23 +365,35 @@ def engagement(hits: tuple[Hit, ...], model: ScoringModel, now: datetime,
     if not totals:
         return 0, ()
     lines: list[EngagementLine] = []
-    append, get, score = lines.append, totals.get, 0
-    for rule_id, cap, label in model.engagement_lines:
-        found = get(rule_id)
+    score = 0
+    for rule_id, cap, ceiling, label in model.engagement_lines:
+        found = totals.get(rule_id)
         if found is None:
             continue
         value, count, last = found
         total = value * factor
-        if cap is not None:
-            if total > cap:
-                total = cap
-            elif total < -cap:
-                total = -cap
-        points = round(total)
+        if total > ceiling:
+            total = ceiling
+        elif total < -ceiling:
+            total = -ceiling
+        points = round_half_even(total)
         if points:
             score += points
-            append(_tuple_new(EngagementLine, (rule_id, points, count, total, cap, label, last)))
+            lines.append(EngagementLine(rule_id, points, count, total, cap, label, last))
     return (score if score > 0 else 0), tuple(lines)
+
+
+def round_half_even(x: float) -> int:
+    """``round(x)`` of a finite float (a half goes to the even neighbour), in arithmetic that
+    compiles to C instead of a call of the builtin. ``x - int(x)`` is exact for any float below
+    2**52, so the test for a half is exact too."""
+    i = int(x)
+    frac = x - i
+    if frac > 0.5 or (frac == 0.5 and i % 2 != 0):
+        return i + 1
+    if frac < -0.5 or (frac == -0.5 and i % 2 != 0):
+        return i - 1
+    return i
 
 
 Doing = tuple[str, str, str | None, Mapping[str, object]]  # kind, url (lower case), campaign, props
@@ -311,14 +407,15 @@ def hits_for(event: FormSubmitted | EngagementRecorded, model: ScoringModel,
         ts = event.occurred_at.timestamp()
     event_id = event_id or str(event.event_id)
     found = []
-    for rule in model.rules_by_type.get(kind, ()):
-        if rule.url_contains and rule.url_contains not in url:
+    for rule_id, points, url_contains, rule_campaign, properties in \
+            model.engagement_tests.get(kind, ()):
+        if url_contains and url_contains not in url:
             continue
-        if rule.campaign and rule.campaign != campaign:
+        if rule_campaign and rule_campaign != campaign:
             continue
-        if rule.properties and any(props.get(k) != v for k, v in rule.properties):
+        if properties and any(props.get(k) != v for k, v in properties):
             continue
-        found.append(_tuple_new(Hit, (ts, event_id, rule.id, rule.points)))
+        found.append(_tuple_new(Hit, (ts, event_id, rule_id, points)))
     found.sort()
     return tuple(found)
 
@@ -376,9 +473,10 @@ def merge_snapshot(profile: LeadProfile, new: LeadSnapshot, at: datetime
                    ) -> tuple[LeadSnapshot, datetime | None]:
     """Newer non-empty values win; an older (late) event only fills what is still missing."""
     old, old_at = profile.snapshot, profile.snapshot_at
-    updates = {k: v for k, v in new.model_dump().items() if v not in (None, "")}
+    # a snapshot's fields are plain values: its __dict__ is what model_dump() would build
+    updates = {k: v for k, v in new.__dict__.items() if v not in (None, "")}
     if old_at is not None and at < old_at:
-        current = old.model_dump()
+        current = old.__dict__
         updates = {k: v for k, v in updates.items() if current.get(k) in (None, "")}
         return old.model_copy(update=updates), old_at
     if not new.email_domain:
@@ -409,11 +507,10 @@ def on_engagement(profile: LeadProfile | None, event: FormSubmitted | Engagement
                     base.engagement_since, now, model)
     sums = hit_sums(hits, model, base.sums)
     eng_score, eng_parts = engagement(hits, model, now, sums)
-    scored = _evolve(base, snapshot=snapshot, snapshot_at=snapshot_at, fit_score=fit_score,
-                     fit_grade=model.grade(fit_score), engagement_score=eng_score, hits=hits,
-                     sums=sums,
-                     form_fills=base.form_fills + is_form,
-                     fit_parts=fit_parts, fit_version=model.version)
+    scored = LeadProfile(base.lead_id, snapshot, snapshot_at, base.stage, base.stage_entered_at,
+                         fit_score, model.grade(fit_score), eng_score, hits,
+                         base.engagement_since, base.cycle, base.erased_at,
+                         base.form_fills + is_form, fit_parts, model.version, sums)
     moves = _qualify(scored, doing, model, fit_parts, eng_parts)
     changed = profile is None or (fit_score, scored.fit_grade, eng_score) != (
         base.fit_score, base.fit_grade, base.engagement_score)
@@ -423,13 +520,8 @@ def on_engagement(profile: LeadProfile | None, event: FormSubmitted | Engagement
 def _decided(profile: LeadProfile, fit_parts: tuple[Part, ...],
              engagement_parts: tuple[EngagementLine, ...], transitions: tuple[Transition, ...],
              score_changed: bool) -> Decision:
-    """``Decision(...)`` for a scored event without the frozen ``__init__`` (a third of its
-    cost: one ``object.__setattr__`` per field); ``Decision`` has no checks to run."""
-    new = object.__new__(Decision)
-    new.__dict__.update(profile=profile, fit_parts=fit_parts, engagement_parts=engagement_parts,
-                        transitions=transitions, refused=(), score_changed=score_changed,
-                        ignored=None)
-    return new
+    """The decision of a scored event."""
+    return Decision(profile, fit_parts, engagement_parts, transitions, (), score_changed, None)
 
 
 def _qualify(p: LeadProfile, doing: Doing, model: ScoringModel,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import resources
-from math import log
+from math import inf, log
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -200,13 +200,21 @@ class ScoringModel:
     spec: ModelSpec = field(repr=False, compare=False)
     decay_rate: float = field(init=False, repr=False, compare=False)
     """λ = ln 2 / half-life, per second (derived)."""
-    engagement_lines: tuple[tuple[str, int | None, str], ...] = field(
+    engagement_lines: tuple[tuple[str, int | None, float, str], ...] = field(
         init=False, repr=False, compare=False)
-    """(id, cap, message) of each engagement rule, in the model's order (derived)."""
+    """(id, cap, the cap as a float (infinite without one), message) of each engagement rule,
+    in the model's order (derived)."""
 
-    _fit_by_field: tuple[tuple[str, tuple[tuple[int, FitRule], ...]], ...] = field(
+    fit_fields: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    """The fields the fit rules test, in the order of their first rule (derived)."""
+    _fit_rules_of: dict[str, tuple[tuple[int, FitRule], ...]] = field(
         init=False, repr=False, compare=False)
-    """Each tested field with its rules and their places in ``fit_rules`` (derived)."""
+    """Each tested field's rules with their places in ``fit_rules`` (derived)."""
+    engagement_tests: Mapping[str, tuple[tuple[str, int, str | None, str | None,
+                                               tuple[tuple[str, Any], ...]], ...]] = field(
+        init=False, repr=False, compare=False)
+    """Per event type, (id, points, url_contains, campaign, properties) of its rules, in the
+    model's order (derived from ``rules_by_type``, as plain tuples)."""
     _fit_memo: dict[tuple[str, object], tuple[int, ...]] = field(
         init=False, repr=False, compare=False)
 
@@ -215,36 +223,32 @@ class ScoringModel:
         by_field: dict[str, list[tuple[int, FitRule]]] = {}
         for i, rule in enumerate(self.fit_rules):
             by_field.setdefault(rule.field, []).append((i, rule))
-        object.__setattr__(self, "_fit_by_field", tuple(
-            (name, tuple(rules)) for name, rules in by_field.items()))
+        object.__setattr__(self, "fit_fields", tuple(by_field))
+        object.__setattr__(self, "_fit_rules_of", {
+            name: tuple(rules) for name, rules in by_field.items()})
+        object.__setattr__(self, "engagement_tests", {
+            kind: tuple((r.id, r.points, r.url_contains, r.campaign, r.properties) for r in rules)
+            for kind, rules in self.rules_by_type.items()})
         object.__setattr__(self, "_fit_memo", {})
         object.__setattr__(self, "engagement_lines", tuple(
-            (r.id, r.cap, r.message) for r in self.engagement_rules))
+            (r.id, r.cap, float(r.cap) if r.cap is not None else inf, r.message)
+            for r in self.engagement_rules))
 
-    def fit_matches(self, snapshot: LeadSnapshot) -> list[FitRule]:
-        """The fit rules that hold for ``snapshot``, in the model's order.
-
-        Every rule tests one field, so what holds for a field's value is computed once per
-        model and value (``_fit_memo``: which rules of that field hold) and a lead's fit is a
-        lookup per field. Values repeat across leads (countries, industries, titles, sizes);
-        the memo is emptied past ``FIT_MEMO_MAX`` values, so it stays bounded."""
+    def fit_held(self, name: str, raw: object) -> tuple[int, ...]:
+        """Places in ``fit_rules`` of the rules of field ``name`` that hold for the value
+        ``raw``: tested once per model and value, then remembered (``_fit_memo``). Values repeat
+        across leads (countries, industries, titles, sizes); the memo is emptied past
+        ``FIT_MEMO_MAX`` values, so it stays bounded. ``domain.fit_matches`` asks per field."""
+        key = (name, raw)
         memo = self._fit_memo
-        held: list[int] = []
-        for name, rules in self._fit_by_field:
-            raw = getattr(snapshot, name)
-            if name == "is_free_email" and not snapshot.email_domain:
-                raw = None  # nothing to tell from without a domain
-            key = (name, raw)
-            found = memo.get(key)
-            if found is None:
-                if len(memo) >= FIT_MEMO_MAX:
-                    memo.clear()
-                fact = field_facts(name, raw)
-                found = memo[key] = tuple(i for i, rule in rules if rule.test(fact))
-            held += found
-        held.sort()
-        fit_rules = self.fit_rules
-        return [fit_rules[i] for i in held]
+        found = memo.get(key)
+        if found is None:
+            if len(memo) >= FIT_MEMO_MAX:
+                memo.clear()
+            fact = field_facts(name, raw)
+            found = memo[key] = tuple(i for i, rule in self._fit_rules_of[name]
+                                      if rule.test(fact))
+        return found
 
     def grade(self, fit_score: int) -> str:
         for grade, floor in self.grades:
