@@ -86,11 +86,12 @@ def test_the_compiled_decision_is_the_sources_decision() -> None:
         assert replay(domain, model, seed) == replay(source, model, seed)
 
 
-def test_make_test_runs_the_compiled_decision() -> None:
-    if os.environ.get("LEADRELAY_NATIVE_REQUIRED") != "1":
-        pytest.skip("only make test requires the build (LEADRELAY_NATIVE_REQUIRED=1)")
-    assert scoring.NATIVE and native.is_compiled(domain), (
-        "scoring.domain is not the mypyc build: run `make native` and read its error")
+def test_the_module_in_use_is_the_build_exactly_when_it_is_current() -> None:
+    """``make test`` requires the build (``LEADRELAY_NATIVE_REQUIRED=1``); anywhere, a current
+    build is the module in use and no other build ever is."""
+    assert scoring.NATIVE == native.is_compiled(domain)
+    if os.environ.get("LEADRELAY_NATIVE_REQUIRED") == "1":
+        assert scoring.NATIVE, "scoring.domain is not the mypyc build: run `make native`"
 
 
 def test_a_build_is_used_only_while_it_matches_its_sources(tmp_path: Path,
