@@ -110,14 +110,14 @@ class Part(NamedTuple):
     event_id: uuid.UUID | str | None
 
 
+@dataclass(init=False)
 class EngagementLine:
     """One engagement rule's share of the score; the sentence is built only when asked for.
 
-    A plain class with slots, not a NamedTuple: compiled (``make native``), building one is a
-    C struct fill instead of a call of ``tuple.__new__``, and a scored event builds one per
-    engaged rule."""
+    A class with a written-out constructor, not a NamedTuple: compiled (``make native``),
+    building one is native instead of a call of ``tuple.__new__``, and a scored event builds
+    one per engaged rule."""
 
-    __slots__ = ("rule_id", "points", "hits", "value", "cap", "label", "event_id")
     rule_id: Final[str]
     points: Final[int]
     hits: Final[int]  # how many hits of the rule are in the value
@@ -135,20 +135,6 @@ class EngagementLine:
         self.cap = cap
         self.label = label
         self.event_id = event_id
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, EngagementLine) and self._fields() == other._fields()
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __repr__(self) -> str:
-        return "EngagementLine(" + ", ".join(
-            f"{n}={v!r}" for n, v in zip(self.__slots__, self._fields(), strict=True)) + ")"
-
-    def _fields(self) -> tuple[str, int, int, float, int | None, str, str]:
-        return (self.rule_id, self.points, self.hits, self.value, self.cap, self.label,
-                self.event_id)
 
     @property
     def message(self) -> str:
