@@ -41,21 +41,40 @@ def stamp_path(module: str, where: Path | None = None) -> Path:
     return (where or build_dir()) / package / f"{name}.sha256"
 
 
-def use_native(package_path: MutableSequence[str], package: str, *, root: Path = ROOT,
+def use_native(package_path: MutableSequence[str], package: str, *, root: Path | None = None,
                where: Path | None = None) -> bool:
-    """Put the package's compiled modules first on its ``__path__`` if all are current."""
+    """Put the package's compiled modules first on its ``__path__`` if all are current.
+
+    The sources are read from the checkout the package was imported from (``root``, by
+    default found from ``package_path``), so a build is used only for the very files that
+    Python would otherwise import."""
     if os.environ.get("LEADRELAY_NATIVE", "1") == "0":
         return False
     modules = [m for m in COMPILED if m.rpartition(".")[0] == package]
+    if not modules:
+        return False
+    if root is None:
+        root = _checkout_of(Path(package_path[0]), modules[0])
+        if root is None:
+            return False
     try:
         current = all(stamp_path(m, where).read_text().strip() == fingerprint(m, root)
                       for m in modules)
     except OSError:  # no build, or sources not where a checkout keeps them
         return False
-    if not modules or not current:
+    if not current:
         return False
     package_path.insert(0, str((where or build_dir()) / package))
     return True
+
+
+def _checkout_of(package_dir: Path, module: str) -> Path | None:
+    """The repository holding ``package_dir``, if it is laid out as ``COMPILED`` says."""
+    relative = Path(COMPILED[module][0]).parent  # e.g. services/scoring/scoring
+    package_dir = package_dir.resolve()
+    if package_dir.parts[-len(relative.parts):] != relative.parts:
+        return None
+    return package_dir.parents[len(relative.parts) - 1]
 
 
 def is_compiled(module: object) -> bool:

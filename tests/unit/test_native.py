@@ -110,6 +110,10 @@ def test_a_build_is_used_only_while_it_matches_its_sources(tmp_path: Path,
     stamp.write_text(native.fingerprint("scoring.domain", root) + "\n")
     assert native.use_native(path, "scoring", root=root, where=where)
     assert path == [str(where / "scoring"), "src"]
+    # by default the sources are read where the package was imported from
+    here = [str(root / "services/scoring/scoring")]
+    assert native.use_native(here, "scoring", where=where) and len(here) == 2
+    assert not native.use_native([str(tmp_path)], "scoring", where=where)  # not a checkout
     model_py = root / "services/scoring/scoring/model.py"  # a source it was compiled against
     model_py.write_text(model_py.read_text() + "\n# edited\n")
     path = ["src"]
