@@ -72,7 +72,7 @@ def replay(mod: Any, model: ScoringModel, seed: int) -> list[Any]:
                                                 d.profile.hits, d.profile.cycle),
                 [(x.rule_id, x.points, x.hits, x.value, x.cap, x.message, x.event_id)
                  for x in d.engagement_parts],
-                [tuple(x) for x in d.fit_parts],
+                [(x.rule_id, x.points, x.message, x.event_id) for x in d.fit_parts],
                 [(t.from_stage, t.to_stage, t.actor, t.reasons) for t in d.transitions],
                 d.refused, d.ignored, d.score_changed))
             p = d.profile or p

@@ -51,7 +51,7 @@ def test_fit_rules_add_up_and_grade_the_lead() -> None:
 @pytest.mark.parametrize("score, grade", [(70, "A"), (69, "B"), (50, "B"), (30, "C"), (15, "D"),
                                           (14, "F"), (0, "F")])
 def test_grade_floors(score: int, grade: str) -> None:
-    assert MODEL.grade(score) == grade
+    assert domain.grade(MODEL, score) == grade
 
 
 def test_fit_is_never_negative() -> None:
@@ -162,7 +162,7 @@ def test_kept_sums_equal_a_rebuild_whatever_the_order(spec: list[tuple[str, str 
         fresh = domain.hit_sums(p.hits, MODEL)
         assert (p.sums is None) == (fresh is None)
         if fresh is not None and p.sums is not None:
-            assert p.sums.covers(p.hits, MODEL) and p.sums.by_rule == fresh.by_rule
+            assert domain.covers(p.sums, p.hits, MODEL) and p.sums.by_rule == fresh.by_rule
         assert p.engagement_score == domain.engagement(p.hits, MODEL, now)[0]
     assert p is not None
     later = T0 + later_h * DAY
@@ -403,7 +403,7 @@ def test_hits_are_pruned_after_ten_half_lives() -> None:
 
 def test_hits_and_fit_lines_come_back_from_their_json_as_they_were() -> None:
     """What the repository stores for a profile's hits and fit explanation reads back as the
-    same NamedTuples, the hits in canonical order whatever order the stored list had."""
+    same hits and parts, the hits in canonical order whatever order the stored list had."""
     lead = lead_of("stored@northwind.example")
     p = domain.apply(None, form(title="VP Engineering"), MODEL, T0).profile
     for k, kind in enumerate(["webinar_attended", "email_click", "page_view"]):
@@ -414,6 +414,6 @@ def test_hits_and_fit_lines_come_back_from_their_json_as_they_were() -> None:
     assert back == p.hits and all(type(h) is domain.Hit for h in back)
     parts = repository.parts_from_json(jsonio.loads(jsonio.dumps(
         repository.parts_to_json(p.fit_parts))))
-    assert [tuple(x) for x in parts] == [(x.rule_id, x.points, x.message, str(x.event_id))
-                                         for x in p.fit_parts]
+    assert parts == tuple(domain.Part(x.rule_id, x.points, x.message, str(x.event_id))
+                          for x in p.fit_parts)
     assert all(type(x) is domain.Part for x in parts)

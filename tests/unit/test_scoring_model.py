@@ -135,4 +135,4 @@ def test_the_fit_memo_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     for size in range(500):
         held = {r.id for r in scoring_domain.fit_matches(model, LeadSnapshot(company_size=size))}
         assert ("f.core" in held) == (50 <= size <= 5000)
-    assert len(model._fit_memo) <= 50
+    assert len(model.fit_memo) <= 50

@@ -13,13 +13,15 @@ Promises the tests hold us to:
 from __future__ import annotations
 
 import uuid
-from bisect import bisect_left, insort
+from bisect import insort
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from math import exp
 from typing import Any, Final, NamedTuple
+
+from typing_extensions import TypeIs
 
 from leadrelay_shared.contracts import (
     EngagementRecorded,
@@ -31,7 +33,7 @@ from leadrelay_shared.contracts import (
     Stage,
 )
 
-from .model import FORM_FILL, FitRule, ScoringModel, grade_at_least
+from .model import FORM_FILL, GRADES, FitRule, ScoringModel
 
 
 class Actor(StrEnum):
@@ -101,13 +103,23 @@ class Hit(NamedTuple):
     points: int
 
 
-class Part(NamedTuple):
-    """One line of a score's explanation."""
+@dataclass(init=False)
+class Part:
+    """One line of a score's explanation. A class with a written-out constructor, like
+    ``EngagementLine``: compiled, building one (a scored form builds one per rule that holds)
+    is native."""
 
-    rule_id: str
-    points: int
-    message: str
-    event_id: uuid.UUID | str | None
+    rule_id: Final[str]
+    points: Final[int]
+    message: Final[str]
+    event_id: Final[uuid.UUID | str | None]
+
+    def __init__(self, rule_id: str, points: int, message: str,
+                 event_id: uuid.UUID | str | None) -> None:
+        self.rule_id = rule_id
+        self.points = points
+        self.message = message
+        self.event_id = event_id
 
 
 @dataclass(init=False)
@@ -158,11 +170,13 @@ class HitSums(NamedTuple):
     size: int  # how many hits they cover
     by_rule: dict[str, tuple[float, int, str]]  # rule id → (sum, count, last event id)
 
-    def covers(self, hits: tuple[Hit, ...], model: ScoringModel) -> bool:
-        """Whether these are the sums of ``hits`` under ``model``'s half-life (hits only ever
-        gain newer hits or lose their oldest, so the ends and the length tell)."""
-        return (self.rate == model.decay_rate and len(hits) == self.size
-                and hits[0] == self.first and hits[-1] == self.last)
+
+def covers(sums: HitSums, hits: tuple[Hit, ...], model: ScoringModel) -> bool:
+    """Whether ``sums`` are the sums of ``hits`` under ``model``'s half-life (hits only ever
+    gain newer hits or lose their oldest, so the ends and the length tell). A function, not a
+    method of ``HitSums``: compiled, a NamedTuple's methods stay interpreted."""
+    return (sums.rate == model.decay_rate and len(hits) == sums.size
+            and hits[0] == sums.first and hits[-1] == sums.last)
 
 
 def hit_sums(hits: tuple[Hit, ...], model: ScoringModel,
@@ -298,43 +312,75 @@ def transition(current: Stage | None, target: Stage, actor: Actor,
 
 # -- scores ------------------------------------------------------------------------------------
 
+_RANK: Final[dict[str, int]] = {g: i for i, g in enumerate(GRADES)}
+
+
+def grade(model: ScoringModel, fit_score: int) -> str:
+    """The fit grade of a score: the first grade whose minimum it reaches, else F."""
+    for name, floor in model.grades:
+        if fit_score >= floor:
+            return name
+    return "F"
+
+
+def grade_at_least(grade: str, minimum: str) -> bool:
+    return _RANK[grade] <= _RANK[minimum]
+
+
 def fit_matches(model: ScoringModel, snapshot: LeadSnapshot) -> list[FitRule]:
-    """The fit rules that hold for ``snapshot``, in the model's order. Every rule tests one
-    field, so a lead's fit is one lookup per field (``ScoringModel.fit_held``); a lead without
+    """The fit rules that hold for ``snapshot``, in the model's order."""
+    fit_rules = model.fit_rules
+    return [fit_rules[i] for i in fit_held(model, snapshot)]
+
+
+def fit_held(model: ScoringModel, snapshot: LeadSnapshot) -> list[int]:
+    """The places in ``model.fit_rules`` of the rules that hold for ``snapshot``, in order.
+    Every rule tests one
+    field, so a lead's fit is one lookup per field (``ScoringModel.fit_memo``, filled by
+    ``ScoringModel.fit_held``); a lead without
     an email domain says nothing about free mail."""
     held: list[int] = []
+    values = snapshot.__dict__  # a snapshot's fields are plain values
+    memo = model.fit_memo
     for name in model.fit_fields:
-        raw = getattr(snapshot, name)
-        if name == "is_free_email" and not snapshot.email_domain:
+        raw = values[name]
+        if name == "is_free_email" and not values["email_domain"]:
             raw = None
-        held.extend(model.fit_held(name, raw))
+        found = memo.get((name, raw))  # the memo's usual hit, without a call into the model
+        held.extend(found if found is not None else model.fit_held(name, raw))
     held.sort()
-    fit_rules = model.fit_rules
-    return [fit_rules[i] for i in held]
+    return held
 
 
 def fit(snapshot: LeadSnapshot, model: ScoringModel, event_id: uuid.UUID | None
         ) -> tuple[int, tuple[Part, ...]]:
     """Who they are: every fit rule that holds adds its points; the total is at least 0."""
-    parts = tuple([_tuple_new(Part, (r.id, r.points, r.message, event_id))
-                   for r in fit_matches(model, snapshot)])
-    total = sum([p.points for p in parts])
-    return (total if total > 0 else 0), parts
+    lines = model.fit_lines
+    parts: list[Part] = []
+    total = 0
+    for i in fit_held(model, snapshot):
+        rule_id, points, message = lines[i]
+        parts.append(Part(rule_id, points, message, event_id))
+        total += points
+    return (total if total > 0 else 0), tuple(parts)
 
 
 def engagement(hits: tuple[Hit, ...], model: ScoringModel, now: datetime,
-               sums: HitSums | None = None) -> tuple[int, tuple[EngagementLine, ...]]:
+               sums: HitSums | None = None, now_ts: float | None = None
+               ) -> tuple[int, tuple[EngagementLine, ...]]:
     """What they did, at ``now``: each hit halves in value every half-life; each rule's sum is
     capped; the total is at least 0.
 
     With every hit in the past, a rule's value is its anchored sum (``HitSums``, given or built
     here) times one decay factor: O(rules) once the sums exist. A hit in the future (a late
-    clock) is worth its points, undecayed, so then each hit is decayed on its own."""
-    now_ts = now.timestamp()
+    clock) is worth its points, undecayed, so then each hit is decayed on its own. ``now_ts``
+    is ``now`` in epoch seconds, when the caller has it."""
+    if now_ts is None:
+        now_ts = now.timestamp()
     totals: dict[str, tuple[float, int, str]] | None = None
     factor = 1.0
     if hits and hits[-1].ts <= now_ts:
-        if sums is None or not sums.covers(hits, model):
+        if sums is None or not covers(sums, hits, model):
             sums = hit_sums(hits, model)
         if sums is not None:
             factor = exp(-sums.rate * (now_ts - sums.first.ts))
@@ -402,18 +448,25 @@ def hits_for(event: FormSubmitted | EngagementRecorded, model: ScoringModel,
         if properties and any(props.get(k) != v for k, v in properties):
             continue
         found.append(_tuple_new(Hit, (ts, event_id, rule_id, points)))
-    found.sort()
-    return tuple(found)
+    return tuple(found)  # sorted: one time and event, and the tests come sorted by rule id
+
+
+def _is_form(event: FormSubmitted | EngagementRecorded) -> TypeIs[FormSubmitted]:
+    """``isinstance(event, FormSubmitted)``, without ABCMeta's check for the two exact types."""
+    kind = type(event)
+    return kind is FormSubmitted or (kind is not EngagementRecorded
+                                     and isinstance(event, FormSubmitted))
 
 
 def _engagement_of(event: FormSubmitted | EngagementRecorded) -> Doing:
-    if isinstance(event, FormSubmitted):
+    if _is_form(event):
         return FORM_FILL, (event.page_url or "").lower(), event.utm.get("utm_campaign"), {}
     return event.engagement_type, (event.url or "").lower(), event.campaign, event.properties
 
 
 def add_hits(hits: tuple[Hit, ...], new: tuple[Hit, ...], since: datetime | None,
-             now: datetime, model: ScoringModel) -> tuple[Hit, ...]:
+             now: datetime, model: ScoringModel, now_ts: float | None = None
+             ) -> tuple[Hit, ...]:
     """The sorted hits with ``new`` added, less those that can no longer count: before
     ``since`` (a recycle), or so old they are worth under 0.1% of their points; at most
     ``max_hits`` are kept, the newest."""
@@ -426,18 +479,40 @@ def add_hits(hits: tuple[Hit, ...], new: tuple[Hit, ...], since: datetime | None
         for hit in new:
             insort(as_list, hit)
         merged = tuple(as_list)
-    horizon = now.timestamp() - model.half_life.total_seconds() * PRUNE_AFTER_HALF_LIVES
+    if now_ts is None:
+        now_ts = now.timestamp()
+    horizon = now_ts - model.half_life_s * PRUNE_AFTER_HALF_LIVES
     if since is not None:
-        horizon = max(horizon, since.timestamp())
-    start = max(bisect_left(merged, (horizon,)), len(merged) - model.max_hits)
+        since_ts = since.timestamp()
+        if since_ts > horizon:
+            horizon = since_ts
+    start = _first_at(merged, horizon, "")
+    keep_from = len(merged) - model.max_hits
+    if keep_from > start:
+        start = keep_from
     return merged[start:] if start > 0 else merged
 
 
 def seen(hits: tuple[Hit, ...], event_id: str, ts: float) -> bool:
     """Whether an event already left hits (a redelivery): hits sort by time, then event, so
     the first hit at or after ``(ts, event_id)`` is one of its hits if it left any."""
-    i = bisect_left(hits, (ts, event_id))
+    i = _first_at(hits, ts, event_id)
     return i < len(hits) and hits[i].ts == ts and hits[i].event_id == event_id
+
+
+def _first_at(hits: tuple[Hit, ...], ts: float, event_id: str) -> int:
+    """``bisect_left(hits, (ts, event_id))``: the place of the first hit at or after time
+    ``ts`` and event ``event_id``. Written out, so that compiled it compares unboxed floats and
+    strings instead of calling ``bisect`` to compare tuples."""
+    lo, hi = 0, len(hits)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        hit = hits[mid]
+        if hit.ts < ts or (hit.ts == ts and hit.event_id < event_id):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -448,6 +523,9 @@ def apply(profile: LeadProfile | None, event: Event, model: ScoringModel, now: d
     if profile and profile.erased_at and event.occurred_at <= profile.erased_at:
         return Decision(profile=None, ignored=Reason(
             rule_id="erasure.predates", message="event is older than the lead's erasure"))
+    # exact types first: isinstance of a pydantic model is a call of ABCMeta.__instancecheck__
+    if type(event) is EngagementRecorded or type(event) is FormSubmitted:
+        return on_engagement(profile, event, model, now)
     if isinstance(event, FeedbackReceived):
         return on_feedback(profile, event, model, now)
     if isinstance(event, (FormSubmitted, EngagementRecorded)):
@@ -478,23 +556,26 @@ def on_engagement(profile: LeadProfile | None, event: FormSubmitted | Engagement
         return Decision(profile=None, ignored=Reason(
             rule_id="event.duplicate", message="event already counted"))
     snapshot, snapshot_at = base.snapshot, base.snapshot_at
-    is_form = isinstance(event, FormSubmitted)
-    if isinstance(event, FormSubmitted):
+    is_form = _is_form(event)
+    if _is_form(event):
         snapshot, snapshot_at = merge_snapshot(base, event.lead, event.occurred_at)
     elif event.email_domain and not snapshot.email_domain:
         snapshot = snapshot.model_copy(update={"email_domain": event.email_domain})
+    # a snapshot's fields are its __dict__, and all pydantic's == compares of it: the same
+    # test without a call of BaseModel.__eq__
     if profile is None or base.fit_version != model.version or (
-            snapshot is not base.snapshot and snapshot != base.snapshot):
+            snapshot is not base.snapshot and snapshot.__dict__ != base.snapshot.__dict__):
         fit_score, fit_parts = fit(snapshot, model, event.event_id)
     else:  # who they are did not change: the fit explanation stands, with its own cause
         fit_score, fit_parts = base.fit_score, base.fit_parts
     doing = _engagement_of(event)
+    now_ts = now.timestamp()
     hits = add_hits(base.hits, hits_for(event, model, doing, event_id, ts),
-                    base.engagement_since, now, model)
+                    base.engagement_since, now, model, now_ts)
     sums = hit_sums(hits, model, base.sums)
-    eng_score, eng_parts = engagement(hits, model, now, sums)
+    eng_score, eng_parts = engagement(hits, model, now, sums, now_ts)
     scored = LeadProfile(base.lead_id, snapshot, snapshot_at, base.stage, base.stage_entered_at,
-                         fit_score, model.grade(fit_score), eng_score, hits,
+                         fit_score, grade(model, fit_score), eng_score, hits,
                          base.engagement_since, base.cycle, base.erased_at,
                          base.form_fills + is_form, fit_parts, model.version, sums)
     moves = _qualify(scored, doing, model, fit_parts, eng_parts)

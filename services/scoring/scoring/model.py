@@ -205,6 +205,8 @@ class ScoringModel:
     """(id, cap, the cap as a float (infinite without one), message) of each engagement rule,
     in the model's order (derived)."""
 
+    fit_lines: tuple[tuple[str, int, str], ...] = field(init=False, repr=False, compare=False)
+    """(id, points, message) of each fit rule, in the model's order (derived)."""
     fit_fields: tuple[str, ...] = field(init=False, repr=False, compare=False)
     """The fields the fit rules test, in the order of their first rule (derived)."""
     _fit_rules_of: dict[str, tuple[tuple[int, FitRule], ...]] = field(
@@ -213,10 +215,13 @@ class ScoringModel:
     engagement_tests: Mapping[str, tuple[tuple[str, int, str | None, str | None,
                                                tuple[tuple[str, Any], ...]], ...]] = field(
         init=False, repr=False, compare=False)
-    """Per event type, (id, points, url_contains, campaign, properties) of its rules, in the
-    model's order (derived from ``rules_by_type``, as plain tuples)."""
-    _fit_memo: dict[tuple[str, object], tuple[int, ...]] = field(
+    """Per event type, (id, points, url_contains, campaign, properties) of its rules, sorted by
+    id (derived from ``rules_by_type``, as plain tuples)."""
+    fit_memo: dict[tuple[str, object], tuple[int, ...]] = field(
         init=False, repr=False, compare=False)
+    """(field, value) → what ``fit_held`` found for it (derived, filled as values are seen)."""
+    half_life_s: float = field(init=False, repr=False, compare=False)
+    """The half-life in seconds (derived)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "decay_rate", LN2 / self.half_life.total_seconds())
@@ -224,23 +229,27 @@ class ScoringModel:
         for i, rule in enumerate(self.fit_rules):
             by_field.setdefault(rule.field, []).append((i, rule))
         object.__setattr__(self, "fit_fields", tuple(by_field))
+        object.__setattr__(self, "fit_lines", tuple(
+            (r.id, r.points, r.message) for r in self.fit_rules))
         object.__setattr__(self, "_fit_rules_of", {
             name: tuple(rules) for name, rules in by_field.items()})
-        object.__setattr__(self, "engagement_tests", {
-            kind: tuple((r.id, r.points, r.url_contains, r.campaign, r.properties) for r in rules)
+        object.__setattr__(self, "engagement_tests", {  # by id: one event's hits come sorted
+            kind: tuple(sorted((r.id, r.points, r.url_contains, r.campaign, r.properties)
+                               for r in rules))
             for kind, rules in self.rules_by_type.items()})
-        object.__setattr__(self, "_fit_memo", {})
+        object.__setattr__(self, "fit_memo", {})
+        object.__setattr__(self, "half_life_s", self.half_life.total_seconds())
         object.__setattr__(self, "engagement_lines", tuple(
             (r.id, r.cap, float(r.cap) if r.cap is not None else inf, r.message)
             for r in self.engagement_rules))
 
     def fit_held(self, name: str, raw: object) -> tuple[int, ...]:
         """Places in ``fit_rules`` of the rules of field ``name`` that hold for the value
-        ``raw``: tested once per model and value, then remembered (``_fit_memo``). Values repeat
+        ``raw``: tested once per model and value, then remembered (``fit_memo``). Values repeat
         across leads (countries, industries, titles, sizes); the memo is emptied past
         ``FIT_MEMO_MAX`` values, so it stays bounded. ``domain.fit_matches`` asks per field."""
         key = (name, raw)
-        memo = self._fit_memo
+        memo = self.fit_memo
         found = memo.get(key)
         if found is None:
             if len(memo) >= FIT_MEMO_MAX:
@@ -250,18 +259,6 @@ class ScoringModel:
                                       if rule.test(fact))
         return found
 
-    def grade(self, fit_score: int) -> str:
-        for grade, floor in self.grades:
-            if fit_score >= floor:
-                return grade
-        return "F"
-
-
-_RANK: dict[str, int] = {g: i for i, g in enumerate(GRADES)}
-
-
-def grade_at_least(grade: str, minimum: str) -> bool:
-    return _RANK[grade] <= _RANK[minimum]
 
 
 _NOT_WORD = re.compile(r"[^a-z0-9]+")

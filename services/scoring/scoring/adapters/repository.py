@@ -47,7 +47,7 @@ def parts_to_json(parts: tuple[Part, ...]) -> list[list[Any]]:
 
 
 def parts_from_json(rows: list[list[Any]]) -> tuple[Part, ...]:
-    return tuple([_tuple_new(Part, (r, p, m, e)) for r, p, m, e in rows])
+    return tuple([Part(r, p, m, e) for r, p, m, e in rows])
 
 
 def profile_from_row(row: Row[Any]) -> LeadProfile:
