@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 import scoring
 from leadrelay_shared import native
-from leadrelay_shared.contracts import EngagementRecorded, Event, FeedbackReceived
+from leadrelay_shared.contracts import EngagementRecorded, Event, FeedbackReceived, LeadSnapshot
 from scoring import domain
 from scoring.model import ScoringModel, default_model
 from tests.factories import T0, form
@@ -128,3 +129,31 @@ def test_a_build_is_used_only_while_it_matches_its_sources(tmp_path: Path,
        | st.integers(-10**6, 10**6).map(lambda n: n + 0.5))
 def test_round_half_even_is_round(x: float) -> None:
     assert domain.round_half_even(x) == round(x)
+
+
+@given(st.integers(0, 2**128 - 1))
+def test_uuid_text_is_str(n: int) -> None:
+    u = uuid.UUID(int=n)
+    assert domain.uuid_text(u) == str(u)
+
+
+SNAPSHOT_VALUES = st.fixed_dictionaries({}, optional={
+    "email": st.emails(), "company": st.text(max_size=5), "title": st.none() | st.text(max_size=5),
+    "company_size": st.integers(1, 10**5), "is_free_email": st.booleans(),
+    "email_domain": st.sampled_from(["acme.io", "gmail.com"])})
+
+
+@given(SNAPSHOT_VALUES, SNAPSHOT_VALUES)
+def test_snapshot_with_is_model_copy(given_values: dict[str, Any], updates: dict[str, Any]
+                                     ) -> None:
+    """The compiled copy is pydantic's ``model_copy(update=...)``: equal, the same fields set,
+    nothing extra or private, still frozen."""
+    old = LeadSnapshot(**given_values)
+    mine, theirs = domain.snapshot_with(old, updates), old.model_copy(update=updates)
+    assert type(mine) is LeadSnapshot and mine == theirs and mine.__dict__ == theirs.__dict__
+    assert mine.model_fields_set == theirs.model_fields_set
+    assert mine.__pydantic_extra__ is theirs.__pydantic_extra__ is None
+    assert mine.__pydantic_private__ is theirs.__pydantic_private__ is None
+    assert mine.model_dump() == theirs.model_dump() and old == LeadSnapshot(**given_values)
+    with pytest.raises(ValidationError):
+        mine.email = "x@y.z"  # type: ignore[misc]
