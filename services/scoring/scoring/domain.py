@@ -154,7 +154,24 @@ class EngagementLine:
         return f"{self.hits} × {self.label}: {self.value:.1f} after decay{cap}"
 
 
-class HitSums(NamedTuple):
+@dataclass(init=False)
+class RuleSum:
+    """One rule's share of ``HitSums``: the sum, how many hits it adds up, the last one's
+    event. A class with a written-out constructor: compiled, its float is stored unboxed and
+    read without a tuple's unboxing checks, once per rule and decision."""
+
+    total: Final[float]
+    count: Final[int]
+    last: Final[str]
+
+    def __init__(self, total: float, count: int, last: str) -> None:
+        self.total = total
+        self.count = count
+        self.last = last
+
+
+@dataclass(init=False)
+class HitSums:
     """The hits' per-rule sums, anchored at the first hit's time: for each rule, the sum in
     canonical order of ``points × e^(λ(ts − anchor))``, the number of hits and the last hit's
     event. A rule's decayed value at ``now`` is its sum × ``e^(−λ(now − anchor))``.
@@ -164,17 +181,24 @@ class HitSums(NamedTuple):
     same order), so the scores stay a function of the set of events. Anything else (a late event
     sorting earlier, pruning, a recycle, another half-life) rebuilds them."""
 
-    rate: float  # λ = ln 2 / half-life, per second
-    first: Hit  # the anchor is its time
-    last: Hit
-    size: int  # how many hits they cover
-    by_rule: dict[str, tuple[float, int, str]]  # rule id → (sum, count, last event id)
+    rate: Final[float]  # λ = ln 2 / half-life, per second
+    first: Final[Hit]  # the anchor is its time
+    last: Final[Hit]
+    size: Final[int]  # how many hits they cover
+    by_rule: Final[dict[str, RuleSum]]  # rule id → its sum
+
+    def __init__(self, rate: float, first: Hit, last: Hit, size: int,
+                 by_rule: dict[str, RuleSum]) -> None:
+        self.rate = rate
+        self.first = first
+        self.last = last
+        self.size = size
+        self.by_rule = by_rule
 
 
 def covers(sums: HitSums, hits: tuple[Hit, ...], model: ScoringModel) -> bool:
     """Whether ``sums`` are the sums of ``hits`` under ``model``'s half-life (hits only ever
-    gain newer hits or lose their oldest, so the ends and the length tell). A function, not a
-    method of ``HitSums``: compiled, a NamedTuple's methods stay interpreted."""
+    gain newer hits or lose their oldest, so the ends and the length tell)."""
     return (sums.rate == model.decay_rate and len(hits) == sums.size
             and hits[0] == sums.first and hits[-1] == sums.last)
 
@@ -201,9 +225,9 @@ def hit_sums(hits: tuple[Hit, ...], model: ScoringModel,
     for ts, event_id, rule_id, points in hits[start:]:
         weight = points * exp(rate * (ts - anchor))
         found = by_rule.get(rule_id)
-        by_rule[rule_id] = (weight, 1, event_id) if found is None else (
-            found[0] + weight, found[1] + 1, event_id)
-    return _tuple_new(HitSums, (rate, hits[0], hits[-1], len(hits), by_rule))
+        by_rule[rule_id] = RuleSum(weight, 1, event_id) if found is None else RuleSum(
+            found.total + weight, found.count + 1, event_id)
+    return HitSums(rate, hits[0], hits[-1], len(hits), by_rule)
 
 
 def uuid_text(u: uuid.UUID) -> str:
@@ -386,7 +410,7 @@ def engagement(hits: tuple[Hit, ...], model: ScoringModel, now: datetime,
     is ``now`` in epoch seconds, when the caller has it."""
     if now_ts is None:
         now_ts = now.timestamp()
-    totals: dict[str, tuple[float, int, str]] | None = None
+    totals: dict[str, RuleSum] | None = None
     factor = 1.0
     if hits and hits[-1].ts <= now_ts:
         if sums is None or not covers(sums, hits, model):
@@ -399,10 +423,10 @@ def engagement(hits: tuple[Hit, ...], model: ScoringModel, now: datetime,
         neg_rate = -model.decay_rate
         for ts, event_id, rule_id, points in hits:  # canonical order: reproducible sums
             age = now_ts - ts
-            value = points * exp(neg_rate * age) if age > 0 else points
+            value = points * exp(neg_rate * age) if age > 0 else float(points)
             found = totals.get(rule_id)
-            totals[rule_id] = (value, 1, event_id) if found is None else (
-                found[0] + value, found[1] + 1, event_id)
+            totals[rule_id] = RuleSum(value, 1, event_id) if found is None else RuleSum(
+                found.total + value, found.count + 1, event_id)
     if not totals:
         return 0, ()
     lines: list[EngagementLine] = []
@@ -411,8 +435,7 @@ def engagement(hits: tuple[Hit, ...], model: ScoringModel, now: datetime,
         found = totals.get(rule_id)
         if found is None:
             continue
-        value, count, last = found
-        total = value * factor
+        total = found.total * factor
         if total > ceiling:
             total = ceiling
         elif total < -ceiling:
@@ -420,7 +443,8 @@ def engagement(hits: tuple[Hit, ...], model: ScoringModel, now: datetime,
         points = round_half_even(total)
         if points:
             score += points
-            lines.append(EngagementLine(rule_id, points, count, total, cap, label, last))
+            lines.append(EngagementLine(rule_id, points, found.count, total, cap, label,
+                                        found.last))
     return (score if score > 0 else 0), tuple(lines)
 
 
