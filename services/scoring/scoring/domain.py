@@ -230,6 +230,23 @@ def hit_sums(hits: tuple[Hit, ...], model: ScoringModel,
     return HitSums(rate, hits[0], hits[-1], len(hits), by_rule)
 
 
+_last_now: tuple[datetime, float] | None = None
+
+
+def epoch_seconds(now: datetime) -> float:
+    """``now.timestamp()``, remembered for the last ``now`` asked about: a batch of events is
+    decided at one ``now``, and an aware datetime's timestamp takes a timedelta's arithmetic.
+    Held by reference (so never confused with another object at the same address) and
+    immutable, so the remembered value is always the right one."""
+    global _last_now
+    last = _last_now
+    if last is not None and last[0] is now:
+        return last[1]
+    ts = now.timestamp()
+    _last_now = (now, ts)
+    return ts
+
+
 def uuid_text(u: uuid.UUID) -> str:
     """``str(u)``, formatted here: ``UUID.__str__`` is interpreted, and compiled this is a few
     native slices of one hexadecimal number (``hex``: a format spec costs more to parse)."""
@@ -620,7 +637,7 @@ def on_engagement(profile: LeadProfile | None, event: FormSubmitted | Engagement
     else:  # who they are did not change: the fit explanation stands, with its own cause
         fit_score, fit_parts = base.fit_score, base.fit_parts
     doing = _engagement_of(event)
-    now_ts = now.timestamp()
+    now_ts = epoch_seconds(now)
     hits = add_hits(base.hits, hits_for(event, model, doing, event_id, ts),
                     base.engagement_since, now, model, now_ts)
     sums = hit_sums(hits, model, base.sums)
