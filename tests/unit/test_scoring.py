@@ -417,3 +417,21 @@ def test_hits_and_fit_lines_come_back_from_their_json_as_they_were() -> None:
     assert parts == tuple(domain.Part(x.rule_id, x.points, x.message, str(x.event_id))
                           for x in p.fit_parts)
     assert all(type(x) is domain.Part for x in parts)
+
+
+def test_lines_as_data_say_what_each_line_says() -> None:
+    """What lead.scored and the timeline carry for each line: its rule, points, sentence and
+    cause as text, for parts computed now (a UUID cause) and loaded back (a text cause)."""
+    lead = lead_of("lines@northwind.example")
+    d = domain.apply(None, form(title="VP Engineering"), MODEL, T0)
+    assert d.profile is not None
+    d = domain.apply(d.profile, engagement(lead, "webinar_attended", at=T0), MODEL, T0 + DAY)
+    loaded = repository.parts_from_json(repository.parts_to_json(d.fit_parts))
+    none = (domain.Part("fit.x", 1, "no cause", None), domain.Part("fit.y", 2, "empty", ""))
+    for parts in (d.fit_parts, loaded, none):
+        assert domain.fit_lines_data(parts) == [
+            {"rule_id": x.rule_id, "points": x.points, "message": x.message,
+             "event_id": str(x.event_id) if x.event_id else None} for x in parts]
+    assert d.engagement_parts and domain.engagement_lines_data(d.engagement_parts) == [
+        {"rule_id": x.rule_id, "points": x.points, "message": x.message, "event_id": x.event_id}
+        for x in d.engagement_parts]

@@ -465,6 +465,29 @@ def engagement(hits: tuple[Hit, ...], model: ScoringModel, now: datetime,
     return (score if score > 0 else 0), tuple(lines)
 
 
+def fit_lines_data(parts: tuple[Part, ...]) -> list[dict[str, Any]]:
+    """The fit explanation as plain data, as ``lead.scored`` and the timeline carry it: rule id,
+    points, sentence and the cause's event id as text (formatted once: a fit's parts share their
+    cause)."""
+    out: list[dict[str, Any]] = []
+    cause: object = None
+    text: str | None = None
+    for x in parts:
+        if x.event_id is not cause:
+            cause = x.event_id
+            text = (x.event_id or None) if not isinstance(x.event_id, uuid.UUID) \
+                else uuid_text(x.event_id)
+        out.append({"rule_id": x.rule_id, "points": x.points, "message": x.message,
+                    "event_id": text})
+    return out
+
+
+def engagement_lines_data(lines: tuple[EngagementLine, ...]) -> list[dict[str, Any]]:
+    """The engagement explanation as plain data (as ``fit_lines_data``)."""
+    return [{"rule_id": x.rule_id, "points": x.points, "message": x.message,
+             "event_id": x.event_id or None} for x in lines]
+
+
 def round_half_even(x: float) -> int:
     """``round(x)`` of a finite float (a half goes to the even neighbour), in arithmetic that
     compiles to C instead of a call of the builtin. ``x - int(x)`` is exact for any float below

@@ -200,8 +200,8 @@ def _record(event: Event, decision: Decision, c: Changes) -> None:
 def _record_score(event: Event, d: Decision, p: LeadProfile, c: Changes) -> None:
     # Each line as plain data once: the timeline keeps these dicts and lead.scored writes them
     # as they are (no model per line, see lead_scored).
-    fit_lines = [_part(x) for x in d.fit_parts]
-    engagement_lines = [_part(x) for x in d.engagement_parts]
+    fit_lines = domain.fit_lines_data(d.fit_parts)
+    engagement_lines = domain.engagement_lines_data(d.engagement_parts)
     c.events.append(lead_scored(p, fit_lines + engagement_lines, c.model.version, c.at,
                                 event.event_id))
     c.timeline.append(TimelineEntry(
@@ -223,11 +223,6 @@ def lead_scored(p: LeadProfile, lines: list[dict[str, Any]], model_version: str,
         "contributions": lines, "model_version": model_version, "cause_event_id": cause,
         "fit_grade": p.fit_grade})
     return Serialised(event_id, LeadScored.event_type, LeadScored.topic, p.lead_id, json)
-
-
-def _part(x: domain.Part | domain.EngagementLine) -> dict[str, Any]:
-    return {"rule_id": x.rule_id, "points": x.points, "message": x.message,
-            "event_id": str(x.event_id) if x.event_id else None}
 
 
 def _record_moves(event: Event | None, p: LeadProfile, moves: tuple[Transition, ...],

@@ -21,7 +21,7 @@ from leadrelay_shared.db import any_of, copy_rows
 from leadrelay_shared.privacy import scrub
 from leadrelay_shared.uow import SqlUnitOfWork
 
-from ..domain import Hit, LeadProfile, Part
+from ..domain import Hit, LeadProfile, Part, fit_lines_data
 from ..handlers import StageRecord, TimelineEntry
 from . import orm
 
@@ -42,8 +42,8 @@ def hits_from_json(rows: list[list[Any]]) -> tuple[Hit, ...]:
 
 
 def parts_to_json(parts: tuple[Part, ...]) -> list[list[Any]]:
-    return [[p.rule_id, p.points, p.message, str(p.event_id) if p.event_id else None]
-            for p in parts]
+    return [[x["rule_id"], x["points"], x["message"], x["event_id"]]
+            for x in fit_lines_data(parts)]
 
 
 def parts_from_json(rows: list[list[Any]]) -> tuple[Part, ...]:
@@ -64,13 +64,20 @@ def profile_from_row(row: Row[Any]) -> LeadProfile:
 class LeadRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
+        # lead id → the snapshot loaded and the JSON it was loaded from: saving a profile
+        # whose snapshot the batch did not change writes that JSON again instead of dumping it
+        self._loaded: dict[str, tuple[LeadSnapshot, Any]] = {}
 
     async def get_many_for_update(self, lead_ids: Collection[str]) -> dict[str, LeadProfile]:
         t = orm.leads
         rows = await self._conn.execute(
             sa.select(t).where(any_of(t.c.lead_id, sorted(lead_ids)))
             .order_by(t.c.lead_id).with_for_update())
-        return {row.lead_id: profile_from_row(row) for row in rows}
+        profiles = {}
+        for row in rows:
+            profile = profiles[row.lead_id] = profile_from_row(row)
+            self._loaded[row.lead_id] = (profile.snapshot, row.snapshot)
+        return profiles
 
     async def save_many(self, profiles: Sequence[LeadProfile], *, model_version: str,
                         now: datetime) -> None:
@@ -80,10 +87,12 @@ class LeadRepository:
             index_elements=["lead_id"], set_={c: stmt.excluded[c] for c in SAVED})
         await self._conn.execute(stmt, rows)
 
-    @staticmethod
-    def _values(p: LeadProfile, model_version: str, now: datetime) -> dict[str, Any]:
+    def _values(self, p: LeadProfile, model_version: str, now: datetime) -> dict[str, Any]:
+        loaded = self._loaded.get(p.lead_id)
+        snapshot = loaded[1] if loaded is not None and loaded[0] is p.snapshot else \
+            p.snapshot.model_dump(mode="json")
         return {
-            "lead_id": p.lead_id, "snapshot": p.snapshot.model_dump(mode="json"),
+            "lead_id": p.lead_id, "snapshot": snapshot,
             "snapshot_at": p.snapshot_at, "stage": p.stage.value if p.stage else None,
             "stage_entered_at": p.stage_entered_at, "fit_score": p.fit_score,
             "fit_grade": p.fit_grade, "engagement_score": p.engagement_score,
