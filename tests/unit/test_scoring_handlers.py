@@ -6,6 +6,9 @@ import uuid
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
+import pytest
+
+from leadrelay_shared import jsonio
 from leadrelay_shared.contracts import LeadErased, LeadScored, Stage, StageChanged
 from leadrelay_shared.privacy import ERASED
 from scoring import handlers
@@ -99,6 +102,24 @@ async def test_erase_scrubs_profile_timeline_and_outbox_and_announces_it() -> No
     assert ERASED in dump
     erased = [e for e in uow.outbox if isinstance(e, LeadErased)]
     assert len(erased) == 1 and erased[0].requested_by == "ticket-9"
+
+
+async def test_a_scored_entry_is_written_as_its_detail() -> None:
+    """The timeline's scored entry carries its detail already written as JSON (the lines are
+    written once for it and lead.scored): that JSON is the detail."""
+    uow = FakeScoringUow()
+    await handlers.handle(form(), uow=uow, model=MODEL, now=now)
+    scored = [e for e in uow.timeline.entries if e.kind == "scored"]
+    assert len(scored) == 1 and scored[0].detail["fit"] and scored[0].detail_json is not None
+    assert jsonio.loads(scored[0].detail_json) == jsonio.loads(jsonio.dumps(scored[0].detail))
+    assert [c.rule_id for c in uow.outbox[0].contributions] == [  # type: ignore[union-attr]
+        x["rule_id"] for x in scored[0].detail["fit"] + scored[0].detail["engagement"]]
+
+
+@pytest.mark.parametrize("left, right, joined", [
+    ("[]", "[]", "[]"), ("[1]", "[]", "[1]"), ("[]", "[2]", "[2]"), ("[1,2]", "[3]", "[1,2,3]")])
+def test_json_arrays_join(left: str, right: str, joined: str) -> None:
+    assert handlers._json_concat(left, right) == joined
 
 
 async def test_lead_scored_is_the_json_of_the_contract() -> None:

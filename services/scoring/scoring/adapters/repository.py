@@ -125,8 +125,9 @@ class TimelineRepository:
         if entries:
             await copy_rows(self._conn, orm.timeline,
                             ("lead_id", "at", "kind", "summary", "detail", "event_id"),
-                            [(e.lead_id, e.at, e.kind, e.summary, jsonio.dumps_str(e.detail),
-                              e.event_id) for e in entries])
+                            [(e.lead_id, e.at, e.kind, e.summary,
+                              e.detail_json if e.detail_json is not None
+                              else jsonio.dumps_str(e.detail), e.event_id) for e in entries])
 
     async def scrub(self, lead_id: str) -> None:
         t = orm.timeline
