@@ -112,7 +112,8 @@ async def test_a_scored_entry_is_written_as_its_detail() -> None:
     scored = [e for e in uow.timeline.entries if e.kind == "scored"]
     assert len(scored) == 1 and scored[0].detail["fit"] and scored[0].detail_json is not None
     assert jsonio.loads(scored[0].detail_json) == jsonio.loads(jsonio.dumps(scored[0].detail))
-    assert [c.rule_id for c in uow.outbox[0].contributions] == [  # type: ignore[union-attr]
+    event = uow.outbox[0]
+    assert isinstance(event, LeadScored) and [c.rule_id for c in event.contributions] == [
         x["rule_id"] for x in scored[0].detail["fit"] + scored[0].detail["engagement"]]
 
 
