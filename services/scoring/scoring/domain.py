@@ -385,10 +385,9 @@ def fit_matches(model: ScoringModel, snapshot: LeadSnapshot) -> list[FitRule]:
 
 def fit_held(model: ScoringModel, snapshot: LeadSnapshot) -> list[int]:
     """The places in ``model.fit_rules`` of the rules that hold for ``snapshot``, in order.
-    Every rule tests one
-    field, so a lead's fit is one lookup per field (``ScoringModel.fit_memo``, filled by
-    ``ScoringModel.fit_held``); a lead without
-    an email domain says nothing about free mail."""
+    Every rule tests one field, so a lead's fit is one lookup per field
+    (``ScoringModel.fit_memo``, filled by ``ScoringModel.fit_held``); a lead without an email
+    domain says nothing about free mail."""
     held: list[int] = []
     values = snapshot.__dict__  # a snapshot's fields are plain values
     memo = model.fit_memo
