@@ -134,8 +134,8 @@ async def test_lead_scored_is_the_json_of_the_contract() -> None:
     for grade, event_id in ((scored.fit_grade, scored.event_id), (None, uuid.uuid4())):
         fake = SimpleNamespace(lead_id=scored.lead_id, fit_score=scored.fit_score,
                                engagement_score=scored.engagement_score, fit_grade=grade)
-        written = handlers.lead_scored(fake, lines, "m-1", scored.occurred_at,  # type: ignore[arg-type]
-                                       scored.cause_event_id, event_id)
+        written = handlers.lead_scored(fake, jsonio.dumps_str(lines), "m-1",  # type: ignore[arg-type]
+                                       scored.occurred_at, scored.cause_event_id, event_id)
         model = scored.model_copy(update={"fit_grade": grade, "event_id": event_id,
                                           "model_version": "m-1"})
         assert written.json == model.model_dump_json()

@@ -207,8 +207,8 @@ def _record_score(event: Event, d: Decision, p: LeadProfile, c: Changes) -> None
     engagement_lines = domain.engagement_lines_data(d.engagement_parts)
     fit_json, engagement_json = jsonio.dumps_str(fit_lines), jsonio.dumps_str(engagement_lines)
     version = c.model.version
-    c.events.append(lead_scored(p, [], version, c.at, event.event_id,
-                                lines_json=_json_concat(fit_json, engagement_json)))
+    c.events.append(lead_scored(p, _json_concat(fit_json, engagement_json), version, c.at,
+                                event.event_id))
     c.timeline.append(TimelineEntry(
         p.lead_id, c.at, "scored",
         f"fit {p.fit_score} (grade {p.fit_grade}), engagement {p.engagement_score}",
@@ -227,21 +227,19 @@ def _json_concat(left: str, right: str) -> str:
     return f"{left[:-1]},{right[1:]}"
 
 
-def lead_scored(p: LeadProfile, lines: list[dict[str, Any]], model_version: str, at: datetime,
-                cause: uuid.UUID, event_id: uuid.UUID | None = None,
-                lines_json: str | None = None) -> Serialised:
+def lead_scored(p: LeadProfile, lines_json: str, model_version: str, at: datetime,
+                cause: uuid.UUID, event_id: uuid.UUID | None = None) -> Serialised:
     """``lead.scored`` written straight to the JSON ``LeadScored`` would write (fields in its
     order, values as pydantic-core writes them), without building and validating the model
     first; ``test_lead_scored_is_the_json_of_the_contract`` holds the two equal. The
-    contributions are ``lines``, or ``lines_json`` when they are already written."""
+    contributions come already written (``lines_json``, a JSON array)."""
     event_id = event_id or uuid.uuid4()
     head = jsonio.dumps_str({
         "event_id": event_id, "lead_id": p.lead_id, "occurred_at": at, "schema_version": 1,
         "fit_score": p.fit_score, "engagement_score": p.engagement_score})
     tail = jsonio.dumps_str({"model_version": model_version, "cause_event_id": cause,
                              "fit_grade": p.fit_grade})
-    contributions = lines_json if lines_json is not None else jsonio.dumps_str(lines)
-    json = f'{head[:-1]},"contributions":{contributions},{tail[1:]}'
+    json = f'{head[:-1]},"contributions":{lines_json},{tail[1:]}'
     return Serialised(event_id, LeadScored.event_type, LeadScored.topic, p.lead_id, json)
 
 
