@@ -409,11 +409,10 @@ def test_hits_and_fit_lines_come_back_from_their_json_as_they_were() -> None:
     for k, kind in enumerate(["webinar_attended", "email_click", "page_view"]):
         p = domain.apply(p, engagement(lead, kind, at=T0 + k * DAY), MODEL, T0 + 3 * DAY).profile
     assert p is not None and len(p.hits) >= 3 and p.fit_parts
-    stored = jsonio.loads(jsonio.dumps(repository.hits_to_json(p.hits)))
+    stored = jsonio.loads(repository.hits_json(p.hits))
     back = repository.hits_from_json(list(reversed(stored)))
     assert back == p.hits and all(type(h) is domain.Hit for h in back)
-    parts = repository.parts_from_json(jsonio.loads(jsonio.dumps(
-        repository.parts_to_json(p.fit_parts))))
+    parts = repository.parts_from_json(jsonio.loads(repository.parts_json(p.fit_parts)))
     assert parts == tuple(domain.Part(x.rule_id, x.points, x.message, str(x.event_id))
                           for x in p.fit_parts)
     assert all(type(x) is domain.Part for x in parts)
@@ -426,7 +425,7 @@ def test_lines_as_data_say_what_each_line_says() -> None:
     d = domain.apply(None, form(title="VP Engineering"), MODEL, T0)
     assert d.profile is not None
     d = domain.apply(d.profile, engagement(lead, "webinar_attended", at=T0), MODEL, T0 + DAY)
-    loaded = repository.parts_from_json(repository.parts_to_json(d.fit_parts))
+    loaded = repository.parts_from_json(jsonio.loads(repository.parts_json(d.fit_parts)))
     none = (domain.Part("fit.x", 1, "no cause", None), domain.Part("fit.y", 2, "empty", ""))
     for parts in (d.fit_parts, loaded, none):
         assert domain.fit_lines_data(parts) == [

@@ -24,7 +24,7 @@ async def lead(engine: AsyncEngine, lead_id: str, model: ScoringModel,
             return None
         history = (await conn.execute(sa.select(h).where(h.c.lead_id == lead_id)
                                       .order_by(h.c.at, h.c.id))).mappings().all()
-    profile = profile_from_row(row)
+    profile = profile_from_row(row._mapping)
     engagement_now, parts = domain.engagement(profile.hits, model, now)
     passes: dict[int, list[dict[str, Any]]] = {}
     for step in history:

@@ -6,18 +6,17 @@ writers never deadlock) and one multi-row statement per table to write back.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import Row
+from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadrelay_shared import jsonio
 from leadrelay_shared.contracts import LeadSnapshot, Stage
-from leadrelay_shared.db import any_of, copy_rows
+from leadrelay_shared.db import copy_rows
 from leadrelay_shared.privacy import scrub
 from leadrelay_shared.uow import SqlUnitOfWork
 
@@ -31,8 +30,9 @@ SAVED = ("snapshot", "snapshot_at", "stage", "stage_entered_at", "fit_score", "f
          "form_fills", "fit_parts", "updated_at")
 
 
-def hits_to_json(hits: tuple[Hit, ...]) -> list[list[Any]]:
-    return [list(h) for h in hits]
+def hits_json(hits: tuple[Hit, ...]) -> str:
+    """The hits as stored: a JSON array of ``[ts, event_id, rule_id, points]``."""
+    return jsonio.dumps_str(hits)  # a NamedTuple is written as the array of its fields
 
 
 def hits_from_json(rows: list[list[Any]]) -> tuple[Hit, ...]:
@@ -41,24 +41,64 @@ def hits_from_json(rows: list[list[Any]]) -> tuple[Hit, ...]:
     return tuple(sorted([_tuple_new(Hit, (float(ts), e, r, p)) for ts, e, r, p in rows]))
 
 
-def parts_to_json(parts: tuple[Part, ...]) -> list[list[Any]]:
-    return [[x["rule_id"], x["points"], x["message"], x["event_id"]]
-            for x in fit_lines_data(parts)]
+def parts_json(parts: tuple[Part, ...]) -> str:
+    """The fit lines as stored: a JSON array of ``[rule_id, points, message, event_id]``."""
+    return jsonio.dumps_str([[x["rule_id"], x["points"], x["message"], x["event_id"]]
+                             for x in fit_lines_data(parts)])
 
 
 def parts_from_json(rows: list[list[Any]]) -> tuple[Part, ...]:
     return tuple([Part(r, p, m, e) for r, p, m, e in rows])
 
 
-def profile_from_row(row: Row[Any]) -> LeadProfile:
+def profile_from_row(row: Mapping[Any, Any]) -> LeadProfile:
+    """A stored profile; its ``snapshot`` as JSON text (the repository reads it so, to save it
+    again unchanged) or already parsed."""
+    snapshot = row["snapshot"]
     return LeadProfile(
-        lead_id=row.lead_id, snapshot=LeadSnapshot.model_validate(row.snapshot),
-        snapshot_at=row.snapshot_at, stage=Stage(row.stage) if row.stage else None,
-        stage_entered_at=row.stage_entered_at, fit_score=row.fit_score, fit_grade=row.fit_grade,
-        engagement_score=row.engagement_score, hits=hits_from_json(row.hits),
-        engagement_since=row.engagement_since, cycle=row.cycle, erased_at=row.erased_at,
-        form_fills=row.form_fills, fit_parts=parts_from_json(row.fit_parts),
-        fit_version=row.model_version)
+        lead_id=row["lead_id"],
+        snapshot=LeadSnapshot.model_validate_json(snapshot) if isinstance(snapshot, str)
+        else LeadSnapshot.model_validate(snapshot),
+        snapshot_at=row["snapshot_at"], stage=Stage(row["stage"]) if row["stage"] else None,
+        stage_entered_at=row["stage_entered_at"], fit_score=row["fit_score"],
+        fit_grade=row["fit_grade"], engagement_score=row["engagement_score"],
+        hits=hits_from_json(row["hits"]), engagement_since=row["engagement_since"],
+        cycle=row["cycle"], erased_at=row["erased_at"], form_fills=row["form_fills"],
+        fit_parts=parts_from_json(row["fit_parts"]), fit_version=row["model_version"])
+
+
+# The profiles are read and written through asyncpg directly, on the unit of work's connection
+# and in its transaction: through SQLAlchemy, per-row and per-column parameter processing (and
+# its JSON serialiser called column by column) cost more of the consumer's CPU than building
+# the rows. The statements are written once, here, from the table's definition.
+_SQL_TYPES: dict[type[Any], str] = {sa.Text: "text", pg.JSONB: "jsonb", sa.Integer: "integer",
+                                    sa.DateTime: "timestamptz"}
+
+
+def _sql_type(column: sa.Column[Any]) -> str:
+    return _SQL_TYPES[type(column.type)]
+
+
+_LEADS = f"{orm.SCHEMA}.{orm.leads.name}"
+# the columns save_many writes, in the order of the rows it builds; created_at and updated_at
+# are the batch's ``now`` and come last, one parameter for both
+WRITTEN = ("lead_id", *SAVED[:-1])
+_UPSERT = (
+    f"INSERT INTO {_LEADS} ({', '.join(WRITTEN)}, created_at, updated_at) "
+    f"SELECT u.*, ${len(WRITTEN) + 1}::timestamptz, ${len(WRITTEN) + 1}::timestamptz FROM unnest("
+    + ", ".join(f"${i}::{_sql_type(orm.leads.c[c])}[]" for i, c in enumerate(WRITTEN, 1))
+    + ") AS u ON CONFLICT (lead_id) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in SAVED))
+_READ = ("lead_id", "snapshot::text AS snapshot", "snapshot_at", "stage", "stage_entered_at",
+         "fit_score", "fit_grade", "engagement_score", "hits", "engagement_since", "cycle",
+         "erased_at", "form_fills", "fit_parts", "model_version")
+_SELECT = f"SELECT {', '.join(_READ)} FROM {_LEADS}"
+_FOR_UPDATE = f"{_SELECT} WHERE lead_id = ANY($1::text[]) ORDER BY lead_id FOR UPDATE"
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn`` (same transaction)."""
+    return (await conn.get_raw_connection()).driver_connection
 
 
 class LeadRepository:
@@ -66,54 +106,48 @@ class LeadRepository:
         self._conn = conn
         # lead id → the snapshot loaded and the JSON it was loaded from: saving a profile
         # whose snapshot the batch did not change writes that JSON again instead of dumping it
-        self._loaded: dict[str, tuple[LeadSnapshot, Any]] = {}
+        self._loaded: dict[str, tuple[LeadSnapshot, str]] = {}
 
     async def get_many_for_update(self, lead_ids: Collection[str]) -> dict[str, LeadProfile]:
-        t = orm.leads
-        rows = await self._conn.execute(
-            sa.select(t).where(any_of(t.c.lead_id, sorted(lead_ids)))
-            .order_by(t.c.lead_id).with_for_update())
-        profiles = {}
-        for row in rows:
-            profile = profiles[row.lead_id] = profile_from_row(row)
-            self._loaded[row.lead_id] = (profile.snapshot, row.snapshot)
-        return profiles
+        rows = await (await _driver(self._conn)).fetch(_FOR_UPDATE, sorted(lead_ids))
+        return {row["lead_id"]: self._profile(row) for row in rows}
+
+    def _profile(self, row: Mapping[str, Any]) -> LeadProfile:
+        profile = profile_from_row(row)
+        self._loaded[profile.lead_id] = (profile.snapshot, row["snapshot"])
+        return profile
 
     async def save_many(self, profiles: Sequence[LeadProfile], *, model_version: str,
                         now: datetime) -> None:
-        rows = [self._values(p, model_version, now) for p in profiles]
-        stmt = insert(orm.leads)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["lead_id"], set_={c: stmt.excluded[c] for c in SAVED})
-        await self._conn.execute(stmt, rows)
+        if not profiles:
+            return
+        columns = list(zip(*[self._values(p, model_version) for p in profiles], strict=True))
+        await (await _driver(self._conn)).execute(_UPSERT, *columns, now)
 
-    def _values(self, p: LeadProfile, model_version: str, now: datetime) -> dict[str, Any]:
+    def _values(self, p: LeadProfile, model_version: str) -> tuple[Any, ...]:
+        """One row in ``WRITTEN``'s order, JSON columns as JSON text."""
         loaded = self._loaded.get(p.lead_id)
         snapshot = loaded[1] if loaded is not None and loaded[0] is p.snapshot else \
-            p.snapshot.model_dump(mode="json")
-        return {
-            "lead_id": p.lead_id, "snapshot": snapshot,
-            "snapshot_at": p.snapshot_at, "stage": p.stage.value if p.stage else None,
-            "stage_entered_at": p.stage_entered_at, "fit_score": p.fit_score,
-            "fit_grade": p.fit_grade, "engagement_score": p.engagement_score,
-            "hits": hits_to_json(p.hits), "engagement_since": p.engagement_since,
-            "cycle": p.cycle, "erased_at": p.erased_at, "model_version": model_version,
-            "form_fills": p.form_fills, "fit_parts": parts_to_json(p.fit_parts),
-            "created_at": now, "updated_at": now,
-        }
+            p.snapshot.model_dump_json()
+        return (p.lead_id, snapshot, p.snapshot_at, p.stage.value if p.stage else None,
+                p.stage_entered_at, p.fit_score, p.fit_grade, p.engagement_score,
+                hits_json(p.hits), p.engagement_since, p.cycle, p.erased_at, model_version,
+                p.form_fills, parts_json(p.fit_parts))
 
     async def due_for_timers(self, due: dict[Stage, float], now: datetime,
                              limit: int) -> list[LeadProfile]:
         if not due:
             return []
-        t = orm.leads
-        when = sa.or_(*(sa.and_(t.c.stage == stage.value,
-                                t.c.stage_entered_at <= now - timedelta(seconds=after))
-                        for stage, after in due.items()))
-        rows = await self._conn.execute(
-            sa.select(t).where(when).order_by(t.c.stage_entered_at).limit(limit)
-            .with_for_update(skip_locked=True))
-        return [profile_from_row(row) for row in rows]
+        params: list[Any] = []
+        when = []
+        for stage, after in due.items():
+            params += [stage.value, now - timedelta(seconds=after)]
+            when.append(f"(stage = ${len(params) - 1} AND stage_entered_at <= ${len(params)})")
+        params.append(limit)
+        rows = await (await _driver(self._conn)).fetch(
+            f"{_SELECT} WHERE {' OR '.join(when)} ORDER BY stage_entered_at "
+            f"LIMIT ${len(params)} FOR UPDATE SKIP LOCKED", *params)
+        return [self._profile(row) for row in rows]
 
 
 class TimelineRepository:
