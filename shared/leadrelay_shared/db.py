@@ -52,6 +52,19 @@ def any_of(column: sa.ColumnElement[Any], values: Iterable[Any]) -> sa.ColumnEle
     return column == sa.any_(array_param(values, column.type))
 
 
+async def driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn``, inside ``conn``'s transaction, for statements
+    sent to asyncpg directly. SQLAlchemy opens the database transaction lazily, on its first
+    statement; one sent to asyncpg before that would run on its own and commit at once. So when
+    asyncpg is not yet in a transaction, a no-op statement through SQLAlchemy opens it first
+    (one round trip, once per transaction)."""
+    found = (await conn.get_raw_connection()).driver_connection
+    assert found is not None
+    if not found.is_in_transaction():
+        await conn.exec_driver_sql("SELECT 1")
+    return found
+
+
 async def copy_rows(conn: AsyncConnection, table: sa.Table, columns: Sequence[str],
                     records: Iterable[Sequence[Any]]) -> None:
     """Append rows with PostgreSQL's ``COPY … FROM STDIN`` (binary), inside the connection's
@@ -60,8 +73,7 @@ async def copy_rows(conn: AsyncConnection, table: sa.Table, columns: Sequence[st
     PostgreSQL spent inserting (router's 500 outbox rows: about 40 ms, 28 ms by COPY with the
     serialisation). JSON(B) values are passed already serialised (``jsonio``), as the engine's
     codec expects; a conflict is an error, as for an ``INSERT``."""
-    raw = await conn.get_raw_connection()
-    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+    await (await driver(conn)).copy_records_to_table(
         table.name, schema_name=table.schema, columns=list(columns), records=records)
 
 

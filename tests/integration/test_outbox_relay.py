@@ -18,8 +18,10 @@ from leadrelay_shared.kafka import make_producer
 from leadrelay_shared.migrate import upgrade
 from leadrelay_shared.outbox import OutboxRelay
 from leadrelay_shared.privacy import ERASED
+from scoring import domain
 from scoring.adapters import orm
 from scoring.adapters.repository import ScoringUnitOfWork
+from scoring.model import default_model
 from tests.factories import T0, form
 from tests.integration.kafka_helpers import read_to_end
 
@@ -121,6 +123,39 @@ async def test_claim_many_claims_each_event_once_within_a_batch_and_across_batch
         async with engine.connect() as conn:
             count = await conn.scalar(sa.text("SELECT count(*) FROM scoring.processed_events"))
         assert count == 3
+    finally:
+        await engine.dispose()
+
+
+async def test_statements_sent_to_asyncpg_directly_belong_to_the_unit_of_work(
+        infra: Any, database_url: str) -> None:
+    """Claims, profile loads and upserts go to asyncpg, not through SQLAlchemy, which opens the
+    database transaction only at its own first statement: as a unit of work's first statements
+    they must still be inside its transaction, gone when it rolls back, kept when it commits."""
+    await asyncio.to_thread(upgrade, "scoring", database_url, orm.SCHEMA)
+    engine = make_engine(database_url)
+    event = form()
+    profile = domain.apply(None, event, default_model(), T0).profile
+    assert profile is not None
+
+    async def stored() -> tuple[int, int]:
+        async with engine.connect() as conn:
+            leads = await conn.scalar(sa.text("SELECT count(*) FROM scoring.leads"))
+            claims = await conn.scalar(sa.text("SELECT count(*) FROM scoring.processed_events"))
+        return leads, claims
+
+    try:
+        for commit in (False, True):
+            async with ScoringUnitOfWork(engine) as uow:
+                assert await uow.leads.get_many_for_update([profile.lead_id]) == {}
+                await uow.leads.save_many([profile], model_version="m", now=T0)
+                assert await uow.claim_many([event]) == [event]
+                if commit:
+                    await uow.commit()
+            assert await stored() == ((1, 1) if commit else (0, 0))
+        async with ScoringUnitOfWork(engine) as uow:  # the claim is the first statement
+            assert await uow.claim_many([form()]) != []
+        assert await stored() == (1, 1)
     finally:
         await engine.dispose()
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadrelay_shared import jsonio
 from leadrelay_shared.contracts import LeadSnapshot, Stage
-from leadrelay_shared.db import copy_rows
+from leadrelay_shared.db import copy_rows, driver
 from leadrelay_shared.privacy import scrub
 from leadrelay_shared.uow import SqlUnitOfWork
 
@@ -96,11 +96,6 @@ _SELECT = f"SELECT {', '.join(_READ)} FROM {_LEADS}"
 _FOR_UPDATE = f"{_SELECT} WHERE lead_id = ANY($1::text[]) ORDER BY lead_id FOR UPDATE"
 
 
-async def _driver(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under ``conn`` (same transaction)."""
-    return (await conn.get_raw_connection()).driver_connection
-
-
 class LeadRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
@@ -109,7 +104,7 @@ class LeadRepository:
         self._loaded: dict[str, tuple[LeadSnapshot, str]] = {}
 
     async def get_many_for_update(self, lead_ids: Collection[str]) -> dict[str, LeadProfile]:
-        rows = await (await _driver(self._conn)).fetch(_FOR_UPDATE, sorted(lead_ids))
+        rows = await (await driver(self._conn)).fetch(_FOR_UPDATE, sorted(lead_ids))
         return {row["lead_id"]: self._profile(row) for row in rows}
 
     def _profile(self, row: Mapping[str, Any]) -> LeadProfile:
@@ -122,7 +117,7 @@ class LeadRepository:
         if not profiles:
             return
         columns = list(zip(*[self._values(p, model_version) for p in profiles], strict=True))
-        await (await _driver(self._conn)).execute(_UPSERT, *columns, now)
+        await (await driver(self._conn)).execute(_UPSERT, *columns, now)
 
     def _values(self, p: LeadProfile, model_version: str) -> tuple[Any, ...]:
         """One row in ``WRITTEN``'s order, JSON columns as JSON text."""
@@ -144,7 +139,7 @@ class LeadRepository:
             params += [stage.value, now - timedelta(seconds=after)]
             when.append(f"(stage = ${len(params) - 1} AND stage_entered_at <= ${len(params)})")
         params.append(limit)
-        rows = await (await _driver(self._conn)).fetch(
+        rows = await (await driver(self._conn)).fetch(
             f"{_SELECT} WHERE {' OR '.join(when)} ORDER BY stage_entered_at "
             f"LIMIT ${len(params)} FOR UPDATE SKIP LOCKED", *params)
         return [self._profile(row) for row in rows]
