@@ -181,7 +181,8 @@ async def scratch_database(database_url: str, prefix: str) -> AsyncIterator[str]
 
 
 async def drive_consumer(bootstrap: str, topic: str, producer: Any, count: int,
-                         handle: Callable[[Sequence[Any]], Awaitable[None]], relay: Any) -> float:
+                         handle: Callable[[Sequence[Any]], Awaitable[None]], relay: Any, *,
+                         lanes: int = 1) -> float:
     """Run a batch consumer (and the service's relay) until ``count`` events were handled;
     returns the seconds from the first batch to the last."""
     from leadrelay_shared.consumer import EventConsumer
@@ -203,7 +204,8 @@ async def drive_consumer(bootstrap: str, topic: str, producer: Any, count: int,
         await batch([event])
 
     consumer = EventConsumer(bootstrap=bootstrap, group_id=f"bench-{uuid.uuid4()}", topics=[topic],
-                             handler=one, batch_handler=batch, producer=producer, max_records=500)
+                             handler=one, batch_handler=batch, producer=producer, max_records=500,
+                             lanes=lanes)
     settle_heap()  # as each service does once started
     tasks = [asyncio.create_task(consumer.run()), asyncio.create_task(relay.run())]
     try:

@@ -38,8 +38,10 @@ from scoring import domain, handlers
 from scoring.adapters import orm
 from scoring.adapters.repository import ScoringUnitOfWork
 from scoring.model import ScoringModel, default_model, parse
+from scoring.settings import ScoringSettings
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
+LANES = ScoringSettings.model_fields["consumer_lanes"].default  # as the service runs by default
 KINDS = ["page_view", "email_open", "email_click", "content_download", "webinar_registered",
          "webinar_attended", "ad_click"]
 INDUSTRIES = ["software", "saas", "retail", "manufacturing", "fintech", "health", "education"]
@@ -151,7 +153,8 @@ async def _consume(bootstrap: str, url: str, topic: str, count: int,
                                     now=lambda: datetime.now(UTC))
 
     try:
-        elapsed = await drive_consumer(bootstrap, topic, producer, count, batch, relay)
+        elapsed = await drive_consumer(bootstrap, topic, producer, count, batch, relay,
+                                       lanes=LANES)
     finally:
         await producer.stop()
         await engine.dispose()

@@ -15,6 +15,14 @@ handled in one transaction (far fewer round trips). If that fails for a reason t
 transient, the records are handled again one by one, so one bad event is dead-lettered alone
 and its neighbours still go through.
 
+A batch handler whose transactions touch nothing but the leads of their own records may also run
+in ``lanes``: a large poll is then split by record key (the lead id) into that many batches,
+handled at once, each in its own transaction on its own connection, and the offsets are committed
+when all are done. A lead's records stay in one lane, in their order, and no two lanes lock the
+same lead; while one lane waits on the database, another decides. A poll smaller than
+``lane_min_records`` per lane is one batch, as without lanes (a small batch costs as much fixed
+work per transaction as a large one).
+
 A service may also name the ``event_types`` it handles: a record whose ``ce_type`` header names
 another type is skipped before it is decoded (and its offset committed with the rest). Router and
 sla-monitor share topics with events they never act on (every ``lead.scored``, every page view);
@@ -56,13 +64,27 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
+def split_lanes(records: list[ConsumerRecord], lanes: int) -> list[list[ConsumerRecord]]:
+    """The records in at most ``lanes`` lists by key, each key's records in one list in the
+    order given; empty lists left out."""
+    if lanes <= 1:
+        return [records]
+    out: list[list[ConsumerRecord]] = [[] for _ in range(lanes)]
+    for record in records:
+        out[hash(record.key) % lanes].append(record)
+    return [lane for lane in out if lane]
+
+
 class EventConsumer:
     def __init__(self, *, bootstrap: str, group_id: str, topics: Sequence[str], handler: Handler,
                  producer: AIOKafkaProducer, max_records: int = 200, send_timeout_s: float = 5.0,
                  unexpected_retries: int = 3, max_backoff_s: float = 10.0,
                  batch_handler: BatchHandler | None = None, offset_reset: str = "earliest",
-                 event_types: Collection[str] | None = None, lag_every_s: float = 1.0) -> None:
+                 event_types: Collection[str] | None = None, lag_every_s: float = 1.0,
+                 lanes: int = 1, lane_min_records: int = 100) -> None:
         self.group_id = group_id
+        self._lanes = max(lanes, 1)
+        self._lane_min = max(lane_min_records, 1)
         self._wanted = None if event_types is None else {t.encode() for t in event_types}
         self._offset_reset = offset_reset
         self._batch_handler = batch_handler
@@ -140,7 +162,11 @@ class EventConsumer:
         """One transaction for a whole poll; each partition's records keep their order (a lead
         lives in one partition), then every partition's offset is committed."""
         records = [r for part in batch.values() for r in part]
-        await self._process_batch(records)
+        lanes = split_lanes(records, min(self._lanes, len(records) // self._lane_min))
+        if len(lanes) == 1:
+            await self._process_batch(lanes[0])
+        else:
+            await asyncio.gather(*(self._process_batch(lane) for lane in lanes))
         await self._commit({tp: rs[-1].offset + 1 for tp, rs in batch.items()})
 
     async def _handle_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
 
 from leadrelay_shared.codec import encode
@@ -169,3 +170,60 @@ async def test_the_lag_gauge_shows_a_group_behind_then_caught_up(infra: Any) -> 
     assert max(seen_lags) >= 20  # behind by at least two polls' worth at some point
     assert seen_lags[-1] == 0
     await producer.stop()
+
+
+async def test_lanes_handle_one_poll_as_concurrent_batches_each_lead_in_one(infra: Any) -> None:
+    """With lanes, a large poll is several batches at once: every record is handled once, a
+    lead's records stay in one batch in their order, no lead is in two batches at the same
+    time, and the offsets are committed after all of them."""
+    topic = f"leadrelay.test.lanes.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(infra.bootstrap, {topic: 1})  # one partition: the split is by lead
+    producer = make_producer(infra.bootstrap, client_id="test")
+    await producer.start()
+    leads = [form().lead_id for _ in range(12)]
+    sent = [engagement(leads[i % 12]) for i in range(240)]
+    for event in sent:
+        record = encode(event)
+        await producer.send(topic, record.value, key=record.key, headers=record.headers)
+    await producer.flush()
+    group = f"t-{uuid.uuid4()}"
+    handled: list[Event] = []
+    in_flight: set[str] = set()
+    running = most = 0
+
+    async def many(events: Sequence[Event]) -> None:
+        nonlocal running, most
+        mine = {e.lead_id for e in events}
+        assert not mine & in_flight, "a lead in two batches at once"
+        in_flight.update(mine)
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.05)  # a transaction's wait on the database
+        handled.extend(events)
+        running -= 1
+        in_flight.difference_update(mine)
+
+    async def one(e: Event) -> None:
+        raise AssertionError("handled one by one")
+
+    consumer = EventConsumer(bootstrap=infra.bootstrap, group_id=group, topics=[topic],
+                             handler=one, batch_handler=many, producer=producer,
+                             max_records=120, lanes=2, lane_min_records=10)
+
+    async def all_handled() -> bool:
+        return len(handled) >= len(sent)
+
+    await run_until(consumer, all_handled)
+    assert sorted(e.event_id.hex for e in handled) == sorted(e.event_id.hex for e in sent)
+    for lead in leads:
+        assert [e.event_id for e in handled if e.lead_id == lead] == \
+            [e.event_id for e in sent if e.lead_id == lead]
+    assert most == 2  # two batches were in flight together
+    reader = AIOKafkaConsumer(bootstrap_servers=infra.bootstrap, group_id=group,
+                              enable_auto_commit=False)
+    await reader.start()
+    try:
+        assert await reader.committed(TopicPartition(topic, 0)) == len(sent)
+    finally:
+        await reader.stop()
+        await producer.stop()

@@ -71,7 +71,8 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
         consumer = EventConsumer(
             bootstrap=settings.kafka_bootstrap_servers, group_id=settings.consumer_group,
             topics=[Topics.INTAKE], handler=handle, batch_handler=handle_batch,
-            producer=runtime.producer, max_records=settings.consumer_max_records)
+            producer=runtime.producer, max_records=settings.consumer_max_records,
+            lanes=settings.consumer_lanes)
         runtime.spawn(runtime.after_producer(relay.run()), "outbox-relay")
         runtime.spawn(runtime.after_producer(consumer.run()), "consumer")
         runtime.spawn(timers(), "timers")

@@ -18,3 +18,6 @@ class ScoringSettings(BackendSettings):
     # How often time-driven stage moves (recycle unaccepted MQLs, ...) are looked for.
     timer_interval_s: float = Field(default=60.0, gt=0)
     timer_batch: int = Field(default=500, gt=0)
+    # A large poll is handled as this many concurrent batches, split by lead (see
+    # leadrelay_shared.consumer); scoring's transactions touch only their own leads.
+    consumer_lanes: int = Field(default=2, ge=1, le=8)
