@@ -174,7 +174,8 @@ def main() -> int:
     pure = report.add(Figure("pure scoring, 50-rule model", "evaluations/s", [], target=50_000,
                              note="fit + decayed engagement (20 prior hits) + stage decision"))
     through = report.add(Figure("intake events through the scoring consumer", "events/s", [],
-                                target=2_000, note="batches of ≤500, relay running"))
+                                target=2_000,
+                                note=f"polls of ≤500 in {LANES} lanes, relay running"))
     for _ in range(runs):
         pure.runs.append(bench_pure(seconds))
     work = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
