@@ -159,8 +159,9 @@ class EventConsumer:
                 delay = min(delay * 2, self._max_backoff)
 
     async def _handle_poll(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        """One transaction for a whole poll; each partition's records keep their order (a lead
-        lives in one partition), then every partition's offset is committed."""
+        """One transaction for a whole poll (or one per lane, at once); each partition's
+        records keep their order (a lead lives in one partition, and in one lane), then every
+        partition's offset is committed."""
         records = [r for part in batch.values() for r in part]
         lanes = split_lanes(records, min(self._lanes, len(records) // self._lane_min))
         if len(lanes) == 1:
