@@ -56,12 +56,18 @@ async def driver(conn: AsyncConnection) -> Any:
     """The asyncpg connection under ``conn``, inside ``conn``'s transaction, for statements
     sent to asyncpg directly. SQLAlchemy opens the database transaction lazily, on its first
     statement; one sent to asyncpg before that would run on its own and commit at once. So when
-    asyncpg is not yet in a transaction, a no-op statement through SQLAlchemy opens it first
-    (one round trip, once per transaction)."""
-    found = (await conn.get_raw_connection()).driver_connection
+    asyncpg is not yet in a transaction, this opens it as SQLAlchemy's asyncpg adapter does
+    before its own first statement (``_start_transaction``: the one ``BEGIN``, which the
+    adapter then commits or rolls back with the unit of work). A no-op statement through
+    SQLAlchemy would do the same at the cost of one more round trip per transaction.
+    ``test_statements_sent_to_asyncpg_directly_belong_to_the_unit_of_work`` holds this to
+    SQLAlchemy's behaviour."""
+    raw = await conn.get_raw_connection()
+    found = raw.driver_connection
     assert found is not None
     if not found.is_in_transaction():
-        await conn.exec_driver_sql("SELECT 1")
+        await raw.dbapi_connection._start_transaction()  # type: ignore[union-attr]
+        assert found.is_in_transaction(), "the unit of work's transaction did not start"
     return found
 
 
