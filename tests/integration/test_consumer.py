@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
 
 from leadrelay_shared.codec import encode
-from leadrelay_shared.consumer import EventConsumer
+from leadrelay_shared.consumer import EventConsumer, PermanentError
 from leadrelay_shared.contracts import Event, FormSubmitted, Topics
 from leadrelay_shared.db import make_engine
 from leadrelay_shared.kafka import ensure_topics, make_producer, send_record
@@ -219,6 +219,67 @@ async def test_lanes_handle_one_poll_as_concurrent_batches_each_lead_in_one(infr
         assert [e.event_id for e in handled if e.lead_id == lead] == \
             [e.event_id for e in sent if e.lead_id == lead]
     assert most == 2  # two batches were in flight together
+    reader = AIOKafkaConsumer(bootstrap_servers=infra.bootstrap, group_id=group,
+                              enable_auto_commit=False)
+    await reader.start()
+    try:
+        assert await reader.committed(TopicPartition(topic, 0)) == len(sent)
+    finally:
+        await reader.stop()
+        await producer.stop()
+
+
+async def test_a_lane_that_fails_goes_one_by_one_and_its_neighbour_lane_stands(
+        infra: Any) -> None:
+    """A lane whose batch fails for good is handled again one event at a time (the bad event
+    dead-lettered alone), while the other lane's batch stays handled once; the offsets are
+    committed after both."""
+    topic = f"leadrelay.test.lanefail.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(infra.bootstrap, {topic: 1})
+    producer = make_producer(infra.bootstrap, client_id="test")
+    await producer.start()
+    leads = [form().lead_id for _ in range(8)]
+    sent = [engagement(leads[i % 8]) for i in range(80)]
+    bad = sent[37]
+    for event in sent:
+        record = encode(event)
+        await producer.send(topic, record.value, key=record.key, headers=record.headers)
+    await producer.flush()
+    group = f"t-{uuid.uuid4()}"
+    in_batches: list[Event] = []
+    one_by_one: list[Event] = []
+    failed_batches = 0
+
+    async def many(events: Sequence[Event]) -> None:
+        nonlocal failed_batches
+        if any(e.event_id == bad.event_id for e in events):
+            failed_batches += 1
+            raise ValueError("a bug that only this batch meets")
+        await asyncio.sleep(0.02)
+        in_batches.extend(events)
+
+    async def one(e: Event) -> None:
+        if e.event_id == bad.event_id:
+            raise PermanentError("this event can never be applied")
+        one_by_one.append(e)
+
+    consumer = EventConsumer(bootstrap=infra.bootstrap, group_id=group, topics=[topic],
+                             handler=one, batch_handler=many, producer=producer,
+                             max_records=80, lanes=2, lane_min_records=10)
+
+    async def settled() -> bool:
+        return len(in_batches) + len(one_by_one) >= len(sent) - 1
+
+    await run_until(consumer, settled)
+    handled = in_batches + one_by_one
+    assert sorted(e.event_id.hex for e in handled) == \
+        sorted(e.event_id.hex for e in sent if e is not bad)
+    assert failed_batches >= 1 and in_batches and one_by_one
+    assert bad.lead_id in {e.lead_id for e in one_by_one}  # the failed lane, event by event
+    dead = await read_to_end(infra.bootstrap, Topics.DEAD_LETTER,
+                             keep=lambda r: r.key == bad.lead_id.encode())
+    assert [dict(r.headers)["dlq_reason"] for r in dead] == \
+        [b"rejected: this event can never be applied"]
     reader = AIOKafkaConsumer(bootstrap_servers=infra.bootstrap, group_id=group,
                               enable_auto_commit=False)
     await reader.start()
