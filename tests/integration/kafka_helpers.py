@@ -29,3 +29,15 @@ async def read_to_end(bootstrap: str, topic: str,
         return found
     finally:
         await consumer.stop()
+
+
+async def committed_offset(bootstrap: str, group: str, topic: str,
+                           partition: int = 0) -> int | None:
+    """The offset ``group`` has committed for one partition (read without joining the group)."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                              enable_auto_commit=False)
+    await reader.start()
+    try:
+        return await reader.committed(TopicPartition(topic, partition))  # type: ignore[no-any-return]
+    finally:
+        await reader.stop()

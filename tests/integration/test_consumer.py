@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
 
 from leadrelay_shared.codec import encode
@@ -25,7 +24,7 @@ from scoring.adapters import orm
 from scoring.adapters.repository import ScoringUnitOfWork
 from scoring.model import default_model
 from tests.factories import engagement, form
-from tests.integration.kafka_helpers import read_to_end
+from tests.integration.kafka_helpers import committed_offset, read_to_end
 
 pytestmark = pytest.mark.integration
 
@@ -219,14 +218,8 @@ async def test_lanes_handle_one_poll_as_concurrent_batches_each_lead_in_one(infr
         assert [e.event_id for e in handled if e.lead_id == lead] == \
             [e.event_id for e in sent if e.lead_id == lead]
     assert most == 2  # two batches were in flight together
-    reader = AIOKafkaConsumer(bootstrap_servers=infra.bootstrap, group_id=group,
-                              enable_auto_commit=False)
-    await reader.start()
-    try:
-        assert await reader.committed(TopicPartition(topic, 0)) == len(sent)
-    finally:
-        await reader.stop()
-        await producer.stop()
+    assert await committed_offset(infra.bootstrap, group, topic) == len(sent)
+    await producer.stop()
 
 
 async def test_a_lane_that_fails_goes_one_by_one_and_its_neighbour_lane_stands(
@@ -280,11 +273,5 @@ async def test_a_lane_that_fails_goes_one_by_one_and_its_neighbour_lane_stands(
                              keep=lambda r: r.key == bad.lead_id.encode())
     assert [dict(r.headers)["dlq_reason"] for r in dead] == \
         [b"rejected: this event can never be applied"]
-    reader = AIOKafkaConsumer(bootstrap_servers=infra.bootstrap, group_id=group,
-                              enable_auto_commit=False)
-    await reader.start()
-    try:
-        assert await reader.committed(TopicPartition(topic, 0)) == len(sent)
-    finally:
-        await reader.stop()
-        await producer.stop()
+    assert await committed_offset(infra.bootstrap, group, topic) == len(sent)
+    await producer.stop()
