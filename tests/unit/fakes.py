@@ -93,9 +93,9 @@ class FakeTimeline:
         self.entries.extend(entries)
 
     async def scrub(self, lead_id: str) -> None:
-        self.entries = [replace(e, detail=scrub(e.detail), detail_json=None) if e.lead_id == lead_id
-                        else e
-                        for e in self.entries]
+        self.entries = [
+            replace(e, detail=scrub(e.detail), detail_json=None) if e.lead_id == lead_id else e
+            for e in self.entries]
 
 
 class FakeHistory:
