@@ -3,6 +3,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from intake import domain
 from intake.errors import InvalidInput
@@ -25,6 +27,40 @@ def test_invalid_email_names_the_field(raw: str) -> None:
     with pytest.raises(InvalidInput) as err:
         domain.normalise_email(raw)
     assert err.value.field == "email"
+
+
+def _outcome(normalise: object, raw: str) -> str:
+    assert callable(normalise)
+    try:
+        return str(normalise(raw))
+    except InvalidInput as exc:
+        return f"invalid ({exc.field})"
+
+
+# Addresses near the edge of the shortcut's shape: odd characters, long and hyphenated labels,
+# special-use, numeric and Punycode top-level domains, case, surrounding space.
+_LABEL = st.text("aZ09-_", min_size=0, max_size=66)
+_TLD = st.sampled_from(["com", "example", "IO", "test", "local", "onion", "arpa", "invalid",
+                        "localhost", "x", "c0m", "xn--p1ai", "ab--cd", "com-"]) | _LABEL
+_NEAR_PLAIN = st.builds(
+    lambda space, local, labels, tld: f"{space}{local}@{'.'.join([*labels, tld])}{space}",
+    st.sampled_from(["", " ", "\t"]), st.text("aB9._+-!#~\"(),", min_size=0, max_size=70),
+    st.lists(_LABEL, min_size=0, max_size=5), _TLD)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.from_regex(domain._PLAIN_EMAIL, fullmatch=True) | _NEAR_PLAIN | st.text(max_size=80))
+@example("a" * 65 + "@" + "b" * 63 + ".com")  # a long local part is still valid
+@example("a@" + "b" * 64 + ".com")  # a label of 64
+@example("a@b." + "c" * 64)  # a top-level domain of 64
+@example("a" * 200 + "@" + "b" * 50 + ".com")  # 255 characters in all
+@example("ab@xn--p1ai.com")
+@example("info@northwind.local")
+def test_the_email_shortcut_agrees_with_email_validator(raw: str) -> None:
+    """Whatever the regular expression lets through, email-validator would have accepted and
+    normalised to the same address; everything else is email-validator's own answer."""
+    domain.normalise_email.cache_clear()
+    assert _outcome(domain.normalise_email, raw) == _outcome(domain.validated_email, raw)
 
 
 def test_lead_id_is_deterministic_from_normalised_email() -> None:
