@@ -24,10 +24,12 @@ from leadrelay_shared.contracts import (
     LeadSnapshot,
     lead_id_for,
 )
+from leadrelay_shared.ids import NameBasedIds
 
 from .errors import InvalidInput
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("0b7a5f7e-9c0f-4a53-8f1e-7d3f3b7c2a91")
+_EVENT_IDS = NameBasedIds(IDEMPOTENCY_NAMESPACE)
 
 
 @lru_cache(maxsize=1)
@@ -94,7 +96,7 @@ def event_id_for(idempotency_key: str | None, scope: str) -> uuid.UUID:
     same key do not collide.
     """
     if idempotency_key:
-        return uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{scope}:{idempotency_key}")
+        return _EVENT_IDS.uuid(f"{scope}:{idempotency_key}")
     return uuid.uuid4()
 
 
