@@ -40,6 +40,13 @@ def partition_for_key(key: bytes | None, all_partitions: Sequence[int],
     return all_partitions[_key_hash(key) % len(all_partitions)]
 
 
+# A record batch holds up to 512 KiB (aiokafka's default is 16 KiB, about 20 of our records).
+# aiokafka keeps one produce request in flight per broker, carrying one batch per partition, so
+# 500 events in 16 KiB batches waited for four acknowledgements in a row. The broker's limit on
+# a batch is 1 MiB (message.max.bytes).
+MAX_BATCH_BYTES = 512 * 1024
+
+
 def make_producer(bootstrap: str, *, client_id: str,
                   send_timeout_s: float = 2.0) -> AIOKafkaProducer:
     timeout_ms = max(int(send_timeout_s * 1000), 1000)
@@ -50,6 +57,7 @@ def make_producer(bootstrap: str, *, client_id: str,
         acks="all",
         enable_idempotence=True,
         linger_ms=1,
+        max_batch_size=MAX_BATCH_BYTES,
         request_timeout_ms=timeout_ms,
         retry_backoff_ms=100,
         metadata_max_age_ms=60_000,
@@ -75,37 +83,59 @@ async def publish(producer: AIOKafkaProducer, event: Event, timeout_s: float) ->
 
 async def publish_many(producer: AIOKafkaProducer, events: Sequence[Event],
                        timeout_s: float) -> list[Exception | None]:
-    """Send every event at once (the producer batches them) and wait for all acknowledgements.
+    """Send every event at once and wait for all acknowledgements.
 
+    The records go into one record batch per partition (aiokafka's batch API) instead of one
+    ``send`` each: a ``send`` is about 20 µs of Python per record, an append to a batch a few.
     Returns one outcome per event: None when acknowledged, else the error. Never waits longer
     than ``timeout_s`` in total.
     """
-    async def send_all() -> list[asyncio.Future[object]]:
-        futures = []
-        for event in events:
-            record = encode(event)
-            futures.append(await producer.send(record.topic, record.value, key=record.key,
-                                               headers=record.headers))
-        return futures
+    records = [encode(event) for event in events]
+
+    async def send_all() -> list[tuple[asyncio.Future[object], list[int]]]:
+        partitions: dict[str, list[int]] = {}
+        by_partition: dict[tuple[str, int], list[int]] = {}
+        for index, record in enumerate(records):
+            if record.topic not in partitions:
+                partitions[record.topic] = sorted(await producer.partitions_for(record.topic))
+            where = partition_for_key(record.key, partitions[record.topic],
+                                      partitions[record.topic])
+            by_partition.setdefault((record.topic, where), []).append(index)
+        sent: list[tuple[asyncio.Future[object], list[int]]] = []
+        for (topic, partition), indexes in by_partition.items():
+            batch = producer.create_batch()
+            members: list[int] = []
+            for index in indexes:
+                record = records[index]
+                while batch.append(key=record.key, value=record.value, timestamp=None,
+                                   headers=record.headers) is None:  # full: send it, start one
+                    sent.append((await producer.send_batch(batch, topic, partition=partition),
+                                 members))
+                    batch, members = producer.create_batch(), []
+                members.append(index)
+            sent.append((await producer.send_batch(batch, topic, partition=partition), members))
+        return sent
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     try:
-        futures = await asyncio.wait_for(send_all(), timeout=timeout_s)
+        sent = await asyncio.wait_for(send_all(), timeout=timeout_s)
     except (TimeoutError, KafkaError) as exc:
         failure = BrokerUnavailable(f"kafka did not take the batch within {timeout_s}s: {exc!r}")
         return [failure] * len(events)
-    if futures:
-        await asyncio.wait(futures, timeout=max(deadline - loop.time(), 0.0))
-    outcomes: list[Exception | None] = []
-    for future in futures:
+    if sent:
+        await asyncio.wait([future for future, _ in sent],
+                           timeout=max(deadline - loop.time(), 0.0))
+    outcomes: list[Exception | None] = [None] * len(events)
+    for future, members in sent:
+        outcome: Exception | None = None
         if not future.done():
             future.cancel()
-            outcomes.append(BrokerUnavailable(f"kafka did not acknowledge within {timeout_s}s"))
+            outcome = BrokerUnavailable(f"kafka did not acknowledge within {timeout_s}s")
         elif future.exception() is not None:
-            outcomes.append(BrokerUnavailable(repr(future.exception())))
-        else:
-            outcomes.append(None)
+            outcome = BrokerUnavailable(repr(future.exception()))
+        for index in members:
+            outcomes[index] = outcome
     return outcomes
 
 

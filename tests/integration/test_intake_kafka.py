@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
 
 from devstack import kafka as devkafka
 from devstack.ports import free_port
@@ -19,10 +20,12 @@ from intake.adapters.keystore import create_key, revoke_key
 from intake.auth import Scope
 from intake.bootstrap import create_app
 from intake.settings import IntakeSettings
+from leadrelay_shared.codec import encode
 from leadrelay_shared.contracts import Topics, lead_id_for
 from leadrelay_shared.db import make_engine
-from leadrelay_shared.kafka import ensure_topics
+from leadrelay_shared.kafka import ensure_topics, partition_for_key, publish_many
 from leadrelay_shared.migrate import upgrade
+from tests.factories import engagement, lead_of, unique_email
 from tests.integration.kafka_helpers import read_to_end
 
 pytestmark = pytest.mark.integration
@@ -201,3 +204,28 @@ async def test_database_down_cached_keys_work_unknown_keys_get_503(infra, intake
     took = time.monotonic() - began
     await dead.dispose()
     assert cached is not None and took < 3.0
+
+
+async def test_a_large_batch_is_acknowledged_on_each_leads_partition_in_order(infra) -> None:  # type: ignore[no-untyped-def]
+    """``publish_many`` fills one record batch per partition and starts another when it is full
+    (aiokafka's default 16 KiB here, so each partition's share spans several): every event is
+    acknowledged, on its lead's partition, in its lead's order, with the bytes ``encode`` gives."""
+    leads = [lead_of(unique_email("batch")) for _ in range(40)]
+    events = [engagement(leads[n % 40], url=f"https://northwind.example/{n}") for n in range(300)]
+    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap, acks="all",
+                                enable_idempotence=True, partitioner=partition_for_key)
+    await producer.start()
+    try:
+        outcomes = await publish_many(producer, events, timeout_s=10)
+    finally:
+        await producer.stop()
+    assert outcomes == [None] * 300
+    records = await read_to_end(infra.bootstrap, Topics.INTAKE,
+                                keep=lambda r: r.key.decode() in set(leads))
+    assert sorted(r.value for r in records) == sorted(encode(e).value for e in events)
+    partitions = list(range(Topics.PARTITIONS[Topics.INTAKE]))
+    assert all(r.partition == partition_for_key(r.key, partitions, partitions) for r in records)
+    for lead in leads:
+        sent = [str(e.event_id) for e in events if e.lead_id == lead]
+        assert [dict(r.headers)["ce_id"].decode() for r in records if r.key == lead.encode()] \
+            == sent
