@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import unicodedata
 import uuid
 
 import pytest
@@ -74,6 +75,13 @@ def test_free_mail_and_phone() -> None:
     assert snap.is_free_email and snap.email_domain == "gmail.com"
     assert snap.phone == "+442079460958"
     assert domain.snapshot(email="x@northwind.example").is_free_email is False
+
+
+@given(st.text(st.characters(max_codepoint=0x7F)) | st.text())
+def test_clean_text_of_printable_ascii_takes_the_short_way_to_the_same_answer(raw: str) -> None:
+    slow = " ".join("".join(ch for ch in raw if unicodedata.category(ch)[0] != "C"
+                            or ch in "\t").split()) or None
+    assert domain.clean_text(raw) == slow
 
 
 def test_control_characters_are_stripped() -> None:

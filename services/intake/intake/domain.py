@@ -179,6 +179,8 @@ def clean_text(value: str | None) -> str | None:
     """Strip control characters and surrounding space; empty becomes None."""
     if value is None:
         return None
+    if value.isascii() and value.isprintable():  # no control character to look for
+        return " ".join(value.split()) or None
     kept = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C" or ch in "\t")
     kept = " ".join(kept.split())
     return kept or None
