@@ -218,6 +218,19 @@ async def test_batch_keeps_good_items_and_reports_each_bad_one() -> None:
     assert too_many.status_code == 422 and too_many.json()["errors"][0]["field"] == "items"
 
 
+@pytest.mark.parametrize("body, field", [
+    (b'{"items": []}', "items"), (b'{"events": [{}]}', "items"), (b'{"items": {}}', "items"),
+    (b'{"items": [', "(body)"), (b"[]", "(body)"),
+])
+async def test_a_batch_envelope_that_breaks_a_rule_is_a_422_naming_it(body: bytes,
+                                                                       field: str) -> None:
+    async with client(FakePublisher()) as c:
+        r = await c.post("/v1/events:batch", content=body,
+                         headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert field in [e["field"] for e in r.json()["errors"]]
+
+
 async def test_batch_with_broker_down_is_503() -> None:
     async with client(FakePublisher(fail=True)) as c:
         r = await c.post("/v1/events:batch", json={"items": [

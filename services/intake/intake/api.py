@@ -25,14 +25,17 @@ from .errors import InvalidInput, NotAccepted
 from .handlers import Publisher, RequestContext
 from .ratelimit import RateLimited, RateLimiter
 from .schemas import (
+    BATCH_RESULT,
     Accepted,
     ActivityIn,
     AdapterResult,
+    BatchEnvelope,
     BatchIn,
     BatchResult,
     EngagementIn,
     FeedbackIn,
     FormFill,
+    ItemError,
 )
 from .settings import IntakeSettings
 
@@ -234,23 +237,47 @@ async def post_event(event_in: EngagementIn, request: Request,
     return Accepted(event_id=event.event_id, lead_id=event.lead_id)
 
 
-@router.post("/events:batch", response_model=BatchResult, openapi_extra=SECURED,
+BATCH_BODY = {**SECURED, "requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/BatchIn"}}}}}
+
+
+@router.post("/events:batch", response_model=BatchResult, openapi_extra=BATCH_BODY,
              responses={**ERRORS, 200: {"description": "Every item's outcome: accepted, "
                                         "rejected (with errors) or unavailable (retry it)"}})
-async def post_events_batch(batch: BatchIn, request: Request,
+async def post_events_batch(request: Request,
                             idempotency_key: IdempotencyKey = None) -> Response:
     """Accept many marketing events; a bad item never holds back its neighbours."""
     gate, publisher, now = wiring(request)
     caller = await gate.authorise(request, Scope.EVENTS)
+    items = _read_batch(await request.body())
     limit = gate.settings.batch_max_items
-    if len(batch.items) > limit:
+    if len(items) > limit:
         raise InvalidInput("items", "max_items", f"at most {limit} items per batch, "
-                           f"got {len(batch.items)}")
+                           f"got {len(items)}")
     result = await handlers.record_batch(
-        batch.items, publisher=publisher, ctx=gate.context(request, caller, idempotency_key, now))
-    if result.unavailable and not result.accepted:
+        items, publisher=publisher, ctx=gate.context(request, caller, idempotency_key, now))
+    if result["unavailable"] and not result["accepted"]:
         raise NotAccepted("no item of the batch was acknowledged")
-    return JSONResponse(result.model_dump(mode="json"))
+    return Response(BATCH_RESULT.dump_json(result), media_type="application/json")
+
+
+def _read_batch(body: bytes) -> list[EngagementIn | list[ItemError]]:
+    """Every item valid, read in one pass; or each item on its own, a bad one as its errors."""
+    try:
+        return list(BatchIn.model_validate_json(body).items)
+    except ValidationError:
+        pass
+    try:
+        raw_items = BatchEnvelope.model_validate_json(body).items
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    items: list[EngagementIn | list[ItemError]] = []
+    for raw in raw_items:
+        try:
+            items.append(EngagementIn.model_validate(raw))
+        except ValidationError as exc:
+            items.append(handlers.item_errors(exc))
+    return items
 
 
 @router.post("/activities", status_code=202, response_model=Accepted, responses=ERRORS,

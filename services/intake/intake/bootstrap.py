@@ -24,7 +24,7 @@ from .adapters.keystore import PgKeyStore
 from .adapters.publisher import KafkaPublisher
 from .auth import KeyStore
 from .ratelimit import RateLimiter
-from .schemas import FormFill
+from .schemas import BatchIn, FormFill
 from .settings import IntakeSettings
 
 DESCRIPTION = """\
@@ -84,16 +84,19 @@ def create_app(settings: IntakeSettings | None = None, *, keys: KeyStore | None 
 
 
 def _document_form_schema(app: FastAPI) -> None:
-    """``POST /v1/forms`` reads its body by hand (JSON or HTML form), so FastAPI does not know
-    ``FormFill``; add it, and the two ways to send a key, to the OpenAPI components."""
+    """``POST /v1/forms`` (JSON or HTML form) and ``POST /v1/events:batch`` (one pass when every
+    item is valid) read their bodies by hand, so FastAPI does not know ``FormFill`` and
+    ``BatchIn``; add them, and the two ways to send a key, to the OpenAPI components."""
     default = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = default()
             components = schema.setdefault("components", {})
-            components.setdefault("schemas", {})["FormFill"] = \
-                FormFill.model_json_schema(ref_template="#/components/schemas/{model}")
+            for model in (FormFill, BatchIn):
+                documented = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                documented.pop("$defs", None)  # EngagementIn is there already (POST /v1/events)
+                components.setdefault("schemas", {})[model.__name__] = documented
             components["securitySchemes"] = api.SECURITY_SCHEMES
         return app.openapi_schema or schema
 

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import ValidationError
 
@@ -112,45 +112,50 @@ async def give_feedback(lead_id: str, feedback: FeedbackIn, *, publisher: Publis
     return event
 
 
-async def record_batch(items: Sequence[Any], *, publisher: Publisher,
-                       ctx: RequestContext) -> BatchResult:
-    """Validate each item on its own, publish the good ones together, report every item."""
+async def record_batch(items: Sequence[EngagementIn | list[ItemError]], *,
+                       publisher: Publisher, ctx: RequestContext) -> BatchResult:
+    """Turn each valid item into an event, publish them together, report every item (an item
+    given as its errors was refused when the body was read)."""
     results: list[BatchItemResult] = []
     events: list[tuple[int, Event]] = []
-    for index, raw in enumerate(items):
-        try:
-            item = EngagementIn.model_validate(raw)
-            item_id = None
-            if not item.source_event_id and ctx.idempotency_key:
-                item_id = domain.event_id_for(f"{ctx.idempotency_key}:{index}",
-                                              f"{ctx.caller_scope}:batch")
-            event = engagement_event(item, ctx, item_id)
-        except ValidationError as exc:
-            results.append(BatchItemResult(index=index, status="rejected",
-                                           errors=_item_errors(exc)))
+    for index, item in enumerate(items):
+        if isinstance(item, list):
+            results.append(_rejected(index, item))
             continue
+        item_id = None
+        if not item.source_event_id and ctx.idempotency_key:
+            item_id = domain.event_id_for(f"{ctx.idempotency_key}:{index}",
+                                          f"{ctx.caller_scope}:batch")
+        try:
+            event = engagement_event(item, ctx, item_id)
         except InvalidInput as exc:
-            results.append(BatchItemResult(index=index, status="rejected", errors=[
+            results.append(_rejected(index, [
                 ItemError(field=exc.field, rule=exc.rule, message=exc.message)]))
             continue
         events.append((index, event))
     outcomes = await publisher.publish_many([e for _, e in events]) if events else []
+    unavailable = [ItemError(field="(item)", rule="not_acknowledged",
+                             message="Kafka did not acknowledge in time; retry this item")]
     for (index, sent), failure in zip(events, outcomes, strict=True):
         results.append(BatchItemResult(
             index=index, status="unavailable" if failure else "accepted",
             event_id=sent.event_id, lead_id=sent.lead_id,
-            errors=[ItemError(field="(item)", rule="not_acknowledged",
-                              message="Kafka did not acknowledge in time; retry this item")]
-            if failure else []))
-    results.sort(key=lambda r: r.index)
-    count = {s: sum(1 for r in results if r.status == s)
+            errors=unavailable if failure else []))
+    results.sort(key=lambda r: r["index"])
+    count = {s: sum(1 for r in results if r["status"] == s)
              for s in ("accepted", "rejected", "unavailable")}
-    return BatchResult(items=results, **count)
+    return BatchResult(accepted=count["accepted"], rejected=count["rejected"],
+                       unavailable=count["unavailable"], items=results)
 
 
-def _item_errors(exc: ValidationError) -> list[ItemError]:
+def item_errors(exc: ValidationError) -> list[ItemError]:
     return [ItemError(field=".".join(str(p) for p in err["loc"]) or "(item)", rule=err["type"],
                       message=err["msg"]) for err in exc.errors()]
+
+
+def _rejected(index: int, errors: list[ItemError]) -> BatchItemResult:
+    return BatchItemResult(index=index, status="rejected", event_id=None, lead_id=None,
+                           errors=errors)
 
 
 def _with_source_id(audit: Audit | None, source_event_id: str | None) -> Audit | None:
