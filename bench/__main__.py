@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import RESULTS, RESULTS_ENV, ROOT, SCRATCH_ENV, machine
+from bench.common import RESULTS, RESULTS_ENV, ROOT, SCRATCH_ENV, machine, remove_scratch
 from devstack.stack import Stack
 
 BENCHES = ("e2e", "intake", "scoring", "router", "sla")
@@ -110,6 +110,7 @@ def smoke_all(names: list[str], folder: Path, env: dict[str, str],
     finally:
         if infra is not None:
             infra.stop()
+            remove_scratch(folder / "infra")  # the report files beside it stay
 
 
 def main() -> int:

@@ -8,9 +8,11 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -24,6 +26,25 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
+
+
+KEEP_SCRATCH_ENV = "LEADRELAY_KEEP_SCRATCH"
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A fresh folder for one benchmark's Kafka log and PostgreSQL cluster (``remove_scratch``
+    deletes it when the benchmark is done)."""
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+def remove_scratch(folder: Path) -> None:
+    """Delete a benchmark's data once its servers are stopped: an end-to-end run with its million
+    stored leads leaves about 5 GB, and a day of runs filled this machine's disk. Set
+    ``LEADRELAY_KEEP_SCRATCH=1`` to keep it for a look."""
+    if os.environ.get(KEEP_SCRATCH_ENV):
+        print(f"kept {folder} ({KEEP_SCRATCH_ENV} is set)", flush=True)
+        return
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def percentile(values: list[float], q: float) -> float:

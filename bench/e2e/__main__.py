@@ -37,7 +37,16 @@ from typing import Any
 import httpx
 import yaml
 
-from bench.common import ROOT, SCRATCH_ENV, Figure, Report, percentile, wait_ready
+from bench.common import (
+    ROOT,
+    SCRATCH_ENV,
+    Figure,
+    Report,
+    percentile,
+    remove_scratch,
+    scratch_dir,
+    wait_ready,
+)
 from bench.common import load as intake_load
 from bench.e2e import seed
 from bench.router.__main__ import large_document
@@ -218,7 +227,7 @@ def main() -> int:
                                        "ms", [], higher_is_better=False)) for n in scales}
     steps_seen: list[list[dict[str, Any]]] = []
 
-    work = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    work = scratch_dir("bench-e2e-")
     receiver = Receiver()
     stack: Stack | None = None
     try:
@@ -263,6 +272,7 @@ def main() -> int:
         if stack is not None:
             stack.stop()
         receiver.stop()
+        remove_scratch(work)
     report.context.update(runs=runs, duration_s=duration, step_s=step_s, steps=steps_seen,
                           routing="1,000 reps, 10,000 accounts, 500 territories",
                           scoring="shipped model", postgres="durable (as make run)")

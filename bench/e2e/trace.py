@@ -35,7 +35,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
-from bench.common import ROOT, percentile
+from bench.common import ROOT, percentile, remove_scratch, scratch_dir
 from bench.e2e.__main__ import Receiver, start_stack
 from leadrelay_shared.contracts import LeadAssigned, StageChanged, Topics
 
@@ -113,7 +113,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds of the step")
     parser.add_argument("--warmup", type=float, default=20.0, help="seconds at the same rate")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-e2e-trace-"))
+    work = scratch_dir("bench-e2e-trace-")
     receiver = Receiver()
     stack = start_stack(work, receiver)
     try:
@@ -130,6 +130,7 @@ def main() -> int:
     finally:
         stack.stop()
         receiver.stop()
+        remove_scratch(work)
     mql, mql_sent = stamps(scored, StageChanged.event_type, lambda d: d["to_stage"] == "mql")
     assigned, _ = stamps(routed, LeadAssigned.event_type)
     path = (result["accepted"], mql, mql_sent, assigned, arrivals)

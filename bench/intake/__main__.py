@@ -12,10 +12,17 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
-from bench.common import ROOT, Figure, Report, load, machine, wait_ready
+from bench.common import (
+    ROOT,
+    Figure,
+    Report,
+    load,
+    machine,
+    remove_scratch,
+    scratch_dir,
+    wait_ready,
+)
 from devstack.ports import free_port
 from devstack.stack import Stack
 
@@ -28,7 +35,7 @@ def main() -> int:
     args = parser.parse_args()
     runs, duration = (1, 1.5) if args.smoke else (args.runs, args.duration)
 
-    work = Path(tempfile.mkdtemp(prefix="bench-intake-"))
+    work = scratch_dir("bench-intake-")
     stack = Stack(data_dir=work, durable=False, pick_free_ports=True, log_file=work / "svc.log",
                   extra_env={"INTAKE_RATE_LIMIT": "1000000/second", "INTAKE_LOG_LEVEL": "warning"})
     bare_port = free_port()
@@ -74,6 +81,7 @@ def main() -> int:
         bare.terminate()
         bare.wait(10)
         stack.stop()
+        remove_scratch(work)
     report.finish("intake", smoke=args.smoke)
     return 0
 

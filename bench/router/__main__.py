@@ -23,17 +23,24 @@ import random
 import string
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench.common import Figure, Report, drive_consumer, machine, percentile, scratch_database
+from bench.common import (
+    Figure,
+    Report,
+    drive_consumer,
+    machine,
+    percentile,
+    remove_scratch,
+    scratch_database,
+    scratch_dir,
+)
 from devstack.ports import free_port
 from devstack.stack import Stack
 from leadrelay_shared.codec import encode
@@ -259,7 +266,7 @@ def main() -> int:
         p50.runs.append(a)
         p99.runs.append(b)
         rate.runs.append(c)
-    work = Path(tempfile.mkdtemp(prefix="bench-router-"))
+    work = scratch_dir("bench-router-")
     stack = Stack(data_dir=work, durable=False, pick_free_ports=True, log_file=work / "svc.log")
     try:
         stack.start_infra()
@@ -270,6 +277,7 @@ def main() -> int:
             report.context.update(context)
     finally:
         stack.stop()
+        remove_scratch(work)
     report.context.update(runs=runs, cores=machine()["cores"], reps=len(cfg.reps),
                           accounts=len(cfg.accounts), territories=len(cfg.territories))
     report.finish("router", smoke=args.smoke)

@@ -17,14 +17,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from bench.common import Figure, Report, drive_consumer, machine, scratch_database
+from bench.common import (
+    Figure,
+    Report,
+    drive_consumer,
+    machine,
+    remove_scratch,
+    scratch_database,
+    scratch_dir,
+)
 from devstack.stack import Stack
 from intake import domain as intake_domain
 from leadrelay_shared.codec import encode
@@ -178,7 +184,7 @@ def main() -> int:
                                 note=f"polls of ≤500 in {LANES} lanes, relay running"))
     for _ in range(runs):
         pure.runs.append(bench_pure(seconds))
-    work = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
+    work = scratch_dir("bench-scoring-")
     stack = Stack(data_dir=work, durable=False, pick_free_ports=True, log_file=work / "svc.log")
     try:
         stack.start_infra()
@@ -188,6 +194,7 @@ def main() -> int:
             report.context.update(context)
     finally:
         stack.stop()
+        remove_scratch(work)
     report.context.update(runs=runs, cores=machine()["cores"], decision=(
         "scoring.domain compiled by mypyc (make native)" if is_compiled(domain)
         else "scoring.domain interpreted (no current build: make native)"))

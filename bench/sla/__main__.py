@@ -17,16 +17,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from bench.common import Figure, Report, machine, percentile, scratch_database
+from bench.common import (
+    Figure,
+    Report,
+    machine,
+    percentile,
+    remove_scratch,
+    scratch_database,
+    scratch_dir,
+)
 from devstack import postgres
 from leadrelay_shared.contracts import Stage
 from leadrelay_shared.db import make_engine
@@ -53,6 +59,10 @@ async def _stats(engine: Any) -> dict[str, float]:
     return {"xact": row[0], "inserted": row[1], "updated": row[2], "fetched": row[3]}
 
 
+class LoadedTooLate(RuntimeError):
+    """The clocks were not all stored before the first of them fell due: no lateness to read."""
+
+
 async def run_once(database_url: str, clocks: int, spread_s: float, lead_s: float
                    ) -> dict[str, float]:
     async with scratch_database(database_url, "bench_sla") as url:
@@ -75,7 +85,8 @@ async def run_once(database_url: str, clocks: int, spread_s: float, lead_s: floa
             await conn.execute(sa.text("ANALYZE sla.clocks"))
         loaded = datetime.now(UTC)
         if loaded > start:
-            raise RuntimeError(f"loading took too long: {loaded - start} past the first deadline")
+            raise LoadedTooLate(f"loading took too long: {loaded - start} past the first "
+                                "deadline")
 
         fired = 0
 
@@ -127,7 +138,7 @@ def main() -> int:
     xact = report.add(Figure("database transactions", "commits/s", [], higher_is_better=False))
     written = report.add(Figure("database rows written", "rows/s", [], higher_is_better=False))
     cpu = report.add(Figure("scheduler CPU", "% of a core", [], higher_is_better=False))
-    work = Path(tempfile.mkdtemp(prefix="bench-sla-"))
+    work = scratch_dir("bench-sla-")
     url, server = os.environ.get("DATABASE_URL", ""), None
     if not url:
         server = postgres.start(work / "postgres", port=None, durable=False,
@@ -135,14 +146,21 @@ def main() -> int:
         url = server.url
     try:
         for _ in range(runs):
-            r = asyncio.run(run_once(url, clocks, spread, lead))
+            try:
+                r = asyncio.run(run_once(url, clocks, spread, lead))
+            except LoadedTooLate as exc:  # a slow phase of the machine: once more, more time
+                lead *= 2
+                report.context.setdefault("loading_retried", []).append(str(exc))
+                r = asyncio.run(run_once(url, clocks, spread, lead))
             for figure, key in ((p50, "p50"), (p99, "p99"), (worst, "max"), (rate, "rate"),
                                 (xact, "xact_s"), (written, "written_s"), (cpu, "cpu")):
                 figure.runs.append(round(r[key], 4))
     finally:
         if server is not None:
             server.stop()
-    report.context.update(runs=runs, clocks=clocks, spread_s=spread, cores=machine()["cores"],
+        remove_scratch(work)
+    report.context.update(runs=runs, clocks=clocks, spread_s=spread, lead_s=lead,
+                          cores=machine()["cores"],
                           postgres="local, fsync off (as in the other benches)")
     report.finish("sla", smoke=args.smoke)
     return 0
