@@ -79,11 +79,11 @@ def create_app(settings: IntakeSettings | None = None, *, keys: KeyStore | None 
         app.add_exception_handler(exc_type, handler)
     app.include_router(api.router)
     app.include_router(ops_router(runtime.ready))
-    _document_form_schema(app)
+    _document_bodies_read_by_hand(app)
     return app
 
 
-def _document_form_schema(app: FastAPI) -> None:
+def _document_bodies_read_by_hand(app: FastAPI) -> None:
     """``POST /v1/forms`` (JSON or HTML form) and ``POST /v1/events:batch`` (one pass when every
     item is valid) read their bodies by hand, so FastAPI does not know ``FormFill`` and
     ``BatchIn``; add them, and the two ways to send a key, to the OpenAPI components."""
