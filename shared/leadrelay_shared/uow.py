@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
+from . import jsonio
 from .contracts import Event, Serialised
 from .db import copy_rows, driver
 from .privacy import scrub
@@ -48,6 +49,13 @@ class CommonTables:
             f"INSERT INTO {processed.schema}.{processed.name} (event_id, event_type) "
             "SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING "
             "RETURNING event_id")
+        # webhooks the same way: SQLAlchemy's executemany of 500 rows (a VALUES list rebuilt
+        # and re-planned for every count, a JSON payload per row) was 43 ms of a router batch
+        self.enqueue_sql = None if deliveries is None else (
+            f"INSERT INTO {deliveries.schema}.{deliveries.name} "
+            "(id, endpoint_id, url, event_type, lead_id, payload) "
+            "SELECT i, e, u, t, l, p::jsonb FROM unnest($1::text[], $2::text[], $3::text[], "
+            "$4::text[], $5::text[], $6::text[]) AS x(i, e, u, t, l, p) ON CONFLICT DO NOTHING")
 
 
 class SqlUnitOfWork:
@@ -157,7 +165,10 @@ class SqlUnitOfWork:
     async def enqueue_webhooks(self, rows: Sequence[dict[str, Any]]) -> None:
         """Queue several webhooks in one statement; each row has the columns of
         ``enqueue_webhook``, and a delivery id already queued is left as it is."""
-        t = self._tables.deliveries
-        assert t is not None, "this service has no webhook queue"
+        sql = self._tables.enqueue_sql
+        assert sql is not None, "this service has no webhook queue"
         if rows:
-            await self.conn.execute(insert(t).on_conflict_do_nothing(), list(rows))
+            await (await driver(self.conn)).execute(
+                sql, [r["id"] for r in rows], [r["endpoint_id"] for r in rows],
+                [r["url"] for r in rows], [r["event_type"] for r in rows],
+                [r["lead_id"] for r in rows], [jsonio.dumps_str(r["payload"]) for r in rows])

@@ -159,3 +159,35 @@ async def test_the_webhook_client_sends_no_cookie_a_receiver_set() -> None:
     server.close()
     assert len(heads) == 2 and not any("\r\ncookie:" in h for h in heads)
     assert all("user-agent: leadrelay-webhooks/1" in h for h in heads)
+
+
+async def test_queued_webhooks_belong_to_the_unit_of_work_and_a_queued_id_is_kept(queue_db) -> None:  # type: ignore[no-untyped-def]
+    """``enqueue_webhooks`` (sent to asyncpg directly): the rows commit and roll back with the
+    unit of work, the payload is stored as JSON, and a delivery id already queued is left as it
+    was (a redelivered event queues nothing new)."""
+    engine = queue_db
+    lead = f"lead-{uuid.uuid4().hex[:8]}"
+    rows = [{"id": f"msg_{lead}_{n}", "endpoint_id": "crm", "url": "http://crm.example/hooks",
+             "event_type": "lead.assigned", "lead_id": lead,
+             "payload": {"type": "lead.assigned", "data": {"n": n, "name": "Zoë \"Z\" O'Neil"}}}
+            for n in range(3)]
+    async with RouterUnitOfWork(engine) as uow:
+        await uow.enqueue_webhooks(rows[:2])  # and no commit: rolled back
+    async with engine.connect() as conn:
+        assert await conn.scalar(sa.select(sa.func.count()).where(
+            orm.deliveries.c.lead_id == lead)) == 0
+    async with RouterUnitOfWork(engine) as uow:
+        await uow.enqueue_webhooks(rows[:2])
+        await uow.commit()
+    changed = {**rows[1], "url": "http://elsewhere.example", "payload": {"changed": True}}
+    async with RouterUnitOfWork(engine) as uow:
+        await uow.enqueue_webhooks([changed, rows[2]])
+        await uow.commit()
+    async with engine.connect() as conn:
+        stored = (await conn.execute(
+            sa.select(orm.deliveries.c.id, orm.deliveries.c.url, orm.deliveries.c.payload,
+                      orm.deliveries.c.status, orm.deliveries.c.attempts)
+            .where(orm.deliveries.c.lead_id == lead).order_by(orm.deliveries.c.id))).all()
+    assert [(r.id, r.url, r.payload) for r in stored] == \
+        [(r["id"], r["url"], r["payload"]) for r in rows]
+    assert {(r.status, r.attempts) for r in stored} == {("pending", 0)}
