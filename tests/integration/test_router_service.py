@@ -252,3 +252,34 @@ async def _first(receiver: Receiver, hook: str) -> Any:
 async def _count(receiver: Receiver, hook: str, n: int) -> Any:
     ids = [h.webhook_id for h in receiver.received if h.hook == hook]
     return ids if len(ids) >= n else None
+
+
+async def test_owners_are_upserted_in_the_unit_of_work(database_url) -> None:  # type: ignore[no-untyped-def]
+    """``LeadOwners.put_many``: a lead's owner is inserted, then replaced on reassignment, in
+    the unit of work's transaction."""
+    from router.adapters.repository import CurrentOwner, RouterUnitOfWork
+
+    await asyncio.to_thread(upgrade, "router", database_url, orm.SCHEMA)
+    engine = make_engine(database_url)
+    lead = {"email": "zoë@northwind.example", "company": "Northwind \"NW\""}
+    first = CurrentOwner("lead-1", uuid.uuid4(), "rep-ana", None, "team-a", "mql", lead)
+    other = CurrentOwner("lead-2", uuid.uuid4(), None, "sdr-queue", None, "mql", {})
+    moved = CurrentOwner("lead-1", uuid.uuid4(), "rep-bo", None, "team-b", "sql",
+                         {**lead, "title": "CTO"})
+    try:
+        async with RouterUnitOfWork(engine) as uow:
+            await uow.owners.put_many([first, other], T0)  # and no commit: rolled back
+        async with RouterUnitOfWork(engine) as uow:
+            assert await uow.owners.get_many(["lead-1", "lead-2"]) == {}
+            await uow.owners.put_many([first, other], T0)
+            await uow.commit()
+        async with RouterUnitOfWork(engine) as uow:
+            await uow.owners.put_many([moved], T0)
+            await uow.commit()
+        async with RouterUnitOfWork(engine) as uow:
+            assert await uow.owners.get_many(["lead-1", "lead-2"]) == {
+                "lead-1": moved, "lead-2": other}
+        async with engine.connect() as conn:
+            assert await conn.scalar(sa.select(sa.func.min(orm.lead_owners.c.assigned_at))) == T0
+    finally:
+        await engine.dispose()
