@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -19,7 +18,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bench.common import KEEP_SCRATCH_ENV
+from bench.common import remove_scratch
 from devstack import kafka, postgres
 from leadrelay_shared.db import async_url
 from leadrelay_shared.kafka import ensure_topics
@@ -55,8 +54,7 @@ def infra() -> Iterator[Infra]:
             kafka_server.stop()
         if pg_server:
             pg_server.stop()
-        if not os.environ.get(KEEP_SCRATCH_ENV):  # each session's cluster and log
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_scratch(workdir)  # each session's cluster and log, as the benchmarks do
 
 
 async def create_database(infra: Infra) -> tuple[str, str]:
