@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 import sqlalchemy as sa
@@ -80,7 +80,19 @@ class Outcome:
     gone: bool = False
 
 
-DeadHook = Callable[[AsyncConnection, sa.Row[Any], "Outcome"], Awaitable[None]]
+class Delivery(NamedTuple):
+    """A leased delivery, as an attempt needs it: claimed from the queue, or leased by the
+    transaction that queued it (``Deliverer.take``). ``attempts`` counts this attempt."""
+    id: str
+    endpoint_id: str
+    url: str
+    event_type: str
+    payload: dict[str, Any]
+    lead_id: str
+    attempts: int
+
+
+DeadHook = Callable[[AsyncConnection, Delivery, "Outcome"], Awaitable[None]]
 """Called in the transaction that dead-letters a delivery (to queue an ops alert, say)."""
 
 
@@ -147,6 +159,11 @@ class Deliverer:
         self._rnd = rnd or random.Random()
         self._wake = asyncio.Event()
         self._stopping = False
+        self._taken: set[asyncio.Task[None]] = set()
+
+    @property
+    def lease_s(self) -> float:
+        return self._lease
 
     def wake(self) -> None:
         self._wake.set()
@@ -155,7 +172,35 @@ class Deliverer:
         self._stopping = True
         self._wake.set()
 
+    def take(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Send deliveries that their own transaction queued already leased to this process
+        (``SqlUnitOfWork(lease_webhooks_s=…)``), once it has committed: each is attempted at
+        once, without waiting for the loop's current round or claiming it. ``rows`` have the
+        columns the unit of work queued; this is their first attempt. If this process stops
+        before recording the attempt, the lease runs out and any deliverer claims the row, as
+        it would a row leased by a claim."""
+        if not rows:
+            return
+        task = asyncio.create_task(self._send_taken([
+            Delivery(r["id"], r["endpoint_id"], r["url"], r["event_type"], r["payload"],
+                     r["lead_id"], 1) for r in rows]))
+        self._taken.add(task)
+        task.add_done_callback(self._taken.discard)
+
+    async def _send_taken(self, rows: Sequence[Delivery]) -> None:
+        try:
+            await self._record_all(await asyncio.gather(*(self._attempt(row) for row in rows)))
+        except Exception as exc:  # the lease runs out and a claim retries them
+            log.warning("deliverer_failed", error=repr(exc), taken=len(rows))
+
     async def run(self) -> None:
+        try:
+            await self._loop()
+        finally:
+            if self._taken:
+                await asyncio.gather(*self._taken, return_exceptions=True)
+
+    async def _loop(self) -> None:
         while not self._stopping:
             try:
                 n = await self.deliver_once()
@@ -174,7 +219,7 @@ class Deliverer:
             await self._record_all(await asyncio.gather(*(self._attempt(row) for row in rows)))
         return len(rows)
 
-    async def _claim(self) -> list[sa.Row[Any]]:
+    async def _claim(self) -> list[Delivery]:
         t = self._table
         lease_free = sa.or_(t.c.lease_until.is_(None), t.c.lease_until < sa.func.now())
         due = (sa.select(t.c.id).where(t.c.status == "pending",
@@ -188,11 +233,11 @@ class Deliverer:
                 .values(lease_until=sa.func.now() + timedelta(seconds=self._lease),
                         attempts=t.c.attempts + 1)
                 .returning(t.c.id, t.c.endpoint_id, t.c.url, t.c.event_type, t.c.payload,
-                           t.c.lead_id, t.c.attempts, t.c.created_at))
+                           t.c.lead_id, t.c.attempts))
         async with self._engine.begin() as conn:
-            return list((await conn.execute(stmt)).all())
+            return [Delivery(*row) for row in (await conn.execute(stmt)).all()]
 
-    async def _attempt(self, row: sa.Row[Any]) -> tuple[sa.Row[Any], Outcome, int]:
+    async def _attempt(self, row: Delivery) -> tuple[Delivery, Outcome, int]:
         endpoint = self._endpoints().get(row.endpoint_id)
         started = time.perf_counter()
         if endpoint is None:
@@ -201,7 +246,7 @@ class Deliverer:
             outcome = await self._post(endpoint, row)
         return row, outcome, int((time.perf_counter() - started) * 1000)
 
-    async def _post(self, endpoint: Endpoint, row: sa.Row[Any]) -> Outcome:
+    async def _post(self, endpoint: Endpoint, row: Delivery) -> Outcome:
         body = body_for(endpoint, row.payload)
         headers = sign(endpoint.secret, row.id, datetime.now(UTC), body)
         try:
@@ -218,7 +263,7 @@ class Deliverer:
             return Outcome(True, status, None)
         return Outcome(False, status, f"HTTP {status}", gone=status == 410)
 
-    def _values(self, row: sa.Row[Any], outcome: Outcome, now: datetime) -> dict[str, Any]:
+    def _values(self, row: Delivery, outcome: Outcome, now: datetime) -> dict[str, Any]:
         """The row's new state after an attempt: delivered, retried later, or dead-lettered."""
         values: dict[str, Any] = {"b_status": "pending", "b_next": None, "b_delivered": None,
                                   "b_code": outcome.status_code, "b_error": outcome.error}
@@ -231,7 +276,7 @@ class Deliverer:
             return values | {"b_status": "gone" if outcome.gone else "dead"}
         return values | {"b_next": now + timedelta(seconds=delay)}
 
-    async def _record_all(self, results: Sequence[tuple[sa.Row[Any], Outcome, int]]) -> None:
+    async def _record_all(self, results: Sequence[tuple[Delivery, Outcome, int]]) -> None:
         """Every attempt of one claim recorded in one transaction (a statement per table)."""
         t = self._table
         now = datetime.now(UTC)

@@ -38,7 +38,8 @@ class UnitOfWork(Protocol):
 
 
 class CommonTables:
-    def __init__(self, outbox: sa.Table, processed: sa.Table, deliveries: sa.Table | None = None):
+    def __init__(self, outbox: sa.Table, processed: sa.Table, deliveries: sa.Table | None = None,
+                 endpoint_states: sa.Table | None = None):
         self.outbox = outbox
         self.processed = processed
         self.deliveries = deliveries
@@ -56,14 +57,34 @@ class CommonTables:
             "(id, endpoint_id, url, event_type, lead_id, payload) "
             "SELECT i, e, u, t, l, p::jsonb FROM unnest($1::text[], $2::text[], $3::text[], "
             "$4::text[], $5::text[], $6::text[]) AS x(i, e, u, t, l, p) ON CONFLICT DO NOTHING")
+        # the same, each row leased to the deliverer of the transaction that queues it (its first
+        # attempt, ``Deliverer.take``) unless its endpoint is disabled; returns the ids queued
+        # and whether each was leased
+        off = "" if endpoint_states is None else (
+            f"LEFT JOIN {endpoint_states.schema}.{endpoint_states.name} AS s "
+            "ON s.endpoint_id = x.e AND s.disabled_at IS NOT NULL ")
+        on = "TRUE" if endpoint_states is None else "s.endpoint_id IS NULL"
+        self.lease_sql = None if deliveries is None else (
+            f"INSERT INTO {deliveries.schema}.{deliveries.name} "
+            "(id, endpoint_id, url, event_type, lead_id, payload, attempts, lease_until) "
+            f"SELECT x.i, x.e, x.u, x.t, x.l, x.p::jsonb, CASE WHEN {on} THEN 1 ELSE 0 END, "
+            f"CASE WHEN {on} THEN now() + $7 * interval '1 second' END "
+            "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) "
+            f"AS x(i, e, u, t, l, p) {off}ON CONFLICT DO NOTHING "
+            "RETURNING id, lease_until IS NOT NULL")
 
 
 class SqlUnitOfWork:
     """Base for each service's unit of work; subclasses add their repositories in ``_open``."""
 
-    def __init__(self, engine: AsyncEngine, tables: CommonTables) -> None:
+    def __init__(self, engine: AsyncEngine, tables: CommonTables, *,
+                 lease_webhooks_s: float | None = None) -> None:
         self._engine = engine
         self._tables = tables
+        self._lease_webhooks_s = lease_webhooks_s
+        self.leased_webhooks: list[dict[str, Any]] = []
+        """With ``lease_webhooks_s``: the webhooks ``enqueue_webhooks`` queued leased to this
+        process for that long, for ``Deliverer.take`` once the transaction has committed."""
         self._conn: AsyncConnection | None = None
         self._tx: AsyncTransaction | None = None
 
@@ -164,11 +185,21 @@ class SqlUnitOfWork:
 
     async def enqueue_webhooks(self, rows: Sequence[dict[str, Any]]) -> None:
         """Queue several webhooks in one statement; each row has the columns of
-        ``enqueue_webhook``, and a delivery id already queued is left as it is."""
+        ``enqueue_webhook``, and a delivery id already queued is left as it is. With
+        ``lease_webhooks_s``, the rows queued are leased and listed in ``leased_webhooks``
+        (those of a disabled endpoint are queued as pending, not leased)."""
         sql = self._tables.enqueue_sql
-        assert sql is not None, "this service has no webhook queue"
-        if rows:
-            await (await driver(self.conn)).execute(
-                sql, [r["id"] for r in rows], [r["endpoint_id"] for r in rows],
-                [r["url"] for r in rows], [r["event_type"] for r in rows],
-                [r["lead_id"] for r in rows], [jsonio.dumps_str(r["payload"]) for r in rows])
+        assert sql is not None and self._tables.lease_sql is not None, \
+            "this service has no webhook queue"
+        if not rows:
+            return
+        columns = ([r["id"] for r in rows], [r["endpoint_id"] for r in rows],
+                   [r["url"] for r in rows], [r["event_type"] for r in rows],
+                   [r["lead_id"] for r in rows], [jsonio.dumps_str(r["payload"]) for r in rows])
+        if self._lease_webhooks_s is None:
+            await (await driver(self.conn)).execute(sql, *columns)
+            return
+        queued = await (await driver(self.conn)).fetch(
+            self._tables.lease_sql, *columns, self._lease_webhooks_s)
+        leased = {r[0] for r in queued if r[1]}
+        self.leased_webhooks += [r for r in rows if r["id"] in leased]

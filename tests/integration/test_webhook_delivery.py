@@ -191,3 +191,70 @@ async def test_queued_webhooks_belong_to_the_unit_of_work_and_a_queued_id_is_kep
     assert [(r.id, r.url, r.payload) for r in stored] == \
         [(r["id"], r["url"], r["payload"]) for r in rows]
     assert {(r.status, r.attempts) for r in stored} == {("pending", 0)}
+
+
+async def test_webhooks_queued_leased_are_sent_once_at_commit_without_a_claim(queue_db) -> None:  # type: ignore[no-untyped-def]
+    """``lease_webhooks_s``: the rows queued are leased to the queuing process (first attempt
+    counted), so a deliverer's claim passes them over; ``Deliverer.take`` sends each once and
+    records it. A row of a disabled endpoint is queued pending and unleased, a delivery id
+    already queued is left alone and not taken, and a leased row its process never sent is
+    claimed once its lease has run out."""
+    engine = queue_db
+    receiver, endpoint = failing_receiver(0)
+    lead = f"lead-{uuid.uuid4().hex[:8]}"
+    off = f"off-{uuid.uuid4().hex[:8]}"
+    async with engine.begin() as conn:
+        await conn.execute(sa.insert(orm.endpoint_states).values(
+            endpoint_id=off, disabled_at=sa.func.now(), disabled_reason="HTTP 410",
+            updated_at=sa.func.now()))
+
+    def row(n: int, endpoint_id: str = "crm") -> dict[str, object]:
+        return {"id": f"msg_{lead}_{n}", "endpoint_id": endpoint_id, "url": endpoint.url,
+                "event_type": "lead.assigned", "lead_id": lead,
+                "payload": {"type": "lead.assigned", "data": {"n": n, "lead_id": lead}}}
+
+    async with RouterUnitOfWork(engine) as uow:
+        await uow.enqueue_webhooks([row(0)])  # queued before, unleased
+        await uow.commit()
+    async with http_client(5) as client:
+        deliverer = Deliverer(engine, orm.deliveries, {"crm": endpoint}, client,
+                              states=orm.endpoint_states, attempts=orm.attempts)
+        async with RouterUnitOfWork(engine, lease_webhooks_s=60) as uow:
+            await uow.enqueue_webhooks([row(0), row(1), row(2), row(3, off)])
+            await uow.commit()
+        assert [r["id"] for r in uow.leased_webhooks] == [f"msg_{lead}_1", f"msg_{lead}_2"]
+        async with engine.connect() as conn:
+            queued = {r.id: (r.attempts, r.leased) for r in (await conn.execute(
+                sa.select(orm.deliveries.c.id, orm.deliveries.c.attempts,
+                          orm.deliveries.c.lease_until.is_not(None).label("leased"))
+                .where(orm.deliveries.c.lead_id == lead))).all()}
+        assert queued == {f"msg_{lead}_0": (0, False), f"msg_{lead}_1": (1, True),
+                          f"msg_{lead}_2": (1, True), f"msg_{lead}_3": (0, False)}
+        assert await deliverer.deliver_once() == 1  # the old row alone: the leased are not due
+        deliverer.take(uow.leased_webhooks)
+        for _ in range(50):
+            if len(receiver.of("crm", lead)) >= 3:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.3)  # the attempts are recorded after the answers
+        async with RouterUnitOfWork(engine, lease_webhooks_s=60) as uow:
+            await uow.enqueue_webhooks([row(4)])  # leased, and its process "stops" unsent
+            await uow.commit()
+        async with engine.begin() as conn:
+            await conn.execute(sa.update(orm.deliveries).where(
+                orm.deliveries.c.id == f"msg_{lead}_4").values(
+                lease_until=sa.func.now() - sa.text("interval '1 second'")))
+        assert await deliverer.deliver_once() == 1
+    receiver.stop()
+    assert sorted(r.webhook_id for r in receiver.of("crm", lead)) == \
+        [f"msg_{lead}_{n}" for n in range(5) if n != 3]
+    async with engine.connect() as conn:
+        stored = {r.id: r for r in (await conn.execute(
+            sa.select(orm.deliveries).where(orm.deliveries.c.lead_id == lead))).all()}
+        logged = await conn.scalar(sa.select(sa.func.count()).where(
+            orm.attempts.c.delivery_id.in_(list(stored))))
+    assert {i: (r.status, r.attempts, r.lease_until) for i, r in stored.items()} == {
+        f"msg_{lead}_0": ("delivered", 1, None), f"msg_{lead}_1": ("delivered", 1, None),
+        f"msg_{lead}_2": ("delivered", 1, None), f"msg_{lead}_3": ("pending", 0, None),
+        f"msg_{lead}_4": ("delivered", 2, None)}
+    assert logged == 4

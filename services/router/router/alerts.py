@@ -8,11 +8,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadrelay_shared.delivery import Endpoint, Outcome, envelope
+from leadrelay_shared.delivery import Delivery, Endpoint, Outcome, envelope
 
 from .adapters import orm
 
@@ -20,8 +19,8 @@ OPS_EVENT = "webhook.dead_lettered"
 
 
 def dead_letter_alert(endpoints: Callable[[], dict[str, Endpoint]]
-                      ) -> Callable[[AsyncConnection, sa.Row[Any], Outcome], Any]:
-    async def on_dead(conn: AsyncConnection, row: sa.Row[Any], outcome: Outcome) -> None:
+                      ) -> Callable[[AsyncConnection, Delivery, Outcome], Any]:
+    async def on_dead(conn: AsyncConnection, row: Delivery, outcome: Outcome) -> None:
         if row.event_type == OPS_EVENT:
             return  # an alert about an alert would loop
         why = "the endpoint answered 410 Gone and is disabled" if outcome.gone else \

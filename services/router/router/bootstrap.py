@@ -63,9 +63,12 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
             await handle_batch([event])
 
         async def handle_batch(events: Sequence[Event]) -> None:
-            await handlers.handle_batch(events, uow=RouterUnitOfWork(engine), config=store.current,
-                                        now=utcnow)
-            wake()
+            # the webhooks are queued leased to this deliverer, which sends them once the batch
+            # has committed, without a claim (a woken deliverer would find nothing due)
+            uow = RouterUnitOfWork(engine, lease_webhooks_s=deliverer.lease_s)
+            await handlers.handle_batch(events, uow=uow, config=store.current, now=utcnow)
+            deliverer.take(uow.leased_webhooks)
+            relay.wake()
 
         consumer = EventConsumer(
             bootstrap=settings.kafka_bootstrap_servers, group_id=settings.consumer_group,

@@ -76,4 +76,5 @@ processed = processed_events_table(metadata)
 deliveries = deliveries_table(metadata)
 endpoint_states = endpoint_states_table(metadata)
 attempts = delivery_attempts_table(metadata)
-common = CommonTables(outbox=outbox, processed=processed, deliveries=deliveries)
+common = CommonTables(outbox=outbox, processed=processed, deliveries=deliveries,
+                      endpoint_states=endpoint_states)

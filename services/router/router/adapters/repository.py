@@ -155,8 +155,8 @@ class RouterUnitOfWork(SqlUnitOfWork):
     owners: LeadOwners
     assignments: Assignments
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        super().__init__(engine, orm.common)
+    def __init__(self, engine: AsyncEngine, *, lease_webhooks_s: float | None = None) -> None:
+        super().__init__(engine, orm.common, lease_webhooks_s=lease_webhooks_s)
 
     def _open(self, conn: AsyncConnection) -> None:
         self.pointers = RoundRobinState(conn)
