@@ -316,3 +316,49 @@ async def test_a_poll_is_topped_up_with_what_arrived_while_the_last_batch_was_ha
     else:
         assert batches[1:] == [[later[0].event_id], [later[1].event_id]]
     await producer.stop()
+
+
+async def test_offsets_are_committed_while_the_next_poll_is_handled_one_commit_at_a_time(
+        infra: Any) -> None:
+    """Each commit (slowed here to 0.5 s) goes out behind the next batch: the second batch is
+    handled while the first commit is still in flight, the commits do not overlap and keep
+    their order, and the last is awaited when the loop stops."""
+    topic, producer, sent = await engagements_on_one_partition(infra.bootstrap, 1, 1)
+    group = f"t-{uuid.uuid4()}"
+    clock = asyncio.get_running_loop().time
+    handled: list[tuple[float, uuid.UUID]] = []
+    commits: list[tuple[float, float, int]] = []
+    second = engagement(sent[0].lead_id)
+
+    async def many(events: Sequence[Event]) -> None:
+        handled.append((clock(), events[0].event_id))
+        if len(handled) == 1:
+            record = encode(second)
+            await producer.send_and_wait(topic, record.value, key=record.key,
+                                         headers=record.headers)
+
+    async def one(e: Event) -> None:
+        raise AssertionError("handled one by one")
+
+    consumer = EventConsumer(bootstrap=infra.bootstrap, group_id=group, topics=[topic],
+                             handler=one, batch_handler=many, producer=producer, top_up_ms=0)
+    real_commit = consumer._consumer.commit
+
+    async def slow_commit(offsets: Any = None) -> None:
+        started = clock()
+        await asyncio.sleep(0.5)
+        await real_commit(offsets)
+        commits.append((started, clock(), max(offsets.values())))
+
+    consumer._consumer.commit = slow_commit
+
+    async def both_handled() -> bool:
+        return len(handled) >= 2
+
+    await run_until(consumer, both_handled)
+    assert [e for _, e in handled] == [sent[0].event_id, second.event_id]
+    assert [offset for _, _, offset in commits] == [1, 2]
+    assert handled[1][0] < commits[0][1]  # the second batch did not wait for the first commit
+    assert commits[1][0] >= commits[0][1]  # one commit at a time
+    assert await committed_offset(infra.bootstrap, group, topic) == 2
+    await producer.stop()
