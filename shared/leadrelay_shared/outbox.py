@@ -2,6 +2,7 @@
 
 Rows are claimed with ``FOR UPDATE SKIP LOCKED`` inside a transaction that also holds an advisory
 lock per schema, so one relay at a time publishes a service's outbox and per-lead order is kept.
+The lock is taken by the claim statement itself (one round trip less per round).
 Rows are deleted only after Kafka acknowledged the whole batch (``acks=all``), in the claiming
 transaction. A crash between the acknowledgement and the commit republishes the batch with the
 same event ids, which every consumer ignores through its processed-events table: effectively
@@ -77,11 +78,11 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publish one batch; returns how many rows were published."""
         t = self._table
+        # the advisory lock is taken in the claim itself: an uncorrelated subquery, evaluated
+        # once before the scan; when another relay holds it, the claim returns no rows
+        locked = sa.select(sa.func.pg_try_advisory_xact_lock(
+            sa.func.hashtext(self._lock_key))).scalar_subquery()
         async with self._engine.begin() as conn:
-            locked = await conn.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(
-                sa.func.hashtext(self._lock_key))))
-            if not locked:
-                return 0
             rows = (await conn.execute(
                 sa.select(t.c.id, t.c.event_type, t.c.event_id, t.c.lead_id,
                           sa.cast(t.c.payload, sa.Text).label("json"),
@@ -89,7 +90,7 @@ class OutboxRelay:
                           t.c.payload["schema_version"].astext.label("schema_version"),
                           sa.extract("epoch", sa.func.clock_timestamp() - t.c.created_at)
                           .label("waited_s"))
-                .where(t.c.published_at.is_(None)).order_by(t.c.id)
+                .where(locked, t.c.published_at.is_(None)).order_by(t.c.id)
                 .limit(self._batch_size).with_for_update(skip_locked=True)
             )).all()
             if not rows:

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadrelay_shared.codec import decode, encode
 from leadrelay_shared.contracts import LeadScored, Topics
@@ -89,20 +91,32 @@ async def test_relay_publishes_exactly_once_across_restart(infra, database_url) 
     await engine.dispose()
 
 
-async def test_rows_stay_unpublished_when_kafka_is_down(infra, database_url) -> None:  # type: ignore[no-untyped-def]
+async def three_rows_waiting(infra: Any, database_url: str, client_id: str
+                             ) -> tuple[AsyncEngine, str, AIOKafkaProducer]:
+    """A migrated scoring schema with three outbox rows of a new lead; the engine, the lead's
+    id and a started producer."""
     await asyncio.to_thread(upgrade, "scoring", database_url, orm.SCHEMA)
     engine = make_engine(database_url)
     lead_id = form().lead_id
     await write_outbox(engine, [lead_id], per_lead=3)
-    producer = make_producer(infra.bootstrap, client_id="relay-down")
+    producer = make_producer(infra.bootstrap, client_id=client_id)
     await producer.start()
+    return engine, lead_id, producer
+
+
+async def waiting(engine: AsyncEngine, lead_id: str) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(sa.select(sa.func.count()).where(
+            orm.outbox.c.lead_id == lead_id)) or 0)
+
+
+async def test_rows_stay_unpublished_when_kafka_is_down(infra, database_url) -> None:  # type: ignore[no-untyped-def]
+    engine, lead_id, producer = await three_rows_waiting(infra, database_url, "relay-down")
     await producer.stop()  # a stopped producer cannot send: the batch fails
     relay = OutboxRelay(engine, orm.outbox, producer, send_timeout_s=1)
     with pytest.raises(Exception):  # noqa: B017 - whatever the send raises, the rows stay
         await relay.relay_once()
-    async with engine.connect() as conn:
-        left = await conn.scalar(sa.select(sa.func.count()).where(orm.outbox.c.lead_id == lead_id))
-    assert left == 3
+    assert await waiting(engine, lead_id) == 3
     await engine.dispose()
 
 
@@ -177,3 +191,27 @@ async def test_erasure_scrubs_rows_still_waiting_in_the_outbox(infra, database_u
     assert len(payloads) == 1
     assert fill.lead.email and fill.lead.email not in repr(payloads)
     assert ERASED in repr(payloads)
+
+
+async def test_a_relay_publishes_nothing_while_another_holds_the_schema_lock(
+        infra: Any, database_url: str) -> None:
+    """One relay at a time per schema (the advisory lock the claim takes): while another
+    transaction holds it, a round publishes nothing and the rows stay; once it is released,
+    they go out."""
+    engine, lead_id, producer = await three_rows_waiting(infra, database_url, "relay-locked")
+    relay = OutboxRelay(engine, orm.outbox, producer)
+    async with engine.connect() as holder:
+        await holder.execute(sa.select(sa.func.pg_advisory_lock(
+            sa.func.hashtext(f"outbox:{orm.SCHEMA}"))))
+        assert await relay.relay_once() == 0
+        assert await waiting(engine, lead_id) == 3
+        await holder.execute(sa.select(sa.func.pg_advisory_unlock(
+            sa.func.hashtext(f"outbox:{orm.SCHEMA}"))))
+        await holder.commit()
+    published = 0
+    while (batch := await relay.relay_once()) > 0:
+        published += batch
+    assert published >= 3
+    assert await waiting(engine, lead_id) == 0
+    await producer.stop()
+    await engine.dispose()
