@@ -283,3 +283,46 @@ async def test_owners_are_upserted_in_the_unit_of_work(database_url) -> None:  #
             assert await conn.scalar(sa.select(sa.func.min(orm.lead_owners.c.assigned_at))) == T0
     finally:
         await engine.dispose()
+
+
+async def test_pool_pointers_are_made_once_and_locked_until_commit(database_url) -> None:  # type: ignore[no-untyped-def]
+    """``RoundRobinState.lock_many``: a pool seen for the first time gets a pointer at 0; one
+    seen before is locked by a single statement; a lock is held until the transaction ends, so
+    a second instance reads the position the first one left."""
+    from router.adapters.repository import RouterUnitOfWork
+
+    await asyncio.to_thread(upgrade, "router", database_url, orm.SCHEMA)
+    engine = make_engine(database_url)
+    a, b, c = (f"pool-{n}-{uuid.uuid4().hex[:6]}" for n in "abc")
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with RouterUnitOfWork(engine) as uow:
+            assert await uow.pointers.lock_many([b, a, a]) == {a: 0, b: 0}
+            await uow.pointers.set_many({a: 3}, T0)
+            await uow.commit()
+        async with RouterUnitOfWork(engine) as uow:
+            del statements[:]
+            assert await uow.pointers.lock_many([a, b]) == {a: 3, b: 0}
+            assert len(statements) == 1  # the pools have pointers: one statement
+            assert await uow.pointers.lock_many([c]) == {c: 0}
+            other = asyncio.create_task(_locked(engine, a))
+            await asyncio.sleep(0.3)
+            assert not other.done()  # waits for this transaction
+            await uow.pointers.set_many({a: 4}, T0)
+            await uow.commit()
+        assert await asyncio.wait_for(other, 10) == {a: 4}
+    finally:
+        sa.event.remove(engine.sync_engine, "before_cursor_execute", seen)
+        await engine.dispose()
+
+
+async def _locked(engine: Any, pool: str) -> dict[str, int]:
+    from router.adapters.repository import RouterUnitOfWork
+
+    async with RouterUnitOfWork(engine) as uow:
+        return await uow.pointers.lock_many([pool])

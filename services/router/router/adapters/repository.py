@@ -28,13 +28,22 @@ class RoundRobinState:
         self._conn = conn
 
     async def lock_many(self, pool_ids: Iterable[str]) -> dict[str, int]:
-        """Lock the pointers of several pools, in id order so two instances never deadlock."""
+        """Lock the pointers of several pools, in id order so two instances never deadlock.
+        One statement once the pools have pointers; a pool seen for the first time gets its
+        row (inserted in id order) and is locked by a second one."""
         ids = sorted(set(pool_ids))
         if not ids:
             return {}
+        found = await self._select_for_update(ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            await self._conn.execute(insert(orm.rr_state).on_conflict_do_nothing(),
+                                     [{"pool_id": i} for i in missing])
+            found.update(await self._select_for_update(missing))
+        return found
+
+    async def _select_for_update(self, ids: list[str]) -> dict[str, int]:
         t = orm.rr_state
-        await self._conn.execute(insert(t).on_conflict_do_nothing(),
-                                 [{"pool_id": i} for i in ids])
         rows = await self._conn.execute(sa.select(t.c.pool_id, t.c.position)
                                         .where(any_of(t.c.pool_id, ids)).order_by(t.c.pool_id)
                                         .with_for_update())
