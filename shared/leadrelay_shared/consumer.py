@@ -29,18 +29,20 @@ sla-monitor share topics with events they never act on (every ``lead.scored``, e
 decoding and validating those only to drop them was most of their consumers' CPU. A record with
 no ``ce_type`` at all is still decoded, and dead-lettered as before.
 
-Each poll is topped up (``top_up_ms``). aiokafka's fetcher sends no new fetch to a broker while
-records it fetched from there wait unconsumed. A fetch sent as the last poll was taken returns
-with the first record that arrives, and what arrives after that is not fetched until the next
-poll: without the top-up, most records waited for the batch in progress and then for the whole
-next one. Polling again for a few milliseconds after a poll that returned something collects
-what the fetch sent at the last poll brought back (the records that arrived while the last
-batch was handled), up to ``max_records``.
+The next batch is collected while the current one is handled. aiokafka's fetcher sends no new
+fetch to a broker while records it fetched from there wait unconsumed, so when nothing polls
+during a batch, the fetch sent at the last poll returns with the first record that arrives and
+the rest wait: without more, most records waited for the batch in progress and then for one
+more whole batch. While a batch is handled, a collector task keeps polling (up to
+``max_records``), so aiokafka keeps fetching, and what it collected is the next batch. The
+collector is cancelled at the end of the batch, while it waits: a poll takes its records from
+aiokafka's buffer in one step, without awaiting, so a cancelled poll has taken none.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 
@@ -83,15 +85,23 @@ def split_lanes(records: list[ConsumerRecord], lanes: int) -> list[list[Consumer
     return [lane for lane in out if lane]
 
 
+Batch = dict[TopicPartition, list[ConsumerRecord]]
+
+
+def _merge(into: Batch, more: Batch) -> None:
+    for tp, records in more.items():
+        into.setdefault(tp, []).extend(records)
+
+
 class EventConsumer:
     def __init__(self, *, bootstrap: str, group_id: str, topics: Sequence[str], handler: Handler,
                  producer: AIOKafkaProducer, max_records: int = 200, send_timeout_s: float = 5.0,
                  unexpected_retries: int = 3, max_backoff_s: float = 10.0,
                  batch_handler: BatchHandler | None = None, offset_reset: str = "earliest",
                  event_types: Collection[str] | None = None, lag_every_s: float = 1.0,
-                 lanes: int = 1, lane_min_records: int = 100, top_up_ms: int = 10) -> None:
+                 lanes: int = 1, lane_min_records: int = 100, collect: bool = True) -> None:
         self.group_id = group_id
-        self._top_up_ms = top_up_ms
+        self._collect_next = collect
         self._lanes = max(lanes, 1)
         self._lane_min = max(lane_min_records, 1)
         self._wanted = None if event_types is None else {t.encode() for t in event_types}
@@ -127,35 +137,46 @@ class EventConsumer:
     async def run(self) -> None:
         await self._start_with_retry()
         try:
+            batch: Batch = {}
             while not self._stopping:
-                batch = await self._poll()
-                if self._batch_handler is not None and batch:
-                    await self._handle_poll(batch)
+                if not batch:
+                    batch = await self._consumer.getmany(timeout_ms=200,
+                                                         max_records=self._max_records)
                 else:
-                    for tp, records in batch.items():
-                        await self._handle_partition(tp, records)
+                    batch = await self._handle_collecting(batch)
                 if time.monotonic() - self._lag_at >= self._lag_every_s:
                     await self._report_lag()
         finally:
             await self._consumer.stop()
 
-    async def _poll(self) -> dict[TopicPartition, list[ConsumerRecord]]:
-        """One poll, topped up by up to three short ones while they bring records and there is
-        room; each partition's records stay in offset order."""
-        batch: dict[TopicPartition, list[ConsumerRecord]] = await self._consumer.getmany(
-            timeout_ms=200, max_records=self._max_records)
-        count = sum(len(rs) for rs in batch.values())
-        for _ in range(3):
-            if not count or count >= self._max_records or self._top_up_ms <= 0:
-                break
-            more = await self._consumer.getmany(timeout_ms=self._top_up_ms,
-                                                max_records=self._max_records - count)
-            if not more:
-                break
-            for tp, records in more.items():
-                batch.setdefault(tp, []).extend(records)
-                count += len(records)
-        return batch
+    async def _handle_collecting(self, batch: Batch) -> Batch:
+        """Handle ``batch`` and commit it; returns the records polled meanwhile (each
+        partition's in offset order), the next batch."""
+        collected: Batch = {}
+        collector = asyncio.create_task(self._collect(collected)) if self._collect_next else None
+        try:
+            if self._batch_handler is not None:
+                await self._handle_poll(batch)
+            else:
+                for tp, records in batch.items():
+                    await self._handle_partition(tp, records)
+        finally:
+            if collector is not None:
+                collector.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await collector
+        room = self._max_records - sum(map(len, collected.values()))
+        if room > 0:
+            _merge(collected, await self._consumer.getmany(timeout_ms=0, max_records=room))
+        return collected
+
+    async def _collect(self, into: Batch) -> None:
+        """Poll into ``into`` until it holds ``max_records`` (or is cancelled)."""
+        room = self._max_records
+        while room > 0:
+            more = await self._consumer.getmany(timeout_ms=1_000, max_records=room)
+            _merge(into, more)
+            room -= sum(map(len, more.values()))
 
     async def _report_lag(self) -> None:
         """``leadrelay_consumer_lag`` of every partition the group holds, at most once per
@@ -185,7 +206,7 @@ class EventConsumer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_backoff)
 
-    async def _handle_poll(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+    async def _handle_poll(self, batch: Batch) -> None:
         """One transaction for a whole poll (or one per lane, at once); each partition's
         records keep their order (a lead lives in one partition, and in one lane), then every
         partition's offset is committed."""
