@@ -5,6 +5,10 @@ due rows (``FOR UPDATE SKIP LOCKED`` inside an ``UPDATE ... RETURNING``), so sev
 never send the same attempt twice; the row id is the ``webhook-id`` and stays the same across
 retries, so receivers can deduplicate. Failures are retried on a schedule with jitter, then the
 row is dead-lettered (status ``dead``) and can be replayed.
+
+A unit of work may also queue its rows already leased to its own process
+(``SqlUnitOfWork(lease_webhooks_s=…)``); ``Deliverer.take`` then sends them once it has
+committed, without a claim, and a claim passes them over until the lease runs out.
 """
 
 from __future__ import annotations

@@ -202,4 +202,7 @@ class SqlUnitOfWork:
         queued = await (await driver(self.conn)).fetch(
             self._tables.lease_sql, *columns, self._lease_webhooks_s)
         leased = {r[0] for r in queued if r[1]}
-        self.leased_webhooks += [r for r in rows if r["id"] in leased]
+        for row in rows:
+            if row["id"] in leased:
+                leased.discard(row["id"])  # a delivery id given twice is queued and taken once
+                self.leased_webhooks.append(row)

@@ -198,7 +198,7 @@ async def test_webhooks_queued_leased_are_sent_once_at_commit_without_a_claim(qu
     counted), so a deliverer's claim passes them over; ``Deliverer.take`` sends each once and
     records it. A row of a disabled endpoint is queued pending and unleased, a delivery id
     already queued is left alone and not taken, and a leased row its process never sent is
-    claimed once its lease has run out."""
+    claimed once its lease has run out. A delivery id given twice is taken once."""
     engine = queue_db
     receiver, endpoint = failing_receiver(0)
     lead = f"lead-{uuid.uuid4().hex[:8]}"
@@ -220,7 +220,7 @@ async def test_webhooks_queued_leased_are_sent_once_at_commit_without_a_claim(qu
         deliverer = Deliverer(engine, orm.deliveries, {"crm": endpoint}, client,
                               states=orm.endpoint_states, attempts=orm.attempts)
         async with RouterUnitOfWork(engine, lease_webhooks_s=60) as uow:
-            await uow.enqueue_webhooks([row(0), row(1), row(2), row(3, off)])
+            await uow.enqueue_webhooks([row(0), row(1), row(1), row(2), row(3, off)])
             await uow.commit()
         assert [r["id"] for r in uow.leased_webhooks] == [f"msg_{lead}_1", f"msg_{lead}_2"]
         async with engine.connect() as conn:
