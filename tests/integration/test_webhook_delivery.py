@@ -232,11 +232,14 @@ async def test_webhooks_queued_leased_are_sent_once_at_commit_without_a_claim(qu
                           f"msg_{lead}_2": (1, True), f"msg_{lead}_3": (0, False)}
         assert await deliverer.deliver_once() == 1  # the old row alone: the leased are not due
         deliverer.take(uow.leased_webhooks)
-        for _ in range(50):
-            if len(receiver.of("crm", lead)) >= 3:
+        for _ in range(100):  # until both attempts are recorded, after their answers
+            async with engine.connect() as conn:
+                done = await conn.scalar(sa.select(sa.func.count()).where(
+                    orm.deliveries.c.id.in_([f"msg_{lead}_1", f"msg_{lead}_2"]),
+                    orm.deliveries.c.status == "delivered"))
+            if done == 2:
                 break
             await asyncio.sleep(0.1)
-        await asyncio.sleep(0.3)  # the attempts are recorded after the answers
         async with RouterUnitOfWork(engine, lease_webhooks_s=60) as uow:
             await uow.enqueue_webhooks([row(4)])  # leased, and its process "stops" unsent
             await uow.commit()
