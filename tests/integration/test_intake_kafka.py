@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+import structlog
 from aiokafka import AIOKafkaProducer
 
 from devstack import kafka as devkafka
@@ -158,8 +159,9 @@ async def test_broker_stopped_then_back_503_then_accepted(intake_db, tmp_path: P
         before = await running.client.post("/v1/forms", json=form)
         await asyncio.to_thread(broker.stop)
         began = time.monotonic()
-        during = await running.client.post("/v1/forms", json=form,
-                                           headers={"Idempotency-Key": "outage-1"})
+        with structlog.testing.capture_logs() as logged:
+            during = await running.client.post("/v1/forms", json=form,
+                                               headers={"Idempotency-Key": "outage-1"})
         took = time.monotonic() - began
         broker = await asyncio.to_thread(start_broker, tmp_path, port)
         after = None
@@ -177,6 +179,9 @@ async def test_broker_stopped_then_back_503_then_accepted(intake_db, tmp_path: P
         await asyncio.to_thread(broker.stop)
     assert before.status_code == 202
     assert during.status_code == 503 and during.headers["retry-after"] == "1" and took < 2.5
+    refusals = [e for e in logged if e["event"] == "kafka_not_acknowledged"]
+    assert len(refusals) == 1 and refusals[0]["log_level"] == "warning"
+    assert refusals[0]["error"] and "northwind" not in repr(refusals)  # why, and no PII
     assert after is not None and after.status_code == 202
     ids = [dict(r.headers)["ce_id"].decode() for r in records]
     assert ids[0] == before.json()["event_id"] and after.json()["event_id"] in ids

@@ -11,8 +11,11 @@ from prometheus_client import Histogram
 
 from leadrelay_shared.contracts import Event
 from leadrelay_shared.kafka import BrokerUnavailable, publish, publish_many
+from leadrelay_shared.logging import get_logger
 
 from ..errors import NotAccepted
+
+log = get_logger(__name__)
 
 SEND_SECONDS = Histogram("intake_kafka_send_seconds", "Time from send to acks=all",
                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
@@ -31,6 +34,7 @@ class KafkaPublisher:
         try:
             await publish(self._producer, event, self._timeout)
         except BrokerUnavailable as exc:
+            log.warning("kafka_not_acknowledged", events=1, of=1, error=str(exc)[:300])
             raise NotAccepted(str(exc)) from exc
         SEND_SECONDS.observe(time.perf_counter() - started)
 
@@ -40,6 +44,10 @@ class KafkaPublisher:
         started = time.perf_counter()
         outcomes = await publish_many(self._producer, events, self._timeout)
         SEND_SECONDS.observe(time.perf_counter() - started)
+        failed = [o for o in outcomes if o is not None]
+        if failed:  # the answer says which items to retry; ops see why (no payload in it)
+            log.warning("kafka_not_acknowledged", events=len(failed), of=len(events),
+                        error=str(failed[0])[:300])
         return outcomes
 
 
