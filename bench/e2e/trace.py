@@ -37,6 +37,7 @@ from aiokafka.structs import ConsumerRecord
 
 from bench.common import ROOT, percentile, remove_scratch, scratch_dir
 from bench.e2e.__main__ import Receiver, start_stack
+from devstack.stack import Stack
 from leadrelay_shared.contracts import LeadAssigned, StageChanged, Topics
 
 HOPS = ("202", "scoring decides", "scoring publishes", "router decides", "webhook arrives")
@@ -115,8 +116,9 @@ def main() -> int:
     args = parser.parse_args()
     work = scratch_dir("bench-e2e-trace-")
     receiver = Receiver()
-    stack = start_stack(work, receiver)
+    stack: Stack | None = None
     try:
+        stack = start_stack(work, receiver)  # inside: a failed start still removes the folder
         key = stack.api_key("trace")
         post_leads(stack.url("intake"), key, args.rate, args.warmup, "warmup")
         time.sleep(3)
@@ -128,7 +130,8 @@ def main() -> int:
         scored = asyncio.run(read_topic(stack.bootstrap, Topics.SCORING))
         routed = asyncio.run(read_topic(stack.bootstrap, Topics.ROUTING))
     finally:
-        stack.stop()
+        if stack is not None:
+            stack.stop()
         receiver.stop()
         remove_scratch(work)
     mql, mql_sent = stamps(scored, StageChanged.event_type, lambda d: d["to_stage"] == "mql")
