@@ -174,6 +174,56 @@ async def test_multipart_form_and_unsupported_media_type() -> None:
     assert xml.status_code == 422 and xml.json()["errors"][0]["rule"] == "media_type"
 
 
+JSON_ENDPOINTS = [
+    ("/v1/forms", FORM),
+    ("/v1/events", {**FORM, "engagement_type": "page_view"}),
+    ("/v1/activities", {**FORM, "activity_type": "call"}),
+    ("/v1/leads/lead-1/feedback", {"feedback": "accepted"}),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), JSON_ENDPOINTS)
+async def test_json_endpoints_check_the_key_first_then_the_body_and_idempotency_key(
+        path: str, body: dict[str, str]) -> None:
+    pub = FakePublisher()
+    async with client(pub) as c:
+        ok = await c.post(path, json=body, headers={"Idempotency-Key": "k" * 200})
+        again = await c.post(path, json=body, headers={"Idempotency-Key": "k" * 200})
+        long_key = await c.post(path, json=body, headers={"Idempotency-Key": "k" * 201})
+        as_text = await c.post(path, content=json.dumps(body),
+                               headers={"Content-Type": "text/plain"})
+        as_json_suffix = await c.post(path, content=json.dumps(body),
+                                      headers={"Content-Type": "application/vnd.x+json"})
+        keyless_and_bad = await c.post(path, content=b"{", headers={"Authorization": ""})
+        bad = await c.post(path, content=b"{")
+    assert ok.status_code == again.status_code == as_json_suffix.status_code == 202
+    assert ok.json()["event_id"] == again.json()["event_id"] and ok.json()["status"] == "accepted"
+    assert ok.headers["content-type"] == "application/json"
+    assert long_key.status_code == 422
+    assert long_key.json()["errors"] == [{"field": "Idempotency-Key", "rule": "string_too_long",
+                                          "message": "at most 200 characters, got 201"}]
+    assert as_text.status_code == 422 and as_text.json()["errors"][0]["rule"] == "media_type"
+    assert keyless_and_bad.status_code == 401  # nothing of the body is read without a key
+    assert bad.status_code == 422 and bad.json()["errors"][0]["rule"] == "json_invalid"
+    assert len(pub.events) == 3
+
+
+async def test_the_bodies_read_by_hand_are_documented() -> None:
+    async with client(FakePublisher()) as c:
+        spec = (await c.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    for path, model in [("/v1/forms", "FormFill"), ("/v1/events", "EngagementIn"),
+                        ("/v1/events:batch", "BatchIn"), ("/v1/activities", "ActivityIn"),
+                        ("/v1/leads/{lead_id}/feedback", "FeedbackIn")]:
+        operation = spec["paths"][path]["post"]
+        body = operation["requestBody"]["content"]["application/json"]["schema"]
+        assert body == {"$ref": f"#/components/schemas/{model}"} and model in schemas
+        header = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
+        assert header[0]["in"] == "header" and header[0]["schema"]["maxLength"] == 200
+    refs = {ref for ref in json.dumps(spec).split('"$ref": "#/components/schemas/')[1:]}
+    assert {ref.split('"')[0] for ref in refs} <= set(schemas)
+
+
 # -- marketing events, batches, feedback -------------------------------------------------------
 
 async def test_marketing_event_with_source_event_id_is_idempotent() -> None:

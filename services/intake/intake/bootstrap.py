@@ -24,7 +24,7 @@ from .adapters.keystore import PgKeyStore
 from .adapters.publisher import KafkaPublisher
 from .auth import KeyStore
 from .ratelimit import RateLimiter
-from .schemas import BatchIn, FormFill
+from .schemas import ActivityIn, BatchIn, EngagementIn, FeedbackIn, FormFill
 from .settings import IntakeSettings
 
 DESCRIPTION = """\
@@ -39,6 +39,9 @@ webhooks from HubSpot and Mautic.
   rate limited; browsers use a publishable `lr_pk_...` key in `?key=` for form posts only.
 * **Errors** are RFC 9457 problem documents naming the field and the rule.
 """
+
+
+READ_BY_HAND = (FormFill, EngagementIn, BatchIn, ActivityIn, FeedbackIn)
 
 
 def create_app(settings: IntakeSettings | None = None, *, keys: KeyStore | None = None) -> FastAPI:
@@ -84,20 +87,21 @@ def create_app(settings: IntakeSettings | None = None, *, keys: KeyStore | None 
 
 
 def _document_bodies_read_by_hand(app: FastAPI) -> None:
-    """``POST /v1/forms`` (JSON or HTML form) and ``POST /v1/events:batch`` (one pass when every
-    item is valid) read their bodies by hand, so FastAPI does not know ``FormFill`` and
-    ``BatchIn``; add them, and the two ways to send a key, to the OpenAPI components."""
+    """The ingestion endpoints read their bodies by hand (``api._read_json``; forms also as HTML
+    forms, batches in one pass when every item is valid), so FastAPI does not know their models;
+    add them and what they refer to, and the two ways to send a key, to the OpenAPI components."""
     default = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = default()
             components = schema.setdefault("components", {})
-            for model in (FormFill, BatchIn):
+            schemas = components.setdefault("schemas", {})
+            for model in READ_BY_HAND:
                 documented = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                documented.pop("$defs", None)  # EngagementIn is there already (POST /v1/events)
-                components.setdefault("schemas", {})[model.__name__] = documented
+                for name, referred in documented.pop("$defs", {}).items():
+                    schemas.setdefault(name, referred)
+                schemas[model.__name__] = documented
             components["securitySchemes"] = api.SECURITY_SCHEMES
         return app.openapi_schema or schema
-
     app.openapi = openapi  # type: ignore[method-assign]
