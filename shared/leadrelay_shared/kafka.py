@@ -67,13 +67,14 @@ def make_producer(bootstrap: str, *, client_id: str,
 
 
 async def send_record(producer: AIOKafkaProducer, record: KafkaRecord, timeout_s: float) -> None:
-    """Send and wait for ``acks=all``; never longer than ``timeout_s``."""
+    """Send and wait for ``acks=all``; never longer than ``timeout_s``.
+
+    ``asyncio.timeout`` bounds the wait in the caller's own task; ``wait_for`` would start a
+    task for it (intake's single events pay this once per request)."""
     try:
-        await asyncio.wait_for(
-            producer.send_and_wait(record.topic, record.value, key=record.key,
-                                   headers=record.headers),
-            timeout=timeout_s,
-        )
+        async with asyncio.timeout(timeout_s):
+            await producer.send_and_wait(record.topic, record.value, key=record.key,
+                                         headers=record.headers)
     except (TimeoutError, KafkaError) as exc:
         raise BrokerUnavailable(f"kafka did not acknowledge within {timeout_s}s: {exc!r}") from exc
 

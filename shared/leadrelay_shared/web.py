@@ -188,6 +188,9 @@ class RequestMetricsMiddleware:
     def __init__(self, app: Any, log_requests: bool = True) -> None:
         self.app = app
         self.log_requests = log_requests
+        # the labelled children, looked up once per (method, route, status): ``labels()`` takes
+        # a lock and builds its key every time. The set is bounded, as the metric's own is.
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -207,8 +210,13 @@ class RequestMetricsMiddleware:
         finally:
             route = getattr(scope.get("route"), "path", None) or "(unmatched)"
             elapsed = time.perf_counter() - started
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
-            REQUEST_SECONDS.labels(route).observe(elapsed)
+            key = (scope["method"], route, str(status))
+            children = self._children.get(key)
+            if children is None:
+                children = self._children[key] = (REQUESTS.labels(*key),
+                                                  REQUEST_SECONDS.labels(route))
+            children[0].inc()
+            children[1].observe(elapsed)
             if self.log_requests and route not in ("/metrics", "/healthz", "/readyz"):
                 access_log.info("request", method=scope["method"], route=route, status=status,
                                 ms=round(elapsed * 1000, 2),

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from intake.adapters import hubspot, mautic
 from intake.auth import KeyKind, Scope
@@ -121,6 +122,25 @@ async def test_request_id_is_echoed_or_made_up_and_metrics_count_rejections() ->
     assert 'intake_rejections_total{reason="invalid_field"}' in metrics
     assert 'leadrelay_http_requests_total{method="POST",route="/v1/forms",status="202"}' in metrics
     assert "intake_kafka_send_seconds" in metrics
+
+
+async def test_every_request_is_counted_and_timed_by_route_and_status() -> None:
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    accepted = {"method": "POST", "route": "/v1/events", "status": "202"}
+    refused = {**accepted, "status": "422"}
+    before = (sample("leadrelay_http_requests_total", **accepted),
+              sample("leadrelay_http_requests_total", **refused),
+              sample("leadrelay_http_request_seconds_count", route="/v1/events"))
+    async with client(FakePublisher()) as c:
+        for _ in range(3):
+            await c.post("/v1/events", json={**FORM, "engagement_type": "page_view"})
+        await c.post("/v1/events", json={**FORM, "engagement_type": "telepathy"})
+    after = (sample("leadrelay_http_requests_total", **accepted),
+             sample("leadrelay_http_requests_total", **refused),
+             sample("leadrelay_http_request_seconds_count", route="/v1/events"))
+    assert [a - b for a, b in zip(after, before, strict=True)] == [3, 1, 4]
 
 
 async def test_cors_preflight_for_configured_origins_only() -> None:
