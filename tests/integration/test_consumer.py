@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
 
 from leadrelay_shared.codec import encode
-from leadrelay_shared.consumer import EventConsumer, PermanentError
+from leadrelay_shared.consumer import EventConsumer, PermanentError, split_lanes
 from leadrelay_shared.contracts import Event, FormSubmitted, Topics
 from leadrelay_shared.db import make_engine
 from leadrelay_shared.kafka import ensure_topics, make_producer, send_record
@@ -172,6 +173,17 @@ async def test_the_lag_gauge_shows_a_group_behind_then_caught_up(infra: Any) -> 
     await producer.stop()
 
 
+def leads_in_both_lanes(leads: int) -> list[str]:
+    """``leads`` lead ids that two lanes share between them. ``split_lanes`` goes by the key's
+    hash, which Python salts per process: random ids all fell in one lane one run in
+    2 ** (leads - 1), and a test of two lanes then saw one."""
+    while True:
+        ids = [form().lead_id for _ in range(leads)]
+        keyed = [SimpleNamespace(key=lead.encode()) for lead in ids]  # what split_lanes reads
+        if len(split_lanes(keyed, 2)) == 2:
+            return ids
+
+
 async def engagements_on_one_partition(bootstrap: str, leads: int, count: int
                                        ) -> tuple[str, AIOKafkaProducer, list[Event]]:
     """A new one-partition topic (so a poll's split is by lead alone) holding ``count``
@@ -180,7 +192,7 @@ async def engagements_on_one_partition(bootstrap: str, leads: int, count: int
     await ensure_topics(bootstrap, {topic: 1})
     producer = make_producer(bootstrap, client_id="test")
     await producer.start()
-    ids = [form().lead_id for _ in range(leads)]
+    ids = leads_in_both_lanes(leads)
     sent: list[Event] = [engagement(ids[i % leads]) for i in range(count)]
     for event in sent:
         record = encode(event)
