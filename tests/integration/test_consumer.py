@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -31,6 +31,18 @@ from tests.integration.kafka_helpers import committed_offset, read_to_end
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture
+async def producer(infra: Any) -> AsyncIterator[AIOKafkaProducer]:
+    """A started producer, stopped after the test whether it passed or not: one left open makes
+    the next test that collects unraisable warnings fail as well."""
+    started = make_producer(infra.bootstrap, client_id="test")
+    await started.start()
+    try:
+        yield started
+    finally:
+        await started.stop()
+
+
 async def run_until(consumer: EventConsumer, done, timeout_s: float = 30) -> None:  # type: ignore[no-untyped-def]
     task = asyncio.create_task(consumer.run())
     try:
@@ -45,11 +57,9 @@ async def run_until(consumer: EventConsumer, done, timeout_s: float = 30) -> Non
 
 
 async def test_redelivered_event_changes_nothing_and_poison_goes_to_dead_letter(  # type: ignore[no-untyped-def]
-        infra, database_url) -> None:
+        infra, database_url, producer) -> None:
     await asyncio.to_thread(upgrade, "scoring", database_url, orm.SCHEMA)
     engine = make_engine(database_url)
-    producer = make_producer(infra.bootstrap, client_id="test")
-    await producer.start()
     event = form()
     record = encode(event)
     poison_key = f"poison-{uuid.uuid4()}".encode()
@@ -88,19 +98,16 @@ async def test_redelivered_event_changes_nothing_and_poison_goes_to_dead_letter(
     assert b"missing ce_type" in headers["dlq_reason"]
     assert headers["dlq_original_topic"] == Topics.INTAKE.encode()
     assert dead[0].value == b"\x00not-an-event"
-    await producer.stop()
     await engine.dispose()
 
 
 @pytest.mark.parametrize("batched", [True, False])
 async def test_records_of_types_the_service_does_not_handle_are_skipped_undecoded(  # type: ignore[no-untyped-def]
-        infra, batched: bool) -> None:
+        infra, producer: AIOKafkaProducer, batched: bool) -> None:
     """A consumer that names its event types never decodes the others: a page view with broken
     data is skipped, not dead-lettered, and the form after it is handled."""
     topic = f"leadrelay.test.skip.{uuid.uuid4().hex[:8]}"
     await ensure_topics(infra.bootstrap, {topic: 1})
-    producer = make_producer(infra.bootstrap, client_id="test")
-    await producer.start()
     wanted = form()
     view = encode(engagement(wanted.lead_id))
     broken_key = f"broken-{uuid.uuid4()}".encode()
@@ -128,15 +135,13 @@ async def test_records_of_types_the_service_does_not_handle_are_skipped_undecode
     dead = await read_to_end(infra.bootstrap, Topics.DEAD_LETTER,
                              keep=lambda r: r.key == broken_key)
     assert dead == []
-    await producer.stop()
 
 
-async def test_the_lag_gauge_shows_a_group_behind_then_caught_up(infra: Any) -> None:
+async def test_the_lag_gauge_shows_a_group_behind_then_caught_up(
+        infra: Any, producer: AIOKafkaProducer) -> None:
     """``leadrelay_consumer_lag`` is what ops alert on: records waiting for the group."""
     topic = f"leadrelay.test.lag.{uuid.uuid4().hex[:8]}"
     await ensure_topics(infra.bootstrap, {topic: 1})
-    producer = make_producer(infra.bootstrap, client_id="test")
-    await producer.start()
     n = 60
     for _ in range(n):
         record = encode(form())
@@ -170,7 +175,6 @@ async def test_the_lag_gauge_shows_a_group_behind_then_caught_up(infra: Any) -> 
     await run_until(consumer, caught_up)
     assert max(seen_lags) >= 20  # behind by at least two polls' worth at some point
     assert seen_lags[-1] == 0
-    await producer.stop()
 
 
 def leads_in_both_lanes(leads: int) -> list[str]:
@@ -184,30 +188,29 @@ def leads_in_both_lanes(leads: int) -> list[str]:
             return ids
 
 
-async def engagements_on_one_partition(bootstrap: str, leads: int, count: int, *,
-                                       both_lanes: bool = False
-                                       ) -> tuple[str, AIOKafkaProducer, list[Event]]:
+async def engagements_on_one_partition(bootstrap: str, producer: AIOKafkaProducer, leads: int,
+                                       count: int, *, both_lanes: bool = False
+                                       ) -> tuple[str, list[Event]]:
     """A new one-partition topic (so a poll's split is by lead alone) holding ``count``
-    engagements of ``leads`` leads in turn; returns it, the started producer and the events."""
+    engagements of ``leads`` leads in turn, sent with ``producer``; returns it and the events."""
     topic = f"leadrelay.test.lanes.{uuid.uuid4().hex[:8]}"
     await ensure_topics(bootstrap, {topic: 1})
-    producer = make_producer(bootstrap, client_id="test")
-    await producer.start()
     ids = leads_in_both_lanes(leads) if both_lanes else [form().lead_id for _ in range(leads)]
     sent: list[Event] = [engagement(ids[i % leads]) for i in range(count)]
     for event in sent:
         record = encode(event)
         await producer.send(topic, record.value, key=record.key, headers=record.headers)
     await producer.flush()
-    return topic, producer, sent
+    return topic, sent
 
 
-async def test_lanes_handle_one_poll_as_concurrent_batches_each_lead_in_one(infra: Any) -> None:
+async def test_lanes_handle_one_poll_as_concurrent_batches_each_lead_in_one(
+        infra: Any, producer: AIOKafkaProducer) -> None:
     """With lanes, a large poll is several batches at once: every record is handled once, a
     lead's records stay in one batch in their order, no lead is in two batches at the same
     time, and the offsets are committed after all of them."""
-    topic, producer, sent = await engagements_on_one_partition(infra.bootstrap, 12, 240,
-                                                               both_lanes=True)
+    topic, sent = await engagements_on_one_partition(infra.bootstrap, producer, 12, 240,
+                                                     both_lanes=True)
     group = f"t-{uuid.uuid4()}"
     handled: list[Event] = []
     in_flight: set[str] = set()
@@ -242,16 +245,15 @@ async def test_lanes_handle_one_poll_as_concurrent_batches_each_lead_in_one(infr
             [e.event_id for e in sent if e.lead_id == lead]
     assert most == 2  # two batches were in flight together
     assert await committed_offset(infra.bootstrap, group, topic) == len(sent)
-    await producer.stop()
 
 
 async def test_a_lane_that_fails_goes_one_by_one_and_its_neighbour_lane_stands(
-        infra: Any) -> None:
+        infra: Any, producer: AIOKafkaProducer) -> None:
     """A lane whose batch fails for good is handled again one event at a time (the bad event
     dead-lettered alone), while the other lane's batch stays handled once; the offsets are
     committed after both."""
-    topic, producer, sent = await engagements_on_one_partition(infra.bootstrap, 8, 80,
-                                                               both_lanes=True)
+    topic, sent = await engagements_on_one_partition(infra.bootstrap, producer, 8, 80,
+                                                     both_lanes=True)
     bad = sent[37]
     group = f"t-{uuid.uuid4()}"
     in_batches: list[Event] = []
@@ -289,19 +291,18 @@ async def test_a_lane_that_fails_goes_one_by_one_and_its_neighbour_lane_stands(
     assert [dict(r.headers)["dlq_reason"] for r in dead] == \
         [b"rejected: this event can never be applied"]
     assert await committed_offset(infra.bootstrap, group, topic) == len(sent)
-    await producer.stop()
 
 
 @pytest.mark.parametrize("collect", [False, True])
 async def test_what_arrives_while_a_batch_is_handled_is_the_next_batch(
-        infra: Any, collect: bool) -> None:
+        infra: Any, producer: AIOKafkaProducer, collect: bool) -> None:
     """While the first batch is handled, two more events of its lead arrive, 300 ms apart.
     aiokafka's fetch returns with the first and fetches nothing more while it waits unconsumed,
     so without the collector the next poll brings the first alone and the second waits for one
     more batch. The collector polls while the batch is handled, so both are the next batch.
     (The split without it is as aiokafka 0.14 fetches; if a later aiokafka fetches on its own,
     that case fails and the collector can go.)"""
-    topic, producer, sent = await engagements_on_one_partition(infra.bootstrap, 1, 1)
+    topic, sent = await engagements_on_one_partition(infra.bootstrap, producer, 1, 1)
     lead = sent[0].lead_id
     later = [engagement(lead), engagement(lead)]
     batches: list[list[uuid.UUID]] = []
@@ -331,14 +332,13 @@ async def test_what_arrives_while_a_batch_is_handled_is_the_next_batch(
         assert batches[1:] == [[later[0].event_id, later[1].event_id]]
     else:
         assert batches[1:] == [[later[0].event_id], [later[1].event_id]]
-    await producer.stop()
 
 
 async def test_a_collected_batch_holds_at_most_max_records_and_nothing_is_lost(
-        infra: Any) -> None:
+        infra: Any, producer: AIOKafkaProducer) -> None:
     """60 waiting events, ``max_records`` 20, slow batches: the collector stops at 20, and every
     event is handled once, in order, and committed."""
-    topic, producer, sent = await engagements_on_one_partition(infra.bootstrap, 3, 60)
+    topic, sent = await engagements_on_one_partition(infra.bootstrap, producer, 3, 60)
     group = f"t-{uuid.uuid4()}"
     batches: list[list[Event]] = []
 
@@ -359,4 +359,3 @@ async def test_a_collected_batch_holds_at_most_max_records_and_nothing_is_lost(
     assert max(map(len, batches)) <= 20
     assert [e.event_id for b in batches for e in b] == [e.event_id for e in sent]
     assert await committed_offset(infra.bootstrap, group, topic) == len(sent)
-    await producer.stop()
