@@ -316,6 +316,25 @@ async def test_a_batch_envelope_that_breaks_a_rule_is_a_422_naming_it(body: byte
     assert field in [e["field"] for e in r.json()["errors"]]
 
 
+async def test_a_batch_is_json_like_every_other_body() -> None:
+    """The batch endpoint refuses what is not JSON as the single-event endpoints do."""
+    items = json.dumps({"items": [{"email": "a@northwind.example",
+                                   "engagement_type": "page_view"}]})
+    pub = FakePublisher()
+    async with client(pub) as c:
+        as_text = await c.post("/v1/events:batch", content=items,
+                               headers={"Content-Type": "text/plain"})
+        as_json_suffix = await c.post("/v1/events:batch", content=items,
+                                      headers={"Content-Type": "application/vnd.x+json"})
+        untyped = await c.post("/v1/events:batch", content=items)
+    assert as_text.status_code == 422
+    assert as_text.json()["errors"] == [{
+        "field": "(body)", "rule": "media_type",
+        "message": "unsupported media type 'text/plain'; send application/json"}]
+    assert as_json_suffix.status_code == untyped.status_code == 200
+    assert len(pub.events) == 2
+
+
 async def test_batch_with_broker_down_is_503() -> None:
     async with client(FakePublisher(fail=True)) as c:
         r = await c.post("/v1/events:batch", json={"items": [
