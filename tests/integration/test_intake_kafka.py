@@ -207,8 +207,41 @@ async def test_database_down_cached_keys_work_unknown_keys_get_503(infra, intake
     with pytest.raises(KeyStoreUnavailable):
         await store.get("zzzzzzzzzzzz")
     took = time.monotonic() - began
+    await store.close()
     await dead.dispose()
     assert cached is not None and took < 3.0
+
+
+async def test_requests_do_not_wait_for_the_keys_to_reload(infra, intake_db) -> None:  # type: ignore[no-untyped-def]
+    """Once started, the store reloads its keys every ``ttl_s`` in the background: with the
+    table locked, so the reload waits, a key cached before is served at once, again and again
+    (a request finding the keys stale ran the reload itself and waited for the lock); once the
+    lock goes, the reload finishes and a key created meanwhile is known."""
+    from intake.adapters.keystore import PgKeyStore
+
+    url, key = intake_db
+    engine, locker = make_engine(url, pool_size=1), make_engine(url, pool_size=1)
+    store = PgKeyStore(engine, ttl_s=0.05, timeout_s=1.0)
+    key_id = key.split("_")[2]
+    assert await store.get(key_id) is not None
+    store.start()
+    _, created = await create_key(locker, source="later", scopes=["events:write"])
+    async with locker.begin() as conn:
+        await conn.execute(sa.text("LOCK TABLE intake.api_keys IN ACCESS EXCLUSIVE MODE"))
+        waits = []
+        for _ in range(5):
+            await asyncio.sleep(0.06)  # stale again
+            began = time.monotonic()
+            assert await store.get(key_id) is not None
+            waits.append(time.monotonic() - began)
+    await asyncio.sleep(0.1)
+    try:
+        assert max(waits) < 0.25, waits  # it was the reload's 1 s timeout each
+        assert store._keys.get(created.key_id) is not None  # the reload after the lock saw it
+    finally:
+        await store.close()
+        await engine.dispose()
+        await locker.dispose()
 
 
 async def test_a_large_batch_is_acknowledged_on_each_leads_partition_in_order(infra) -> None:  # type: ignore[no-untyped-def]

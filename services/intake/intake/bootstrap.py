@@ -50,11 +50,14 @@ def create_app(settings: IntakeSettings | None = None, *, keys: KeyStore | None 
     engine = make_engine(settings.database_url, pool_size=2) if keys is None else None
     runtime = Runtime(name="intake", bootstrap=settings.kafka_bootstrap_servers, engine=None,
                       send_timeout_s=settings.kafka_send_timeout_s)
-    store: KeyStore = keys or PgKeyStore(engine, ttl_s=settings.api_key_cache_ttl_s)  # type: ignore[arg-type]
+    stored = PgKeyStore(engine, ttl_s=settings.api_key_cache_ttl_s) if engine is not None else None
+    store: KeyStore = keys or stored  # type: ignore[assignment]  # one of them is given
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        if stored is not None:
+            stored.start()
         app.state.publisher = KafkaPublisher(runtime.producer, ready=runtime.producer_ready,
                                              timeout_s=settings.kafka_send_timeout_s)
         settle_heap()
@@ -62,6 +65,8 @@ def create_app(settings: IntakeSettings | None = None, *, keys: KeyStore | None 
             yield
         finally:
             await runtime.close()
+            if stored is not None:
+                await stored.close()
             if engine is not None:
                 await engine.dispose()
 
