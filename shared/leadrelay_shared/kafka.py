@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
@@ -83,91 +85,154 @@ async def publish(producer: AIOKafkaProducer, event: Event, timeout_s: float) ->
     await send_record(producer, encode(event), timeout_s)
 
 
-async def publish_many(producer: AIOKafkaProducer, events: Sequence[Event],
-                       timeout_s: float) -> list[Exception | None]:
-    """Send every event at once and wait for all acknowledgements (``send_records``)."""
-    return await send_records(producer, [encode(event) for event in events], timeout_s)
+@dataclass
+class _Open:
+    """Records waiting for their partition, in one record batch that still takes more."""
+
+    builder: BatchBuilder
+    deadline: float  # its first caller's: taken by then, or not sent at all
+    taken: asyncio.Future[asyncio.Future[object] | Exception]  # aiokafka's delivery, or why not
 
 
-async def send_records(producer: AIOKafkaProducer, records: Sequence[KafkaRecord],
-                       timeout_s: float) -> list[Exception | None]:
-    """Send every record at once and wait for all acknowledgements; a lead's records keep their
-    order.
+class BatchSender:
+    """Sends records in record batches, one partition's records from every caller in one.
 
-    The records go into one record batch per partition (aiokafka's batch API) instead of one
-    ``send`` each: a ``send`` is about 20 µs of Python per record, an append to a batch a few.
-    A partition's batch is queued once the partition has no unsent batch left; the partitions
-    wait for that at once, not one after another. One after another, event batches spanning
-    the twelve partitions of ``leadrelay.intake.v1`` were refused at 300 leads/s end to end
-    ("kafka did not take the batch within 2.0s", intake's ``503``); at once, the next run held
-    300 leads/s without a refusal and was refused first at 400 (one run each, 2026-12-01).
-    Returns one outcome per record: None when acknowledged, else the error. Never waits longer
-    than ``timeout_s`` in total.
+    The records go into record batches (aiokafka's batch API) instead of one ``send`` each: a
+    ``send`` is about 20 µs of Python per record, an append to a batch a few. But ``send_batch``
+    queues a batch only once its partition has none unsent, and aiokafka keeps one produce
+    request in flight per broker, so a partition takes one batch per round trip. When each call
+    sent batches of its own, concurrent calls for a partition queued behind each other: at 300
+    leads/s end to end, where round trips grew to hundreds of milliseconds, 102 to 115 of 150
+    event batches were refused after 2 s (intake's ``503``). Here the records of concurrent
+    calls go into the batch that waits for the partition, so one round trip takes all of them
+    (46 to 61 refused, three runs each). A batch not taken by its first caller's deadline is
+    not sent at all; each caller learns, record by record, what was acknowledged in time.
     """
-    async def send_all() -> list[tuple[asyncio.Future[object], list[int]]]:
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self._producer = producer
+        self._open: dict[tuple[str, int], deque[_Open]] = {}
+        self._submitters: dict[tuple[str, int], asyncio.Task[None]] = {}
+
+    async def publish(self, events: Sequence[Event], timeout_s: float) -> list[Exception | None]:
+        """Encode the events and ``send`` them."""
+        return await self.send([encode(event) for event in events], timeout_s)
+
+    async def send(self, records: Sequence[KafkaRecord],
+                   timeout_s: float) -> list[Exception | None]:
+        """Send every record and wait for all acknowledgements, never longer than ``timeout_s``
+        in all; a lead's records keep their order. One outcome per record: None when
+        acknowledged, else the error."""
+        if not records:
+            return []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        try:
+            async with asyncio.timeout(timeout_s):
+                by_partition = await self._partitions(records)
+        except (TimeoutError, KafkaError) as exc:
+            return [BrokerUnavailable(f"no metadata for the topic within {timeout_s}s: "
+                                      f"{exc!r}")] * len(records)
+        joined = [group for (topic, partition), indexes in by_partition.items()
+                  for group in self._join(topic, partition, records, indexes, deadline)]
+        await asyncio.wait({batch.taken for batch, _ in joined},
+                           timeout=max(deadline - loop.time(), 0.0))
+        taken = [batch.taken.result() for batch, _ in joined if batch.taken.done()]
+        deliveries = {delivery for delivery in taken if isinstance(delivery, asyncio.Future)}
+        if deliveries:
+            await asyncio.wait(deliveries, timeout=max(deadline - loop.time(), 0.0))
+        outcomes: list[Exception | None] = [None] * len(records)
+        for batch, members in joined:
+            outcome = _outcome(batch, timeout_s)
+            for index in members:
+                outcomes[index] = outcome
+        return outcomes
+
+    async def _partitions(self, records: Sequence[KafkaRecord]
+                          ) -> dict[tuple[str, int], list[int]]:
         partitions: dict[str, list[int]] = {}
         by_partition: dict[tuple[str, int], list[int]] = {}
         for index, record in enumerate(records):
             if record.topic not in partitions:
-                partitions[record.topic] = sorted(await producer.partitions_for(record.topic))
+                partitions[record.topic] = sorted(
+                    await self._producer.partitions_for(record.topic))
             where = partition_for_key(record.key, partitions[record.topic],
                                       partitions[record.topic])
             by_partition.setdefault((record.topic, where), []).append(index)
-        per_partition = await asyncio.gather(*(
-            partition_batches(topic, partition, indexes)
-            for (topic, partition), indexes in by_partition.items()))
-        return [batch for batches in per_partition for batch in batches]
+        return by_partition
 
-    async def partition_batches(topic: str, partition: int, indexes: list[int]
-                                ) -> list[tuple[asyncio.Future[object], list[int]]]:
-        """One partition's records in batches, each queued after the one before (a lead's
-        order); the partitions wait for their queues at once, not one after another."""
-        sent: list[tuple[asyncio.Future[object], list[int]]] = []
-        batch = producer.create_batch()
+    def _join(self, topic: str, partition: int, records: Sequence[KafkaRecord],
+              indexes: list[int], deadline: float) -> list[tuple[_Open, list[int]]]:
+        """Append the records to the partition's last open batch, opening batches as they fill
+        (or when the last one's deadline is later than this caller's); returns each batch used
+        with the records it holds."""
+        queue = self._open.setdefault((topic, partition), deque())
+        joined: list[tuple[_Open, list[int]]] = []
+        batch = queue[-1] if queue and queue[-1].deadline <= deadline else None
         members: list[int] = []
         for index in indexes:
             record = records[index]
-            while batch.append(key=record.key, value=record.value, timestamp=None,
-                               headers=record.headers) is None:  # full: send it, start one
-                sent.append((await submit(batch, topic, partition), members))
-                batch, members = producer.create_batch(), []
+            while batch is None or batch.builder.append(
+                    key=record.key, value=record.value, timestamp=None,
+                    headers=record.headers) is None:  # none open yet, or full: open one
+                if batch is not None and members:
+                    joined.append((batch, members))
+                    members = []
+                batch = _Open(self._producer.create_batch(), deadline,
+                              asyncio.get_running_loop().create_future())
+                queue.append(batch)
             members.append(index)
-        sent.append((await submit(batch, topic, partition), members))
-        return sent
+        if batch is not None and members:
+            joined.append((batch, members))
+        submitter = self._submitters.get((topic, partition))
+        if submitter is None or submitter.done():
+            self._submitters[(topic, partition)] = asyncio.create_task(
+                self._submit(topic, partition, queue), name=f"kafka-batches-{topic}-{partition}")
+        return joined
 
-    async def submit(batch: BatchBuilder, topic: str, partition: int) -> asyncio.Future[object]:
-        """``send_batch`` waits while the partition has a batch queued (another request's). Its
-        bound runs out early: aiokafka subtracts the time since its first wait at every wait, so
-        under load it gave up in 0.4 s of its 2. A batch refused that way was not queued (as
-        aiokafka documents), so it is offered again until our own deadline."""
-        while True:
+    async def _submit(self, topic: str, partition: int, queue: deque[_Open]) -> None:
+        """Queue the partition's open batches with aiokafka in order, each while it still takes
+        records from new callers. aiokafka's own wait gives up early (it subtracts the time since
+        its first wait at every wait: under load it gave up in 0.4 s of its 2), and a batch it
+        refused was not queued, so it is offered again until its deadline."""
+        while queue:
+            batch = queue[0]
+            outcome: asyncio.Future[object] | Exception
             try:
-                return await producer.send_batch(batch, topic, partition=partition)  # type: ignore[no-any-return]
-            except KafkaTimeoutError:
-                if loop.time() >= deadline:
-                    raise
+                outcome = await self._offer(batch, topic, partition)
+            except (TimeoutError, KafkaError) as exc:
+                outcome = BrokerUnavailable(f"kafka did not take the batch in time: {exc!r}")
+            else:
+                outcome.add_done_callback(_retrieve)
+            queue.popleft()
+            batch.taken.set_result(outcome)
 
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    try:
-        sent = await asyncio.wait_for(send_all(), timeout=timeout_s)
-    except (TimeoutError, KafkaError) as exc:
-        failure = BrokerUnavailable(f"kafka did not take the batch within {timeout_s}s: {exc!r}")
-        return [failure] * len(records)
-    if sent:
-        await asyncio.wait([future for future, _ in sent],
-                           timeout=max(deadline - loop.time(), 0.0))
-    outcomes: list[Exception | None] = [None] * len(records)
-    for future, members in sent:
-        outcome: Exception | None = None
-        if not future.done():
-            future.cancel()
-            outcome = BrokerUnavailable(f"kafka did not acknowledge within {timeout_s}s")
-        elif future.exception() is not None:
-            outcome = BrokerUnavailable(repr(future.exception()))
-        for index in members:
-            outcomes[index] = outcome
-    return outcomes
+    async def _offer(self, batch: _Open, topic: str, partition: int) -> asyncio.Future[object]:
+        async with asyncio.timeout(batch.deadline - asyncio.get_running_loop().time()):
+            while True:
+                with contextlib.suppress(KafkaTimeoutError):
+                    return await self._producer.send_batch(  # type: ignore[no-any-return]
+                        batch.builder, topic, partition=partition)
+
+
+def _outcome(batch: _Open, timeout_s: float) -> Exception | None:
+    if not batch.taken.done():
+        return BrokerUnavailable(f"kafka did not take the batch within {timeout_s}s")
+    delivery = batch.taken.result()
+    if isinstance(delivery, Exception):
+        return delivery
+    if not delivery.done():
+        return BrokerUnavailable(f"kafka did not acknowledge within {timeout_s}s")
+    if delivery.exception() is not None:
+        return BrokerUnavailable(repr(delivery.exception()))
+    return None
+
+
+def _retrieve(delivery: asyncio.Future[object]) -> None:
+    """A delivery whose callers all stopped waiting still has its error looked at (asyncio
+    logs an error nobody retrieved)."""
+    if not delivery.cancelled():
+        delivery.exception()
 
 
 def dead_letter_record(*, topic: str, partition: int, offset: int, key: bytes | None,

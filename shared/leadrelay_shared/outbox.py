@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .codec import encode_json
 from .db import any_of
-from .kafka import send_records
+from .kafka import BatchSender
 from .logging import get_logger
 from .metrics import OUTBOX_PUBLISHED, OUTBOX_WAIT
 
@@ -41,7 +41,7 @@ class OutboxRelay:
                  send_timeout_s: float = 10.0) -> None:
         self._engine = engine
         self._table = table
-        self._producer = producer
+        self._sender = BatchSender(producer)
         self._batch_size = batch_size
         self._poll = poll_interval_s
         self._send_timeout = send_timeout_s
@@ -109,7 +109,7 @@ class OutboxRelay:
         was about half of the relay's Python."""
         records = [encode_json(r.event_type, str(r.event_id), r.lead_id, r.occurred_at,
                                r.schema_version, r.json.encode()) for r in rows]
-        failures = [f for f in await send_records(self._producer, records, self._send_timeout)
+        failures = [f for f in await self._sender.send(records, self._send_timeout)
                     if f is not None]
         if failures:
             raise failures[0]

@@ -24,7 +24,12 @@ from intake.settings import IntakeSettings
 from leadrelay_shared.codec import encode
 from leadrelay_shared.contracts import Topics, lead_id_for
 from leadrelay_shared.db import make_engine
-from leadrelay_shared.kafka import ensure_topics, make_producer, partition_for_key, publish_many
+from leadrelay_shared.kafka import (
+    MAX_BATCH_BYTES,
+    BatchSender,
+    ensure_topics,
+    partition_for_key,
+)
 from leadrelay_shared.migrate import upgrade
 from tests.factories import engagement, lead_of, unique_email
 from tests.integration.kafka_helpers import read_to_end
@@ -245,9 +250,10 @@ async def test_requests_do_not_wait_for_the_keys_to_reload(infra, intake_db) -> 
 
 
 async def test_a_large_batch_is_acknowledged_on_each_leads_partition_in_order(infra) -> None:  # type: ignore[no-untyped-def]
-    """``publish_many`` fills one record batch per partition and starts another when it is full
-    (aiokafka's default 16 KiB here, so each partition's share spans several): every event is
-    acknowledged, on its lead's partition, in its lead's order, with the bytes ``encode`` gives."""
+    """``BatchSender.publish`` fills one record batch per partition and starts another when it
+    is full (aiokafka's default 16 KiB here, so each partition's share spans several): every
+    event is acknowledged, on its lead's partition, in its lead's order, with the bytes
+    ``encode`` gives."""
     leads = [lead_of(unique_email("batch")) for _ in range(40)]
     ours = {lead.encode() for lead in leads}
     events = [engagement(leads[n % 40], url=f"https://northwind.example/{n}") for n in range(300)]
@@ -255,7 +261,7 @@ async def test_a_large_batch_is_acknowledged_on_each_leads_partition_in_order(in
                                 enable_idempotence=True, partitioner=partition_for_key)
     await producer.start()
     try:
-        outcomes = await publish_many(producer, events, timeout_s=10)
+        outcomes = await BatchSender(producer).publish(events, timeout_s=10)
     finally:
         await producer.stop()
     assert outcomes == [None] * 300
@@ -270,20 +276,34 @@ async def test_a_large_batch_is_acknowledged_on_each_leads_partition_in_order(in
             == sent
 
 
-async def test_concurrent_batches_for_one_partition_are_all_acknowledged(infra) -> None:  # type: ignore[no-untyped-def]
-    """Forty requests at once, all for one lead: each waits for the partition's earlier batches,
-    and none is refused for it (aiokafka's own wait gives up early; ``publish_many`` offers the
-    batch again within its deadline)."""
+async def test_concurrent_batches_for_one_partition_share_its_record_batches(infra) -> None:  # type: ignore[no-untyped-def]
+    """Forty requests at once, all for one lead, on a producer whose batches linger 100 ms:
+    the partition takes one batch per round trip, so forty batches of their own took 4 s and
+    most were refused at 2 s. Their records share the batch that waits for the partition, so
+    all are acknowledged well within the 2 s, each request's in its order."""
     lead = lead_of(unique_email("contended"))
-    producer = make_producer(infra.bootstrap, client_id="test-contended")
+    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap, acks="all",
+                                enable_idempotence=True, partitioner=partition_for_key,
+                                linger_ms=100, max_batch_size=MAX_BATCH_BYTES)
     await producer.start()
+    requests = [[engagement(lead) for _ in range(20)] for _ in range(40)]
     try:
-        outcomes = await asyncio.gather(*(
-            publish_many(producer, [engagement(lead) for _ in range(20)], timeout_s=10)
-            for _ in range(40)))
+        sender = BatchSender(producer)
+        began = asyncio.get_running_loop().time()
+        outcomes = await asyncio.gather(*(sender.publish(events, timeout_s=2.0)
+                                          for events in requests))
+        took = asyncio.get_running_loop().time() - began
     finally:
         await producer.stop()
     assert [o for batch in outcomes for o in batch if o is not None] == []
+    assert took < 1.5
+    records = await read_to_end(infra.bootstrap, Topics.INTAKE,
+                                keep=lambda r: r.key == lead.encode())
+    order = [dict(r.headers)["ce_id"].decode() for r in records]
+    assert len(order) == 800
+    for events in requests:
+        positions = [order.index(str(e.event_id)) for e in events]
+        assert positions == sorted(positions)
 
 
 async def test_a_batch_waits_for_all_its_partitions_queues_at_once(infra: Any) -> None:
@@ -307,8 +327,8 @@ async def test_a_batch_waits_for_all_its_partitions_queues_at_once(infra: Any) -
             await producer.send(Topics.INTAKE, record.value, key=record.key,
                                 headers=record.headers)
         began = asyncio.get_running_loop().time()
-        outcomes = await publish_many(producer, [engagement(lead) for lead in leads.values()],
-                                      timeout_s=2.0)
+        outcomes = await BatchSender(producer).publish(
+            [engagement(lead) for lead in leads.values()], timeout_s=2.0)
         took = asyncio.get_running_loop().time() - began
     finally:
         await producer.stop()

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import Histogram
 
 from leadrelay_shared.contracts import Event
-from leadrelay_shared.kafka import BrokerUnavailable, publish, publish_many
+from leadrelay_shared.kafka import BatchSender, BrokerUnavailable, publish
 from leadrelay_shared.logging import get_logger
 
 from ..errors import NotAccepted
@@ -24,6 +24,7 @@ SEND_SECONDS = Histogram("intake_kafka_send_seconds", "Time from send to acks=al
 class KafkaPublisher:
     def __init__(self, producer: AIOKafkaProducer, *, ready: ReadyFlag, timeout_s: float) -> None:
         self._producer = producer
+        self._batches = BatchSender(producer)
         self._ready = ready
         self._timeout = timeout_s
 
@@ -42,7 +43,7 @@ class KafkaPublisher:
         if not self._ready.is_set():
             return [NotAccepted("not connected to Kafka yet")] * len(events)
         started = time.perf_counter()
-        outcomes = await publish_many(self._producer, events, self._timeout)
+        outcomes = await self._batches.publish(events, self._timeout)
         SEND_SECONDS.observe(time.perf_counter() - started)
         failed = [o for o in outcomes if o is not None]
         if failed:  # the answer says which items to retry; ops see why (no payload in it)
