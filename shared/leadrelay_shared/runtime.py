@@ -97,9 +97,10 @@ allocates tens of thousands of short-lived objects, and collecting every 700 of 
 of a handler's time in profiles. At 20,000, a young collection still met the objects of the
 requests in flight and moved them on: once intake's batch requests shared record batches (and so
 were alive at the same time), a young collection took 3 ms against 0.6, and collections took
-1.5 s of a 10 s batch load against 0.5 s. At 100,000 most requests end before a collection (A/B, fresh processes: intake's batch load 85–95 against 99–110 µs per
-event, three pairs; ``bench.e2e.trace`` at 300 leads/s, p99 1.09 and 1.26 s against 2.29 and
-1.54 s, 0 and 33 event batches refused against 33 and 40)."""
+1.5 s of a 10 s batch load against 0.5 s. At 100,000 most requests end before a collection
+(A/B, fresh processes: intake's batch load 85–95 against 99–110 µs per event, three pairs;
+``bench.e2e.trace`` at 300 leads/s, p99 1.09 and 1.26 s against 2.29 and 1.54 s, 0 and 33 event
+batches refused against 33 and 40)."""
 
 
 def settle_heap() -> None:
