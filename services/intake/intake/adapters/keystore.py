@@ -86,8 +86,8 @@ class PgKeyStore:
         return found
 
     async def _refresh(self) -> None:
-        # Reloaded by whichever request found the keys stale, every request of the moment
-        # waited for it: at 300 leads/s end to end, up to 5.9 s (the reload is bounded by 1 s,
+        # When the request that found the keys stale reloaded them, every request of that
+        # moment waited: at 300 leads/s end to end, up to 5.9 s (each reload is bounded by 1 s,
         # and the waiting requests ran it again one after another).
         while True:
             due = (self._loaded_at or 0.0) + self._ttl
