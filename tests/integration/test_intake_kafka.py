@@ -4,6 +4,7 @@ a bounded 503 without a broker, and recovery when the broker comes back."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -212,16 +213,15 @@ async def test_database_down_cached_keys_work_unknown_keys_get_503(infra, intake
     with pytest.raises(KeyStoreUnavailable):
         await store.get("zzzzzzzzzzzz")
     took = time.monotonic() - began
-    await store.close()
     await dead.dispose()
     assert cached is not None and took < 3.0
 
 
 async def test_requests_do_not_wait_for_the_keys_to_reload(infra, intake_db) -> None:  # type: ignore[no-untyped-def]
-    """Once started, the store reloads its keys every ``ttl_s`` in the background: with the
-    table locked, so the reload waits, a key cached before is served at once, again and again
-    (a request finding the keys stale ran the reload itself and waited for the lock); once the
-    lock goes, the reload finishes and a key created meanwhile is known."""
+    """While ``refresh`` runs, the store reloads its keys every ``ttl_s`` in the background:
+    with the table locked, so the reload waits, a key cached before is served at once, again
+    and again (a request finding the keys stale ran the reload itself and waited for the lock);
+    once the lock goes, the reload finishes and a key created meanwhile is known."""
     from intake.adapters.keystore import PgKeyStore
 
     url, key = intake_db
@@ -229,7 +229,7 @@ async def test_requests_do_not_wait_for_the_keys_to_reload(infra, intake_db) -> 
     store = PgKeyStore(engine, ttl_s=0.05, timeout_s=1.0)
     key_id = key.split("_")[2]
     assert await store.get(key_id) is not None
-    store.start()
+    refresher = asyncio.create_task(store.refresh())
     _, created = await create_key(locker, source="later", scopes=["events:write"])
     async with locker.begin() as conn:
         await conn.execute(sa.text("LOCK TABLE intake.api_keys IN ACCESS EXCLUSIVE MODE"))
@@ -244,7 +244,9 @@ async def test_requests_do_not_wait_for_the_keys_to_reload(infra, intake_db) -> 
         assert max(waits) < 0.25, waits  # it was the reload's 1 s timeout each
         assert store._keys.get(created.key_id) is not None  # the reload after the lock saw it
     finally:
-        await store.close()
+        refresher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresher
         await engine.dispose()
         await locker.dispose()
 

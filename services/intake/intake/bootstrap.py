@@ -57,7 +57,7 @@ def create_app(settings: IntakeSettings | None = None, *, keys: KeyStore | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         if stored is not None:
-            stored.start()
+            runtime.spawn(stored.refresh(), "api-keys-reload")
         app.state.publisher = KafkaPublisher(runtime.producer, ready=runtime.producer_ready,
                                              timeout_s=settings.kafka_send_timeout_s)
         settle_heap()
@@ -65,8 +65,6 @@ def create_app(settings: IntakeSettings | None = None, *, keys: KeyStore | None 
             yield
         finally:
             await runtime.close()
-            if stored is not None:
-                await stored.close()
             if engine is not None:
                 await engine.dispose()
 

@@ -1,6 +1,6 @@
 """API keys in PostgreSQL, read through a small cache so the hot path rarely touches the database.
 
-Every known key is reloaded every ``ttl_s`` seconds, in the background once ``start`` was called:
+Every known key is reloaded every ``ttl_s`` seconds, in the background while ``refresh`` runs:
 requests go on with the keys cached meanwhile, so a slow database never holds them (a revocation
 takes effect within ``ttl_s`` and the reload's time). Only the first load is waited for. A key
 not in the cache is looked up once, so a key created a moment ago works at once. Unknown ids are
@@ -11,7 +11,6 @@ down, the keys already cached keep working.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -52,24 +51,11 @@ class PgKeyStore:
         self._missing: dict[str, float] = {}
         self._loaded_at: float | None = None
         self._lock = asyncio.Lock()
-        self._refresher: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        """Reload the keys every ``ttl_s`` in the background from now on, so requests never wait
-        for a reload. Without it (a one-off lookup), a request finding the keys stale reloads
-        them itself."""
-        self._refresher = asyncio.create_task(self._refresh(), name="api-keys-reload")
-
-    async def close(self) -> None:
-        """Stop reloading (at shutdown)."""
-        if self._refresher is not None:
-            self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
+        self._refreshing = False
 
     async def get(self, key_id: str) -> ApiKey | None:
         now = time.monotonic()
-        if self._loaded_at is None or (self._refresher is None
+        if self._loaded_at is None or (not self._refreshing
                                        and now - self._loaded_at > self._ttl):
             await self._reload(now)
         if key_id in self._keys:
@@ -85,14 +71,21 @@ class PgKeyStore:
             self._keys[key_id] = found
         return found
 
-    async def _refresh(self) -> None:
+    async def refresh(self) -> None:
+        """Reload the keys every ``ttl_s`` until cancelled (intake's runtime runs it), so
+        requests never wait for a reload. Without it (a one-off lookup), a request finding the
+        keys stale reloads them itself."""
         # When the request that found the keys stale reloaded them, every request of that
         # moment waited: at 300 leads/s end to end, up to 5.9 s (each reload is bounded by 1 s,
         # and the waiting requests ran it again one after another).
-        while True:
-            due = (self._loaded_at or 0.0) + self._ttl
-            await asyncio.sleep(max(due - time.monotonic(), 0.0))
-            await self._reload(time.monotonic())
+        self._refreshing = True
+        try:
+            while True:
+                due = (self._loaded_at or 0.0) + self._ttl
+                await asyncio.sleep(max(due - time.monotonic(), 0.0))
+                await self._reload(time.monotonic())
+        finally:
+            self._refreshing = False
 
     async def _reload(self, now: float) -> None:
         async with self._lock:
