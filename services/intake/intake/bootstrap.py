@@ -47,11 +47,12 @@ READ_BY_HAND = (FormFill, EngagementIn, BatchIn, ActivityIn, FeedbackIn)
 def create_app(settings: IntakeSettings | None = None, *, keys: KeyStore | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
     configure("intake", settings.log_level)
-    engine = make_engine(settings.database_url, pool_size=2) if keys is None else None
+    engine, stored = None, None
+    if keys is None:  # the keys in PostgreSQL (tests give their own)
+        engine = make_engine(settings.database_url, pool_size=2)
+        keys = stored = PgKeyStore(engine, ttl_s=settings.api_key_cache_ttl_s)
     runtime = Runtime(name="intake", bootstrap=settings.kafka_bootstrap_servers, engine=None,
                       send_timeout_s=settings.kafka_send_timeout_s)
-    stored = PgKeyStore(engine, ttl_s=settings.api_key_cache_ttl_s) if engine is not None else None
-    store: KeyStore = keys or stored  # type: ignore[assignment]  # one of them is given
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,7 +71,7 @@ def create_app(settings: IntakeSettings | None = None, *, keys: KeyStore | None 
 
     app = FastAPI(title="leadrelay intake", version="0.2.0", lifespan=lifespan,
                   description=DESCRIPTION)
-    app.state.gate = api.Gate(settings=settings, keys=store, limiter=RateLimiter())
+    app.state.gate = api.Gate(settings=settings, keys=keys, limiter=RateLimiter())
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        overrides={"/v1/events:batch": settings.batch_max_body_bytes})
     if settings.cors_origins:
