@@ -22,7 +22,7 @@ from devstack.ports import free_port
 from devstack.receiver import Receiver
 from devstack.stack import ServiceSpec, Stack
 from leadrelay_shared.codec import encode
-from leadrelay_shared.contracts import Reason, RerouteRequested, Stage, StageChanged
+from leadrelay_shared.contracts import Reason, RerouteRequested, Stage, StageChanged, Topics
 from leadrelay_shared.db import make_engine
 from leadrelay_shared.kafka import make_producer, send_record
 from leadrelay_shared.migrate import upgrade
@@ -30,6 +30,7 @@ from router.adapters import orm
 from router.bootstrap import create_app
 from router.settings import RouterSettings
 from tests.factories import T0, form
+from tests.integration.kafka_helpers import start_group_at_end
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_aW50ZWdyYXRpb24tdGVzdC1zZWNyZXQ="
@@ -99,10 +100,10 @@ async def test_two_router_processes_share_one_pool_fairly(  # type: ignore[no-un
     stack = Stack(data_dir=tmp_path, pick_free_ports=True, log_file=tmp_path / "routers.log",
                   bootstrap=infra.bootstrap, database_url=database_url, extra_env={
                       "ROUTER_CONFIG_PATH": str(config), "ROUTER_CONSUMER_GROUP": group,
-                      "ROUTER_CONSUMER_MAX_RECORDS": "20",
-                      "ROUTER_CONSUMER_OFFSET_RESET": "latest"})  # not other tests' events
+                      "ROUTER_CONSUMER_MAX_RECORDS": "20"})
     engine = make_engine(database_url)
     try:
+        await start_group_at_end(infra.bootstrap, group, Topics.SCORING, Topics.SLA)
         for name in ("router-1", "router-2"):
             port = free_port()
             stack.ports[name] = port
@@ -116,13 +117,16 @@ async def test_two_router_processes_share_one_pool_fairly(  # type: ignore[no-un
         n = 400
         await send(infra.bootstrap, *(mql(i) for i in range(n)))
 
-        async def assigned() -> list[Any]:
+        async def assignments() -> list[Any]:
             async with engine.connect() as conn:
-                rows = (await conn.execute(sa.select(orm.assignments.c.owner_id,
-                                                     orm.assignments.c.decision))).all()
-            return list(rows) if len(rows) >= n else []
+                return list((await conn.execute(sa.select(orm.assignments.c.owner_id,
+                                                          orm.assignments.c.decision))).all())
 
-        rows = await wait_for(assigned, 90)
+        async def all_assigned() -> bool:
+            return len(await assignments()) >= n
+
+        await wait_for(all_assigned, 90)
+        rows = await assignments()
         assert len(rows) == n
         owners = Counter(r.owner_id for r in rows)
         assert max(owners.values()) - min(owners[r] for r in REPS) <= 1, owners
@@ -138,11 +142,12 @@ async def test_two_router_processes_share_one_pool_fairly(  # type: ignore[no-un
 async def router_app(infra: Any, database_url: str,
                      config: Path) -> AsyncIterator[httpx.AsyncClient]:
     await asyncio.to_thread(upgrade, "router", database_url, orm.SCHEMA)
+    group = f"t-{uuid.uuid4()}"
+    await start_group_at_end(infra.bootstrap, group, Topics.SCORING, Topics.SLA)
     settings = RouterSettings(database_url=database_url, kafka_bootstrap_servers=infra.bootstrap,
-                              consumer_group=f"t-{uuid.uuid4()}", relay_poll_interval_s=0.1,
+                              consumer_group=group, relay_poll_interval_s=0.1,
                               config_path=config, config_reload_interval_s=0.2,
-                              admin_token=TOKEN, webhook_schedule_s="0.1,0.1",
-                              consumer_offset_reset="latest")  # not other tests' events
+                              admin_token=TOKEN, webhook_schedule_s="0.1,0.1")
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         assert await wait_for(lambda: group_members(infra.bootstrap, settings.consumer_group)) == 1
