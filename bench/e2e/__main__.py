@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ from bench.router.__main__ import large_document
 from devstack import kafka
 from devstack.ports import free_port
 from devstack.stack import Stack
-from leadrelay_shared.kafka import ensure_topics
+from leadrelay_shared.kafka import ensure_topics, start_group_at_end
 
 RATE = 200.0
 STEPS = (50, 100, 150, 200, 300, 400, 500, 700, 1000)
@@ -162,6 +163,12 @@ def fastapi_ceiling(duration: float) -> float:
         bare.wait()
 
 
+async def start_groups_at_end(bootstrap: str, groups: Iterable[str]) -> None:
+    await ensure_topics(bootstrap)
+    for group in groups:
+        await start_group_at_end(bootstrap, group)
+
+
 def start_stack(work: Path, receiver: Receiver) -> Stack:
     routing = work / "routing.yaml"
     routing.write_text(yaml.safe_dump(large_document(webhook_url=f"{receiver.url}/hooks/crm"),
@@ -177,13 +184,15 @@ def start_stack(work: Path, receiver: Receiver) -> Stack:
            "INTAKE_RATE_LIMIT": "1000000/second"}
     for prefix in ("INTAKE", "SCORING", "ROUTER", "SLA"):
         env[f"{prefix}_LOG_LEVEL"] = "warning"
-    if external:  # a stack that has seen other traffic: groups of our own, from now on
-        for prefix in ("SCORING", "ROUTER", "SLA"):
-            env[f"{prefix}_CONSUMER_GROUP"] = f"bench-e2e-{prefix.lower()}-{suffix}"
-            env[f"{prefix}_CONSUMER_OFFSET_RESET"] = "latest"
+    groups = {prefix: f"bench-e2e-{prefix.lower()}-{suffix}"
+              for prefix in ("SCORING", "ROUTER", "SLA")} if external else {}
+    for prefix, group in groups.items():  # a stack that has seen other traffic
+        env[f"{prefix}_CONSUMER_GROUP"] = group
     stack = Stack(data_dir=work, durable=True, pick_free_ports=True,
                   log_file=work / "services.log", extra_env=env)
     stack.start_infra()
+    if groups:  # groups of our own that read from now on, not the others' leads
+        asyncio.run(start_groups_at_end(stack.bootstrap, groups.values()))
     stack.start_services()
     stack.wait_ready()
     return stack

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
@@ -266,6 +266,27 @@ async def ensure_topics(bootstrap: str, partitions: Mapping[str, int] | None = N
                 await admin.create_topics(new)
     finally:
         await admin.close()
+
+
+async def start_group_at_end(bootstrap: str, group: str,
+                             partitions: Mapping[str, int] | None = None) -> None:
+    """Commit ``group``'s offsets at the current end of every partition of leadrelay's topics
+    (or of the topics named, with their partition counts).
+
+    A service then started in that group reads exactly what is sent from now on, wherever its
+    ``consumer_offset_reset`` points. A ``latest`` reset alone looks the end up only when a member
+    is first assigned a partition and fetches, which can be after the first records sent once
+    the group is stable: they would be skipped. The topics must exist."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p)
+               for topic, n in (partitions or Topics.PARTITIONS).items() for p in range(n)]
+        consumer.assign(tps)
+        await consumer.commit(await consumer.end_offsets(tps))
+    finally:
+        await consumer.stop()
 
 
 async def broker_reachable(producer: AIOKafkaProducer, timeout_s: float = 2.0) -> bool:

@@ -42,19 +42,3 @@ async def committed_offset(bootstrap: str, group: str, topic: str,
     finally:
         await reader.stop()
 
-
-async def start_group_at_end(bootstrap: str, group: str, *topics: str) -> None:
-    """Commit ``group``'s offsets at the current end of every partition of ``topics``.
-
-    A service started afterwards in that group reads exactly what is sent from now on. Its
-    ``latest`` offset reset would instead look the end up when it is first assigned, which
-    can be after a test's first events, and skip them."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(t, p) for t in topics for p in range(Topics.PARTITIONS[t])]
-        consumer.assign(tps)
-        await consumer.commit(await consumer.end_offsets(tps))
-    finally:
-        await consumer.stop()

@@ -19,7 +19,7 @@ from leadrelay_shared.codec import encode
 from leadrelay_shared.consumer import EventConsumer, PermanentError, split_lanes
 from leadrelay_shared.contracts import Event, FormSubmitted, Topics
 from leadrelay_shared.db import make_engine
-from leadrelay_shared.kafka import ensure_topics, make_producer, send_record
+from leadrelay_shared.kafka import ensure_topics, make_producer, send_record, start_group_at_end
 from leadrelay_shared.migrate import upgrade
 from scoring import handlers
 from scoring.adapters import orm
@@ -135,6 +135,32 @@ async def test_records_of_types_the_service_does_not_handle_are_skipped_undecode
     dead = await read_to_end(infra.bootstrap, Topics.DEAD_LETTER,
                              keep=lambda r: r.key == broken_key)
     assert dead == []
+
+
+async def test_a_group_started_at_the_end_reads_only_what_is_sent_afterwards(  # type: ignore[no-untyped-def]
+        infra, producer: AIOKafkaProducer) -> None:
+    """Whatever its offset reset: with ``earliest``, the default, it would read the old form."""
+    topic = f"leadrelay.test.start.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(infra.bootstrap, {topic: 1})
+    old, new = encode(form()), form()
+    await producer.send_and_wait(topic, old.value, key=old.key, headers=old.headers)
+    group = f"t-{uuid.uuid4()}"
+    await start_group_at_end(infra.bootstrap, group, {topic: 1})
+    record = encode(new)
+    await producer.send_and_wait(topic, record.value, key=record.key, headers=record.headers)
+    seen: list[Event] = []
+
+    async def one(e: Event) -> None:
+        seen.append(e)
+
+    consumer = EventConsumer(bootstrap=infra.bootstrap, group_id=group, topics=[topic],
+                             handler=one, producer=producer)
+
+    async def new_seen() -> bool:
+        return any(e.event_id == new.event_id for e in seen)
+
+    await run_until(consumer, new_seen)
+    assert [e.event_id for e in seen] == [new.event_id]
 
 
 async def test_the_lag_gauge_shows_a_group_behind_then_caught_up(

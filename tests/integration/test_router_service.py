@@ -22,15 +22,14 @@ from devstack.ports import free_port
 from devstack.receiver import Receiver
 from devstack.stack import ServiceSpec, Stack
 from leadrelay_shared.codec import encode
-from leadrelay_shared.contracts import Reason, RerouteRequested, Stage, StageChanged, Topics
+from leadrelay_shared.contracts import Reason, RerouteRequested, Stage, StageChanged
 from leadrelay_shared.db import make_engine
-from leadrelay_shared.kafka import make_producer, send_record
+from leadrelay_shared.kafka import make_producer, send_record, start_group_at_end
 from leadrelay_shared.migrate import upgrade
 from router.adapters import orm
 from router.bootstrap import create_app
 from router.settings import RouterSettings
 from tests.factories import T0, form
-from tests.integration.kafka_helpers import start_group_at_end
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_aW50ZWdyYXRpb24tdGVzdC1zZWNyZXQ="
@@ -103,7 +102,7 @@ async def test_two_router_processes_share_one_pool_fairly(  # type: ignore[no-un
                       "ROUTER_CONSUMER_MAX_RECORDS": "20"})
     engine = make_engine(database_url)
     try:
-        await start_group_at_end(infra.bootstrap, group, Topics.SCORING, Topics.SLA)
+        await start_group_at_end(infra.bootstrap, group)
         for name in ("router-1", "router-2"):
             port = free_port()
             stack.ports[name] = port
@@ -143,7 +142,7 @@ async def router_app(infra: Any, database_url: str,
                      config: Path) -> AsyncIterator[httpx.AsyncClient]:
     await asyncio.to_thread(upgrade, "router", database_url, orm.SCHEMA)
     group = f"t-{uuid.uuid4()}"
-    await start_group_at_end(infra.bootstrap, group, Topics.SCORING, Topics.SLA)
+    await start_group_at_end(infra.bootstrap, group)
     settings = RouterSettings(database_url=database_url, kafka_bootstrap_servers=infra.bootstrap,
                               consumer_group=group, relay_poll_interval_s=0.1,
                               config_path=config, config_reload_interval_s=0.2,

@@ -19,13 +19,14 @@ from devstack.receiver import Receiver
 from devstack.stack import ServiceSpec, Stack
 from leadrelay_shared.contracts import ActivityLogged, Reason, Stage, StageChanged, Topics
 from leadrelay_shared.db import make_engine
+from leadrelay_shared.kafka import start_group_at_end
 from leadrelay_shared.migrate import upgrade
 from sla_monitor import domain
 from sla_monitor.adapters import orm
 from sla_monitor.adapters.repository import row_of
 from sla_monitor.policy import parse
 from tests.factories import form
-from tests.integration.kafka_helpers import read_to_end, start_group_at_end
+from tests.integration.kafka_helpers import read_to_end
 from tests.integration.test_router_service import group_members, send, wait_for
 
 pytestmark = pytest.mark.integration
@@ -166,9 +167,8 @@ async def test_resolve_notice_and_reroute_through_router(infra: Any, database_ur
                       "SLA_CONSUMER_GROUP": groups["sla-monitor"],
                       "ROUTER_WEBHOOK_SCHEDULE_S": "0.2,0.5", "SLA_WEBHOOK_SCHEDULE_S": "0.2,0.5"})
     try:
-        await start_group_at_end(infra.bootstrap, groups["router"], Topics.SCORING, Topics.SLA)
-        await start_group_at_end(infra.bootstrap, groups["sla-monitor"],
-                                 Topics.ROUTING, Topics.INTAKE, Topics.SCORING)
+        for group in groups.values():
+            await start_group_at_end(infra.bootstrap, group)
         stack.start_services(only=("router", "sla-monitor"))
         await asyncio.to_thread(stack.wait_ready, 90)
         for group in groups.values():
