@@ -86,7 +86,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     ms = [x * 1000 for x in latencies]
     return {"leads": total, "routed_expected": sum(lead.routed for lead in story),
             "accepted": accepted, "statuses": dict(statuses), "seconds": round(elapsed, 3),
-            "intake_p50_ms": percentile(ms, 50), "intake_p99_ms": percentile(ms, 99)}
+            "intake_p50_ms": percentile(ms, 50), "intake_p99_ms": percentile(ms, 99),
+            "cpu_s": time.process_time()}
 
 
 def main() -> None:
