@@ -137,6 +137,16 @@ def http_client(timeout_s: float, *, max_connections: int = 100) -> aiohttp.Clie
         headers={"User-Agent": "leadrelay-webhooks/1"})
 
 
+def stale_connection(exc: aiohttp.ClientError) -> bool:
+    """The receiver closed the connection before answering, on a connection that was open
+    already (not one that failed to connect). Most often a pooled keep-alive connection the
+    receiver closed while idle, whose close this process had not yet read: a busy event loop
+    reads it late, and aiohttp resends only idempotent methods on its own (RFC 9112, 9.3.1)."""
+    return isinstance(exc, aiohttp.ServerDisconnectedError) or (
+        isinstance(exc, aiohttp.ClientOSError)
+        and not isinstance(exc, aiohttp.ClientConnectorError))
+
+
 class Deliverer:
     """Sends due deliveries. ``endpoints`` may be a callable, so a configuration reload takes
     effect without a restart. With ``states``, an endpoint answering 410 is disabled (its other
@@ -253,19 +263,35 @@ class Deliverer:
     async def _post(self, endpoint: Endpoint, row: Delivery) -> Outcome:
         body = body_for(endpoint, row.payload)
         headers = sign(endpoint.secret, row.id, datetime.now(UTC), body)
+        total = self._client.timeout.total
+        deadline = time.monotonic() + (total or 0.0)
         try:
-            async with self._client.post(endpoint.url, data=body, headers=headers,
-                                         allow_redirects=False) as resp:
-                status = resp.status
-                await resp.read()  # the connection goes back to the pool for the next one
+            try:
+                status = await self._send(endpoint.url, body, headers, total)
+            except aiohttp.ClientError as exc:
+                if not stale_connection(exc):
+                    raise
+                # Sent again at once, in what is left of the attempt's time: the request went
+                # out on a pooled connection the receiver had closed while it was idle, and the
+                # webhook-id it carries lets a receiver drop a copy it did see.
+                left = None if total is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError from exc
+                status = await self._send(endpoint.url, body, headers, left)
         except TimeoutError:
-            return Outcome(False, None, f"TimeoutError: no answer within "
-                                        f"{self._client.timeout.total} s")
+            return Outcome(False, None, f"TimeoutError: no answer within {total} s")
         except aiohttp.ClientError as exc:
             return Outcome(False, None, f"{type(exc).__name__}: {exc}"[:500])
         if 200 <= status < 300:
             return Outcome(True, status, None)
         return Outcome(False, status, f"HTTP {status}", gone=status == 410)
+
+    async def _send(self, url: str, body: str, headers: Mapping[str, str],
+                    total: float | None) -> int:
+        async with self._client.post(url, data=body, headers=headers, allow_redirects=False,
+                                     timeout=aiohttp.ClientTimeout(total=total)) as resp:
+            await resp.read()  # the connection goes back to the pool for the next one
+            return resp.status
 
     def _values(self, row: Delivery, outcome: Outcome, now: datetime) -> dict[str, Any]:
         """The row's new state after an attempt: delivered, retried later, or dead-lettered."""

@@ -261,3 +261,47 @@ async def test_webhooks_queued_leased_are_sent_once_at_commit_without_a_claim(qu
         f"msg_{lead}_2": ("delivered", 1, None), f"msg_{lead}_3": ("pending", 0, None),
         f"msg_{lead}_4": ("delivered", 2, None)}
     assert logged == 4
+
+
+
+async def test_a_connection_the_receiver_closes_as_a_webhook_is_sent_does_not_fail_the_attempt(  # type: ignore[no-untyped-def]
+        queue_db) -> None:
+    """A receiver closes a keep-alive connection just as the next webhook goes out on it (one
+    closing idle connections, whose close a busy process reads late). The webhook is sent again
+    at once on a new connection, and its first attempt delivers it: before, the attempt failed
+    (``ServerDisconnectedError``) and the lead waited for the first retry, 5 s by default."""
+    engine = queue_db
+    seen: list[bytes] = []
+
+    async def answers_one_request_per_connection(reader: asyncio.StreamReader,
+                                                 writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
+        await reader.readexactly(length)
+        seen.append(next(line for line in head.split(b"\r\n")
+                         if line.lower().startswith(b"webhook-id")))
+        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        await writer.drain()
+        await reader.read(1)  # the next request on this connection: closed unanswered
+        writer.close()
+
+    server = await asyncio.start_server(answers_one_request_per_connection, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    endpoint = Endpoint(id="crm", url=f"http://127.0.0.1:{port}/hooks/crm", secret=SECRET)
+    lead = f"lead-{uuid.uuid4().hex[:8]}"
+    try:
+        async with http_client(5) as client:
+            deliverer = Deliverer(engine, orm.deliveries, {"crm": endpoint}, client,
+                                  schedule=(60,))
+            first = await queue(engine, endpoint, lead)
+            assert await deliverer.deliver_once() == 1  # its connection is now in the pool
+            second = await queue(engine, endpoint, lead)
+            assert await deliverer.deliver_once() == 1
+    finally:
+        server.close()
+    async with engine.connect() as conn:
+        rows = {r.id: (r.status, r.attempts, r.last_error) for r in (await conn.execute(
+            sa.select(orm.deliveries).where(orm.deliveries.c.lead_id == lead))).all()}
+    assert rows == {first: ("delivered", 1, None), second: ("delivered", 1, None)}
+    assert seen == [f"webhook-id: {first}".encode(), f"webhook-id: {second}".encode()]
