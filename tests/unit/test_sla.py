@@ -3,11 +3,13 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from leadrelay_shared.contracts import (
+    LeadAssigned,
     RerouteRequested,
     SlaBreached,
     Stage,
@@ -15,6 +17,7 @@ from leadrelay_shared.contracts import (
 )
 from leadrelay_shared.delivery import body_for
 from sla_monitor import domain, handlers
+from sla_monitor.adapters.repository import clock_of, row_of
 from sla_monitor.calendar import Calendar, Exception_, add_working, working_between
 from sla_monitor.policy import PolicyError, parse, parse_duration
 from tests.factories import T0, activity, assigned, feedback, form
@@ -237,6 +240,60 @@ async def test_unworked_lead_walks_every_level_once_then_requests_a_reroute() ->
     escalated = next(r for r in uow.webhooks.values() if r["event_type"] == "sla.escalated")
     summary = escalated["payload"]["data"]["summary"]
     assert "escalated to Sam (mgr-sam), manager of Rep-Ana" in summary
+
+
+def _rerouted(request: RerouteRequested, owner: str, at: datetime) -> LeadAssigned:
+    """What router answers a re-route request with: a reassignment it caused."""
+    return assigned(request.lead_id, owner=owner, at=at).model_copy(update={
+        "reassignment": True, "cause_event_id": request.event_id})
+
+
+async def test_a_lead_nobody_works_is_re_routed_max_reroutes_times_then_escalation_ends_it(
+        ) -> None:
+    """Without a bound, an unworked lead went from rep to rep for ever, each time with a
+    breach, an escalation and a critical re-route alert. ``max_reroutes`` (2 by default) counts
+    the re-routes sla-monitor asked for in a row; an operator's re-route starts the count
+    again."""
+    uow = FakeSlaUow()
+    await _handle(uow, assigned("lead-r"))
+    at, owners = T0, iter(["rep-ben", "rep-cleo", "rep-dan"])
+    for _ in range(2):
+        at += timedelta(hours=2)
+        for _ in range(4):
+            await _fire(uow, at)
+        request = uow.outbox[-1]
+        assert isinstance(request, RerouteRequested)
+        await _handle(uow, _rerouted(request, next(owners), at))
+    third = next(c for c in uow.clocks.rows.values() if c.status == "open")
+    assert third.facts is not None and third.facts.reroutes == 2
+    assert third.reroute_at is None and third.escalate_at is not None
+    at += timedelta(hours=2)
+    assert [await _fire(uow, at) for _ in range(4)] == [["warning"], ["breach"],
+                                                         ["escalation"], []]
+    assert sum(isinstance(e, RerouteRequested) for e in uow.outbox) == 2
+    summary = [r for r in uow.webhooks.values() if r["event_type"] == "sla.escalated"][-1][
+        "payload"]["data"]["summary"]
+    assert "not re-routed again: re-routed 2 time(s) in a row already" in summary
+    # An operator moves the lead on: that is a fresh start, with a re-route level again.
+    manual = RerouteRequested(lead_id="lead-r", occurred_at=at, reason="ops", requested_by="ops")
+    await _handle(uow, _rerouted(manual, next(owners), at))
+    fourth = next(c for c in uow.clocks.rows.values() if c.status == "open")
+    assert fourth.facts is not None and fourth.facts.reroutes == 0
+    assert fourth.reroute_at is not None
+    # The count is kept with the clock's facts in the database.
+    assert clock_of(SimpleNamespace(**row_of(third))).facts == third.facts
+
+
+def test_max_reroutes_is_a_policy_setting() -> None:
+    text = CONFIG_TEXT.replace("    reroute_after: 20m\n", "    reroute_after: 20m\n"
+                               "    max_reroutes: 0\n")
+    hot = parse(text).policy("hot")
+    assert hot is not None and hot.max_reroutes == 0
+    h = domain.Handoff("l", uuid.uuid4(), Stage.MQL, domain.Person("rep-ana", "Ana"), "t", T0)
+    assert domain.start_clock(h, hot, "v").reroute_at is None
+    with pytest.raises(PolicyError, match="max_reroutes"):
+        parse(CONFIG_TEXT.replace("    reroute_after: 20m\n",
+                                  "    reroute_after: 20m\n    max_reroutes: -1\n"))
 
 
 async def test_breached_lead_worked_later_sends_the_resolve_notice() -> None:

@@ -45,6 +45,7 @@ class Handoff:
     fit_grade: str | None = None
     fit_score: int | None = None
     engagement_score: int | None = None
+    reroutes: int = 0  # re-routes sla-monitor asked for in a row, unworked, that led here
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,8 @@ def start_clock(h: Handoff, policy: Policy, config_version: str, *, phase: int =
     escalate = (add_working(cal, zone, due, policy.escalate_after)
                 if policy.escalate_after is not None else None)
     reroute = (add_working(cal, zone, due, policy.reroute_after)
-               if policy.reroute_after is not None else None)
+               if policy.reroute_after is not None and h.reroutes < policy.max_reroutes
+               else None)
     clock = Clock(
         id=clock_id(h.assignment_id, h.stage, phase), lead_id=h.lead_id,
         assignment_id=h.assignment_id, stage=h.stage, phase=phase, owner=h.owner,
@@ -175,6 +177,11 @@ def start_clock(h: Handoff, policy: Policy, config_version: str, *, phase: int =
         escalate_at=escalate, reroute_at=reroute, facts=h)
     level, when = next_level(clock, None) or (None, None)
     return replace(clock, next_level=level, next_at=when)
+
+
+def reroute_event_id(clock_id: uuid.UUID) -> uuid.UUID:
+    """The id of the ``reroute.requested`` a clock's re-route level emits (one per clock)."""
+    return uuid.uuid5(clock_id, "reroute.requested")
 
 
 def next_level(clock: Clock, after: str | None) -> tuple[str, datetime] | None:
@@ -217,7 +224,7 @@ def follow_up(clock: Clock, policy: Policy | None, touch: Touch, config_version:
     if policy is None or clock.facts is None or closes(touch) \
             or clock.phase >= len(policy.follow_ups):
         return None
-    facts = replace(clock.facts, owner=clock.owner, manager=clock.manager)
+    facts = replace(clock.facts, owner=clock.owner, manager=clock.manager, reroutes=0)
     return start_clock(facts, policy, config_version, phase=clock.phase + 1, at=touch.at)
 
 
@@ -241,6 +248,10 @@ def fire(clock: Clock, now: datetime) -> tuple[Alert, Clock]:
               if clock.manager else f"ops: {clock.owner.name} has no manager configured")
         message = (f"escalated to {to}: lead {clock.lead_id} still unworked {over} after its "
                    f"{clock.what} deadline ({local_text(clock.due_at, zone)})")
+        rerouted = clock.facts.reroutes if clock.facts else 0
+        if rerouted and clock.reroute_at is None:
+            message += (f"; not re-routed again: re-routed {rerouted} time(s) in a row already "
+                        "without being worked")
     else:
         message = (f"re-route requested: lead {clock.lead_id} unworked {over} after its "
                    f"{clock.what} deadline; router assigns the next eligible rep, "

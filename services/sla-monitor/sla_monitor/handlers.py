@@ -70,7 +70,7 @@ class UnitOfWork(BaseUnitOfWork, Protocol):
     async def enqueue_webhooks(self, rows: Sequence[dict[str, Any]]) -> None: ...
 
 
-def handoff_of(event: LeadAssigned, previous: Clock | None) -> Handoff:
+def handoff_of(event: LeadAssigned, previous: Clock | None, reroutes: int = 0) -> Handoff:
     """The facts of an assignment; a re-route without scores keeps the last known ones."""
     o, m = event.owner, event.manager
     known = previous.facts if previous is not None else None
@@ -83,7 +83,19 @@ def handoff_of(event: LeadAssigned, previous: Clock | None) -> Handoff:
         fit_score=event.fit_score if event.fit_score is not None else
         (known.fit_score if known else None),
         engagement_score=event.engagement_score if event.engagement_score is not None else
-        (known.engagement_score if known else None))
+        (known.engagement_score if known else None), reroutes=reroutes)
+
+
+def reroutes_before(event: LeadAssigned, clocks: Sequence[Clock]) -> int:
+    """How many re-routes in a row, unworked, led to this assignment: one more than the clock
+    whose re-route request caused it had behind it; 0 for anything else (a first assignment,
+    a re-route an operator asked for, router's own reassignment)."""
+    if not event.reassignment:
+        return 0
+    for clock in clocks:
+        if domain.reroute_event_id(clock.id) == event.cause_event_id:
+            return (clock.facts.reroutes if clock.facts else 0) + 1
+    return 0
 
 
 def touch_of(event: ActivityLogged | FeedbackReceived) -> Touch:
@@ -241,13 +253,15 @@ def _start(h: Handoff, leads: _Leads, changes: _Changes) -> Clock | None:
 
 def _assigned(event: LeadAssigned, leads: _Leads, changes: _Changes) -> None:
     previous = leads.latest_for_lead(event.lead_id)
-    for clock in leads.open_for_lead(event.lead_id):
+    open_ = leads.open_for_lead(event.lead_id)
+    reroutes = reroutes_before(event, [*open_, *([previous] if previous else [])])
+    for clock in open_:
         if clock.assignment_id == event.assignment_id:
             return  # this assignment already has its clock
         changes.end(clock, "reassigned", event.occurred_at, Reason(
             rule_id="sla.reassigned",
             message=f"reassigned to {event.owner.name} ({event.owner.id}); a new clock starts"))
-    _start(handoff_of(event, previous), leads, changes)
+    _start(handoff_of(event, previous, reroutes), leads, changes)
 
 
 def _stage(event: StageChanged, leads: _Leads, changes: _Changes) -> None:
@@ -260,7 +274,7 @@ def _stage(event: StageChanged, leads: _Leads, changes: _Changes) -> None:
     if latest is None or latest.facts is None:
         return  # never handed to a rep: nobody to hold to a SAL follow-up
     h = replace(latest.facts, stage=Stage.SAL, at=event.occurred_at, owner=latest.owner,
-                manager=latest.manager)
+                manager=latest.manager, reroutes=0)
     if _start(h, leads, changes) is None:
         return
     for clock in leads.open_for_lead(event.lead_id):
@@ -296,7 +310,7 @@ async def fire_due(*, uow: UnitOfWork, config: SlaConfig, now: datetime, limit: 
             changes.alerts.append(alert)
             if alert.level == "reroute":
                 changes.events.append(RerouteRequested(
-                    event_id=uuid.uuid5(clock.id, "reroute.requested"), lead_id=clock.lead_id,
+                    event_id=domain.reroute_event_id(clock.id), lead_id=clock.lead_id,
                     occurred_at=now, assignment_id=clock.assignment_id,
                     reason=f"SLA {clock.policy_id} {clock.what} deadline missed by "
                            f"{clock.owner.id}", requested_by=REQUESTED_BY))

@@ -139,6 +139,7 @@ class PolicySpec(_Strict):
     warning_at: float | None = Field(default=0.8, gt=0, lt=1)
     escalate_after: str | int | float | None = None
     reroute_after: str | int | float | None = None
+    max_reroutes: int = Field(default=2, ge=0, le=100)
     channels: tuple[str, ...] | None = None
 
     @field_validator("first_touch", "escalate_after", "reroute_after")
@@ -220,6 +221,7 @@ class Policy:
     warning_at: float | None = None
     escalate_after: timedelta | None = None
     reroute_after: timedelta | None = None
+    max_reroutes: int = 2  # re-routes in a row of a lead nobody works; then escalation ends it
     channels: tuple[str, ...] | None = None
     when: WhenSpec = field(default_factory=WhenSpec)
 
@@ -287,7 +289,7 @@ def compile_config(spec: SlaSpec) -> SlaConfig:
         first_touch=parse_duration(p.first_touch),
         follow_ups=tuple(parse_duration(f) for f in p.follow_ups), warning_at=p.warning_at,
         escalate_after=_optional(p.escalate_after), reroute_after=_optional(p.reroute_after),
-        channels=p.channels, when=p.when) for p in spec.policies)
+        max_reroutes=p.max_reroutes, channels=p.channels, when=p.when) for p in spec.policies)
     formats = {"webhook": "standard", "slack": "slack", "pagerduty": "pagerduty"}
     channels = {c.id: Channel(Endpoint(id=c.id, url=c.url, secret=c.secret, enabled=c.enabled,
                                        format=formats[c.type], routing_key=c.routing_key or ""),

@@ -32,7 +32,7 @@ def row_of(c: Clock) -> dict[str, Any]:
         f = c.facts
         facts = {"owner_zone": f.owner_zone, "segment": f.segment, "fit_grade": f.fit_grade,
                  "fit_score": f.fit_score, "engagement_score": f.engagement_score,
-                 "at": f.at.isoformat()}
+                 "reroutes": f.reroutes, "at": f.at.isoformat()}
     return {
         "id": c.id, "lead_id": c.lead_id, "assignment_id": c.assignment_id,
         "stage": c.stage.value, "phase": c.phase, "owner_id": c.owner.id,
