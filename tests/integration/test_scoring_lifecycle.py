@@ -200,3 +200,26 @@ async def test_model_reload_timers_and_erasure(infra, database_url, tmp_path: Pa
         assert event.lead.email and event.lead.email not in repr(payloads)
         missing = await s.client.post(f"/v1/leads/{uuid.uuid4()}/erase", headers=AS_ADMIN)
         assert missing.status_code == 404
+
+
+async def test_a_new_group_with_the_latest_offset_reset_skips_what_came_before(  # type: ignore[no-untyped-def]
+        infra, database_url) -> None:
+    """``SCORING_CONSUMER_OFFSET_RESET`` reaches scoring's consumer (it was left at earliest)."""
+    at = datetime.now(UTC)
+    old = form(at=at)
+    producer = make_producer(infra.bootstrap, client_id="scoring-test-old")
+    await producer.start()
+    try:
+        await send_record(producer, encode(old), 5)
+    finally:
+        await producer.stop()
+    async with scoring(infra, database_url, consumer_offset_reset="latest") as s:
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:  # until the consumer has its positions: a new lead is scored
+            new = form(at=at)
+            await s.send(new)
+            await asyncio.sleep(0.5)
+            if (await s.client.get(f"/v1/leads/{new.lead_id}")).status_code == 200:
+                break
+            assert asyncio.get_running_loop().time() < deadline
+        assert (await s.client.get(f"/v1/leads/{old.lead_id}")).status_code == 404

@@ -72,7 +72,7 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
             bootstrap=settings.kafka_bootstrap_servers, group_id=settings.consumer_group,
             topics=[Topics.INTAKE], handler=handle, batch_handler=handle_batch,
             producer=runtime.producer, max_records=settings.consumer_max_records,
-            lanes=settings.consumer_lanes)
+            lanes=settings.consumer_lanes, offset_reset=settings.consumer_offset_reset)
         runtime.spawn(runtime.after_producer(relay.run()), "outbox-relay")
         runtime.spawn(runtime.after_producer(consumer.run()), "consumer")
         runtime.spawn(timers(), "timers")
