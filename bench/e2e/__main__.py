@@ -192,7 +192,8 @@ def start_stack(work: Path, receiver: Receiver) -> Stack:
                   log_file=work / "services.log", extra_env=env)
     stack.start_infra()
     if groups:  # groups of our own that read from now on, not the others' leads
-        asyncio.run(start_groups_at_end(stack.bootstrap, groups.values()))
+        asyncio.run(start_groups_at_end(stack.bootstrap, [  # scoring's handoffs: one more
+            *groups.values(), groups["SCORING"] + "-timeline"]))
     stack.start_services()
     stack.wait_ready()
     return stack

@@ -110,6 +110,19 @@ async def test_form_fill_arrives_as_a_verified_webhook(running: Running) -> None
             "Authorization": f"Bearer {running.stack.admin_token('router')}"}) as router:
         record = (await router.get(f"/v1/assignments/{data['assignment_id']}")).json()
     assert record["decision"]["strategy"] == "round_robin"
+    # The lead's one timeline tells the whole way: scored, qualified, and who it went to.
+    async with httpx.AsyncClient(base_url=running.stack.url("scoring"), headers={
+            "Authorization": f"Bearer {running.stack.admin_token('scoring')}"}) as scoring:
+        for _ in range(100):
+            entries = (await scoring.get(f"/v1/leads/{lead_id}/timeline")).json()["entries"]
+            if any(e["kind"] == "assigned" for e in entries):
+                break
+            await asyncio.sleep(0.1)
+    kinds = [e["kind"] for e in entries]
+    assert kinds[:2] == ["form_submitted", "scored"] and "stage_changed" in kinds, kinds
+    handoff = next(e for e in entries if e["kind"] == "assigned")
+    assert handoff["detail"]["owner_id"] == data["owner"]["id"], entries
+    assert handoff["summary"].endswith(data["summary"])
 
 
 async def test_activity_before_the_deadline_means_no_alert(running: Running) -> None:

@@ -15,7 +15,15 @@ import pytest
 import sqlalchemy as sa
 
 from leadrelay_shared.codec import decode, encode
-from leadrelay_shared.contracts import Event, LeadErased, StageChanged, Topics
+from leadrelay_shared.contracts import (
+    Event,
+    LeadErased,
+    Reason,
+    RerouteRequested,
+    SlaBreached,
+    StageChanged,
+    Topics,
+)
 from leadrelay_shared.db import make_engine
 from leadrelay_shared.kafka import make_producer, send_record
 from leadrelay_shared.migrate import upgrade
@@ -23,7 +31,7 @@ from scoring.adapters import orm
 from scoring.bootstrap import create_app
 from scoring.model import default_text
 from scoring.settings import ScoringSettings
-from tests.factories import engagement, feedback, form
+from tests.factories import assigned, engagement, feedback, form
 from tests.integration.kafka_helpers import read_to_end
 
 ADMIN, READER = "test-scoring-admin", "test-scoring-reader"
@@ -200,6 +208,43 @@ async def test_model_reload_timers_and_erasure(infra, database_url, tmp_path: Pa
         assert event.lead.email and event.lead.email not in repr(payloads)
         missing = await s.client.post(f"/v1/leads/{uuid.uuid4()}/erase", headers=AS_ADMIN)
         assert missing.status_code == 404
+
+
+async def test_the_timeline_says_who_the_lead_went_to_and_what_its_sla_did(  # type: ignore[no-untyped-def]
+        infra, database_url) -> None:
+    """router's ``lead.assigned`` and sla-monitor's ``sla.breached`` and ``reroute.requested``
+    are on the lead's timeline beside scoring's own entries, each once."""
+    at = datetime.now(UTC)
+    async with scoring(infra, database_url) as s:
+        first = form(title="VP Engineering", company_size=250, at=at)
+        lead = first.lead_id
+        handoff = assigned(lead, at=at).model_copy(update={"summary": "rep-ana is next"})
+        breach = SlaBreached(lead_id=lead, occurred_at=at, clock_id=uuid.uuid4(),
+                             assignment_id=handoff.assignment_id, owner_id="rep-ana",
+                             team_id="sdr", policy_id="hot", started_at=at, due_at=at,
+                             reasons=(Reason(rule_id="sla.hot.breach", message="no call"),))
+        reroute = RerouteRequested(lead_id=lead, occurred_at=at, reason="deadline missed",
+                                   requested_by="sla-monitor",
+                                   assignment_id=handoff.assignment_id)
+        await s.send(first, handoff, breach, reroute, handoff)  # + a redelivery
+
+        async def kinds() -> list[str]:
+            resp = await s.client.get(f"/v1/leads/{lead}/timeline")
+            return [e["kind"] for e in resp.json()["entries"]] if resp.status_code == 200 else []
+
+        deadline = asyncio.get_running_loop().time() + 20
+        while not {"assigned", "sla_breached", "reroute_requested"} <= set(await kinds()):
+            assert asyncio.get_running_loop().time() < deadline, await kinds()
+            await asyncio.sleep(0.1)
+        entries = (await s.client.get(f"/v1/leads/{lead}/timeline")).json()["entries"]
+    got = {e["kind"]: e for e in entries if e["kind"] in ("assigned", "sla_breached",
+                                                          "reroute_requested")}
+    assert [e["kind"] for e in entries].count("assigned") == 1
+    assert got["assigned"]["summary"] == "assigned to Rep-Ana (rep-ana), team sdr: rep-ana is next"
+    assert got["assigned"]["detail"]["assignment_id"] == str(handoff.assignment_id)
+    assert got["sla_breached"]["summary"] == "no call"
+    assert got["reroute_requested"]["summary"] == \
+        "re-route requested by sla-monitor: deadline missed"
 
 
 async def test_a_new_group_with_the_latest_offset_reset_skips_what_came_before(  # type: ignore[no-untyped-def]

@@ -54,7 +54,8 @@ async def get_lead(lead_id: str, engine: EngineDep, models: ModelsDep) -> dict[s
 
 @router.get("/leads/{lead_id}/timeline")
 async def get_timeline(lead_id: str, engine: EngineDep) -> dict[str, Any]:
-    """Every event, score and stage change of the lead, in order, with reasons."""
+    """Every event, score and stage change of the lead, who router gave it to and why, its SLA
+    breaches and re-route requests, in order, with reasons."""
     entries = await views.timeline(engine, lead_id)
     if not entries:
         raise LeadNotFound(lead_id)

@@ -73,8 +73,24 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
             topics=[Topics.INTAKE], handler=handle, batch_handler=handle_batch,
             producer=runtime.producer, max_records=settings.consumer_max_records,
             lanes=settings.consumer_lanes, offset_reset=settings.consumer_offset_reset)
+
+        async def record_handoffs(events: Sequence[Event]) -> None:
+            await handlers.record_handoffs(events, uow=ScoringUnitOfWork(engine))
+
+        async def record_handoff(event: Event) -> None:
+            await record_handoffs([event])
+
+        # router's and sla-monitor's word on each lead, for its timeline: a group of its own, so
+        # the intake events' lanes never wait for it
+        handoffs = EventConsumer(
+            bootstrap=settings.kafka_bootstrap_servers,
+            group_id=settings.consumer_group + "-timeline", topics=[Topics.ROUTING, Topics.SLA],
+            handler=record_handoff, batch_handler=record_handoffs, producer=runtime.producer,
+            max_records=settings.consumer_max_records, offset_reset=settings.consumer_offset_reset,
+            event_types=[t.event_type for t in handlers.HANDOFF_EVENTS])
         runtime.spawn(runtime.after_producer(relay.run()), "outbox-relay")
         runtime.spawn(runtime.after_producer(consumer.run()), "consumer")
+        runtime.spawn(runtime.after_producer(handoffs.run()), "handoff-consumer")
         runtime.spawn(timers(), "timers")
         runtime.spawn(retention.for_service(
             engine, retention.RetentionTables(orm.processed), settings, utcnow), "retention")
@@ -88,6 +104,7 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
             yield
         finally:
             consumer.stop()
+            handoffs.stop()
             relay.stop()
             await runtime.close()
 

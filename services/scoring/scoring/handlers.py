@@ -21,9 +21,12 @@ from leadrelay_shared.contracts import (
     Event,
     FeedbackReceived,
     FormSubmitted,
+    LeadAssigned,
     LeadErased,
     LeadScored,
+    RerouteRequested,
     Serialised,
+    SlaBreached,
     Stage,
     StageChanged,
 )
@@ -136,6 +139,53 @@ async def handle_batch(events: Sequence[Event], *, uow: UnitOfWork, model: Scori
                     profiles[event.lead_id] = changes.dirty[event.lead_id] = decision.profile
             await changes.flush(uow)
         await uow.commit()
+
+
+HANDOFF_EVENTS = (LeadAssigned, SlaBreached, RerouteRequested)
+
+
+async def record_handoffs(events: Sequence[Event], *, uow: UnitOfWork) -> None:
+    """What router and sla-monitor said about leads, put on their timelines beside what scoring
+    decided: who each lead went to and why, its SLA breaches and the re-routes asked for. So one
+    timeline tells the whole way of a lead. Nothing else changes; idempotent on event id."""
+    async with uow:
+        fresh = await uow.claim_many(events)
+        if fresh:
+            await uow.timeline.add_many([handoff_entry(e) for e in fresh])
+        await uow.commit()
+
+
+def handoff_entry(event: Event) -> TimelineEntry:
+    """The timeline's entry for a handoff event (no personal data of the lead: the owner is a
+    rep, the reasons are rules)."""
+    if isinstance(event, LeadAssigned):
+        o = event.owner
+        verb = "re-routed" if event.reassignment else "assigned"
+        summary = f"{verb} to {o.name} ({o.id}), team {event.team_id}"
+        if event.summary:
+            summary += f": {event.summary}"
+        detail: dict[str, Any] = {
+            "assignment_id": str(event.assignment_id), "owner_id": o.id, "owner_name": o.name,
+            "team_id": event.team_id, "strategy": event.strategy, "queue": event.queue,
+            "account_id": event.account_id, "territory": event.territory,
+            "previous_owner_id": event.previous_owner_id, "stage": event.stage.value,
+            "config_version": event.config_version,
+            "reasons": [r.model_dump() for r in event.reasons]}
+        return TimelineEntry(event.lead_id, event.occurred_at, "reassigned" if
+                             event.reassignment else "assigned", summary, detail, event.event_id)
+    if isinstance(event, SlaBreached):
+        why = event.reasons[0].message if event.reasons else f"SLA {event.policy_id} breached"
+        return TimelineEntry(event.lead_id, event.occurred_at, "sla_breached", why, {
+            "clock_id": str(event.clock_id), "assignment_id": str(event.assignment_id),
+            "owner_id": event.owner_id, "team_id": event.team_id, "policy_id": event.policy_id,
+            "due_at": event.due_at.isoformat(),
+            "reasons": [r.model_dump() for r in event.reasons]}, event.event_id)
+    assert isinstance(event, RerouteRequested)
+    return TimelineEntry(event.lead_id, event.occurred_at, "reroute_requested",
+                         f"re-route requested by {event.requested_by}: {event.reason}", {
+                             "assignment_id": str(event.assignment_id)
+                             if event.assignment_id else None,
+                             "requested_by": event.requested_by}, event.event_id)
 
 
 async def run_timers(*, uow: UnitOfWork, model: ScoringModel, now: datetime,
