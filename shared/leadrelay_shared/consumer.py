@@ -99,7 +99,8 @@ class EventConsumer:
                  unexpected_retries: int = 3, max_backoff_s: float = 10.0,
                  batch_handler: BatchHandler | None = None, offset_reset: str = "earliest",
                  event_types: Collection[str] | None = None, lag_every_s: float = 1.0,
-                 lanes: int = 1, lane_min_records: int = 100, collect: bool = True) -> None:
+                 lanes: int = 1, lane_min_records: int = 100, collect: bool = True,
+                 fetch_wait_ms: int | None = None) -> None:
         self.group_id = group_id
         self._collect_next = collect
         self._lanes = max(lanes, 1)
@@ -126,6 +127,10 @@ class EventConsumer:
             max_poll_records=max_records,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_000,
+            # a consumer that is not on a lead's way to its rep waits for fuller fetches (up to
+            # fetch_wait_ms, or 1 MiB), so it runs a few large batches, not many small ones
+            **({} if fetch_wait_ms is None else
+               {"fetch_max_wait_ms": fetch_wait_ms, "fetch_min_bytes": 1 << 20}),
         )
         self.started = asyncio.Event()
         self._lag_every_s = lag_every_s

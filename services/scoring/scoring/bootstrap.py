@@ -81,13 +81,14 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
             await record_handoffs([event])
 
         # router's and sla-monitor's word on each lead, for its timeline: a group of its own, so
-        # the intake events' lanes never wait for it
+        # the intake events' lanes never wait for it, and a batch about once a second
         handoffs = EventConsumer(
             bootstrap=settings.kafka_bootstrap_servers,
             group_id=settings.consumer_group + "-timeline", topics=[Topics.ROUTING, Topics.SLA],
             handler=record_handoff, batch_handler=record_handoffs, producer=runtime.producer,
             max_records=settings.consumer_max_records, offset_reset=settings.consumer_offset_reset,
-            event_types=[t.event_type for t in handlers.HANDOFF_EVENTS])
+            event_types=[t.event_type for t in handlers.HANDOFF_EVENTS], collect=False,
+            fetch_wait_ms=1_000)
         runtime.spawn(runtime.after_producer(relay.run()), "outbox-relay")
         runtime.spawn(runtime.after_producer(consumer.run()), "consumer")
         runtime.spawn(runtime.after_producer(handoffs.run()), "handoff-consumer")
