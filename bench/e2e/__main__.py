@@ -55,6 +55,7 @@ from devstack import kafka
 from devstack.ports import free_port
 from devstack.stack import Stack
 from leadrelay_shared.kafka import ensure_topics, start_group_at_end
+from scoring.settings import timeline_group
 
 RATE = 200.0
 STEPS = (50, 100, 150, 200, 300, 400, 500, 700, 1000)
@@ -192,8 +193,8 @@ def start_stack(work: Path, receiver: Receiver) -> Stack:
                   log_file=work / "services.log", extra_env=env)
     stack.start_infra()
     if groups:  # groups of our own that read from now on, not the others' leads
-        asyncio.run(start_groups_at_end(stack.bootstrap, [  # scoring's handoffs: one more
-            *groups.values(), groups["SCORING"] + "-timeline"]))
+        asyncio.run(start_groups_at_end(stack.bootstrap, [
+            *groups.values(), timeline_group(groups["SCORING"])]))
     stack.start_services()
     stack.wait_ready()
     return stack

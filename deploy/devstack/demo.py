@@ -89,7 +89,7 @@ async def run(intake_url: str, receiver_port: int, wait_s: float) -> int:
                   "(its SLA clock stops: no alert for it)")
     print(f"waiting up to {wait_s:.0f}s for SLA alerts on the unworked leads…")
     deadline = time.monotonic() + wait_s
-    ours = set(lead_ids)
+    ours = {lead for lead in lead_ids if lead}
     while time.monotonic() < deadline and not alerted(receiver, ours):
         await asyncio.sleep(0.5)
     receiver.stop()

@@ -276,7 +276,8 @@ async def start_group_at_end(bootstrap: str, group: str,
     A service then started in that group reads exactly what is sent from now on, wherever its
     ``consumer_offset_reset`` points. A ``latest`` reset alone looks the end up only when a member
     is first assigned a partition and fetches, which can be after the first records sent once
-    the group is stable: they would be skipped. The topics must exist."""
+    the group is stable: they would be skipped. The topics must exist, and the group must have
+    no member yet (the commit is a member-less one)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
                                 enable_auto_commit=False)
     await consumer.start()

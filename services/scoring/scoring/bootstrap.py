@@ -23,7 +23,7 @@ from .adapters import orm
 from .adapters.models import ModelStore
 from .adapters.repository import ScoringUnitOfWork
 from .errors import LeadNotFound
-from .settings import ScoringSettings
+from .settings import ScoringSettings, timeline_group
 
 log = get_logger(__name__)
 
@@ -84,7 +84,7 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
         # the intake events' lanes never wait for it, and a batch about once a second
         handoffs = EventConsumer(
             bootstrap=settings.kafka_bootstrap_servers,
-            group_id=settings.consumer_group + "-timeline", topics=[Topics.ROUTING, Topics.SLA],
+            group_id=timeline_group(settings.consumer_group), topics=[Topics.ROUTING, Topics.SLA],
             handler=record_handoff, batch_handler=record_handoffs, producer=runtime.producer,
             max_records=settings.consumer_max_records, offset_reset=settings.consumer_offset_reset,
             event_types=[t.event_type for t in handlers.HANDOFF_EVENTS], collect=False,

@@ -21,3 +21,9 @@ class ScoringSettings(BackendSettings):
     # A large poll is handled as this many concurrent batches, split by lead (see
     # leadrelay_shared.consumer); scoring's transactions touch only their own leads.
     consumer_lanes: int = Field(default=2, ge=1, le=8)
+
+
+def timeline_group(consumer_group: str) -> str:
+    """The consumer group in which scoring reads router's and sla-monitor's topics for the
+    leads' timelines, beside ``consumer_group`` for intake's."""
+    return f"{consumer_group}-timeline"
