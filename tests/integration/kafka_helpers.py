@@ -41,4 +41,3 @@ async def committed_offset(bootstrap: str, group: str, topic: str,
         return await reader.committed(TopicPartition(topic, partition))  # type: ignore[no-any-return]
     finally:
         await reader.stop()
-
