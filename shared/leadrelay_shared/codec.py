@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from cloudevents.core.bindings import kafka as ce_kafka
@@ -46,35 +47,55 @@ def encode(event: Event) -> KafkaRecord:
         value = type(event).__pydantic_serializer__.to_json(event)
     except PydanticSerializationError:  # a lone surrogate: jsonio escapes it as json does
         return encode_payload(event.event_type, event.model_dump(mode="json"))
-    when = jsonio.dumps(event.occurred_at)[1:-1].decode()
-    return encode_json(event.event_type, str(event.event_id), event.lead_id, when,
-                       event.schema_version, value)
+    return encode_json(event.event_type, str(event.event_id), event.lead_id,
+                       json_time(event.occurred_at), event.schema_version, value)
+
+
+def json_time(moment: datetime) -> str:
+    """An aware datetime as pydantic writes it in an event's JSON (UTC as ``Z``)."""
+    return jsonio.dumps(moment)[1:-1].decode()
 
 
 def encode_payload(event_type: str, payload: dict[str, Any]) -> KafkaRecord:
-    """Encode an event already dumped to JSON-ready data (an outbox row) without validating it
-    again. The headers are exactly what the ``cloudevents`` library writes (the tests compare
-    both), built directly because building a ``CloudEvent`` per record is the costliest step."""
+    """Encode an event already dumped to JSON-ready data (an outbox row, or intake's batch items
+    built as data) without validating it again. The headers are exactly what the
+    ``cloudevents`` library writes (the tests compare both), built directly because building a
+    ``CloudEvent`` per record is the costliest step."""
     return encode_json(event_type, str(payload["event_id"]), payload["lead_id"],
                        str(payload["occurred_at"]), payload.get("schema_version", 1),
                        jsonio.dumps(payload))
 
 
+@dataclass(frozen=True)
+class _TypeHeaders:
+    topic: str
+    source: bytes
+    type: bytes
+
+
+_TYPE_HEADERS = {name: _TypeHeaders(cls.topic, cls.source.encode(), name.encode())
+                 for name, cls in EVENT_TYPES.items()}
+_SCHEMA_VERSIONS: dict[object, bytes] = {v: str(n).encode() for n in range(1, 10)
+                                         for v in (n, str(n))}  # as int, or as outbox text
+
+
 def encode_json(event_type: str, event_id: str, lead_id: str, occurred_at: str,
                 schema_version: object, value: bytes) -> KafkaRecord:
     """Encode an event whose JSON is already written (the outbox relay reads it as text from
-    PostgreSQL), given the attributes its headers need."""
-    cls = EVENT_TYPES[event_type]
+    PostgreSQL), given the attributes its headers need. What depends only on the event type
+    is encoded once."""
+    fixed = _TYPE_HEADERS[event_type]
     when = occurred_at[:-6] + "Z" if occurred_at.endswith("+00:00") else occurred_at
     lead = lead_id.encode()
+    version = schema_version or 1
     headers = [
-        ("ce_id", event_id.encode()), ("ce_source", cls.source.encode()),
-        ("ce_type", event_type.encode()), ("ce_time", when.encode()), ("ce_subject", lead),
+        ("ce_id", event_id.encode()), ("ce_source", fixed.source),
+        ("ce_type", fixed.type), ("ce_time", when.encode()), ("ce_subject", lead),
         ("content-type", CONTENT_TYPE_BYTES), ("ce_partitionkey", lead),
-        ("ce_schemaversion", str(schema_version or 1).encode()),
+        ("ce_schemaversion", _SCHEMA_VERSIONS.get(version) or str(version).encode()),
         ("ce_specversion", SPECVERSION),
     ]
-    return KafkaRecord(topic=cls.topic, key=lead, value=value, headers=headers)
+    return KafkaRecord(topic=fixed.topic, key=lead, value=value, headers=headers)
 
 
 def library_encode(event: Event) -> KafkaRecord:

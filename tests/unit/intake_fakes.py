@@ -10,6 +10,7 @@ from intake.auth import ApiKey, KeyKind, Scope, hash_key, new_key
 from intake.bootstrap import create_app
 from intake.errors import NotAccepted
 from intake.settings import IntakeSettings
+from leadrelay_shared.codec import KafkaRecord, decode
 from leadrelay_shared.contracts import Event
 
 
@@ -23,11 +24,12 @@ class FakePublisher:
             raise NotAccepted("broker down")
         self.events.append(event)
 
-    async def publish_many(self, events: Sequence[Event]) -> list[Exception | None]:
+    async def publish_records(self, records: Sequence[KafkaRecord]) -> list[Exception | None]:
+        """Records are kept as the events a consumer decodes from them."""
         if self.fail:
-            return [NotAccepted("broker down")] * len(events)
-        self.events.extend(events)
-        return [None] * len(events)
+            return [NotAccepted("broker down")] * len(records)
+        self.events.extend(decode(r.headers, r.value, r.key) for r in records)
+        return [None] * len(records)
 
 
 class StaticKeys:

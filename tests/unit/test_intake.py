@@ -3,14 +3,18 @@ from __future__ import annotations
 import unicodedata
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from intake import domain
+from intake import domain, handlers
 from intake.errors import InvalidInput
-from leadrelay_shared.contracts import lead_id_for
+from intake.schemas import EngagementIn
+from leadrelay_shared import jsonio
+from leadrelay_shared.codec import encode, encode_payload, json_time
+from leadrelay_shared.contracts import Audit, EngagementRecorded, lead_id_for
 from tests.unit.intake_fakes import FakePublisher, client
 
 
@@ -133,3 +137,65 @@ async def test_activity_by_email_maps_to_the_same_lead() -> None:
     assert r.status_code == 202
     assert r.json()["lead_id"] == lead_id_for("ada@northwind.example")
     assert uuid.UUID(r.json()["event_id"])
+
+
+# -- a batch item's event, written as data --------------------------------------------------------
+
+_ZONES = st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5))])
+_SCALAR = (st.none() | st.booleans() | st.integers(-(10**20), 10**20)
+           | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20))
+_OPTIONAL_TEXT = st.none() | st.text(max_size=20) | st.sampled_from(["  q4\tdemo \x07", ""])
+_ENGAGEMENT_IN = st.fixed_dictionaries(
+    {"engagement_type": st.sampled_from(["page_view", "email_click", "webinar_attended"])},
+    optional={
+        "email": st.sampled_from(["Ada@Northwind.Example", "ｇrace@contoso.example",
+                                  "linus+x@mail.example"]),
+        "lead_id": st.sampled_from(["lead-1", "00000000-0000-4000-8000-000000000000"]),
+        "url": _OPTIONAL_TEXT, "campaign": _OPTIONAL_TEXT,
+        "properties": st.dictionaries(st.text(max_size=10), _SCALAR, max_size=4),
+        "occurred_at": st.datetimes(min_value=datetime(2000, 1, 1),
+                                    max_value=datetime(2100, 1, 1), timezones=_ZONES),
+        "source_system": st.sampled_from(["marketing", "hubspot"]),
+        "source_event_id": st.none() | st.text(min_size=1, max_size=20),
+    }).filter(lambda raw: "email" in raw or "lead_id" in raw)
+
+
+def _as_model(item: EngagementIn, event_id: str, now: datetime, audit: Audit | None
+              ) -> EngagementRecorded:
+    """The event built field by field as a model (how intake built it before batches wrote
+    data): the reference that ``engagement_data`` is held to."""
+    email = domain.normalise_email(item.email) if item.email else None
+    if audit is not None and item.source_event_id:
+        audit = audit.model_copy(update={"source_event_id": item.source_event_id})
+    return EngagementRecorded(
+        event_id=uuid.UUID(event_id), lead_id=item.lead_id or domain.lead_id_from(None, email),
+        occurred_at=item.occurred_at or now, received_at=now, source_system=item.source_system,
+        engagement_type=item.engagement_type, url=item.url,
+        campaign=domain.clean_text(item.campaign),
+        properties={k: (domain.clean_text(v) if isinstance(v, str) else v)
+                    for k, v in item.properties.items()},
+        email_domain=email.rsplit("@", 1)[1] if email else None, audit=audit)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_ENGAGEMENT_IN, st.booleans(),
+       st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2040, 1, 1)))
+def test_a_batch_items_data_is_the_json_and_record_of_its_event(
+        raw: dict[str, object], audited: bool, now: datetime) -> None:
+    """``engagement_data`` (what a batch sends, with no model built) writes exactly the JSON,
+    and encodes exactly the Kafka record, of the ``engagement.recorded`` built as a model; the
+    contract validates it back to that event."""
+    item = EngagementIn.model_validate(raw)
+    now = now.replace(tzinfo=UTC)
+    audit = domain.audit(key_id="key-1", client_ip="192.0.2.7", user_agent="curl/8",
+                         request_id="req-1", ip_hash_key=b"k") if audited else None
+    event_id = str(uuid.uuid4())
+    data = handlers.engagement_data(item, event_id=event_id, received_at=json_time(now),
+                                    audit=audit.model_dump() if audit else None)
+    model = _as_model(item, event_id, now, audit)
+    assert jsonio.dumps(data) == EngagementRecorded.__pydantic_serializer__.to_json(model)
+    assert encode_payload(EngagementRecorded.event_type, data) == encode(model)
+    assert EngagementRecorded.model_validate(data) == model
+    assert handlers.engagement_event(item, handlers.RequestContext(
+        now=now, caller_scope="key-1", audit=audit)).model_dump(exclude={"event_id"}) == \
+        model.model_dump(exclude={"event_id"})

@@ -100,6 +100,11 @@ def event_id_for(idempotency_key: str | None, scope: str) -> uuid.UUID:
     return uuid.uuid4()
 
 
+def event_id_text(idempotency_key: str, scope: str) -> str:
+    """``str(event_id_for(idempotency_key, scope))`` for a key given, without building the UUID."""
+    return _EVENT_IDS.text(f"{scope}:{idempotency_key}")
+
+
 def lead_id_from(lead_id: str | None, email: str | None) -> str:
     """The lead an event is about: the given id, or the one derived from the normalised email."""
     if lead_id:

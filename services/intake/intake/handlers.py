@@ -6,10 +6,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
+from leadrelay_shared.codec import KafkaRecord, encode_payload, json_time
 from leadrelay_shared.contracts import Audit, EngagementRecorded, Event, FeedbackReceived
 
 from . import domain
@@ -29,8 +30,9 @@ class Publisher(Protocol):
     async def publish(self, event: Event) -> None:
         """Return only once Kafka acknowledged with acks=all; raise NotAccepted otherwise."""
 
-    async def publish_many(self, events: Sequence[Event]) -> list[Exception | None]:
-        """Send all, wait for every acknowledgement (bounded); one outcome per event."""
+    async def publish_records(self, records: Sequence[KafkaRecord]) -> list[Exception | None]:
+        """Send events already encoded, all together; wait for every acknowledgement (bounded).
+        One outcome per record: None when acknowledged, else why not."""
 
 
 @dataclass(frozen=True)
@@ -77,19 +79,37 @@ async def log_activity(activity: ActivityIn, *, publisher: Publisher,
     return event
 
 
-def engagement_event(item: EngagementIn, ctx: RequestContext,
-                     event_id: uuid.UUID | None = None) -> EngagementRecorded:
+def engagement_event(item: EngagementIn, ctx: RequestContext) -> EngagementRecorded:
+    """The ``engagement.recorded`` event of one item, validated against its contract."""
+    audit = ctx.audit.model_dump() if ctx.audit is not None else None
+    return EngagementRecorded.model_validate(engagement_data(
+        item, event_id=str(_event_id(ctx, "events", item.source_event_id)),
+        received_at=json_time(ctx.now), audit=audit))
+
+
+def engagement_data(item: EngagementIn, *, event_id: str, received_at: str,
+                    audit: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``engagement.recorded`` event of ``item`` as JSON-ready data, its fields in the
+    contract's order, so that ``EngagementRecorded`` validates it and writes the same JSON (a
+    property test holds both to that). A batch sends this without building the model: the
+    model and its encoding were two thirds of a batch item's Python."""
     email = domain.normalise_email(item.email) if item.email else None
-    lead_id = item.lead_id or domain.lead_id_from(None, email)
-    return EngagementRecorded(
-        event_id=event_id or _event_id(ctx, "events", item.source_event_id), lead_id=lead_id,
-        occurred_at=item.occurred_at or ctx.now, received_at=ctx.now,
-        source_system=item.source_system, engagement_type=item.engagement_type,
-        url=item.url, campaign=domain.clean_text(item.campaign),
-        properties={k: (domain.clean_text(v) if isinstance(v, str) else v)
-                    for k, v in item.properties.items()},
-        email_domain=email.rsplit("@", 1)[1] if email else None,
-        audit=_with_source_id(ctx.audit, item.source_event_id))
+    sid = item.source_event_id
+    return {
+        "event_id": event_id,
+        "lead_id": item.lead_id or domain.lead_id_from(None, email),
+        "occurred_at": json_time(item.occurred_at) if item.occurred_at else received_at,
+        "schema_version": 1,
+        "received_at": received_at,
+        "audit": {**audit, "source_event_id": sid} if audit is not None and sid else audit,
+        "source_system": item.source_system,
+        "engagement_type": item.engagement_type,
+        "url": item.url,
+        "campaign": domain.clean_text(item.campaign),
+        "properties": {k: (domain.clean_text(v) if isinstance(v, str) else v)
+                       for k, v in item.properties.items()},
+        "email_domain": email.rsplit("@", 1)[1] if email else None,
+    }
 
 
 async def record_engagement(item: EngagementIn, *, publisher: Publisher,
@@ -116,36 +136,46 @@ async def record_batch(items: Sequence[EngagementIn | list[ItemError]], *,
                        publisher: Publisher, ctx: RequestContext) -> BatchResult:
     """Turn each valid item into an event, publish them together, report every item (an item
     given as its errors was refused when the body was read)."""
-    results: list[BatchItemResult] = []
-    events: list[tuple[int, Event]] = []
+    results: list[BatchItemResult | None] = [None] * len(items)
+    sent: list[tuple[int, dict[str, Any]]] = []
+    received_at = json_time(ctx.now)
+    audit = ctx.audit.model_dump() if ctx.audit is not None else None
     for index, item in enumerate(items):
         if isinstance(item, list):
-            results.append(_rejected(index, item))
+            results[index] = _rejected(index, item)
             continue
-        item_id = None
-        if not item.source_event_id and ctx.idempotency_key:
-            item_id = domain.event_id_for(f"{ctx.idempotency_key}:{index}",
-                                          f"{ctx.caller_scope}:batch")
         try:
-            event = engagement_event(item, ctx, item_id)
+            data = engagement_data(item, event_id=_batch_item_id(ctx, index, item),
+                                   received_at=received_at, audit=audit)
         except InvalidInput as exc:
-            results.append(_rejected(index, [
-                ItemError(field=exc.field, rule=exc.rule, message=exc.message)]))
+            results[index] = _rejected(index, [
+                ItemError(field=exc.field, rule=exc.rule, message=exc.message)])
             continue
-        events.append((index, event))
-    outcomes = await publisher.publish_many([e for _, e in events]) if events else []
+        sent.append((index, data))
+    records = [encode_payload(EngagementRecorded.event_type, data) for _, data in sent]
+    outcomes = await publisher.publish_records(records) if records else []
     unavailable = [ItemError(field="(item)", rule="not_acknowledged",
                              message="Kafka did not acknowledge in time; retry this item")]
-    for (index, sent), failure in zip(events, outcomes, strict=True):
-        results.append(BatchItemResult(
-            index=index, status="unavailable" if failure else "accepted",
-            event_id=sent.event_id, lead_id=sent.lead_id,
-            errors=unavailable if failure else []))
-    results.sort(key=lambda r: r["index"])
-    count = {s: sum(1 for r in results if r["status"] == s)
-             for s in ("accepted", "rejected", "unavailable")}
+    count = {"accepted": 0, "rejected": len(items) - len(sent), "unavailable": 0}
+    for (index, data), failure in zip(sent, outcomes, strict=True):
+        status: Literal["accepted", "unavailable"] = "unavailable" if failure else "accepted"
+        count[status] += 1
+        results[index] = BatchItemResult(
+            index=index, status=status, event_id=data["event_id"], lead_id=data["lead_id"],
+            errors=unavailable if failure else [])
     return BatchResult(accepted=count["accepted"], rejected=count["rejected"],
-                       unavailable=count["unavailable"], items=results)
+                       unavailable=count["unavailable"],
+                       items=[r for r in results if r is not None])
+
+
+def _batch_item_id(ctx: RequestContext, index: int, item: EngagementIn) -> str:
+    """The item's own source id names its event; else the batch's Idempotency-Key and the
+    item's place in it do; else a new id."""
+    if item.source_event_id:
+        return domain.event_id_text(item.source_event_id, f"{ctx.caller_scope}:events:source")
+    if ctx.idempotency_key:
+        return domain.event_id_text(f"{ctx.idempotency_key}:{index}", f"{ctx.caller_scope}:batch")
+    return str(uuid.uuid4())
 
 
 def item_errors(exc: ValidationError) -> list[ItemError]:

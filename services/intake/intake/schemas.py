@@ -185,7 +185,7 @@ class BatchItemResult(TypedDict):
     index: int
     status: Annotated[Literal["accepted", "rejected", "unavailable"], Field(
         description="accepted, rejected (fix the item) or unavailable (retry it)")]
-    event_id: uuid.UUID | None
+    event_id: Annotated[str | None, Field(json_schema_extra={"format": "uuid"})]
     lead_id: str | None
     errors: list[ItemError]
 

@@ -9,6 +9,7 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Histogram
 
+from leadrelay_shared.codec import KafkaRecord
 from leadrelay_shared.contracts import Event
 from leadrelay_shared.kafka import BatchSender, BrokerUnavailable, publish
 from leadrelay_shared.logging import get_logger
@@ -39,15 +40,15 @@ class KafkaPublisher:
             raise NotAccepted(str(exc)) from exc
         SEND_SECONDS.observe(time.perf_counter() - started)
 
-    async def publish_many(self, events: Sequence[Event]) -> list[Exception | None]:
+    async def publish_records(self, records: Sequence[KafkaRecord]) -> list[Exception | None]:
         if not self._ready.is_set():
-            return [NotAccepted("not connected to Kafka yet")] * len(events)
+            return [NotAccepted("not connected to Kafka yet")] * len(records)
         started = time.perf_counter()
-        outcomes = await self._batches.publish(events, self._timeout)
+        outcomes = await self._batches.send(records, self._timeout)
         SEND_SECONDS.observe(time.perf_counter() - started)
         failed = [o for o in outcomes if o is not None]
         if failed:  # the answer says which items to retry; ops see why (no payload in it)
-            log.warning("kafka_not_acknowledged", events=len(failed), of=len(events),
+            log.warning("kafka_not_acknowledged", events=len(failed), of=len(records),
                         error=str(failed[0])[:300])
         return outcomes
 
