@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -19,6 +19,23 @@ from leadrelay_shared.privacy import scrub
 from leadrelay_shared.uow import SqlUnitOfWork
 
 from . import orm
+
+
+def _upsert(table: sa.Table, keys: Sequence[str], set_: Callable[[Any], Mapping[str, Any]]
+            ) -> sa.Executable:
+    """``INSERT … ON CONFLICT (keys) DO UPDATE SET …``, built once: building ``excluded`` and
+    its column proxies anew for every batch was about 4 % of router's CPU under end-to-end
+    load."""
+    stmt = insert(table)
+    return stmt.on_conflict_do_update(index_elements=[table.c[k] for k in keys],
+                                      set_=set_(stmt.excluded))
+
+
+_ADD_LOADS = _upsert(orm.rep_loads, ("rep_id", "day"),
+                     lambda new: {"assigned": orm.rep_loads.c.assigned + new.assigned})
+_PUT_OWNERS = _upsert(orm.lead_owners, ("lead_id",), lambda new: {
+    c: new[c] for c in ("assignment_id", "owner_id", "queue", "team_id", "stage", "lead",
+                        "assigned_at")})
 
 
 class RoundRobinState:
@@ -81,11 +98,8 @@ class RepLoads:
     async def add_many(self, increments: Mapping[tuple[str, date], int]) -> None:
         if not increments:
             return
-        t = orm.rep_loads
-        stmt = insert(t)
-        await self._conn.execute(stmt.on_conflict_do_update(
-            index_elements=[t.c.rep_id, t.c.day],
-            set_={"assigned": t.c.assigned + stmt.excluded.assigned}),
+        await self._conn.execute(
+            _ADD_LOADS,
             [{"rep_id": r, "day": d, "assigned": n} for (r, d), n in sorted(increments.items())])
 
 
@@ -116,12 +130,8 @@ class LeadOwners:
     async def put_many(self, owners: Sequence[CurrentOwner], now: datetime) -> None:
         if not owners:
             return
-        t = orm.lead_owners
-        stmt = insert(t)
-        await self._conn.execute(stmt.on_conflict_do_update(
-            index_elements=[t.c.lead_id],
-            set_={c: stmt.excluded[c] for c in ("assignment_id", "owner_id", "queue", "team_id",
-                                                "stage", "lead", "assigned_at")}),
+        await self._conn.execute(
+            _PUT_OWNERS,
             [{"lead_id": o.lead_id, "assignment_id": o.assignment_id, "owner_id": o.owner_id,
               "queue": o.queue, "team_id": o.team_id, "stage": o.stage, "lead": o.lead,
               "assigned_at": now} for o in owners])
