@@ -385,3 +385,48 @@ async def test_a_collected_batch_holds_at_most_max_records_and_nothing_is_lost(
     assert max(map(len, batches)) <= 20
     assert [e.event_id for b in batches for e in b] == [e.event_id for e in sent]
     assert await committed_offset(infra.bootstrap, group, topic) == len(sent)
+
+
+@pytest.mark.parametrize("fetch_wait_ms", [None, 400])
+async def test_a_patient_consumer_reads_a_trickle_in_a_few_batches(
+        infra: Any, producer: AIOKafkaProducer, fetch_wait_ms: int | None) -> None:
+    """40 events sent one at a time, 25 ms apart (a second in all), to a started consumer. By
+    default each fetch answers with whatever is there, so the trickle comes in many batches; a
+    consumer that waits for fuller fetches (sla-monitor's, off a lead's way to its rep) takes
+    it in a few, and loses nothing."""
+    topic, _ = await engagements_on_one_partition(infra.bootstrap, producer, 1, 0)
+    group = f"t-{uuid.uuid4()}"
+    await start_group_at_end(infra.bootstrap, group, {topic: 1})
+    batches: list[list[Event]] = []
+
+    async def many(events: Sequence[Event]) -> None:
+        batches.append(list(events))
+
+    async def one(e: Event) -> None:
+        raise AssertionError("handled one by one")
+
+    consumer = EventConsumer(bootstrap=infra.bootstrap, group_id=group, topics=[topic],
+                             handler=one, batch_handler=many, producer=producer,
+                             fetch_wait_ms=fetch_wait_ms)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await asyncio.wait_for(consumer.started.wait(), 30)
+        await asyncio.sleep(1.0)  # the group formed and the first fetch waits
+        lead = form().lead_id
+        sent = [engagement(lead) for _ in range(40)]
+        for event in sent:
+            record = encode(event)
+            await producer.send_and_wait(topic, record.value, key=record.key,
+                                         headers=record.headers)
+            await asyncio.sleep(0.025)
+        while sum(map(len, batches)) < len(sent):
+            assert not task.done(), task.exception()
+            await asyncio.sleep(0.1)
+    finally:
+        consumer.stop()
+        await asyncio.wait_for(task, 15)
+    assert [e.event_id for b in batches for e in b] == [e.event_id for e in sent]
+    if fetch_wait_ms is None:
+        assert len(batches) >= 16, len(batches)
+    else:
+        assert len(batches) <= 8, len(batches)

@@ -79,7 +79,8 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
             batch_handler=handle_batch,
             producer=runtime.producer, max_records=settings.consumer_max_records,
             offset_reset=settings.consumer_offset_reset,
-            event_types=[t.event_type for t in handlers.HANDLED])
+            event_types=[t.event_type for t in handlers.HANDLED],
+            fetch_wait_ms=settings.consumer_fetch_wait_ms or None)
         scheduler = Scheduler(tick, interval_s=settings.scheduler_interval_s,
                               batch=settings.scheduler_batch, on_fired=wake, gauges=gauges)
         runtime.spawn(runtime.after_producer(relay.run()), "outbox-relay")
