@@ -46,6 +46,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -67,7 +68,11 @@ class PermanentError(Exception):
 
 
 def is_transient(exc: BaseException) -> bool:
+    """Worth running again as it was: the broker or the database was unreachable, or a pooled
+    connection had died (through SQLAlchemy, or on a statement sent to asyncpg directly)."""
     if isinstance(exc, (OSError, TimeoutError, ConnectionError, KafkaError)):
+        return True
+    if isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.InterfaceError)):
         return True
     if isinstance(exc, (OperationalError, InterfaceError)):
         return True

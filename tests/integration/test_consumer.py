@@ -430,3 +430,67 @@ async def test_a_patient_consumer_reads_a_trickle_in_a_few_batches(
         assert len(batches) >= 16, len(batches)
     else:
         assert len(batches) <= 8, len(batches)
+
+
+async def test_connections_ended_under_a_running_consumer_lose_and_double_nothing(
+        infra: Any, database_url: str, producer: AIOKafkaProducer) -> None:
+    """Pooled connections are not pinged before use (``db.make_engine``). When the server ends
+    them between two batches, the next batch meets a dead connection on its first statement:
+    it is retried as transient, and every form is handled exactly once."""
+    await asyncio.to_thread(upgrade, "scoring", database_url, orm.SCHEMA)
+    name = f"lr-test-{uuid.uuid4().hex[:8]}"
+    engine, admin = make_engine(database_url, name=name), make_engine(database_url, pool_size=1)
+    topic = f"leadrelay.test.ended.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(infra.bootstrap, {topic: 1})
+    forms = [form() for _ in range(20)]
+
+    async def many(events: Sequence[Event]) -> None:
+        await handlers.handle_batch(events, uow=ScoringUnitOfWork(engine), model=default_model(),
+                                    now=lambda: datetime.now(UTC))
+
+    async def one(e: Event) -> None:
+        raise AssertionError("a dead connection sent the batch one by one")
+
+    async def seen(events: list[FormSubmitted]) -> bool:
+        async with admin.connect() as conn:
+            return await conn.scalar(sa.select(sa.func.count()).where(
+                orm.leads.c.lead_id.in_([e.lead_id for e in events]))) == len(events)
+
+    async def send(events: list[FormSubmitted]) -> None:
+        for event in events:
+            record = encode(event)
+            await producer.send_and_wait(topic, record.value, key=record.key,
+                                         headers=record.headers)
+
+    consumer = EventConsumer(bootstrap=infra.bootstrap, group_id=f"t-{uuid.uuid4()}",
+                             topics=[topic], handler=one, batch_handler=many, producer=producer)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await send(forms[:10])
+        while not await seen(forms[:10]):
+            assert not task.done(), task.exception()
+            await asyncio.sleep(0.1)
+        async with admin.connect() as conn:
+            ended = await conn.scalar(sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = :name"), {"name": name})
+        assert ended >= 1, "the consumer's pooled connections should have been ended"
+        await send(forms[10:])
+        for _ in range(300):
+            if await seen(forms):
+                break
+            assert not task.done(), task.exception()
+            await asyncio.sleep(0.1)
+        assert await seen(forms)
+    finally:
+        consumer.stop()
+        await asyncio.wait_for(task, 15)
+    async with admin.connect() as conn:
+        fills = (await conn.execute(sa.select(orm.leads.c.form_fills).where(
+            orm.leads.c.lead_id.in_([e.lead_id for e in forms])))).scalars().all()
+        outbox = await conn.scalar(sa.select(sa.func.count()).where(
+            orm.outbox.c.lead_id.in_([e.lead_id for e in forms])))
+    assert sorted(fills) == [1] * len(forms)
+    assert outbox == 3 * len(forms)  # each: LeadScored and two StageChanged, none doubled
+    await engine.dispose()
+    await admin.dispose()

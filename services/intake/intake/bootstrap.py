@@ -49,7 +49,7 @@ def create_app(settings: IntakeSettings | None = None, *, keys: KeyStore | None 
     configure("intake", settings.log_level)
     engine, stored = None, None
     if keys is None:  # the keys in PostgreSQL (tests give their own)
-        engine = make_engine(settings.database_url, pool_size=2)
+        engine = make_engine(settings.database_url, pool_size=2, name="leadrelay-intake")
         keys = stored = PgKeyStore(engine, ttl_s=settings.api_key_cache_ttl_s)
     runtime = Runtime(name="intake", bootstrap=settings.kafka_bootstrap_servers, engine=None,
                       send_timeout_s=settings.kafka_send_timeout_s)

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: IntakeSettings) -> int:
-    engine = make_engine(settings.database_url, pool_size=1)
+    engine = make_engine(settings.database_url, pool_size=1, name="leadrelay-intake-cli")
     try:
         if args.keys_command == "create":
             try:

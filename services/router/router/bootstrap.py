@@ -38,7 +38,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
     settings = settings or RouterSettings()
     configure("router", settings.log_level)
     store = ConfigStore(settings.config_path)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, name="leadrelay-router")
     runtime = Runtime(name="router", bootstrap=settings.kafka_bootstrap_servers, engine=engine,
                       send_timeout_s=settings.kafka_send_timeout_s)
 

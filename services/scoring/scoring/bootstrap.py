@@ -35,7 +35,7 @@ def utcnow() -> datetime:
 def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     settings = settings or ScoringSettings()
     configure("scoring", settings.log_level)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, name="leadrelay-scoring")
     runtime = Runtime(name="scoring", bootstrap=settings.kafka_bootstrap_servers, engine=engine,
                       send_timeout_s=settings.kafka_send_timeout_s)
     models = ModelStore(settings.model_path)

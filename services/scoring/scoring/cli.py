@@ -59,7 +59,7 @@ def check(path: Path) -> int:
 
 
 async def _erase(settings: ScoringSettings, lead_id: str, requested_by: str | None) -> int:
-    engine = make_engine(settings.database_url, pool_size=1)
+    engine = make_engine(settings.database_url, pool_size=1, name="leadrelay-scoring-cli")
     try:
         erased_at = await handlers.erase(lead_id, uow=ScoringUnitOfWork(engine),
                                          now=datetime.now(UTC), requested_by=requested_by)

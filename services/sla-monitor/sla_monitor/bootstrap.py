@@ -34,7 +34,7 @@ def utcnow() -> datetime:
 def create_app(settings: SlaSettings | None = None) -> FastAPI:
     settings = settings or SlaSettings()
     configure("sla-monitor", settings.log_level)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, name="leadrelay-sla-monitor")
     runtime = Runtime(name="sla-monitor", bootstrap=settings.kafka_bootstrap_servers,
                       engine=engine, send_timeout_s=settings.kafka_send_timeout_s)
     policies = PolicyStore(settings.policies_path)
