@@ -40,10 +40,11 @@ def make_engine(url: str, *, pool_size: int = 10, name: str = "leadrelay") -> As
     round trips (``BEGIN``, ``;``, ``ROLLBACK``) before every transaction; without them, at 200
     leads/s end to end, p50 was 35–37 ms against 54–67 and p99 90–131 against 138–170 (two
     interleaved trace pairs). A connection that died in the pool (the server restarted, or
-    ended it) fails its next statement instead; SQLAlchemy then discards every connection of
-    the pool made before it, and the work is retried: a consumer's batch or a relay round is
-    transient on a database error and runs again (``consumer.is_transient``,
-    ``tests/integration/test_consumer.py`` ends the connections of a running consumer)."""
+    ended it) fails its next statement instead and is discarded (when SQLAlchemy meets the
+    error itself, with every connection of the pool made before it), and the work is retried:
+    a consumer's batch is transient on such an error and runs again (``consumer.is_transient``;
+    ``tests/integration/test_consumer.py`` ends the connections of a running consumer), and
+    the relays and other background loops run their next round."""
     return create_async_engine(
         async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
         json_serializer=jsonio.dumps_str, json_deserializer=jsonio.loads,
