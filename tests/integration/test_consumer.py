@@ -394,7 +394,8 @@ async def test_a_patient_consumer_reads_a_trickle_in_a_few_batches(
     default each fetch answers with whatever is there, so the trickle comes in many batches; a
     consumer that waits for fuller fetches (sla-monitor's, off a lead's way to its rep) takes
     it in a few, and loses nothing."""
-    topic, _ = await engagements_on_one_partition(infra.bootstrap, producer, 1, 0)
+    topic = f"leadrelay.test.trickle.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(infra.bootstrap, {topic: 1})
     group = f"t-{uuid.uuid4()}"
     await start_group_at_end(infra.bootstrap, group, {topic: 1})
     batches: list[list[Event]] = []
