@@ -46,6 +46,9 @@ PROBLEMS = "https://leadrelay.dev/problems/"
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 router = APIRouter(prefix="/v1", tags=["ingestion"])
+# The endpoints that take only the request and answer with a finished response, served the short
+# way (``direct.DirectApp``).
+DIRECT_PATHS = ("/v1/forms", "/v1/events", "/v1/events:batch", "/v1/activities")
 
 
 @dataclass

@@ -23,6 +23,7 @@ from . import api
 from .adapters.keystore import PgKeyStore
 from .adapters.publisher import KafkaPublisher
 from .auth import KeyStore
+from .direct import DirectApp
 from .ratelimit import RateLimiter
 from .schemas import ActivityIn, BatchIn, EngagementIn, FeedbackIn, FormFill
 from .settings import IntakeSettings
@@ -69,8 +70,8 @@ def create_app(settings: IntakeSettings | None = None, *, keys: KeyStore | None 
             if engine is not None:
                 await engine.dispose()
 
-    app = FastAPI(title="leadrelay intake", version="0.2.0", lifespan=lifespan,
-                  description=DESCRIPTION)
+    app = DirectApp(title="leadrelay intake", version="0.2.0", lifespan=lifespan,
+                    description=DESCRIPTION, direct_paths=api.DIRECT_PATHS)
     app.state.gate = api.Gate(settings=settings, keys=keys, limiter=RateLimiter())
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        overrides={"/v1/events:batch": settings.batch_max_body_bytes})
