@@ -81,10 +81,6 @@ async def send_record(producer: AIOKafkaProducer, record: KafkaRecord, timeout_s
         raise BrokerUnavailable(f"kafka did not acknowledge within {timeout_s}s: {exc!r}") from exc
 
 
-async def publish(producer: AIOKafkaProducer, event: Event, timeout_s: float) -> None:
-    await send_record(producer, encode(event), timeout_s)
-
-
 @dataclass
 class _Open:
     """Records waiting for their partition, in one record batch that still takes more."""

@@ -138,7 +138,7 @@ async def test_the_short_way_answers_as_fastapis_way(name: str,
 async def test_an_unexpected_error_is_a_bare_500_both_ways(
         monkeypatch: pytest.MonkeyPatch) -> None:
     class Broken(FakePublisher):
-        async def publish(self, event: Any) -> None:
+        async def publish_record(self, record: Any) -> None:
             raise RuntimeError("a bug")
 
     answers = []

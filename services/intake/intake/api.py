@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
@@ -16,6 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from prometheus_client import Counter
 from pydantic import BaseModel, ValidationError
 
+from leadrelay_shared import jsonio
 from leadrelay_shared.contracts import Event
 from leadrelay_shared.web import problem
 
@@ -24,7 +26,7 @@ from .adapters import hubspot, mautic
 from .adapters.inbound import PayloadInvalid, SignatureInvalid, Translation
 from .auth import AuthError, Caller, KeyStore, KeyStoreUnavailable, Scope, check, parse_key
 from .errors import InvalidInput, NotAccepted
-from .handlers import Publisher, RequestContext
+from .handlers import Published, Publisher, RequestContext
 from .ratelimit import RateLimited, RateLimiter
 from .schemas import (
     BATCH_RESULT,
@@ -246,10 +248,10 @@ def idempotency_key(request: Request) -> str | None:
     return key
 
 
-def accepted(event: Event) -> Response:
-    """202 with the event's ids, written by pydantic-core (no response-model round trip)."""
-    body = Accepted.model_construct(event_id=event.event_id, lead_id=event.lead_id,
-                                    status="accepted").model_dump_json()
+def accepted(event: Event | Published) -> Response:
+    """202 with the event's ids (``Accepted``), written straight by pydantic-core."""
+    body = jsonio.dumps({"event_id": str(event.event_id), "lead_id": event.lead_id,
+                         "status": "accepted"})
     return Response(body, status_code=202, media_type="application/json")
 
 
@@ -415,8 +417,8 @@ async def _publish_translation(translation: Translation, request: Request, publi
                                            source_event_id=source_event_id)
         accepted.append(Accepted(event_id=event.event_id, lead_id=event.lead_id))
     for engagement in translation.engagements:
-        event = await handlers.record_engagement(engagement, publisher=publisher, ctx=ctx)
-        accepted.append(Accepted(event_id=event.event_id, lead_id=event.lead_id))
+        sent = await handlers.record_engagement(engagement, publisher=publisher, ctx=ctx)
+        accepted.append(Accepted(event_id=uuid.UUID(sent.event_id), lead_id=sent.lead_id))
     return AdapterResult(accepted=accepted, ignored=translation.ignored)
 
 

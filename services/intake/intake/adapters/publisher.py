@@ -9,9 +9,9 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Histogram
 
-from leadrelay_shared.codec import KafkaRecord
+from leadrelay_shared.codec import KafkaRecord, encode
 from leadrelay_shared.contracts import Event
-from leadrelay_shared.kafka import BatchSender, BrokerUnavailable, publish
+from leadrelay_shared.kafka import BatchSender, BrokerUnavailable, send_record
 from leadrelay_shared.logging import get_logger
 
 from ..errors import NotAccepted
@@ -30,11 +30,14 @@ class KafkaPublisher:
         self._timeout = timeout_s
 
     async def publish(self, event: Event) -> None:
+        await self.publish_record(encode(event))
+
+    async def publish_record(self, record: KafkaRecord) -> None:
         if not self._ready.is_set():
             raise NotAccepted("not connected to Kafka yet")
         started = time.perf_counter()
         try:
-            await publish(self._producer, event, self._timeout)
+            await send_record(self._producer, record, self._timeout)
         except BrokerUnavailable as exc:
             log.warning("kafka_not_acknowledged", events=1, of=1, error=str(exc)[:300])
             raise NotAccepted(str(exc)) from exc
