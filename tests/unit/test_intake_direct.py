@@ -157,3 +157,16 @@ async def test_an_unexpected_error_is_a_bare_500_both_ways(
                 await c.post("/v1/events", json=EVENT,
                              headers={"Authorization": f"Bearer {keys.add(*ALL_SCOPES)}"})
     assert answers[0] == answers[1] == (500, "Internal Server Error")
+
+
+def test_a_short_way_to_a_route_that_is_not_there_stops_the_app_being_made() -> None:
+    from intake.direct import DirectApp
+
+    app = DirectApp(direct_paths=("/v1/events", "/v1/nowhere"))
+
+    @app.post("/v1/events")
+    async def events(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    with pytest.raises(RuntimeError, match="/v1/nowhere"):
+        app.direct_routes()

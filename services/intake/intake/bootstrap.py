@@ -89,6 +89,7 @@ def create_app(settings: IntakeSettings | None = None, *, keys: KeyStore | None 
     # dispatches an included router through a wrapper of its own (a bare endpoint in process:
     # about 90 µs a request included, 70 on the app). Nothing is set at inclusion here to lose.
     app.router.routes.extend([*api.router.routes, *ops_router(runtime.ready).routes])
+    app.direct_routes()
     _document_bodies_read_by_hand(app)
     return app
 

@@ -27,7 +27,8 @@ class DirectApp(FastAPI):
 
     Those routes stay in the app, so they are documented, listed and served the same way when
     the short way does not apply. Their endpoints must take only the ``Request`` and return a
-    ``Response``.
+    ``Response``. The short way has its own instance of each of the app's middlewares, built
+    from the same arguments (the per-request ones keep no state between requests).
     """
 
     def __init__(self, *, direct_paths: tuple[str, ...] = (), **kwargs: Any) -> None:
@@ -36,12 +37,18 @@ class DirectApp(FastAPI):
         self._direct: dict[str, APIRoute] | None = None
         self._direct_stack: ASGIApp | None = None
 
+    def direct_routes(self) -> dict[str, APIRoute]:
+        """The routes served the short way, by path; raises when one of ``direct_paths`` has no
+        POST route without parameters (``bootstrap`` asks once its routes are in, so a wrong
+        path stops the service at start rather than failing its first request)."""
+        if self._direct is None:
+            self._direct = self._find_direct_routes()
+        return self._direct
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = None
         if scope["type"] == "http" and scope["method"] == "POST" and not self.root_path:
-            if self._direct is None:
-                self._direct = self._direct_routes()
-            route = self._direct.get(scope["path"])
+            route = self.direct_routes().get(scope["path"])
         if route is None:
             await super().__call__(scope, receive, send)
             return
@@ -53,7 +60,7 @@ class DirectApp(FastAPI):
             self._direct_stack = self._build_direct_stack()
         await self._direct_stack(scope, receive, send)
 
-    def _direct_routes(self) -> dict[str, APIRoute]:
+    def _find_direct_routes(self) -> dict[str, APIRoute]:
         found = {route.path: route for route in self.router.routes
                  if isinstance(route, APIRoute) and route.path in self._direct_paths
                  and route.methods == {"POST"} and not route.param_convertors}
