@@ -196,3 +196,26 @@ def test_an_engagements_data_is_the_json_and_record_of_its_event(
     assert jsonio.dumps(data) == EngagementRecorded.__pydantic_serializer__.to_json(model)
     assert encode_payload(EngagementRecorded.event_type, data) == encode(model)
     assert EngagementRecorded.model_validate(data) == model
+
+
+@pytest.mark.parametrize("audited", [True, False])
+async def test_a_single_engagement_publishes_the_record_of_its_event(audited: bool) -> None:
+    """``record_engagement`` sends ``engagement_data`` with the request's time, audit and the
+    item's source id: the record is the encoding of the event built as a model."""
+    item = EngagementIn.model_validate({
+        "email": "Ada@Northwind.Example", "engagement_type": "email_click", "campaign": " q4 ",
+        "properties": {"seconds": 12, "note": "a\x00b"}, "source_event_id": "src-9"})
+    now = datetime(2026, 12, 3, 7, 30, tzinfo=timezone(timedelta(hours=1)))
+    audit = domain.audit(key_id="key-1", client_ip="192.0.2.7", user_agent="curl/8",
+                         request_id="req-1", ip_hash_key=b"k") if audited else None
+    sent: list[object] = []
+
+    class Recording(FakePublisher):
+        async def publish_record(self, record: object) -> None:
+            sent.append(record)
+
+    published = await handlers.record_engagement(
+        item, publisher=Recording(), ctx=handlers.RequestContext(
+            now=now, caller_scope="key-1", audit=audit))
+    assert sent == [encode(_as_model(item, published.event_id, now, audit))]
+    assert published.lead_id == lead_id_for("ada@northwind.example")
