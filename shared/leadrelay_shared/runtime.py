@@ -134,17 +134,28 @@ async def db_reachable(engine: AsyncEngine, timeout_s: float = 2.0) -> bool:
     return True
 
 
-def serve(app: Any, host: str, port: int, log_level: str) -> None:
+def server_options(host: str, port: int, log_level: str, *,
+                   proxy_headers: bool = True) -> dict[str, Any]:
+    """uvicorn's settings for a service. With ``proxy_headers`` uvicorn takes the client's
+    address and scheme from ``X-Forwarded-For`` / ``X-Forwarded-Proto`` when the connection
+    comes from a trusted proxy (``FORWARDED_ALLOW_IPS``, this host by default); without, they
+    are the connection's own."""
+    return {"host": host, "port": port, "log_level": log_level, "access_log": False,
+            "timeout_graceful_shutdown": 10, "proxy_headers": proxy_headers}
+
+
+def serve(app: Any, host: str, port: int, log_level: str, *, proxy_headers: bool = True) -> None:
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
-                timeout_graceful_shutdown=10)
+    uvicorn.run(app, **server_options(host, port, log_level, proxy_headers=proxy_headers))
 
 
-def main(*, package: str, schema: str | None, settings: Any, create_app: Any) -> None:
+def main(*, package: str, schema: str | None, settings: Any, create_app: Any,
+         proxy_headers: bool = True) -> None:
     """A service process: migrate its schema (if it has one), then serve its app."""
     if schema is not None:
         from .migrate import upgrade
 
         upgrade(package, settings.database_url, schema)
-    serve(create_app(settings), settings.host, settings.port, settings.log_level)
+    serve(create_app(settings), settings.host, settings.port, settings.log_level,
+          proxy_headers=proxy_headers)

@@ -4,16 +4,21 @@ broker is in tests/integration/test_intake_kafka.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 from fastapi.routing import APIRoute
 from prometheus_client import REGISTRY
 from starlette.routing import Route
 
+from devstack.ports import free_port
+from intake import domain
 from intake.adapters import hubspot, mautic
 from intake.auth import KeyKind, Scope
 from intake.bootstrap import create_app
@@ -24,6 +29,7 @@ from leadrelay_shared.contracts import (
     FormSubmitted,
     lead_id_for,
 )
+from leadrelay_shared.runtime import server_options
 from tests.unit.intake_fakes import FakePublisher, StaticKeys, client
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "adapters"
@@ -114,6 +120,39 @@ async def test_auth_off_is_refused_outside_development() -> None:
 
     with pytest.raises(ValidationError, match="auth_required"):
         IntakeSettings(auth_required=False, environment="production")
+
+
+@pytest.mark.parametrize("behind_a_proxy", [False, True])
+async def test_forwarded_addresses_count_only_behind_a_proxy(behind_a_proxy: bool) -> None:
+    """Served by uvicorn as intake's process serves it: a request from this host that says
+    ``X-Forwarded-For`` is audited (and rate limited) by the forwarded address only with
+    ``INTAKE_TRUST_FORWARDED_FOR``; uvicorn's own proxy headers, on by default for connections
+    from this host, follow the same setting."""
+    keys, publisher = StaticKeys(), FakePublisher()
+    key = keys.add(Scope.EVENTS)
+    settings = IntakeSettings(trust_forwarded_for=behind_a_proxy)
+    app = create_app(settings, keys=keys)
+    app.state.publisher = publisher
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", **server_options(
+        "127.0.0.1", free_port(), "warning", proxy_headers=settings.trust_forwarded_for)))
+    serving = asyncio.create_task(server.serve())
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.01)
+    try:
+        async with httpx.AsyncClient() as c:
+            answer = await c.post(
+                f"http://127.0.0.1:{server.config.port}/v1/events",
+                json={**FORM, "engagement_type": "page_view"},
+                headers={"Authorization": f"Bearer {key}", "X-Forwarded-For": "203.0.113.9"})
+    finally:
+        server.should_exit = True
+        await serving
+    seen_as = "203.0.113.9" if behind_a_proxy else "127.0.0.1"
+    assert answer.status_code == 202
+    event = publisher.events[0]
+    assert isinstance(event, EngagementRecorded) and event.audit is not None
+    assert event.audit.client_ip_hash == domain.hash_ip(
+        seen_as, settings.ip_hash_key.get_secret_value().encode())
 
 
 async def test_request_id_is_echoed_or_made_up_and_metrics_count_rejections() -> None:
