@@ -52,7 +52,7 @@ class DirectApp(FastAPI):
         if route is None:
             await super().__call__(scope, receive, send)
             return
-        scope["app"] = self
+        scope["app"], scope["router"] = self, self.router  # what Starlette's way sets on it
         scope["route"], scope["endpoint"], scope["path_params"] = route, route.endpoint, {}
         if self._direct_stack is None:
             if self.middleware_stack is None:  # built now too: no middleware is added after
