@@ -119,8 +119,7 @@ def engagement_data(item: EngagementIn, *, event_id: str, received_at: str,
 async def record_engagement(item: EngagementIn, *, publisher: Publisher,
                             ctx: RequestContext) -> Published:
     data = engagement_data(item, event_id=str(_event_id(ctx, "events", item.source_event_id)),
-                           received_at=json_time(ctx.now),
-                           audit=ctx.audit.model_dump() if ctx.audit is not None else None)
+                           received_at=json_time(ctx.now), audit=_audit_data(ctx))
     await publisher.publish_record(encode_payload(EngagementRecorded.event_type, data))
     return Published(event_id=data["event_id"], lead_id=data["lead_id"])
 
@@ -144,8 +143,7 @@ async def record_batch(items: Sequence[EngagementIn | list[ItemError]], *,
     given as its errors was refused when the body was read)."""
     results: list[BatchItemResult | None] = [None] * len(items)
     sent: list[tuple[int, dict[str, Any]]] = []
-    received_at = json_time(ctx.now)
-    audit = ctx.audit.model_dump() if ctx.audit is not None else None
+    received_at, audit = json_time(ctx.now), _audit_data(ctx)  # once for every item
     for index, item in enumerate(items):
         if isinstance(item, list):
             results[index] = _rejected(index, item)
@@ -172,6 +170,11 @@ async def record_batch(items: Sequence[EngagementIn | list[ItemError]], *,
     return BatchResult(accepted=count["accepted"], rejected=count["rejected"],
                        unavailable=count["unavailable"],
                        items=[r for r in results if r is not None])
+
+
+def _audit_data(ctx: RequestContext) -> dict[str, Any] | None:
+    """The request's audit record as ``engagement_data`` takes it."""
+    return ctx.audit.model_dump() if ctx.audit is not None else None
 
 
 def _batch_item_id(ctx: RequestContext, index: int, item: EngagementIn) -> str:
