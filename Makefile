@@ -5,13 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 KAFKA_JARS := deploy/kafka/target/dependency/.fetched
-NATIVE := build/native/scoring/domain.sha256
-NATIVE_SOURCES := services/scoring/scoring/domain.py services/scoring/scoring/model.py \
-	shared/leadrelay_shared/contracts.py deploy/devstack/native.py
 
-.PHONY: setup native run demo lint test test-unit test-integration test-e2e bench bench-smoke clean
+.PHONY: setup run demo lint test test-unit test-integration test-e2e bench bench-smoke clean
 
-setup: $(STAMP) $(KAFKA_JARS) $(NATIVE) ## virtualenv, pinned Python dependencies, Kafka jars from Maven Central, scoring compiled
+setup: $(STAMP) $(KAFKA_JARS) ## virtualenv, pinned Python dependencies, Kafka jars from Maven Central
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,12 +19,6 @@ $(STAMP): pyproject.toml constraints.txt
 $(KAFKA_JARS): deploy/kafka/pom.xml
 	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime
 	@touch $@
-
-native: $(NATIVE) ## compile scoring's pure decision (scoring.domain) with mypyc into build/native
-
-# A failed build is not fatal here: the source stays in use (make test then fails on purpose).
-$(NATIVE): $(STAMP) $(NATIVE_SOURCES)
-	-$(PY) -m devstack.native
 
 run: setup ## Kafka, PostgreSQL and the four services; Ctrl-C stops them all
 	$(PY) -m devstack run
@@ -41,7 +32,7 @@ lint: setup ## ruff over every Python file, strict mypy over every package and t
 
 test: setup ## ruff and mypy, then unit, integration and end-to-end tests on real Kafka and PostgreSQL, then bench-smoke
 	$(MAKE) --no-print-directory lint
-	LEADRELAY_NATIVE_REQUIRED=1 $(PY) -m pytest tests
+	$(PY) -m pytest tests
 	$(MAKE) --no-print-directory bench-smoke
 
 bench: setup ## every benchmark (not tests), then one report: bench/results/<date>.md and .json

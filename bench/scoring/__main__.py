@@ -38,12 +38,11 @@ from leadrelay_shared.contracts import EngagementRecorded, Event, FormSubmitted,
 from leadrelay_shared.db import make_engine
 from leadrelay_shared.kafka import ensure_topics, make_producer
 from leadrelay_shared.migrate import upgrade
-from leadrelay_shared.native import is_compiled
 from leadrelay_shared.outbox import OutboxRelay
 from scoring import domain, handlers
 from scoring.adapters import orm
 from scoring.adapters.repository import ScoringUnitOfWork
-from scoring.model import ScoringModel, default_model, parse
+from scoring.config import ScoringModel, default_model, parse
 from scoring.settings import ScoringSettings
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -195,9 +194,7 @@ def main() -> int:
     finally:
         stack.stop()
         remove_scratch(work)
-    report.context.update(runs=runs, cores=machine()["cores"], decision=(
-        "scoring.domain compiled by mypyc (make native)" if is_compiled(domain)
-        else "scoring.domain interpreted (no current build: make native)"))
+    report.context.update(runs=runs, cores=machine()["cores"])
     report.finish("scoring", smoke=args.smoke)
     return 0
 

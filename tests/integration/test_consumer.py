@@ -24,7 +24,7 @@ from leadrelay_shared.migrate import upgrade
 from scoring import handlers
 from scoring.adapters import orm
 from scoring.adapters.repository import ScoringUnitOfWork
-from scoring.model import default_model
+from scoring.config import default_model
 from tests.factories import engagement, form
 from tests.integration.kafka_helpers import committed_offset, read_to_end
 

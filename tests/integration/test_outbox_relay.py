@@ -23,7 +23,7 @@ from leadrelay_shared.privacy import ERASED
 from scoring import domain
 from scoring.adapters import orm
 from scoring.adapters.repository import ScoringUnitOfWork
-from scoring.model import default_model
+from scoring.config import default_model
 from tests.factories import T0, form
 from tests.integration.kafka_helpers import read_to_end
 

@@ -29,7 +29,7 @@ from leadrelay_shared.kafka import make_producer, send_record
 from leadrelay_shared.migrate import upgrade
 from scoring.adapters import orm
 from scoring.bootstrap import create_app
-from scoring.model import default_text
+from scoring.config import default_text
 from scoring.settings import ScoringSettings
 from tests.factories import assigned, engagement, feedback, form
 from tests.integration.kafka_helpers import read_to_end

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import typing
+import dataclasses
 import uuid
 from datetime import timedelta
 
@@ -10,14 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadrelay_shared import jsonio, native
+from leadrelay_shared import jsonio
 from leadrelay_shared.contracts import LeadSnapshot, Stage
-from scoring import domain
+from scoring import domain, timeline
 from scoring.adapters import repository
+from scoring.config import ScoringModel, default_model, default_text, parse
 from scoring.domain import TRANSITIONS, Actor, LeadProfile, TransitionRejected
-from scoring.model import ScoringModel, default_model, default_text, parse
 from tests.factories import T0, engagement, feedback, form, lead_of, unique_email
-from tests.unit.test_native import source_domain
 
 MODEL = default_model()
 DAY = timedelta(days=1)
@@ -382,14 +381,9 @@ def test_erase_keeps_firmographics_and_ignores_older_events() -> None:
 
 
 def test_profile_is_frozen() -> None:
-    """Every field but the derived sums is ``Final``: strict mypy (``make lint``) refuses an
-    assignment; compiled (``make native``), the runtime refuses it too."""
-    source = source_domain().LeadProfile  # a compiled class keeps no ``Final`` in its hints
-    hints = typing.get_type_hints(source, include_extras=True)
-    assert all(typing.get_origin(t) is typing.Final for n, t in hints.items() if n != "sums")
-    if native.is_compiled(domain):
-        with pytest.raises(AttributeError, match="not writable"):
-            mql_profile().stage = Stage.WON  # type: ignore[misc]
+    """A profile is never changed in place: every change is a new profile."""
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        mql_profile().stage = Stage.WON  # type: ignore[misc]
 
 
 def test_hits_are_pruned_after_ten_half_lives() -> None:
@@ -428,9 +422,9 @@ def test_lines_as_data_say_what_each_line_says() -> None:
     loaded = repository.parts_from_json(jsonio.loads(repository.parts_json(d.fit_parts)))
     none = (domain.Part("fit.x", 1, "no cause", None), domain.Part("fit.y", 2, "empty", ""))
     for parts in (d.fit_parts, loaded, none):
-        assert domain.fit_lines_data(parts) == [
+        assert timeline.fit_lines_data(parts) == [
             {"rule_id": x.rule_id, "points": x.points, "message": x.message,
              "event_id": str(x.event_id) if x.event_id else None} for x in parts]
-    assert d.engagement_parts and domain.engagement_lines_data(d.engagement_parts) == [
+    assert d.engagement_parts and timeline.engagement_lines_data(d.engagement_parts) == [
         {"rule_id": x.rule_id, "points": x.points, "message": x.message, "event_id": x.event_id}
         for x in d.engagement_parts]

@@ -12,7 +12,7 @@ from leadrelay_shared import jsonio
 from leadrelay_shared.contracts import LeadErased, LeadScored, Stage, StageChanged
 from leadrelay_shared.privacy import ERASED
 from scoring import handlers
-from scoring.model import default_model
+from scoring.config import default_model
 from tests.factories import T0, engagement, feedback, form
 from tests.unit.fakes import FakeScoringUow
 

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from leadrelay_shared.contracts import LeadSnapshot
 from scoring import cli
+from scoring import config as scoring_config
 from scoring import domain as scoring_domain
-from scoring import model as scoring_model
-from scoring.model import ModelError, default_text, facts, parse
+from scoring.config import ModelError, default_text, facts, parse
 
 GOOD_HEAD = "version: t1\ngrades: {A: 70, B: 50, C: 30, D: 15}\n"
 
@@ -130,7 +130,7 @@ def test_fit_matched_per_field_equals_every_rule_tested_on_the_whole_lead(
 
 
 def test_the_fit_memo_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(scoring_model, "FIT_MEMO_MAX", 50)
+    monkeypatch.setattr(scoring_config, "FIT_MEMO_MAX", 50)
     model = parse(EVERY_TEST)
     for size in range(500):
         held = {r.id for r in scoring_domain.fit_matches(model, LeadSnapshot(company_size=size))}

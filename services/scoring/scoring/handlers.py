@@ -12,15 +12,11 @@ import uuid
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from leadrelay_shared import jsonio
 from leadrelay_shared.contracts import (
-    ActivityLogged,
-    EngagementRecorded,
     Event,
-    FeedbackReceived,
-    FormSubmitted,
     LeadAssigned,
     LeadErased,
     LeadScored,
@@ -33,36 +29,11 @@ from leadrelay_shared.contracts import (
 from leadrelay_shared.privacy import PERSONAL_FIELDS
 from leadrelay_shared.uow import UnitOfWork as BaseUnitOfWork
 
-from . import domain
+from . import domain, timeline
+from .config import ScoringModel
 from .domain import Decision, LeadProfile, Transition
 from .errors import LeadNotFound
-from .model import ScoringModel
-
-
-@dataclass(frozen=True, slots=True)
-class TimelineEntry:
-    lead_id: str
-    at: datetime
-    kind: str
-    summary: str
-    detail: dict[str, Any]
-    event_id: uuid.UUID | None
-    detail_json: str | None = None  # ``detail`` already written as JSON, when it was at hand
-
-
-@dataclass(frozen=True, slots=True)
-class StageRecord:
-    """One row of the lead's funnel history: every pass, every stage, who moved it and why."""
-
-    lead_id: str
-    cycle: int
-    from_stage: Stage | None
-    to_stage: Stage
-    actor: str
-    reasons: list[dict[str, str]]
-    at: datetime
-    model_version: str
-    cause_event_id: uuid.UUID | None
+from .timeline import StageRecord, TimelineEntry
 
 
 class Leads(Protocol):
@@ -151,41 +122,8 @@ async def record_handoffs(events: Sequence[Event], *, uow: UnitOfWork) -> None:
     async with uow:
         fresh = await uow.claim_many(events)
         if fresh:
-            await uow.timeline.add_many([handoff_entry(e) for e in fresh])
+            await uow.timeline.add_many([timeline.handoff_entry(e) for e in fresh])
         await uow.commit()
-
-
-def handoff_entry(event: Event) -> TimelineEntry:
-    """The timeline's entry for a handoff event (no personal data of the lead: the owner is a
-    rep, the reasons are rules)."""
-    if isinstance(event, LeadAssigned):
-        o = event.owner
-        verb = "re-routed" if event.reassignment else "assigned"
-        summary = f"{verb} to {o.name} ({o.id}), team {event.team_id}"
-        if event.summary:
-            summary += f": {event.summary}"
-        detail: dict[str, Any] = {
-            "assignment_id": str(event.assignment_id), "owner_id": o.id, "owner_name": o.name,
-            "team_id": event.team_id, "strategy": event.strategy, "queue": event.queue,
-            "account_id": event.account_id, "territory": event.territory,
-            "previous_owner_id": event.previous_owner_id, "stage": event.stage.value,
-            "config_version": event.config_version,
-            "reasons": [r.model_dump() for r in event.reasons]}
-        return TimelineEntry(event.lead_id, event.occurred_at, "reassigned" if
-                             event.reassignment else "assigned", summary, detail, event.event_id)
-    if isinstance(event, SlaBreached):
-        why = event.reasons[0].message if event.reasons else f"SLA {event.policy_id} breached"
-        return TimelineEntry(event.lead_id, event.occurred_at, "sla_breached", why, {
-            "clock_id": str(event.clock_id), "assignment_id": str(event.assignment_id),
-            "owner_id": event.owner_id, "team_id": event.team_id, "policy_id": event.policy_id,
-            "due_at": event.due_at.isoformat(),
-            "reasons": [r.model_dump() for r in event.reasons]}, event.event_id)
-    assert isinstance(event, RerouteRequested)
-    return TimelineEntry(event.lead_id, event.occurred_at, "reroute_requested",
-                         f"re-route requested by {event.requested_by}: {event.reason}", {
-                             "assignment_id": str(event.assignment_id)
-                             if event.assignment_id else None,
-                             "requested_by": event.requested_by}, event.event_id)
 
 
 async def run_timers(*, uow: UnitOfWork, model: ScoringModel, now: datetime,
@@ -231,7 +169,7 @@ async def erase(lead_id: str, *, uow: UnitOfWork, now: datetime,
 def _record(event: Event, decision: Decision, c: Changes) -> None:
     if decision.ignored is not None and decision.ignored.rule_id == "erasure.predates":
         return  # the event carries personal data the lead asked us to forget
-    c.timeline.append(_event_entry(event))
+    c.timeline.append(timeline.event_entry(event))
     if decision.refused:
         c.timeline.append(TimelineEntry(
             event.lead_id, c.at, "transition_refused",
@@ -253,8 +191,8 @@ def _record_score(event: Event, d: Decision, p: LeadProfile, c: Changes) -> None
     # as they are (no model per line, see lead_scored).
     # The lines are written as JSON once, for both lead.scored and the timeline (about a
     # sixteenth of the consumer's CPU went to writing them twice).
-    fit_lines = domain.fit_lines_data(d.fit_parts)
-    engagement_lines = domain.engagement_lines_data(d.engagement_parts)
+    fit_lines = timeline.fit_lines_data(d.fit_parts)
+    engagement_lines = timeline.engagement_lines_data(d.engagement_parts)
     fit_json, engagement_json = jsonio.dumps_str(fit_lines), jsonio.dumps_str(engagement_lines)
     version = c.model.version
     c.events.append(lead_scored(p, _json_concat(fit_json, engagement_json), version, c.at,
@@ -313,26 +251,3 @@ def _record_moves(event: Event | None, p: LeadProfile, moves: tuple[Transition, 
             f"{move.from_stage or 'new'} → {move.to_stage} ({move.actor})",
             {"reasons": reasons, "actor": move.actor, "cycle": cycle,
              "model_version": c.model.version}, cause))
-
-
-def _event_entry(event: Event) -> TimelineEntry:
-    kind, summary = "event", event.event_type
-    detail: dict[str, Any] = {}
-    if isinstance(event, FormSubmitted):
-        kind, summary = "form_submitted", f"form fill from {event.source_system}"
-        detail = {"page_url": event.page_url, "utm": event.utm}
-    elif isinstance(event, EngagementRecorded):
-        kind = "engagement"
-        summary = event.engagement_type.replace("_", " ")
-        detail = {"url": event.url, "campaign": event.campaign, "properties": event.properties}
-    elif isinstance(event, ActivityLogged):
-        kind, summary = "activity", f"{event.activity_type} logged by sales"
-        detail = {"actor_id": event.actor_id, "subject": event.subject}
-    elif isinstance(event, FeedbackReceived):
-        kind = "feedback"
-        code = f" ({event.reason_code.replace('_', ' ')})" if event.reason_code else ""
-        summary = f"sales feedback: {event.feedback}{code}"
-        detail = {"actor_id": event.actor_id, "reason_code": event.reason_code,
-                  "note": event.note, "opportunity_id": event.opportunity_id,
-                  "amount": event.amount, "currency": event.currency}
-    return TimelineEntry(event.lead_id, event.occurred_at, kind, summary, detail, event.event_id)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from . import domain
 from .adapters import orm
 from .adapters.repository import profile_from_row
-from .model import ScoringModel
+from .config import ScoringModel
 
 
 async def lead(engine: AsyncEngine, lead_id: str, model: ScoringModel,

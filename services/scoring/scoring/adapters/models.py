@@ -11,7 +11,7 @@ from pathlib import Path
 
 from leadrelay_shared.configfile import WatchedFile
 
-from ..model import ScoringModel, default_text, parse
+from ..config import ScoringModel, default_text, parse
 from . import orm
 
 

@@ -20,11 +20,10 @@ from leadrelay_shared.db import copy_rows, driver
 from leadrelay_shared.privacy import scrub
 from leadrelay_shared.uow import SqlUnitOfWork
 
-from ..domain import Hit, LeadProfile, Part, fit_lines_data
-from ..handlers import StageRecord, TimelineEntry
+from ..domain import Hit, LeadProfile, Part
+from ..timeline import StageRecord, TimelineEntry, fit_lines_data
 from . import orm
 
-_tuple_new = tuple.__new__  # builds a NamedTuple without its keyword-handling ``__new__``
 SAVED = ("snapshot", "snapshot_at", "stage", "stage_entered_at", "fit_score", "fit_grade",
          "engagement_score", "hits", "engagement_since", "cycle", "erased_at", "model_version",
          "form_fills", "fit_parts", "updated_at")
@@ -36,9 +35,7 @@ def hits_json(hits: tuple[Hit, ...]) -> str:
 
 
 def hits_from_json(rows: list[list[Any]]) -> tuple[Hit, ...]:
-    # tuple.__new__ rather than Hit(...): the NamedTuple's keyword-handling constructor was
-    # about two thirds of loading a profile's hits
-    return tuple(sorted([_tuple_new(Hit, (float(ts), e, r, p)) for ts, e, r, p in rows]))
+    return tuple(sorted([Hit(float(ts), e, r, p) for ts, e, r, p in rows]))
 
 
 def parts_json(parts: tuple[Part, ...]) -> str:
