@@ -41,7 +41,9 @@ def problem(status: int, title: str, detail: str, *, type_: str = "about:blank",
 def field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        # a JSON syntax error's location is a character offset, not a field
+        loc = [] if err.get("type") == "json_invalid" else [
+            str(p) for p in err.get("loc", ()) if p not in ("body",)]
         out.append({"field": ".".join(loc) or "(body)", "rule": err.get("type", "invalid"),
                     "message": err.get("msg", "invalid value")})
     return out

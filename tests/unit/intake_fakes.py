@@ -24,12 +24,6 @@ class FakePublisher:
             raise NotAccepted("broker down")
         self.events.append(event)
 
-    async def publish_record(self, record: KafkaRecord) -> None:
-        """Kept as the event a consumer decodes from it."""
-        if self.fail:
-            raise NotAccepted("broker down")
-        self.events.append(decode(record.headers, record.value, record.key))
-
     async def publish_records(self, records: Sequence[KafkaRecord]) -> list[Exception | None]:
         """Records are kept as the events a consumer decodes from them."""
         if self.fail:

@@ -14,7 +14,7 @@ from intake.errors import InvalidInput
 from intake.schemas import EngagementIn
 from leadrelay_shared import jsonio
 from leadrelay_shared.codec import encode, encode_payload, json_time
-from leadrelay_shared.contracts import Audit, EngagementRecorded, lead_id_for
+from leadrelay_shared.contracts import Audit, EngagementRecorded, Event, lead_id_for
 from tests.unit.intake_fakes import FakePublisher, client
 
 
@@ -200,8 +200,8 @@ def test_an_engagements_data_is_the_json_and_record_of_its_event(
 
 @pytest.mark.parametrize("audited", [True, False])
 async def test_a_single_engagement_publishes_the_record_of_its_event(audited: bool) -> None:
-    """``record_engagement`` sends ``engagement_data`` with the request's time, audit and the
-    item's source id: the record is the encoding of the event built as a model."""
+    """``record_engagement`` publishes ``engagement_data`` as the contract's model, with the
+    request's time, audit and the item's source id."""
     item = EngagementIn.model_validate({
         "email": "Ada@Northwind.Example", "engagement_type": "email_click", "campaign": " q4 ",
         "properties": {"seconds": 12, "note": "a\x00b"}, "source_event_id": "src-9"})
@@ -211,11 +211,11 @@ async def test_a_single_engagement_publishes_the_record_of_its_event(audited: bo
     sent: list[object] = []
 
     class Recording(FakePublisher):
-        async def publish_record(self, record: object) -> None:
-            sent.append(record)
+        async def publish(self, event: Event) -> None:
+            sent.append(encode(event))
 
     published = await handlers.record_engagement(
         item, publisher=Recording(), ctx=handlers.RequestContext(
             now=now, caller_scope="key-1", audit=audit))
-    assert sent == [encode(_as_model(item, published.event_id, now, audit))]
+    assert sent == [encode(_as_model(item, str(published.event_id), now, audit))]
     assert published.lead_id == lead_id_for("ada@northwind.example")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -19,13 +18,11 @@ from leadrelay_shared.web import (
     ops_router,
 )
 
-from . import api
+from . import api, errors
 from .adapters.keystore import PgKeyStore
 from .adapters.publisher import KafkaPublisher
 from .auth import KeyStore
-from .direct import DirectApp
 from .ratelimit import RateLimiter
-from .schemas import ActivityIn, BatchIn, EngagementIn, FeedbackIn, FormFill
 from .settings import IntakeSettings
 
 DESCRIPTION = """\
@@ -40,9 +37,6 @@ webhooks from HubSpot and Mautic.
   rate limited; browsers use a publishable `lr_pk_...` key in `?key=` for form posts only.
 * **Errors** are RFC 9457 problem documents naming the field and the rule.
 """
-
-
-READ_BY_HAND = (FormFill, EngagementIn, BatchIn, ActivityIn, FeedbackIn)
 
 
 def create_app(settings: IntakeSettings | None = None, *, keys: KeyStore | None = None) -> FastAPI:
@@ -70,8 +64,9 @@ def create_app(settings: IntakeSettings | None = None, *, keys: KeyStore | None 
             if engine is not None:
                 await engine.dispose()
 
-    app = DirectApp(title="leadrelay intake", version="0.2.0", lifespan=lifespan,
-                    description=DESCRIPTION, direct_paths=api.DIRECT_PATHS)
+    # A JSON body may come without a Content-Type, as web forms' scripts often send it.
+    app = FastAPI(title="leadrelay intake", version="0.2.0", lifespan=lifespan,
+                  description=DESCRIPTION, strict_content_type=False)
     app.state.gate = api.Gate(settings=settings, keys=keys, limiter=RateLimiter())
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        overrides={"/v1/events:batch": settings.batch_max_body_bytes})
@@ -83,34 +78,8 @@ def create_app(settings: IntakeSettings | None = None, *, keys: KeyStore | None 
                            expose_headers=["X-Request-ID", "Retry-After"])
     install_request_tracking(app)
     install_problem_handlers(app)
-    for exc_type, handler in api.EXCEPTION_HANDLERS.items():
+    for exc_type, handler in errors.EXCEPTION_HANDLERS.items():
         app.add_exception_handler(exc_type, handler)
-    # The routes go on the app itself rather than through include_router: FastAPI 0.16x
-    # dispatches an included router through a wrapper of its own (a bare endpoint in process:
-    # about 90 µs a request included, 70 on the app). Nothing is set at inclusion here to lose.
-    app.router.routes.extend([*api.router.routes, *ops_router(runtime.ready).routes])
-    app.direct_routes()
-    _document_bodies_read_by_hand(app)
+    app.include_router(api.router)
+    app.include_router(ops_router(runtime.ready))
     return app
-
-
-def _document_bodies_read_by_hand(app: FastAPI) -> None:
-    """The ingestion endpoints read their bodies by hand (``api._read_json``; forms also as HTML
-    forms, batches in one pass when every item is valid), so FastAPI does not know their models;
-    add them and what they refer to, and the two ways to send a key, to the OpenAPI components."""
-    default = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = default()
-            components = schema.setdefault("components", {})
-            schemas = components.setdefault("schemas", {})
-            for model in READ_BY_HAND:
-                documented = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                for name, referred in documented.pop("$defs", {}).items():
-                    schemas.setdefault(name, referred)
-                schemas[model.__name__] = documented
-            components["securitySchemes"] = api.SECURITY_SCHEMES
-        return app.openapi_schema or schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -30,14 +30,11 @@ class KafkaPublisher:
         self._timeout = timeout_s
 
     async def publish(self, event: Event) -> None:
-        await self.publish_record(encode(event))
-
-    async def publish_record(self, record: KafkaRecord) -> None:
         if not self._ready.is_set():
             raise NotAccepted("not connected to Kafka yet")
         started = time.perf_counter()
         try:
-            await send_record(self._producer, record, self._timeout)
+            await send_record(self._producer, encode(event), self._timeout)
         except BrokerUnavailable as exc:
             log.warning("kafka_not_acknowledged", events=1, of=1, error=str(exc)[:300])
             raise NotAccepted(str(exc)) from exc
