@@ -5,14 +5,32 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadrelay_shared import jsonio
-from leadrelay_shared.codec import PoisonMessage, decode, encode, library_encode
+from leadrelay_shared.codec import CONTENT_TYPE, KafkaRecord, PoisonMessage, decode, encode
 from leadrelay_shared.contracts import Event, Topics
 from tests.factories import engagement, feedback, form, lead_of
 
+
+def library_encode(event: Event) -> KafkaRecord:
+    """The reference encoding, through the ``cloudevents`` library's Kafka binding."""
+    ce = CloudEvent(
+        attributes={
+            "id": str(event.event_id), "source": event.source, "type": event.event_type,
+            "time": event.occurred_at, "subject": event.lead_id,
+            "datacontenttype": CONTENT_TYPE, "partitionkey": event.lead_id,
+            "schemaversion": str(event.schema_version),
+        },
+        data=event.model_dump(mode="json"),
+    )
+    message = ce_kafka.to_binary(ce, JSONFormat())
+    key = message.key.encode() if isinstance(message.key, str) else (message.key or b"")
+    return KafkaRecord(
+        topic=event.topic, key=key, value=message.value, headers=list(message.headers.items())
+    )
 
 def test_round_trip_in_binary_mode_keyed_by_lead() -> None:
     event = form()
