@@ -221,11 +221,8 @@ async def drive_consumer(bootstrap: str, topic: str, producer: Any, count: int,
         if handled >= count:
             finished.set()
 
-    async def one(event: Any) -> None:
-        await batch([event])
-
     consumer = EventConsumer(bootstrap=bootstrap, group_id=f"bench-{uuid.uuid4()}", topics=[topic],
-                             handler=one, batch_handler=batch, producer=producer, max_records=500,
+                             batch_handler=batch, producer=producer, max_records=500,
                              lanes=lanes)
     settle_heap()  # as each service does once started
     tasks = [asyncio.create_task(consumer.run()), asyncio.create_task(relay.run())]

@@ -34,6 +34,7 @@ from bench.common import (
     scratch_dir,
 )
 from devstack import postgres
+from leadrelay_shared.clock import every
 from leadrelay_shared.contracts import Stage
 from leadrelay_shared.db import make_engine
 from leadrelay_shared.logging import configure
@@ -41,8 +42,7 @@ from leadrelay_shared.migrate import upgrade
 from sla_monitor import domain, handlers
 from sla_monitor.adapters import orm
 from sla_monitor.adapters.repository import SlaUnitOfWork, row_of
-from sla_monitor.policy import parse
-from sla_monitor.scheduler import Scheduler
+from sla_monitor.config import parse
 
 POLICIES = """version: bench
 calendars: [{id: always, always: true}]
@@ -89,6 +89,7 @@ async def run_once(database_url: str, clocks: int, spread_s: float, lead_s: floa
                                 "deadline")
 
         fired = 0
+        all_fired = asyncio.Event()
 
         async def tick() -> int:
             nonlocal fired
@@ -96,13 +97,16 @@ async def run_once(database_url: str, clocks: int, spread_s: float, lead_s: floa
                                              now=datetime.now(UTC), limit=500)
             fired += len(alerts)
             if fired >= clocks:
-                scheduler.stop()
+                all_fired.set()
             return len(alerts)
 
-        scheduler = Scheduler(tick, interval_s=0.1, batch=500, on_fired=lambda: None)
         before = await _stats(engine)
         wall0, cpu0 = time.perf_counter(), time.process_time()
-        await asyncio.wait_for(scheduler.run(), timeout=spread_s + lead_s + 120)
+        scheduler = asyncio.create_task(every(0.1, tick, name="scheduler", batch=500))
+        try:
+            await asyncio.wait_for(all_fired.wait(), timeout=spread_s + lead_s + 120)
+        finally:
+            scheduler.cancel()
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         after = await _stats(engine)
         async with engine.connect() as conn:

@@ -13,7 +13,7 @@ import httpx
 
 from router.config import load
 from router.settings import RouterSettings
-from sla_monitor.policy import load as load_policies
+from sla_monitor.config import load as load_policies
 
 from .receiver import Received, Receiver
 from .stack import ROOT

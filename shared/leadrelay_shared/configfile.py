@@ -9,7 +9,6 @@ active version stays: a bad edit never stops the service.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -57,10 +56,13 @@ async def register(engine: AsyncEngine, table: sa.Table, config: Versioned, sour
 
 
 class WatchedFile(Generic[C]):
-    """Holds the active version; ``watch`` swaps in a new one when the file changes."""
+    """Holds the active version; ``reload`` swaps in a new one when the file changes.
 
-    def __init__(self, path: Path | None, parse: Callable[[str, str], C], *, table: sa.Table,
-                 what: str, default: Callable[[], str] | None = None) -> None:
+    A version is registered in ``table`` (``register``) before it becomes active; a service
+    whose versions live elsewhere overrides ``register`` and ``adopt``."""
+
+    def __init__(self, path: Path | None, parse: Callable[[str, str], C], *, what: str,
+                 table: sa.Table | None = None, default: Callable[[], str] | None = None) -> None:
         self.path = path
         self._parse = parse
         self._table = table
@@ -70,8 +72,17 @@ class WatchedFile(Generic[C]):
         self._text = text
         self._mtime = path.stat().st_mtime_ns if path else None
 
+    async def register(self, engine: AsyncEngine, config: C, text: str, now: datetime) -> None:
+        assert self._table is not None
+        await register(engine, self._table, config, text, now)
+
+    def adopt(self, config: C, text: str) -> None:
+        """Make a registered version the active one."""
+        previous, self.current, self._text = self.current.version, config, text
+        log.info(f"{self._what}_reloaded", version=config.version, previous=previous)
+
     async def activate(self, engine: AsyncEngine, now: datetime) -> None:
-        await register(engine, self._table, self.current, self._text, now)
+        await self.register(engine, self.current, self._text, now)
         log.info(f"{self._what}_active", version=self.current.version)
 
     async def reload(self, engine: AsyncEngine, now: datetime) -> bool:
@@ -85,20 +96,10 @@ class WatchedFile(Generic[C]):
         text = self.path.read_text()
         try:
             candidate = self._parse(text, str(self.path))
-            await register(engine, self._table, candidate, text, now)
+            await self.register(engine, candidate, text, now)
         except (ConfigFileError, VersionConflict) as exc:
             log.error(f"{self._what}_refused", path=str(self.path), error=str(exc),
                       active=self.current.version)
             return False
-        previous, self.current, self._text = self.current.version, candidate, text
-        log.info(f"{self._what}_reloaded", version=candidate.version, previous=previous)
+        self.adopt(candidate, text)
         return True
-
-    async def watch(self, engine: AsyncEngine, now: Callable[[], datetime],
-                    interval_s: float) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                await self.reload(engine, now())
-            except OSError as exc:
-                log.error(f"{self._what}_unreadable", path=str(self.path), error=repr(exc))

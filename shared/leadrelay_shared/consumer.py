@@ -10,10 +10,10 @@ Per error class the decision is explicit:
 
 Offsets are committed only after every record of the batch was handled or dead-lettered.
 
-A service may also give a ``batch_handler``: the records of one poll of one partition are then
-handled in one transaction (far fewer round trips). If that fails for a reason that is not
-transient, the records are handled again one by one, so one bad event is dead-lettered alone
-and its neighbours still go through.
+The handler takes a batch: the records of one poll are handled in one transaction (far fewer
+round trips). If that fails for a reason that is not transient, the records are handled again
+one by one, each a batch of one, so one bad event is dead-lettered alone and its neighbours
+still go through.
 
 A batch handler whose transactions touch nothing but the leads of their own records may also run
 in ``lanes``: a large poll is then split by record key (the lead id) into that many batches,
@@ -59,7 +59,6 @@ from .metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, HANDLE_SECONDS
 
 log = get_logger(__name__)
 
-Handler = Callable[[Event], Awaitable[None]]
 BatchHandler = Callable[[Sequence[Event]], Awaitable[None]]
 
 
@@ -99,10 +98,11 @@ def _merge(into: Batch, more: Batch) -> None:
 
 
 class EventConsumer:
-    def __init__(self, *, bootstrap: str, group_id: str, topics: Sequence[str], handler: Handler,
-                 producer: AIOKafkaProducer, max_records: int = 200, send_timeout_s: float = 5.0,
+    def __init__(self, *, bootstrap: str, group_id: str, topics: Sequence[str],
+                 batch_handler: BatchHandler, producer: AIOKafkaProducer,
+                 max_records: int = 200, send_timeout_s: float = 5.0,
                  unexpected_retries: int = 3, max_backoff_s: float = 10.0,
-                 batch_handler: BatchHandler | None = None, offset_reset: str = "earliest",
+                 offset_reset: str = "earliest",
                  event_types: Collection[str] | None = None, lag_every_s: float = 1.0,
                  lanes: int = 1, lane_min_records: int = 100, collect: bool = True,
                  fetch_wait_ms: int | None = None) -> None:
@@ -114,7 +114,6 @@ class EventConsumer:
         self._offset_reset = offset_reset
         self._batch_handler = batch_handler
         self._topics = list(topics)
-        self._handler = handler
         self._producer = producer
         self._max_records = max_records
         self._send_timeout = send_timeout_s
@@ -165,11 +164,7 @@ class EventConsumer:
         collected: Batch = {}
         collector = asyncio.create_task(self._collect(collected)) if self._collect_next else None
         try:
-            if self._batch_handler is not None:
-                await self._handle_poll(batch)
-            else:
-                for tp, records in batch.items():
-                    await self._handle_partition(tp, records)
+            await self._handle_poll(batch)
         finally:
             if collector is not None:
                 collector.cancel()
@@ -228,11 +223,6 @@ class EventConsumer:
             await asyncio.gather(*(self._process_batch(lane) for lane in lanes))
         await self._commit({tp: rs[-1].offset + 1 for tp, rs in batch.items()})
 
-    async def _handle_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
-        for record in records:
-            await self._process(record)
-        await self._commit({tp: records[-1].offset + 1})
-
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:
             await self._consumer.commit(offsets)
@@ -241,7 +231,6 @@ class EventConsumer:
             log.warning("commit_failed", group=self.group_id, error=repr(exc))
 
     async def _process_batch(self, records: list[ConsumerRecord]) -> None:
-        assert self._batch_handler is not None
         events: list[Event] = []
         decoded: list[ConsumerRecord] = []
         for record in records:
@@ -299,7 +288,7 @@ class EventConsumer:
         while True:
             started = time.perf_counter()
             try:
-                await self._handler(event)
+                await self._batch_handler([event])
                 HANDLE_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
                 CONSUMED.labels(self.group_id, "handled").inc()
                 return

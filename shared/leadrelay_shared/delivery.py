@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import aiohttp
@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from standardwebhooks.webhooks import Webhook
 
 from . import jsonio
+from .clock import utcnow
 from .logging import get_logger
 from .metrics import DELIVERIES
 
@@ -262,7 +263,7 @@ class Deliverer:
 
     async def _post(self, endpoint: Endpoint, row: Delivery) -> Outcome:
         body = body_for(endpoint, row.payload)
-        headers = sign(endpoint.secret, row.id, datetime.now(UTC), body)
+        headers = sign(endpoint.secret, row.id, utcnow(), body)
         total = self._client.timeout.total
         deadline = time.monotonic() + (total or 0.0)
         try:
@@ -309,7 +310,7 @@ class Deliverer:
     async def _record_all(self, results: Sequence[tuple[Delivery, Outcome, int]]) -> None:
         """Every attempt of one claim recorded in one transaction (a statement per table)."""
         t = self._table
-        now = datetime.now(UTC)
+        now = utcnow()
         updates = [{"b_id": row.id, **self._values(row, outcome, now)}
                    for row, outcome, _ in results]
         stmt = sa.update(t).where(t.c.id == sa.bindparam("b_id")).values(

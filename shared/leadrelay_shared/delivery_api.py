@@ -13,11 +13,12 @@ from enum import Enum
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import delivery
 from .delivery import Endpoint
+from .web import EngineDep as Engine
 from .web import problem
 
 Status = Literal["pending", "delivered", "dead", "gone"]
@@ -84,20 +85,12 @@ async def endpoints(engine: AsyncEngine, tables: QueueTables, configured: Mappin
     return out
 
 
-def _engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.engine
-    return engine
-
-
-Engine = Annotated[AsyncEngine, Depends(_engine)]
-
-
 def queue_router(tables: QueueTables, *, admin: Any,
                  configured: Callable[[Request], Mapping[str, Endpoint]],
-                 endpoints_path: str = "/webhooks",
+                 endpoints_path: str = "/webhooks", prefix: str = "",
                  tags: list[str | Enum] | None = None) -> APIRouter:
     """``/deliveries`` and ``{endpoints_path}`` routes over one service's queue tables."""
-    api = APIRouter(tags=tags or ["webhooks"])
+    api = APIRouter(prefix=prefix, tags=tags or ["webhooks"])
 
     @api.get("/deliveries")
     async def list_deliveries(engine: Engine, status: Status | None = None,

@@ -12,7 +12,6 @@ import functools
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -20,6 +19,7 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsErr
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
+from .clock import utcnow
 from .codec import KafkaRecord, encode
 from .contracts import Event, Topics
 
@@ -241,7 +241,7 @@ def dead_letter_record(*, topic: str, partition: int, offset: int, key: bytes | 
         ("dlq_original_partition", str(partition).encode()),
         ("dlq_original_offset", str(offset).encode()),
         ("dlq_consumer_group", consumer_group.encode()),
-        ("dlq_at", datetime.now(UTC).isoformat().encode()),
+        ("dlq_at", utcnow().isoformat().encode()),
     ]
     return KafkaRecord(topic=Topics.DEAD_LETTER, key=key or b"", value=value or b"",
                        headers=[*headers, *extra])

@@ -18,11 +18,8 @@ what the product explains itself with, and erasure (``lead.erased``) scrubs its 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from prometheus_client import Counter
@@ -30,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .db import any_of
 from .logging import get_logger
-from .settings import BackendSettings
 
 log = get_logger(__name__)
 
@@ -126,24 +122,10 @@ async def _delete_batch(conn: AsyncConnection, tables: RetentionTables,
     return counts
 
 
-def for_service(engine: AsyncEngine, tables: RetentionTables, settings: BackendSettings,
-                now: Callable[[], datetime]) -> Coroutine[Any, Any, None]:
-    """The sweep a service runs beside its consumer, with the policy of its settings."""
-    policy = RetentionPolicy.from_days(settings.retention_processed_events_days,
-                                       settings.retention_delivered_webhooks_days)
-    return run(engine, tables, policy, now, interval_s=settings.retention_interval_s)
-
-
-async def run(engine: AsyncEngine, tables: RetentionTables, policy: RetentionPolicy,
-              now: Callable[[], datetime], *, interval_s: float) -> None:
-    """Sweep every ``interval_s`` (the first sweep a minute after start, off the start-up path);
-    a failed sweep is logged and tried again at the next interval, nothing half-done matters."""
-    await asyncio.sleep(min(60.0, interval_s))
-    while True:
-        try:
-            removed = await sweep(engine, tables, policy, now())
-            if any(removed.values()):
-                log.info("retention_swept", schema=tables.processed.schema, **removed)
-        except Exception as exc:
-            log.warning("retention_failed", schema=tables.processed.schema, error=repr(exc)[:500])
-        await asyncio.sleep(interval_s)
+async def sweep_and_log(engine: AsyncEngine, tables: RetentionTables, policy: RetentionPolicy,
+                        now: datetime) -> int:
+    """One sweep, logged when it removed anything; how many rows it removed."""
+    removed = await sweep(engine, tables, policy, now)
+    if any(removed.values()):
+        log.info("retention_swept", schema=tables.processed.schema, **removed)
+    return sum(removed.values())

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .logging import get_logger
@@ -110,6 +111,21 @@ def operator_api(app: FastAPI, admin_token: SecretStr, read_token: SecretStr | N
     app.state.read_token = read_token.get_secret_value() if read_token else None
     return Depends(require_reader)
 
+
+def get_engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
+def get_wake(request: Request) -> Callable[[], None]:
+    """Wakes the service's outbox relay and deliverer after a request committed work."""
+    wake: Callable[[], None] = request.app.state.wake
+    return wake
+
+
+EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
+WakeDep = Annotated[Callable[[], None], Depends(get_wake)]
+Admin = Depends(require_admin)
 
 ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
 

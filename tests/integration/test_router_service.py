@@ -261,7 +261,8 @@ async def _count(receiver: Receiver, hook: str, n: int) -> Any:
 async def test_owners_are_upserted_in_the_unit_of_work(database_url) -> None:  # type: ignore[no-untyped-def]
     """``LeadOwners.put_many``: a lead's owner is inserted, then replaced on reassignment, in
     the unit of work's transaction."""
-    from router.adapters.repository import CurrentOwner, RouterUnitOfWork
+    from router.adapters.repository import RouterUnitOfWork
+    from router.domain import CurrentOwner
 
     await asyncio.to_thread(upgrade, "router", database_url, orm.SCHEMA)
     engine = make_engine(database_url)

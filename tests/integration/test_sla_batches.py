@@ -17,7 +17,7 @@ from leadrelay_shared.migrate import upgrade
 from sla_monitor import handlers
 from sla_monitor.adapters import orm
 from sla_monitor.adapters.repository import SlaUnitOfWork
-from sla_monitor.policy import DEFAULT_PATH, load
+from sla_monitor.config import DEFAULT_PATH, load
 from tests.factories import T0, activity, assigned, feedback, form
 
 pytestmark = pytest.mark.integration

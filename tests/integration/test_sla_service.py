@@ -24,7 +24,7 @@ from leadrelay_shared.migrate import upgrade
 from sla_monitor import domain
 from sla_monitor.adapters import orm
 from sla_monitor.adapters.repository import row_of
-from sla_monitor.policy import parse
+from sla_monitor.config import parse
 from tests.factories import form
 from tests.integration.kafka_helpers import read_to_end
 from tests.integration.test_router_service import group_members, send, wait_for

@@ -12,7 +12,7 @@ from typing import Any, Self
 
 from leadrelay_shared.contracts import Event, Serialised, Stage
 from leadrelay_shared.privacy import scrub
-from router.adapters.repository import CurrentOwner
+from router.domain import CurrentOwner
 from scoring.domain import LeadProfile
 from sla_monitor.domain import Alert, Clock, Touch
 

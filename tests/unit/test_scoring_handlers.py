@@ -26,8 +26,8 @@ def now() -> datetime:
 async def test_form_emits_score_and_stages_and_ignores_redelivery() -> None:
     uow = FakeScoringUow()
     event = form()
-    await handlers.handle(event, uow=uow, model=MODEL, now=now)
-    await handlers.handle(event, uow=uow, model=MODEL, now=now)  # redelivered
+    await handlers.handle_batch([event], uow=uow, model=MODEL, now=now)
+    await handlers.handle_batch([event], uow=uow, model=MODEL, now=now)  # redelivered
     assert [type(e) for e in uow.outbox] == [LeadScored, StageChanged, StageChanged]
     scored = uow.outbox[0]
     assert isinstance(scored, LeadScored) and scored.fit_grade == "B"
@@ -60,10 +60,11 @@ async def test_a_batch_applies_events_in_order_and_keeps_history() -> None:
 async def test_a_refused_move_is_on_the_timeline_and_emits_nothing() -> None:
     uow = FakeScoringUow()
     event = form()
-    await handlers.handle(event, uow=uow, model=MODEL, now=now)
+    await handlers.handle_batch([event], uow=uow, model=MODEL, now=now)
     emitted = len(uow.outbox)
-    await handlers.handle(feedback(event.lead_id, "accepted"), uow=uow, model=MODEL, now=now)
-    await handlers.handle(feedback(event.lead_id, "lost"), uow=uow, model=MODEL, now=now)
+    await handlers.handle_batch([feedback(event.lead_id, "accepted")], uow=uow, model=MODEL,
+                                now=now)
+    await handlers.handle_batch([feedback(event.lead_id, "lost")], uow=uow, model=MODEL, now=now)
     kinds = [e.kind for e in uow.timeline.entries]
     assert "transition_refused" in kinds
     refused = next(e for e in uow.timeline.entries if e.kind == "transition_refused")
@@ -75,7 +76,7 @@ async def test_a_refused_move_is_on_the_timeline_and_emits_nothing() -> None:
 async def test_timers_recycle_an_unaccepted_mql() -> None:
     uow = FakeScoringUow()
     event = form()
-    await handlers.handle(event, uow=uow, model=MODEL, now=now)
+    await handlers.handle_batch([event], uow=uow, model=MODEL, now=now)
     assert await handlers.run_timers(uow=uow, model=MODEL, now=T0 + timedelta(days=13)) == 0
     assert await handlers.run_timers(uow=uow, model=MODEL, now=T0 + timedelta(days=14)) == 1
     last = uow.outbox[-1]
@@ -86,9 +87,9 @@ async def test_timers_recycle_an_unaccepted_mql() -> None:
 async def test_erase_scrubs_profile_timeline_and_outbox_and_announces_it() -> None:
     uow = FakeScoringUow()
     event = form()
-    await handlers.handle(event, uow=uow, model=MODEL, now=now)
-    await handlers.handle(engagement(event.lead_id, url="https://x.example/pricing?e=ada"),
-                          uow=uow, model=MODEL, now=now)
+    await handlers.handle_batch([event], uow=uow, model=MODEL, now=now)
+    await handlers.handle_batch([engagement(event.lead_id, url="https://x.example/pricing?e=ada")],
+                                uow=uow, model=MODEL, now=now)
     at = T0 + timedelta(days=1)
     assert await handlers.erase(event.lead_id, uow=uow, now=at, requested_by="ticket-9") == at
     assert await handlers.erase(event.lead_id, uow=uow, now=at + timedelta(1),
@@ -108,7 +109,7 @@ async def test_a_scored_entry_is_written_as_its_detail() -> None:
     """The timeline's scored entry carries its detail already written as JSON (the lines are
     written once for it and lead.scored): that JSON is the detail."""
     uow = FakeScoringUow()
-    await handlers.handle(form(), uow=uow, model=MODEL, now=now)
+    await handlers.handle_batch([form()], uow=uow, model=MODEL, now=now)
     scored = [e for e in uow.timeline.entries if e.kind == "scored"]
     assert len(scored) == 1 and scored[0].detail["fit"] and scored[0].detail_json is not None
     assert jsonio.loads(scored[0].detail_json) == jsonio.loads(jsonio.dumps(scored[0].detail))
@@ -127,7 +128,7 @@ async def test_lead_scored_is_the_json_of_the_contract() -> None:
     """The lead.scored scoring writes straight to JSON is, byte for byte, what the LeadScored
     model writes for the same values: a field added to the contract and not here fails this."""
     uow = FakeScoringUow()
-    await handlers.handle(form(), uow=uow, model=MODEL, now=now)
+    await handlers.handle_batch([form()], uow=uow, model=MODEL, now=now)
     scored = uow.outbox[0]
     assert isinstance(scored, LeadScored) and scored.contributions
     lines = [c.model_dump(mode="json") for c in scored.contributions]

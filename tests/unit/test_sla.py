@@ -19,7 +19,7 @@ from leadrelay_shared.delivery import body_for
 from sla_monitor import domain, handlers
 from sla_monitor.adapters.repository import clock_of, row_of
 from sla_monitor.calendar import Calendar, Exception_, add_working, working_between
-from sla_monitor.policy import PolicyError, parse, parse_duration
+from sla_monitor.config import PolicyError, parse, parse_duration
 from tests.factories import T0, activity, assigned, feedback, form
 from tests.unit.fakes import FakeSlaUow
 
@@ -208,7 +208,7 @@ def test_levels_fire_in_order_each_once() -> None:
 # --- handlers ------------------------------------------------------------------------------
 
 async def _handle(uow: FakeSlaUow, event: object) -> None:
-    await handlers.handle(event, uow=uow, config=lambda: CONFIG, now=lambda: T0)  # type: ignore[arg-type]
+    await handlers.handle_batch([event], uow=uow, config=lambda: CONFIG, now=lambda: T0)  # type: ignore[list-item]
 
 
 async def _fire(uow: FakeSlaUow, at: datetime) -> list[str]:

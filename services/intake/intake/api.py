@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -16,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
+
+from leadrelay_shared.clock import utcnow
 
 from . import domain, handlers
 from .adapters import hubspot, mautic
@@ -46,7 +47,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     429: {"description": "Rate limit exceeded; wait for `Retry-After` seconds"},
     503: {"description": "Kafka did not acknowledge in time; retry with the same Idempotency-Key"},
 }
-router = APIRouter(prefix="/v1", tags=["ingestion"], responses=ERRORS)
+# A JSON body may come without a Content-Type, as web forms' scripts often send it.
+router = APIRouter(prefix="/v1", tags=["ingestion"], responses=ERRORS, strict_content_type=False)
 
 
 @dataclass
@@ -162,7 +164,7 @@ def context(request: Request, caller: Caller, key: str | None) -> RequestContext
         key_id=caller.key_id, client_ip=client_ip(request, gate.settings),
         user_agent=request.headers.get("user-agent"), request_id=correlation_id.get(),
         ip_hash_key=gate.settings.ip_hash_key.get_secret_value().encode())
-    return RequestContext(now=datetime.now(UTC), caller_scope=caller.key_id or caller.source,
+    return RequestContext(now=utcnow(), caller_scope=caller.key_id or caller.source,
                           idempotency_key=key, audit=audit)
 
 
@@ -313,7 +315,7 @@ def hubspot_signed(request: Request, body: bytes) -> bool:
     hubspot.verify_v3(secret.get_secret_value(), method=request.method, uri=str(request.url),
                       body=body, signature=request.headers.get("x-hubspot-signature-v3"),
                       timestamp_ms=request.headers.get("x-hubspot-request-timestamp"),
-                      now=datetime.now(UTC), max_age_s=settings.hubspot_max_age_s)
+                      now=utcnow(), max_age_s=settings.hubspot_max_age_s)
     return True
 
 

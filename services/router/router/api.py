@@ -8,7 +8,6 @@ Every route needs ``Authorization: Bearer`` (the bootstrap includes the routers 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -17,8 +16,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadrelay_shared import yamlconf
+from leadrelay_shared.clock import utcnow
 from leadrelay_shared.contracts import RerouteRequested
-from leadrelay_shared.web import problem, require_admin
+from leadrelay_shared.web import Admin, EngineDep, WakeDep, problem
 
 from . import admin, handlers, views
 from .adapters import configs
@@ -30,24 +30,12 @@ from .errors import ConfigError, NotFound
 router = APIRouter(prefix="/v1", tags=["routing"])
 
 
-def get_engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.engine
-    return engine
-
-
 def get_store(request: Request) -> ConfigStore:
     store: ConfigStore = request.app.state.configs
     return store
 
 
-EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 StoreDep = Annotated[ConfigStore, Depends(get_store)]
-Admin = Depends(require_admin)
-
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @router.get("/assignments/{assignment_id}")
@@ -77,8 +65,8 @@ class RerouteBody(BaseModel):
 
 
 @router.post("/leads/{lead_id}/reroute", dependencies=[Admin])
-async def reroute(lead_id: str, body: RerouteBody, request: Request, engine: EngineDep,
-                  store: StoreDep,
+async def reroute(lead_id: str, body: RerouteBody, engine: EngineDep, store: StoreDep,
+                  wake: WakeDep,
                   idempotency_key: Annotated[str | None, Header(max_length=200)] = None
                   ) -> dict[str, Any]:
     """Give the lead to the next eligible rep, never the current owner."""
@@ -89,7 +77,7 @@ async def reroute(lead_id: str, body: RerouteBody, request: Request, engine: Eng
                              assignment_id=body.assignment_id)
     outcomes = await handlers.handle(event, uow=RouterUnitOfWork(engine), config=store.current,
                                      now=utcnow)
-    request.app.state.wake()
+    wake()
     assignment_id = uuid.uuid5(event_id, "assignment")
     if outcomes and outcomes[0].decision is None:
         raise NotFound(f"lead_id: {outcomes[0].note}")

@@ -14,6 +14,7 @@ Reps are skipped, with a reason, when deactivated, paused, out of office, outsid
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -28,6 +29,19 @@ from .matching import AccountMatch
 
 Loads = Mapping[str, Mapping[date, int]]
 """Assignments per rep per local calendar day (only the last 8 days matter)."""
+
+
+@dataclass(frozen=True)
+class CurrentOwner:
+    """Who owns a lead now, as the last assignment left it."""
+
+    lead_id: str
+    assignment_id: uuid.UUID
+    owner_id: str | None
+    queue: str | None
+    team_id: str | None
+    stage: str
+    lead: dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ from leadrelay_shared.delivery import envelope
 from leadrelay_shared.uow import UnitOfWork as BaseUnitOfWork
 
 from . import domain
-from .adapters.repository import CurrentOwner
 from .config import ROUTED_STAGES, RoutingConfig
+from .domain import CurrentOwner
 
 WEBHOOK_EVENT = "lead.assigned"
 

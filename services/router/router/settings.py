@@ -5,7 +5,7 @@ from pydantic_settings import SettingsConfigDict
 
 from leadrelay_shared.settings import BackendSettings
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "deploy" / "config" / "routing.yaml"
+DEFAULT_CONFIG = Path(__file__).with_name("default_routing.yaml")  # shipped with the package
 
 
 class RouterSettings(BackendSettings):

@@ -5,16 +5,14 @@ Every route needs ``Authorization: Bearer`` with ``SCORING_READ_TOKEN`` or ``SCO
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from leadrelay_shared.outbox import OutboxRelay
-from leadrelay_shared.web import problem, require_admin
+from leadrelay_shared.clock import utcnow
+from leadrelay_shared.web import Admin, EngineDep, WakeDep, problem
 
 from . import handlers, views
 from .adapters.models import ModelStore
@@ -24,17 +22,11 @@ from .errors import LeadNotFound
 router = APIRouter(prefix="/v1", tags=["leads"])
 
 
-def get_engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.engine
-    return engine
-
-
 def get_models(request: Request) -> ModelStore:
     models: ModelStore = request.app.state.models
     return models
 
 
-EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 ModelsDep = Annotated[ModelStore, Depends(get_models)]
 
 
@@ -46,7 +38,7 @@ class EraseIn(BaseModel):
 @router.get("/leads/{lead_id}")
 async def get_lead(lead_id: str, engine: EngineDep, models: ModelsDep) -> dict[str, Any]:
     """The lead's profile, scores (stored, and engagement decayed to now), stage and passes."""
-    found = await views.lead(engine, lead_id, models.current, datetime.now(UTC))
+    found = await views.lead(engine, lead_id, models.current, utcnow())
     if found is None:
         raise LeadNotFound(lead_id)
     return found
@@ -62,16 +54,15 @@ async def get_timeline(lead_id: str, engine: EngineDep) -> dict[str, Any]:
     return {"lead_id": lead_id, "entries": entries}
 
 
-@router.post("/leads/{lead_id}/erase", dependencies=[Depends(require_admin)])
-async def erase_lead(lead_id: str, engine: EngineDep, request: Request,
+@router.post("/leads/{lead_id}/erase", dependencies=[Admin])
+async def erase_lead(lead_id: str, engine: EngineDep, wake: WakeDep,
                      body: Annotated[EraseIn | None, Body()] = None) -> dict[str, Any]:
     """Erase the lead's personal data (GDPR art. 17) and publish ``lead.erased`` so every service
     scrubs its copy. Erasing twice is harmless and returns the first erasure's time."""
     erased_at = await handlers.erase(lead_id, uow=ScoringUnitOfWork(engine),
-                                     now=datetime.now(UTC),
+                                     now=utcnow(),
                                      requested_by=body.requested_by if body else None)
-    relay: OutboxRelay = request.app.state.relay
-    relay.wake()
+    wake()
     return {"lead_id": lead_id, "erased_at": erased_at}
 
 

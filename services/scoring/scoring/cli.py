@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from leadrelay_shared import yamlconf
+from leadrelay_shared.clock import utcnow
 from leadrelay_shared.contracts import lead_id_for
 from leadrelay_shared.db import make_engine
 from leadrelay_shared.migrate import upgrade
@@ -62,7 +62,7 @@ async def _erase(settings: ScoringSettings, lead_id: str, requested_by: str | No
     engine = make_engine(settings.database_url, pool_size=1, name="leadrelay-scoring-cli")
     try:
         erased_at = await handlers.erase(lead_id, uow=ScoringUnitOfWork(engine),
-                                         now=datetime.now(UTC), requested_by=requested_by)
+                                         now=utcnow(), requested_by=requested_by)
     except LeadNotFound:
         print(f"error: no lead {lead_id}", file=sys.stderr)
         return 1

@@ -91,11 +91,6 @@ class Changes:
             await uow.emit_many(self.events)
 
 
-async def handle(event: Event, *, uow: UnitOfWork, model: ScoringModel,
-                 now: Callable[[], datetime]) -> None:
-    await handle_batch([event], uow=uow, model=model, now=now)
-
-
 async def handle_batch(events: Sequence[Event], *, uow: UnitOfWork, model: ScoringModel,
                        now: Callable[[], datetime]) -> None:
     async with uow:

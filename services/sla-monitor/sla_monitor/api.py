@@ -8,33 +8,22 @@ re-enabling a channel take only the admin token.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy.ext.asyncio import AsyncEngine
+from fastapi import APIRouter, Query, Request
 
-from leadrelay_shared.web import require_admin
+from leadrelay_shared.clock import utcnow
+from leadrelay_shared.web import EngineDep
 
 from . import views
-from .policy import SlaConfig
+from .config import SlaConfig
 from .views import GroupBy
 
 router = APIRouter(prefix="/v1/sla", tags=["sla"])
 
 
-def get_engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.engine
-    return engine
-
-
-EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Admin = Depends(require_admin)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @router.get("/open")

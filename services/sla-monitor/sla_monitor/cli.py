@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from leadrelay_shared import yamlconf
+from leadrelay_shared.clock import utcnow
 from leadrelay_shared.contracts import Stage
 
 from . import domain
 from .calendar import local_text
-from .policy import PolicyError, SlaConfig, load
+from .config import PolicyError, SlaConfig, load
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
               f"({', '.join(p.id for p in config.policies)}), "
               f"{len(config.spec.calendars)} calendars, {len(config.channels)} channels")
         return 0
-    at = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
+    at = datetime.fromisoformat(args.at) if args.at else utcnow()
     if at.tzinfo is None:
         print("--at needs a UTC offset, e.g. 2026-11-27T17:45:00+01:00", file=sys.stderr)
         return 2

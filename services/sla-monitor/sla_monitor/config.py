@@ -29,7 +29,7 @@ from .calendar import DAY_NAMES, Calendar, Exception_
 
 Level = Literal["warning", "breach", "escalation", "reroute", "resolved"]
 LEVELS: tuple[Level, ...] = ("warning", "breach", "escalation", "reroute", "resolved")
-DEFAULT_PATH = Path(__file__).resolve().parents[3] / "deploy" / "config" / "sla.yaml"
+DEFAULT_PATH = Path(__file__).with_name("default_sla.yaml")  # shipped with the package
 _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
 
 

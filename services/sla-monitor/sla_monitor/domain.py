@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from leadrelay_shared.contracts import Reason, Stage
 
 from .calendar import add_working, explain_due, format_duration, local_text
-from .policy import Policy, SlaConfig
+from .config import Policy, SlaConfig
 
 QUEUE_PREFIX = "queue:"
 ESCALATING = ("warning", "breach", "escalation", "reroute")  # in the order they fire

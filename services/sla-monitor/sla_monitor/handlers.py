@@ -30,9 +30,9 @@ from leadrelay_shared.uow import UnitOfWork as BaseUnitOfWork
 
 from . import domain
 from .calendar import local_text
+from .config import SlaConfig
 from .domain import SEVERITY, Alert, Clock, Handoff, Person, Touch
 from .metrics import ALERTS, LATENESS
-from .policy import SlaConfig
 
 ALERT_TYPES = {"warning": "sla.warning", "breach": "sla.breached", "escalation": "sla.escalated",
                "reroute": "sla.reroute_requested", "resolved": "sla.resolved"}
@@ -193,11 +193,6 @@ class _Changes:
 
 HANDLED = (LeadAssigned, ActivityLogged, FeedbackReceived, StageChanged)
 """The event types sla-monitor acts on; its consumer skips the others without decoding them."""
-
-
-async def handle(event: Event, *, uow: UnitOfWork, config: Callable[[], SlaConfig],
-                 now: Callable[[], datetime]) -> bool:
-    return await handle_batch([event], uow=uow, config=config, now=now)
 
 
 async def handle_batch(events: Sequence[Event], *, uow: UnitOfWork,

@@ -5,7 +5,7 @@ from pydantic_settings import SettingsConfigDict
 
 from leadrelay_shared.settings import BackendSettings
 
-from .policy import DEFAULT_PATH
+from .config import DEFAULT_PATH
 
 
 class SlaSettings(BackendSettings):

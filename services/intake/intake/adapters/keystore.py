@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from leadrelay_shared.clock import utcnow
 from leadrelay_shared.logging import get_logger
 
 from ..auth import (
@@ -129,7 +129,7 @@ async def create_key(engine: AsyncEngine, *, source: str, scopes: Sequence[str],
     key, key_id = new_key(kind)
     record = ApiKey(key_id=key_id, kind=kind, source=source, scopes=wanted,
                     key_hash=hash_key(key), allowed_origins=tuple(allowed_origins),
-                    rate_limit=rate_limit, created_at=datetime.now(UTC))
+                    rate_limit=rate_limit, created_at=utcnow())
     async with engine.begin() as conn:
         await conn.execute(api_keys.insert().values(
             key_id=key_id, kind=kind.value, source=source, scopes=sorted(wanted),
@@ -148,5 +148,5 @@ async def revoke_key(engine: AsyncEngine, key_id: str) -> bool:
     async with engine.begin() as conn:
         result = await conn.execute(
             api_keys.update().where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=datetime.now(UTC)))
+            .values(revoked_at=utcnow()))
     return bool(result.rowcount)

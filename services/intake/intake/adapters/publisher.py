@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Histogram
@@ -13,6 +12,7 @@ from leadrelay_shared.codec import KafkaRecord, encode
 from leadrelay_shared.contracts import Event
 from leadrelay_shared.kafka import BatchSender, BrokerUnavailable, send_record
 from leadrelay_shared.logging import get_logger
+from leadrelay_shared.runtime import Runtime
 
 from ..errors import NotAccepted
 
@@ -23,11 +23,17 @@ SEND_SECONDS = Histogram("intake_kafka_send_seconds", "Time from send to acks=al
 
 
 class KafkaPublisher:
-    def __init__(self, producer: AIOKafkaProducer, *, ready: ReadyFlag, timeout_s: float) -> None:
-        self._producer = producer
-        self._batches = BatchSender(producer)
-        self._ready = ready
+    """Sends through the service's producer, which exists once the service has started."""
+
+    def __init__(self, runtime: Runtime, *, timeout_s: float) -> None:
+        self._runtime = runtime
+        self._ready = runtime.producer_ready
+        self._batches: BatchSender | None = None
         self._timeout = timeout_s
+
+    @property
+    def _producer(self) -> AIOKafkaProducer:
+        return self._runtime.producer
 
     async def publish(self, event: Event) -> None:
         if not self._ready.is_set():
@@ -44,6 +50,8 @@ class KafkaPublisher:
         if not self._ready.is_set():
             return [NotAccepted("not connected to Kafka yet")] * len(records)
         started = time.perf_counter()
+        if self._batches is None:
+            self._batches = BatchSender(self._producer)
         outcomes = await self._batches.send(records, self._timeout)
         SEND_SECONDS.observe(time.perf_counter() - started)
         failed = [o for o in outcomes if o is not None]
@@ -51,9 +59,3 @@ class KafkaPublisher:
             log.warning("kafka_not_acknowledged", events=len(failed), of=len(records),
                         error=str(failed[0])[:300])
         return outcomes
-
-
-class ReadyFlag(Protocol):
-    """Anything with ``is_set``, such as an asyncio.Event."""
-
-    def is_set(self) -> bool: ...

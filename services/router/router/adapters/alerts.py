@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from leadrelay_shared.clock import utcnow
 from leadrelay_shared.delivery import Delivery, Endpoint, Outcome, envelope
 
-from .adapters import orm
+from . import orm
 
 OPS_EVENT = "webhook.dead_lettered"
 
@@ -31,7 +31,7 @@ def dead_letter_alert(endpoints: Callable[[], dict[str, Endpoint]]
                 "summary": f"webhook {row.id} to {row.endpoint_id}: {why} "
                            f"(last error: {outcome.error}); replay with "
                            f"POST /v1/deliveries/{row.id}/replay"}
-        payload = envelope(OPS_EVENT, datetime.now(UTC), data)
+        payload = envelope(OPS_EVENT, utcnow(), data)
         rows = [{"id": f"msg_{uuid.uuid5(uuid.NAMESPACE_URL, row.id + '/' + ep.id).hex}",
                  "endpoint_id": ep.id, "url": ep.url, "event_type": OPS_EVENT,
                  "lead_id": row.lead_id, "payload": payload}

@@ -10,8 +10,6 @@ validation is refused with a logged error and the active configuration stays.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,10 +18,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from leadrelay_shared.configfile import WatchedFile
 from leadrelay_shared.logging import get_logger
-from leadrelay_shared.runtime import settle_heap
 
-from ..config import RoutingConfig, compile_config, from_document, load
+from ..config import RoutingConfig, compile_config, from_document, parse
 from ..errors import ConfigError
 from . import orm
 
@@ -73,19 +71,29 @@ async def versions(engine: AsyncEngine, limit: int = 50) -> list[dict[str, Any]]
         return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
-class ConfigStore:
-    """Holds the active configuration of this instance."""
+class ConfigStore(WatchedFile[RoutingConfig]):
+    """Holds this instance's active configuration: the file seeds the table, the table wins."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.current = load(path)
-        self._mtime = path.stat().st_mtime_ns
+        super().__init__(path, lambda text, source: parse(text, source, path.parent),
+                         what="routing_config")
 
-    async def start(self, engine: AsyncEngine, now: datetime) -> None:
-        if not await known(engine, self.current.version):
-            await activate(engine, self.current, f"file:{self.path}", now)
-            log.info("routing_config_active", version=self.current.version, source="file")
+    async def register(self, engine: AsyncEngine, config: RoutingConfig, text: str,
+                       now: datetime) -> None:
+        """A version the table has never seen (a deploy changed the file) becomes active."""
+        if not await known(engine, config.version):
+            await activate(engine, config, f"file:{self.path}", now)
+
+    def adopt(self, config: RoutingConfig, text: str) -> None:
+        """The table decides what is active (``refresh``), not the file."""
+
+    async def activate(self, engine: AsyncEngine, now: datetime) -> None:
+        await super().activate(engine, now)
         await self.refresh(engine)
+
+    async def reload(self, engine: AsyncEngine, now: datetime) -> bool:
+        await super().reload(engine, now)
+        return await self.refresh(engine)
 
     async def refresh(self, engine: AsyncEngine) -> bool:
         """Adopt the version active in the database; True when it changed."""
@@ -93,30 +101,5 @@ class ConfigStore:
         if version is None or version == self.current.version:
             return False
         previous, self.current = self.current.version, await fetch(engine, version)
-        settle_heap()
         log.info("routing_config_reloaded", version=version, previous=previous)
         return True
-
-    async def reload_file(self, engine: AsyncEngine, now: datetime) -> None:
-        mtime = self.path.stat().st_mtime_ns
-        if mtime == self._mtime:
-            return
-        self._mtime = mtime
-        try:
-            candidate = load(self.path)
-        except ConfigError as exc:
-            log.error("routing_config_refused", path=str(self.path), error=str(exc),
-                      active=self.current.version)
-            return
-        if not await known(engine, candidate.version):
-            await activate(engine, candidate, f"file:{self.path}", now)
-
-    async def watch(self, engine: AsyncEngine, now: Callable[[], datetime],
-                    interval_s: float) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                await self.reload_file(engine, now())
-                await self.refresh(engine)
-            except Exception as exc:  # a database hiccup must not stop the watcher
-                log.warning("routing_config_watch_failed", error=repr(exc))

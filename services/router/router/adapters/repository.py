@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -18,6 +16,7 @@ from leadrelay_shared.db import any_of, copy_rows
 from leadrelay_shared.privacy import scrub
 from leadrelay_shared.uow import SqlUnitOfWork
 
+from ..domain import CurrentOwner
 from . import orm
 
 
@@ -101,17 +100,6 @@ class RepLoads:
         await self._conn.execute(
             _ADD_LOADS,
             [{"rep_id": r, "day": d, "assigned": n} for (r, d), n in sorted(increments.items())])
-
-
-@dataclass(frozen=True)
-class CurrentOwner:
-    lead_id: str
-    assignment_id: uuid.UUID
-    owner_id: str | None
-    queue: str | None
-    team_id: str | None
-    stage: str
-    lead: dict[str, Any]
 
 
 class LeadOwners:

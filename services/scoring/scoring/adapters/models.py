@@ -17,5 +17,5 @@ from . import orm
 
 class ModelStore(WatchedFile[ScoringModel]):
     def __init__(self, path: Path | None) -> None:
-        super().__init__(path, parse, table=orm.models, what="scoring_model",
+        super().__init__(path, parse, what="scoring_model", table=orm.models,
                          default=default_text)

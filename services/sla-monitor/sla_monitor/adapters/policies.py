@@ -7,7 +7,7 @@ from pathlib import Path
 
 from leadrelay_shared.configfile import WatchedFile
 
-from ..policy import SlaConfig, parse
+from ..config import SlaConfig, parse
 from . import orm
 
 
