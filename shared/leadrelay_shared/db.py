@@ -107,9 +107,14 @@ def service_metadata(schema: str) -> sa.MetaData:
     return sa.MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
 
 
-def outbox_table(metadata: sa.MetaData) -> sa.Table:
+def outbox_table(metadata: sa.MetaData, *, v1: bool = False) -> sa.Table:
     """Events waiting to be published, written in the same transaction as the state they
-    describe."""
+    describe; the relay deletes a row once Kafka has it. ``v1`` is the table as its first
+    migration made it, with a ``published_at`` column that migration 0004 drops."""
+    v1_columns = [
+        sa.Column("published_at", sa.DateTime(timezone=True)),
+        sa.Index("ix_outbox_unpublished", "id", postgresql_where=sa.text("published_at IS NULL")),
+    ] if v1 else []
     return sa.Table(
         "outbox",
         metadata,
@@ -121,8 +126,7 @@ def outbox_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("payload", pg.JSONB, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
                   server_default=sa.func.now()),
-        sa.Column("published_at", sa.DateTime(timezone=True)),
-        sa.Index("ix_outbox_unpublished", "id", postgresql_where=sa.text("published_at IS NULL")),
+        *v1_columns,
     )
 
 

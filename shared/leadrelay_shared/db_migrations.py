@@ -22,7 +22,7 @@ from .db import (
 
 def create_common_v1(bind: Connection, schema: str, *, deliveries: bool = False) -> None:
     metadata = service_metadata(schema)
-    outbox_table(metadata)
+    outbox_table(metadata, v1=True)
     processed_events_table(metadata)
     if deliveries:
         deliveries_table(metadata)
@@ -31,7 +31,7 @@ def create_common_v1(bind: Connection, schema: str, *, deliveries: bool = False)
 
 def drop_common_v1(bind: Connection, schema: str) -> None:
     metadata = service_metadata(schema)
-    outbox_table(metadata)
+    outbox_table(metadata, v1=True)
     processed_events_table(metadata)
     deliveries_table(metadata)
     metadata.drop_all(bind, checkfirst=True)
@@ -67,3 +67,15 @@ def drop_retention_indexes_v3(schema: str, *, deliveries: bool) -> None:
     if deliveries:
         op.drop_index("ix_webhook_deliveries_delivered_at", "webhook_deliveries", schema=schema)
     op.drop_index("ix_processed_events_processed_at", "processed_events", schema=schema)
+
+
+def drop_outbox_published_at_v4(schema: str) -> None:
+    """The relay deletes what it published, so the column was always empty."""
+    op.drop_index("ix_outbox_unpublished", "outbox", schema=schema)
+    op.drop_column("outbox", "published_at", schema=schema)
+
+
+def add_outbox_published_at_v4(schema: str) -> None:
+    op.add_column("outbox", sa.Column("published_at", sa.DateTime(timezone=True)), schema=schema)
+    op.create_index("ix_outbox_unpublished", "outbox", ["id"], schema=schema,
+                    postgresql_where=sa.text("published_at IS NULL"))

@@ -7,13 +7,11 @@ committed, so Kafka redelivers it.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from . import jsonio
@@ -28,11 +26,8 @@ class UnitOfWork(Protocol):
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None: ...
-    async def claim(self, event_id: uuid.UUID, event_type: str) -> bool: ...
-    async def claim_many(self, events: Sequence[Event]) -> list[Event]: ...
-    async def emit(self, event: Event) -> None: ...
-    async def enqueue_webhook(self, *, delivery_id: str, endpoint_id: str, url: str,
-                              event_type: str, lead_id: str, payload: dict[str, Any]) -> None: ...
+    async def claim(self, events: Sequence[Event]) -> list[Event]: ...
+    async def emit(self, events: Sequence[Event | Serialised]) -> None: ...
     async def scrub_outbox(self, lead_id: str) -> None: ...
     async def commit(self) -> None: ...
 
@@ -116,15 +111,9 @@ class SqlUnitOfWork:
         assert self._tx is not None
         await self._tx.commit()
 
-    async def claim(self, event_id: uuid.UUID, event_type: str) -> bool:
-        """Mark an incoming event processed; False if it already was (a redelivery)."""
-        t = self._tables.processed
-        stmt = (insert(t).values(event_id=event_id, event_type=event_type)
-                .on_conflict_do_nothing().returning(t.c.event_id))
-        return (await self.conn.execute(stmt)).first() is not None
-
-    async def claim_many(self, events: Sequence[Event]) -> list[Event]:
-        """Claim a batch in one statement; returns the events not processed before, in order."""
+    async def claim(self, events: Sequence[Event]) -> list[Event]:
+        """Mark incoming events processed, in one statement; returns those not processed before
+        (a redelivery is left out), in order."""
         if not events:
             return []
         rows = await (await driver(self.conn)).fetch(
@@ -137,8 +126,9 @@ class SqlUnitOfWork:
                 fresh.append(event)
         return fresh
 
-    async def emit_many(self, events: Sequence[Event | Serialised]) -> None:
-        """Write several events to the outbox in one statement, in order."""
+    async def emit(self, events: Sequence[Event | Serialised]) -> None:
+        """Write events to the outbox in one statement, in order; the relay publishes them
+        after this transaction commits."""
         if not events:
             return
         t = self._tables.outbox
@@ -163,29 +153,10 @@ class SqlUnitOfWork:
             await self.conn.execute(sa.update(t).where(t.c.id == row.id)
                                     .values(payload=scrub(row.payload)))
 
-    async def emit(self, event: Event) -> None:
-        """Write an event to the outbox; the relay publishes it after this transaction commits."""
-        t = self._tables.outbox
-        await self.conn.execute(sa.insert(t).values(
-            event_id=event.event_id, event_type=event.event_type, topic=event.topic,
-            lead_id=event.lead_id, payload=event.model_dump(mode="json"),
-        ))
-
-    async def enqueue_webhook(self, *, delivery_id: str, endpoint_id: str, url: str,
-                              event_type: str, lead_id: str, payload: dict[str, Any]) -> None:
-        """Queue an outgoing webhook in this transaction; ``delivery_id`` is its stable
-        webhook-id."""
-        t = self._tables.deliveries
-        assert t is not None, "this service has no webhook queue"
-        stmt = insert(t).values(
-            id=delivery_id, endpoint_id=endpoint_id, url=url, event_type=event_type,
-            lead_id=lead_id, payload=payload,
-        ).on_conflict_do_nothing()
-        await self.conn.execute(stmt)
-
     async def enqueue_webhooks(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Queue several webhooks in one statement; each row has the columns of
-        ``enqueue_webhook``, and a delivery id already queued is left as it is. With
+        """Queue webhooks in this transaction, in one statement; each row has ``id`` (its
+        stable webhook-id), ``endpoint_id``, ``url``, ``event_type``, ``lead_id`` and
+        ``payload``, and a delivery id already queued is left as it is. With
         ``lease_webhooks_s``, the rows queued are leased and listed in ``leased_webhooks``
         (those of a disabled endpoint are queued as pending, not leased)."""
         sql = self._tables.enqueue_sql

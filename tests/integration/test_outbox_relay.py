@@ -39,7 +39,7 @@ async def write_outbox(engine, lead_ids: list[str], per_lead: int) -> list[LeadS
                                      cause_event_id=form().event_id))
     async with ScoringUnitOfWork(engine) as uow:
         for event in events:
-            await uow.emit(event)
+            await uow.emit([event])
         await uow.commit()
     return events
 
@@ -127,13 +127,13 @@ async def test_claim_many_claims_each_event_once_within_a_batch_and_across_batch
     try:
         a, b, c = form(), form(), form()
         async with ScoringUnitOfWork(engine) as uow:
-            assert await uow.claim_many([a, b, a]) == [a, b]  # a redelivered inside the batch
+            assert await uow.claim([a, b, a]) == [a, b]  # a redelivered inside the batch
             await uow.commit()
         async with ScoringUnitOfWork(engine) as uow:
-            assert await uow.claim_many([b, c, a]) == [c]
+            assert await uow.claim([b, c, a]) == [c]
             await uow.commit()
         async with ScoringUnitOfWork(engine) as uow:  # rolled back: nothing claimed
-            assert await uow.claim_many([form()]) != []
+            assert await uow.claim([form()]) != []
         async with engine.connect() as conn:
             count = await conn.scalar(sa.text("SELECT count(*) FROM scoring.processed_events"))
         assert count == 3
@@ -163,12 +163,12 @@ async def test_statements_sent_to_asyncpg_directly_belong_to_the_unit_of_work(
             async with ScoringUnitOfWork(engine) as uow:
                 assert await uow.leads.get_many_for_update([profile.lead_id]) == {}
                 await uow.leads.save_many([profile], model_version="m", now=T0)
-                assert await uow.claim_many([event]) == [event]
+                assert await uow.claim([event]) == [event]
                 if commit:
                     await uow.commit()
             assert await stored() == ((1, 1) if commit else (0, 0))
         async with ScoringUnitOfWork(engine) as uow:  # the claim is the first statement
-            assert await uow.claim_many([form()]) != []
+            assert await uow.claim([form()]) != []
         assert await stored() == (1, 1)
     finally:
         await engine.dispose()
@@ -179,7 +179,7 @@ async def test_erasure_scrubs_rows_still_waiting_in_the_outbox(infra, database_u
     engine = make_engine(database_url)
     fill = form()
     async with ScoringUnitOfWork(engine) as uow:
-        await uow.emit(fill)  # any event with the lead's personal data, not yet published
+        await uow.emit([fill])  # any event with the lead's personal data, not yet published
         await uow.commit()
     async with ScoringUnitOfWork(engine) as uow:
         await uow.scrub_outbox(fill.lead_id)

@@ -15,7 +15,7 @@ from leadrelay_shared.migrate import upgrade
 from leadrelay_shared.retention import RetentionPolicy, RetentionTables, cutoffs, sweep
 from router.adapters import orm
 from router.adapters.repository import RouterUnitOfWork
-from tests.factories import engagement
+from tests.factories import engagement, form
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
@@ -74,7 +74,7 @@ async def test_sweep_removes_only_old_bookkeeping(database_url: str) -> None:
         assert attempts == kept
         # a recent id still stops a redelivery; nothing is left for a second sweep
         async with RouterUnitOfWork(engine) as uow:
-            assert not await uow.claim(recent, "lead.scored")
+            assert not await uow.claim([form(event_id=recent)])
         again = await sweep(engine, TABLES, RetentionPolicy(), NOW, batch_size=2)
         assert again == {"processed_events": 0, "webhook_deliveries": 0}
     finally:

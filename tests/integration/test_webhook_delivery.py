@@ -23,9 +23,10 @@ SECRET = "whsec_aW50ZWdyYXRpb24tdGVzdC1zZWNyZXQ="
 async def queue(engine, endpoint: Endpoint, lead_id: str) -> str:  # type: ignore[no-untyped-def]
     delivery_id = f"msg_{uuid.uuid4().hex}"
     async with RouterUnitOfWork(engine) as uow:
-        await uow.enqueue_webhook(delivery_id=delivery_id, endpoint_id=endpoint.id,
-                                  url=endpoint.url, event_type="lead.assigned", lead_id=lead_id,
-                                  payload={"type": "lead.assigned", "data": {"lead_id": lead_id}})
+        await uow.enqueue_webhooks([{
+            "id": delivery_id, "endpoint_id": endpoint.id, "url": endpoint.url,
+            "event_type": "lead.assigned", "lead_id": lead_id,
+            "payload": {"type": "lead.assigned", "data": {"lead_id": lead_id}}}])
         await uow.commit()
     return delivery_id
 

@@ -31,18 +31,6 @@ class FakeUnitOfWorkBase:
     async def __aexit__(self, *exc: object) -> None:
         return None
 
-    async def claim(self, event_id: uuid.UUID, event_type: str) -> bool:
-        if event_id in self.processed:
-            return False
-        self.processed.add(event_id)
-        return True
-
-    async def emit(self, event: Event) -> None:
-        self.outbox.append(event)
-
-    async def enqueue_webhook(self, *, delivery_id: str, **fields: Any) -> None:
-        self.webhooks.setdefault(delivery_id, fields)
-
     async def scrub_outbox(self, lead_id: str) -> None:
         self.outbox = [type(e).model_validate(scrub(e.model_dump(mode="json")))
                        if e.lead_id == lead_id else e for e in self.outbox]
@@ -55,10 +43,15 @@ class FakeUnitOfWorkBase:
     async def commit(self) -> None:
         self.commits += 1
 
-    async def claim_many(self, events: Sequence[Event]) -> list[Event]:
-        return [e for e in events if await self.claim(e.event_id, e.event_type)]
+    async def claim(self, events: Sequence[Event]) -> list[Event]:
+        fresh = []
+        for event in events:
+            if event.event_id not in self.processed:
+                self.processed.add(event.event_id)
+                fresh.append(event)
+        return fresh
 
-    async def emit_many(self, events: Sequence[Event | Serialised]) -> None:
+    async def emit(self, events: Sequence[Event | Serialised]) -> None:
         # an event written straight to JSON must parse as its contract
         self.outbox.extend(e.parse() if isinstance(e, Serialised) else e for e in events)
 

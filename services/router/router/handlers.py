@@ -69,8 +69,6 @@ class UnitOfWork(BaseUnitOfWork, Protocol):
     @property
     def assignments(self) -> AssignmentStore: ...
 
-    async def claim_many(self, events: Sequence[Event]) -> list[Event]: ...
-    async def emit_many(self, events: Sequence[Event]) -> None: ...
     async def enqueue_webhooks(self, rows: Sequence[dict[str, Any]]) -> None: ...
     async def scrub_webhooks(self, lead_id: str) -> None: ...
 
@@ -115,7 +113,7 @@ async def handle_batch(events: Sequence[Event], *, uow: UnitOfWork, config: Rout
     if not wanted:
         return []
     async with uow:
-        fresh = await uow.claim_many(wanted)
+        fresh = await uow.claim(wanted)
         for event in fresh:
             if isinstance(event, LeadErased):
                 await _erase(event, uow)
@@ -186,7 +184,7 @@ async def _route(events: Sequence[Event], uow: UnitOfWork, config: RoutingConfig
     await uow.loads.add_many(writes.loads)
     await uow.assignments.add_many(writes.assignments)
     await uow.owners.put_many(list(writes.owners.values()), at)
-    await uow.emit_many(writes.events)
+    await uow.emit(writes.events)
     await uow.enqueue_webhooks(writes.webhooks)
     return outcomes
 

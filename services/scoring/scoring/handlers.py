@@ -63,9 +63,6 @@ class UnitOfWork(BaseUnitOfWork, Protocol):
     @property
     def history(self) -> History: ...
 
-    async def claim_many(self, events: Sequence[Event]) -> list[Event]: ...
-    async def emit_many(self, events: Sequence[Event | Serialised]) -> None: ...
-    async def scrub_outbox(self, lead_id: str) -> None: ...
 
 
 @dataclass
@@ -88,13 +85,13 @@ class Changes:
         if self.history:
             await uow.history.add_many(self.history)
         if self.events:
-            await uow.emit_many(self.events)
+            await uow.emit(self.events)
 
 
 async def handle_batch(events: Sequence[Event], *, uow: UnitOfWork, model: ScoringModel,
                        now: Callable[[], datetime]) -> None:
     async with uow:
-        fresh = await uow.claim_many(events)
+        fresh = await uow.claim(events)
         if fresh:
             changes = Changes(model=model, at=now())
             profiles = await uow.leads.get_many_for_update({e.lead_id for e in fresh})
@@ -115,7 +112,7 @@ async def record_handoffs(events: Sequence[Event], *, uow: UnitOfWork) -> None:
     decided: who each lead went to and why, its SLA breaches and the re-routes asked for. So one
     timeline tells the whole way of a lead. Nothing else changes; idempotent on event id."""
     async with uow:
-        fresh = await uow.claim_many(events)
+        fresh = await uow.claim(events)
         if fresh:
             await uow.timeline.add_many([timeline.handoff_entry(e) for e in fresh])
         await uow.commit()
@@ -153,7 +150,7 @@ async def erase(lead_id: str, *, uow: UnitOfWork, now: datetime,
         await uow.timeline.add_many([TimelineEntry(
             lead_id, now, "erased", "personal data erased on request",
             {"requested_by": requested_by, "erased_fields": list(PERSONAL_FIELDS)}, None)])
-        await uow.emit_many([LeadErased(lead_id=lead_id, occurred_at=now,
+        await uow.emit([LeadErased(lead_id=lead_id, occurred_at=now,
                                         erased_fields=PERSONAL_FIELDS, requested_by=requested_by)])
         await uow.commit()
     return now

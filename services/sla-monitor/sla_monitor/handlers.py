@@ -66,7 +66,6 @@ class UnitOfWork(BaseUnitOfWork, Protocol):
     @property
     def alerts(self) -> AlertStore: ...
 
-    async def emit_many(self, events: Sequence[Event]) -> None: ...
     async def enqueue_webhooks(self, rows: Sequence[dict[str, Any]]) -> None: ...
 
 
@@ -184,7 +183,7 @@ class _Changes:
         fresh = await uow.alerts.add_many(self.alerts)
         alerts = [a for a in self.alerts if a.id in fresh]
         events = [*self.events, *(e for a in alerts for e in events_for(a))]
-        await uow.emit_many(events)
+        await uow.emit(events)
         await uow.enqueue_webhooks([w for a in alerts for w in webhooks_for(a, self.config)])
         for a in alerts:
             ALERTS.labels(a.level, a.clock.policy_id).inc()
@@ -208,7 +207,7 @@ async def handle_batch(events: Sequence[Event], *, uow: UnitOfWork,
         return False
     sent = False
     async with uow:
-        fresh = await uow.claim_many(wanted)
+        fresh = await uow.claim(wanted)
         if fresh:
             leads = await _Leads.load(uow, {e.lead_id for e in fresh})
             changes = _Changes(config(), leads)
