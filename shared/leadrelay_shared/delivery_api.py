@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import delivery
@@ -22,6 +24,62 @@ from .web import EngineDep as Engine
 from .web import problem
 
 Status = Literal["pending", "delivered", "dead", "gone"]
+
+
+class DeliverySummary(BaseModel):
+    id: str = Field(description="the stable webhook-id")
+    endpoint_id: str
+    event_type: str
+    lead_id: str
+    status: Status
+    attempts: int
+    next_attempt_at: datetime
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class Deliveries(BaseModel):
+    items: list[DeliverySummary]
+
+
+class Attempt(BaseModel):
+    attempt: int
+    at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int | None
+
+
+class DeliveryDetail(DeliverySummary):
+    url: str
+    payload: dict[str, Any]
+    lease_until: datetime | None
+    attempt_log: list[Attempt]
+
+
+class Replayed(BaseModel):
+    replayed: int
+
+
+class EndpointState(BaseModel):
+    id: str
+    url: str | None
+    configured: bool = Field(description="false for an endpoint no longer in the configuration")
+    events: list[str]
+    format: str | None
+    disabled_at: datetime | None = Field(description="set when it answered 410 Gone")
+    disabled_reason: str | None
+    deliveries: dict[str, int] = Field(description="its deliveries by status")
+
+
+class EndpointStates(BaseModel):
+    items: list[EndpointState]
+
+
+class Enabled(BaseModel):
+    enabled: bool
 
 
 class DeliveryNotFound(LookupError):
@@ -92,7 +150,7 @@ def queue_router(tables: QueueTables, *, admin: Any,
     """``/deliveries`` and ``{endpoints_path}`` routes over one service's queue tables."""
     api = APIRouter(prefix=prefix, tags=tags or ["webhooks"])
 
-    @api.get("/deliveries")
+    @api.get("/deliveries", response_model=Deliveries)
     async def list_deliveries(engine: Engine, status: Status | None = None,
                               lead_id: str | None = None, endpoint_id: str | None = None,
                               limit: Annotated[int, Query(ge=1, le=1000)] = 100
@@ -100,7 +158,7 @@ def queue_router(tables: QueueTables, *, admin: Any,
         return {"items": await deliveries(engine, tables.deliveries, status=status,
                                           lead_id=lead_id, endpoint_id=endpoint_id, limit=limit)}
 
-    @api.get("/deliveries/{delivery_id}")
+    @api.get("/deliveries/{delivery_id}", response_model=DeliveryDetail)
     async def inspect_delivery(delivery_id: str, engine: Engine) -> dict[str, Any]:
         """One delivery with its payload and every attempt (time, status code, error, duration)."""
         found = await one(engine, tables, delivery_id)
@@ -108,7 +166,7 @@ def queue_router(tables: QueueTables, *, admin: Any,
             raise DeliveryNotFound(f"delivery_id: no delivery {delivery_id}")
         return found
 
-    @api.post("/deliveries/{delivery_id}/replay", dependencies=[admin])
+    @api.post("/deliveries/{delivery_id}/replay", dependencies=[admin], response_model=Replayed)
     async def replay_one(delivery_id: str, engine: Engine, request: Request) -> dict[str, int]:
         count = await delivery.replay(engine, tables.deliveries, [delivery_id])
         if count == 0:
@@ -116,7 +174,7 @@ def queue_router(tables: QueueTables, *, admin: Any,
         request.app.state.wake()
         return {"replayed": count}
 
-    @api.post("/deliveries/replay", dependencies=[admin])
+    @api.post("/deliveries/replay", dependencies=[admin], response_model=Replayed)
     async def replay_bulk(engine: Engine, request: Request, status: Status = "dead",
                           endpoint_id: str | None = None, lead_id: str | None = None
                           ) -> dict[str, int]:
@@ -127,12 +185,13 @@ def queue_router(tables: QueueTables, *, admin: Any,
         request.app.state.wake()
         return {"replayed": count}
 
-    @api.get(endpoints_path)
+    @api.get(endpoints_path, response_model=EndpointStates)
     async def list_endpoints(engine: Engine, request: Request) -> dict[str, Any]:
         """Configured endpoints, whether each is disabled (410) and its deliveries by status."""
         return {"items": await endpoints(engine, tables, configured(request))}
 
-    @api.post(endpoints_path + "/{endpoint_id}/enable", dependencies=[admin])
+    @api.post(endpoints_path + "/{endpoint_id}/enable", dependencies=[admin],
+              response_model=Enabled)
     async def enable_endpoint(endpoint_id: str, engine: Engine, request: Request
                               ) -> dict[str, bool]:
         """Receive again after a 410; deliveries that waited go out now."""

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from pydantic import SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -130,20 +130,30 @@ Admin = Depends(require_admin)
 ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
 
 
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ready, or not ready")
+    checks: dict[str, bool] = Field(description="each dependency: kafka, database")
+
+
 def ops_router(ready: ReadyCheck) -> APIRouter:
     """``/healthz`` (the process is alive), ``/readyz`` (its dependencies answer), ``/metrics``."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> Health:
+        return Health(status="ok")
 
-    @router.get("/readyz")
+    @router.get("/readyz", response_model=Readiness,
+                responses={503: {"model": Readiness, "description": "a dependency is down"}})
     async def readyz() -> Response:
         checks = await ready()
         ok = all(checks.values())
-        return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks},
-                            status_code=200 if ok else 503)
+        body = Readiness(status="ready" if ok else "not ready", checks=checks)
+        return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadrelay_shared import yamlconf
@@ -26,6 +25,15 @@ from .adapters.configs import ConfigStore
 from .adapters.repository import RouterUnitOfWork
 from .config import RoutingConfig, RoutingSpec, canonical, compile_config, from_document
 from .errors import ConfigError, NotFound
+from .schemas import (
+    Assignment,
+    ConfigChange,
+    ConfigCheck,
+    ConfigVersions,
+    LeadAssignments,
+    RerouteBody,
+    RoutingConfigAnswer,
+)
 
 router = APIRouter(prefix="/v1", tags=["routing"])
 
@@ -38,7 +46,7 @@ def get_store(request: Request) -> ConfigStore:
 StoreDep = Annotated[ConfigStore, Depends(get_store)]
 
 
-@router.get("/assignments/{assignment_id}")
+@router.get("/assignments/{assignment_id}", response_model=Assignment)
 async def get_assignment(assignment_id: uuid.UUID, engine: EngineDep) -> dict[str, Any]:
     """The decision record: account, territory, team, candidates, who was skipped and why, the
     strategy with its pointer before and after, and the configuration version."""
@@ -48,7 +56,7 @@ async def get_assignment(assignment_id: uuid.UUID, engine: EngineDep) -> dict[st
     return found
 
 
-@router.get("/leads/{lead_id}/assignments")
+@router.get("/leads/{lead_id}/assignments", response_model=LeadAssignments)
 async def lead_timeline(lead_id: str, engine: EngineDep) -> dict[str, Any]:
     """Every assignment and re-route of a lead, oldest first, each with its summary."""
     items = await views.lead_assignments(engine, lead_id)
@@ -57,14 +65,7 @@ async def lead_timeline(lead_id: str, engine: EngineDep) -> dict[str, Any]:
     return {"lead_id": lead_id, "owner": items[-1]["owner_id"], "items": items}
 
 
-class RerouteBody(BaseModel):
-    reason: str = Field(min_length=1, max_length=500, examples=["rep is on sick leave"])
-    requested_by: str = Field(default="operator", min_length=1, max_length=200)
-    assignment_id: uuid.UUID | None = Field(
-        default=None, description="Only re-route if this is still the current assignment.")
-
-
-@router.post("/leads/{lead_id}/reroute", dependencies=[Admin])
+@router.post("/leads/{lead_id}/reroute", dependencies=[Admin], response_model=Assignment)
 async def reroute(lead_id: str, body: RerouteBody, engine: EngineDep, store: StoreDep,
                   wake: WakeDep,
                   idempotency_key: Annotated[str | None, Header(max_length=200)] = None
@@ -87,12 +88,12 @@ async def reroute(lead_id: str, body: RerouteBody, engine: EngineDep, store: Sto
     return found
 
 
-@router.get("/routing/config")
+@router.get("/routing/config", response_model=RoutingConfigAnswer)
 async def get_config(store: StoreDep) -> dict[str, Any]:
     return {"version": store.current.version, "document": store.current.document()}
 
 
-@router.get("/routing/config/versions")
+@router.get("/routing/config/versions", response_model=ConfigVersions)
 async def config_versions(engine: EngineDep) -> dict[str, Any]:
     return {"items": await configs.versions(engine)}
 
@@ -108,7 +109,7 @@ async def _document(request: Request) -> dict[str, Any]:
     return canonical(spec)
 
 
-@router.post("/routing/config/check")
+@router.post("/routing/config/check", response_model=ConfigCheck)
 async def check_config(request: Request, store: StoreDep) -> dict[str, Any]:
     """Validate a configuration without applying it, and say what it would change."""
     candidate = compile_config(from_document(await _document(request), "request body"))
@@ -126,13 +127,13 @@ async def _activate(engine: AsyncEngine, store: ConfigStore, doc: dict[str, Any]
             "diff": admin.diff(before.document(), candidate.document())}
 
 
-@router.put("/routing/config", dependencies=[Admin])
+@router.put("/routing/config", dependencies=[Admin], response_model=ConfigChange)
 async def put_config(request: Request, engine: EngineDep, store: StoreDep) -> dict[str, Any]:
     """Replace the configuration; every router instance adopts it within seconds."""
     return await _activate(engine, store, await _document(request), "api:put")
 
 
-@router.patch("/routing/reps/{rep_id}", dependencies=[Admin])
+@router.patch("/routing/reps/{rep_id}", dependencies=[Admin], response_model=ConfigChange)
 async def patch_rep(rep_id: str, changes: dict[str, Any], engine: EngineDep,
                     store: StoreDep) -> dict[str, Any]:
     """Pause or deactivate a rep, set out-of-office dates, capacity or working hours."""
@@ -140,7 +141,7 @@ async def patch_rep(rep_id: str, changes: dict[str, Any], engine: EngineDep,
     return await _activate(engine, store, doc, f"api:rep:{rep_id}")
 
 
-@router.post("/routing/accounts/import", dependencies=[Admin])
+@router.post("/routing/accounts/import", dependencies=[Admin], response_model=ConfigChange)
 async def import_accounts(request: Request, engine: EngineDep, store: StoreDep,
                           mode: Literal["merge", "replace"] = "merge") -> dict[str, Any]:
     """Accounts from CSV (header: id,name,domains,aliases,owner; several values split by ';')."""

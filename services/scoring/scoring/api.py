@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 
 from leadrelay_shared.clock import utcnow
 from leadrelay_shared.web import Admin, EngineDep, WakeDep, problem
@@ -18,6 +17,7 @@ from . import handlers, views
 from .adapters.models import ModelStore
 from .adapters.repository import ScoringUnitOfWork
 from .errors import LeadNotFound
+from .schemas import Erased, EraseIn, Lead, ModelSummary, Timeline
 
 router = APIRouter(prefix="/v1", tags=["leads"])
 
@@ -30,12 +30,7 @@ def get_models(request: Request) -> ModelStore:
 ModelsDep = Annotated[ModelStore, Depends(get_models)]
 
 
-class EraseIn(BaseModel):
-    requested_by: str | None = Field(default=None, max_length=200,
-                                     description="who asked (a ticket id, not the person's data)")
-
-
-@router.get("/leads/{lead_id}")
+@router.get("/leads/{lead_id}", response_model=Lead)
 async def get_lead(lead_id: str, engine: EngineDep, models: ModelsDep) -> dict[str, Any]:
     """The lead's profile, scores (stored, and engagement decayed to now), stage and passes."""
     found = await views.lead(engine, lead_id, models.current, utcnow())
@@ -44,7 +39,7 @@ async def get_lead(lead_id: str, engine: EngineDep, models: ModelsDep) -> dict[s
     return found
 
 
-@router.get("/leads/{lead_id}/timeline")
+@router.get("/leads/{lead_id}/timeline", response_model=Timeline)
 async def get_timeline(lead_id: str, engine: EngineDep) -> dict[str, Any]:
     """Every event, score and stage change of the lead, who router gave it to and why, its SLA
     breaches and re-route requests, in order, with reasons."""
@@ -54,7 +49,7 @@ async def get_timeline(lead_id: str, engine: EngineDep) -> dict[str, Any]:
     return {"lead_id": lead_id, "entries": entries}
 
 
-@router.post("/leads/{lead_id}/erase", dependencies=[Admin])
+@router.post("/leads/{lead_id}/erase", dependencies=[Admin], response_model=Erased)
 async def erase_lead(lead_id: str, engine: EngineDep, wake: WakeDep,
                      body: Annotated[EraseIn | None, Body()] = None) -> dict[str, Any]:
     """Erase the lead's personal data (GDPR art. 17) and publish ``lead.erased`` so every service
@@ -66,7 +61,7 @@ async def erase_lead(lead_id: str, engine: EngineDep, wake: WakeDep,
     return {"lead_id": lead_id, "erased_at": erased_at}
 
 
-@router.get("/scoring/model", tags=["model"])
+@router.get("/scoring/model", tags=["model"], response_model=ModelSummary)
 async def get_model(models: ModelsDep) -> dict[str, Any]:
     """The active scoring model: version, checksum and its shape."""
     return views.model_summary(models.current)

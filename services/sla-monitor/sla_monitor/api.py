@@ -18,6 +18,7 @@ from leadrelay_shared.web import EngineDep
 
 from . import views
 from .config import SlaConfig
+from .schemas import Alerts, Clocks, ComplianceReport, LeadSla, Policies
 from .views import GroupBy
 
 router = APIRouter(prefix="/v1/sla", tags=["sla"])
@@ -26,7 +27,7 @@ router = APIRouter(prefix="/v1/sla", tags=["sla"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
-@router.get("/open")
+@router.get("/open", response_model=Clocks)
 async def open_clocks(engine: EngineDep, lead_id: str | None = None, team_id: str | None = None,
                       owner_id: str | None = None, policy_id: str | None = None,
                       overdue: bool | None = None, limit: Limit = 100) -> dict[str, Any]:
@@ -36,7 +37,7 @@ async def open_clocks(engine: EngineDep, lead_id: str | None = None, team_id: st
         owner_id=owner_id, policy_id=policy_id)}
 
 
-@router.get("/breaches")
+@router.get("/breaches", response_model=Clocks)
 async def breaches(engine: EngineDep, lead_id: str | None = None, team_id: str | None = None,
                    owner_id: str | None = None, policy_id: str | None = None,
                    since: datetime | None = None, until: datetime | None = None,
@@ -47,7 +48,7 @@ async def breaches(engine: EngineDep, lead_id: str | None = None, team_id: str |
         team_id=team_id, owner_id=owner_id, policy_id=policy_id)}
 
 
-@router.get("/compliance")
+@router.get("/compliance", response_model=ComplianceReport)
 async def compliance(engine: EngineDep, by: GroupBy = "rep", team_id: str | None = None,
                      owner_id: str | None = None, policy_id: str | None = None,
                      since: datetime | None = None, until: datetime | None = None
@@ -59,7 +60,7 @@ async def compliance(engine: EngineDep, by: GroupBy = "rep", team_id: str | None
         owner_id=owner_id, policy_id=policy_id)}
 
 
-@router.get("/alerts")
+@router.get("/alerts", response_model=Alerts)
 async def alerts(engine: EngineDep, level: str | None = None, lead_id: str | None = None,
                  team_id: str | None = None, owner_id: str | None = None,
                  policy_id: str | None = None, since: datetime | None = None,
@@ -69,13 +70,13 @@ async def alerts(engine: EngineDep, level: str | None = None, lead_id: str | Non
                                         policy_id=policy_id)}
 
 
-@router.get("/leads/{lead_id}")
+@router.get("/leads/{lead_id}", response_model=LeadSla)
 async def lead(lead_id: str, engine: EngineDep) -> dict[str, Any]:
     """Every clock of a lead (policy, deadline and why, outcome) and every alert sent."""
     return await views.lead(engine, lead_id, utcnow())
 
 
-@router.get("/policies")
+@router.get("/policies", response_model=Policies)
 async def policies(request: Request, engine: EngineDep) -> dict[str, Any]:
     config: SlaConfig = request.app.state.policies.current
     return {"version": config.version,
