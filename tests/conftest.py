@@ -10,28 +10,15 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from bench.common import remove_scratch
 from devstack import kafka, postgres
-from leadrelay_shared.db import async_url
 from leadrelay_shared.kafka import ensure_topics
-
-
-@dataclass
-class Infra:
-    bootstrap: str
-    admin_dsn: str  # plain libpq DSN of the server's maintenance database
-
-    def database_dsn(self, name: str) -> str:
-        base, _, _ = self.admin_dsn.rpartition("/")
-        return f"{base}/{name}"
+from tests.infra import Infra, create_database, drop_database
 
 
 @pytest.fixture(scope="session")
@@ -55,24 +42,6 @@ def infra() -> Iterator[Infra]:
         if pg_server:
             pg_server.stop()
         remove_scratch(workdir)  # each session's cluster and log, as the benchmarks do
-
-
-async def create_database(infra: Infra) -> tuple[str, str]:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(infra.admin_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return name, async_url(infra.database_dsn(name))
-
-
-async def drop_database(infra: Infra, name: str) -> None:
-    conn = await asyncpg.connect(infra.admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 @pytest.fixture

@@ -24,49 +24,112 @@ def unique_email(prefix: str = "lead", domain: str = "northwind.example") -> str
     return f"{prefix}-{uuid.uuid4().hex[:8]}@{domain}"
 
 
-def form(email: str | None = None, *, title: str | None = "VP Engineering",
-         company: str | None = "Northwind", at: datetime = T0,
-         event_id: uuid.UUID | None = None, country: str | None = "GB",
-         company_size: int | None = None, industry: str | None = None) -> FormSubmitted:
+def form(
+    email: str | None = None,
+    *,
+    title: str | None = "VP Engineering",
+    company: str | None = "Northwind",
+    at: datetime = T0,
+    event_id: uuid.UUID | None = None,
+    country: str | None = "GB",
+    company_size: int | None = None,
+    industry: str | None = None,
+) -> FormSubmitted:
     email = email or unique_email()
-    lead = intake_domain.snapshot(email=email, first_name="Ada", company=company, title=title,
-                                  country=country, company_size=company_size, industry=industry)
+    lead = intake_domain.snapshot(
+        email=email,
+        first_name="Ada",
+        company=company,
+        title=title,
+        country=country,
+        company_size=company_size,
+        industry=industry,
+    )
     return intake_domain.form_submitted(
-        lead=lead, event_id=event_id or uuid.uuid4(), occurred_at=at, received_at=at,
-        source_system="web", fields={}, consent={}, utm={}, page_url=None)
+        lead=lead,
+        event_id=event_id or uuid.uuid4(),
+        occurred_at=at,
+        received_at=at,
+        source_system="web",
+        fields={},
+        consent={},
+        utm={},
+        page_url=None,
+    )
 
 
 def activity(lead_id: str, *, at: datetime = T0, actor: str = "rep-ana") -> ActivityLogged:
-    return ActivityLogged(lead_id=lead_id, occurred_at=at, received_at=at, activity_type="call",
-                          actor_id=actor)
+    return ActivityLogged(
+        lead_id=lead_id, occurred_at=at, received_at=at, activity_type="call", actor_id=actor
+    )
 
 
 def lead_of(email: str) -> str:
     return lead_id_for(email)
 
 
-def engagement(lead_id: str, kind: str = "page_view", *, url: str | None = None,
-               at: datetime = T0, event_id: uuid.UUID | None = None) -> EngagementRecorded:
-    return EngagementRecorded(lead_id=lead_id, occurred_at=at, received_at=at,
-                              engagement_type=kind, url=url,
-                              event_id=event_id or uuid.uuid4())
+def engagement(
+    lead_id: str,
+    kind: str = "page_view",
+    *,
+    url: str | None = None,
+    at: datetime = T0,
+    event_id: uuid.UUID | None = None,
+) -> EngagementRecorded:
+    return EngagementRecorded(
+        lead_id=lead_id,
+        occurred_at=at,
+        received_at=at,
+        engagement_type=kind,
+        url=url,
+        event_id=event_id or uuid.uuid4(),
+    )
 
 
-def feedback(lead_id: str, kind: str, *, reason: str | None = None,
-             opportunity_id: str | None = None, at: datetime = T0,
-             actor: str = "rep-ana") -> FeedbackReceived:
-    return FeedbackReceived(lead_id=lead_id, occurred_at=at, received_at=at,
-                            feedback=kind, reason_code=reason,
-                            opportunity_id=opportunity_id, actor_id=actor)
+def feedback(
+    lead_id: str,
+    kind: str,
+    *,
+    reason: str | None = None,
+    opportunity_id: str | None = None,
+    at: datetime = T0,
+    actor: str = "rep-ana",
+) -> FeedbackReceived:
+    return FeedbackReceived(
+        lead_id=lead_id,
+        occurred_at=at,
+        received_at=at,
+        feedback=kind,
+        reason_code=reason,
+        opportunity_id=opportunity_id,
+        actor_id=actor,
+    )
 
 
-def assigned(lead_id: str, *, owner: str = "rep-ana", at: datetime = T0, grade: str = "A",
-             engagement: int = 80, manager: bool = True) -> LeadAssigned:
+def assigned(
+    lead_id: str,
+    *,
+    owner: str = "rep-ana",
+    at: datetime = T0,
+    grade: str = "A",
+    engagement: int = 80,
+    manager: bool = True,
+) -> LeadAssigned:
     """Router's word that an MQL went to ``owner`` (what starts sla-monitor's clocks)."""
     f = form()
     return LeadAssigned(
-        lead_id=lead_id, occurred_at=at, assignment_id=uuid.uuid4(), stage=Stage.MQL,
-        owner=Owner(id=owner, name=owner.title(), time_zone="Europe/Paris"), team_id="sdr",
-        strategy="round_robin", reasons=(), config_version="c1", lead=f.lead,
-        cause_event_id=f.event_id, fit_grade=grade, engagement_score=engagement,
-        manager=Owner(id="mgr-sam", name="Sam") if manager else None)
+        lead_id=lead_id,
+        occurred_at=at,
+        assignment_id=uuid.uuid4(),
+        stage=Stage.MQL,
+        owner=Owner(id=owner, name=owner.title(), time_zone="Europe/Paris"),
+        team_id="sdr",
+        strategy="round_robin",
+        reasons=(),
+        config_version="c1",
+        lead=f.lead,
+        cause_event_id=f.event_id,
+        fit_grade=grade,
+        engagement_score=engagement,
+        manager=Owner(id="mgr-sam", name="Sam") if manager else None,
+    )

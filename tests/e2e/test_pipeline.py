@@ -16,7 +16,7 @@ import pytest
 from devstack.ports import free_port
 from devstack.receiver import Receiver
 from devstack.stack import Stack
-from tests.conftest import Infra, create_database, drop_database
+from tests.infra import Infra, create_database, drop_database
 
 pytestmark = pytest.mark.e2e
 
@@ -41,8 +41,9 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-async def running(infra: Infra, receiver: Receiver, tmp_path_factory: pytest.TempPathFactory
-                  ) -> AsyncIterator[Running]:
+async def running(
+    infra: Infra, receiver: Receiver, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Running]:
     name, url = await create_database(infra)
     workdir = tmp_path_factory.mktemp("e2e")
     routing = workdir / "routing.yaml"
@@ -62,16 +63,22 @@ channels:
      secret: "{OPS_SECRET}"}}
 """)
     suffix = uuid.uuid4().hex[:6]
-    stack = Stack(data_dir=workdir, pick_free_ports=True, log_file=workdir / "services.log",
-                  bootstrap=infra.bootstrap, database_url=url, extra_env={
-                      "ROUTER_CONFIG_PATH": str(routing),
-                      "ROUTER_WEBHOOK_SCHEDULE_S": "0.2,0.5,1",
-                      "SLA_POLICIES_PATH": str(policies),
-                      "SLA_WEBHOOK_SCHEDULE_S": "0.2,0.5,1",
-                      "SCORING_CONSUMER_GROUP": f"e2e-scoring-{suffix}",
-                      "ROUTER_CONSUMER_GROUP": f"e2e-router-{suffix}",
-                      "SLA_CONSUMER_GROUP": f"e2e-sla-{suffix}",
-                  })
+    stack = Stack(
+        data_dir=workdir,
+        pick_free_ports=True,
+        log_file=workdir / "services.log",
+        bootstrap=infra.bootstrap,
+        database_url=url,
+        extra_env={
+            "ROUTER_CONFIG_PATH": str(routing),
+            "ROUTER_WEBHOOK_SCHEDULE_S": "0.2,0.5,1",
+            "SLA_POLICIES_PATH": str(policies),
+            "SLA_WEBHOOK_SCHEDULE_S": "0.2,0.5,1",
+            "SCORING_CONSUMER_GROUP": f"e2e-scoring-{suffix}",
+            "ROUTER_CONSUMER_GROUP": f"e2e-router-{suffix}",
+            "SLA_CONSUMER_GROUP": f"e2e-sla-{suffix}",
+        },
+    )
     try:
         await asyncio.to_thread(stack.start_services)
         await asyncio.to_thread(stack.wait_ready)
@@ -80,8 +87,9 @@ channels:
         print(Path(workdir / "services.log").read_text()[-5000:])
         raise
     key = await asyncio.to_thread(stack.api_key, "e2e")
-    client = httpx.AsyncClient(base_url=stack.url("intake"), timeout=10,
-                               headers={"Authorization": f"Bearer {key}"})
+    client = httpx.AsyncClient(
+        base_url=stack.url("intake"), timeout=10, headers={"Authorization": f"Bearer {key}"}
+    )
     yield Running(stack, receiver, client)
     await client.aclose()
     await asyncio.to_thread(stack.stop)
@@ -90,8 +98,10 @@ channels:
 
 async def submit(running: Running, title: str = "VP Sales") -> str:
     email = f"e2e-{uuid.uuid4().hex[:8]}@contoso.example"
-    resp = await running.intake.post("/v1/forms", json={
-        "email": email, "first_name": "Grace", "company": "Contoso", "title": title})
+    resp = await running.intake.post(
+        "/v1/forms",
+        json={"email": email, "first_name": "Grace", "company": "Contoso", "title": title},
+    )
     assert resp.status_code == 202, resp.text
     return str(resp.json()["lead_id"])
 
@@ -106,13 +116,17 @@ async def test_form_fill_arrives_as_a_verified_webhook(running: Running) -> None
     assert hook.payload["type"] == "lead.assigned" and data["owner"]["id"] in {"rep-a", "rep-b"}
     assert "fast lane" in data["summary"] and "round robin" in data["summary"]
     assert running.receiver.rejected == []  # every request verified by standardwebhooks
-    async with httpx.AsyncClient(base_url=running.stack.url("router"), headers={
-            "Authorization": f"Bearer {running.stack.admin_token('router')}"}) as router:
+    async with httpx.AsyncClient(
+        base_url=running.stack.url("router"),
+        headers={"Authorization": f"Bearer {running.stack.admin_token('router')}"},
+    ) as router:
         record = (await router.get(f"/v1/assignments/{data['assignment_id']}")).json()
     assert record["decision"]["strategy"] == "round_robin"
     # The lead's one timeline tells the whole way: scored, qualified, and who it went to.
-    async with httpx.AsyncClient(base_url=running.stack.url("scoring"), headers={
-            "Authorization": f"Bearer {running.stack.admin_token('scoring')}"}) as scoring:
+    async with httpx.AsyncClient(
+        base_url=running.stack.url("scoring"),
+        headers={"Authorization": f"Bearer {running.stack.admin_token('scoring')}"},
+    ) as scoring:
         for _ in range(100):
             entries = (await scoring.get(f"/v1/leads/{lead_id}/timeline")).json()["entries"]
             if any(e["kind"] == "assigned" for e in entries):
@@ -130,8 +144,9 @@ async def test_activity_before_the_deadline_means_no_alert(running: Running) -> 
     routed = await running.receiver.wait_for("crm", lead_id, 30)
     assert routed
     owner = routed[0].payload["data"]["owner"]["id"]  # only the owner's touch counts
-    resp = await running.intake.post("/v1/activities", json={
-        "lead_id": lead_id, "activity_type": "call", "actor_id": owner})
+    resp = await running.intake.post(
+        "/v1/activities", json={"lead_id": lead_id, "activity_type": "call", "actor_id": owner}
+    )
     assert resp.status_code == 202
     await asyncio.sleep(SLA_SECONDS + 2.5)
     assert running.receiver.of("ops", lead_id) == []
@@ -141,8 +156,10 @@ async def test_no_activity_means_exactly_one_alert_after_the_deadline(running: R
     lead_id = await submit(running)
     routed = await running.receiver.wait_for("crm", lead_id, 30)
     assert routed
-    async with httpx.AsyncClient(base_url=running.stack.url("sla-monitor"), headers={
-            "Authorization": f"Bearer {running.stack.admin_token('sla-monitor')}"}) as sla:
+    async with httpx.AsyncClient(
+        base_url=running.stack.url("sla-monitor"),
+        headers={"Authorization": f"Bearer {running.stack.admin_token('sla-monitor')}"},
+    ) as sla:
         for _ in range(50):
             clocks = (await sla.get("/v1/sla/open", params={"lead_id": lead_id})).json()["items"]
             if clocks:

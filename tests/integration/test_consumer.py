@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -26,13 +25,14 @@ from scoring.adapters import orm
 from scoring.adapters.repository import ScoringUnitOfWork
 from scoring.config import default_model
 from tests.factories import engagement, form
-from tests.integration.kafka_helpers import committed_offset, read_to_end
+from tests.infra import Infra
+from tests.integration.helpers import committed_offset, read_to_end
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def producer(infra: Any) -> AsyncIterator[AIOKafkaProducer]:
+async def producer(infra: Infra) -> AsyncIterator[AIOKafkaProducer]:
     """A started producer, stopped after the test whether it passed or not: one left open makes
     the next test that collects unraisable warnings fail as well."""
     started = make_producer(infra.bootstrap, client_id="test")
@@ -43,7 +43,9 @@ async def producer(infra: Any) -> AsyncIterator[AIOKafkaProducer]:
         await started.stop()
 
 
-async def run_until(consumer: EventConsumer, done, timeout_s: float = 30) -> None:  # type: ignore[no-untyped-def]
+async def run_until(
+    consumer: EventConsumer, done: Callable[[], Awaitable[bool]], timeout_s: float = 30
+) -> None:
     task = asyncio.create_task(consumer.run())
     try:
         deadline = asyncio.get_running_loop().time() + timeout_s
@@ -56,8 +58,9 @@ async def run_until(consumer: EventConsumer, done, timeout_s: float = 30) -> Non
         await asyncio.wait_for(task, 15)
 
 
-async def test_redelivered_event_changes_nothing_and_poison_goes_to_dead_letter(  # type: ignore[no-untyped-def]
-        infra, database_url, producer) -> None:
+async def test_redelivered_event_changes_nothing_and_poison_goes_to_dead_letter(
+    infra: Infra, database_url: str, producer: AIOKafkaProducer
+) -> None:
     await asyncio.to_thread(upgrade, "scoring", database_url, orm.SCHEMA)
     engine = make_engine(database_url)
     event = form()
@@ -71,28 +74,43 @@ async def test_redelivered_event_changes_nothing_and_poison_goes_to_dead_letter(
     await send_record(producer, encode(last), 5)
 
     async def handle(events: Sequence[Event]) -> None:
-        await handlers.handle_batch(events, uow=ScoringUnitOfWork(engine),
-                                    model=default_model(), now=lambda: datetime.now(UTC))
+        await handlers.handle_batch(
+            events,
+            uow=ScoringUnitOfWork(engine),
+            model=default_model(),
+            now=lambda: datetime.now(UTC),
+        )
 
-    consumer = EventConsumer(bootstrap=infra.bootstrap, group_id=f"t-{uuid.uuid4()}",
-                             topics=[Topics.INTAKE], batch_handler=handle, producer=producer)
+    consumer = EventConsumer(
+        bootstrap=infra.bootstrap,
+        group_id=f"t-{uuid.uuid4()}",
+        topics=[Topics.INTAKE],
+        batch_handler=handle,
+        producer=producer,
+    )
 
     async def last_seen() -> bool:
         async with engine.connect() as conn:
-            return bool(await conn.scalar(sa.select(sa.func.count()).where(
-                orm.leads.c.lead_id == last.lead_id)))
+            return bool(
+                await conn.scalar(
+                    sa.select(sa.func.count()).where(orm.leads.c.lead_id == last.lead_id)
+                )
+            )
 
     await run_until(consumer, last_seen)
     async with engine.connect() as conn:
-        fills = await conn.scalar(sa.select(orm.leads.c.form_fills)
-                                  .where(orm.leads.c.lead_id == event.lead_id))
-        outbox = await conn.scalar(sa.select(sa.func.count()).where(
-            orm.outbox.c.lead_id == event.lead_id))
+        fills = await conn.scalar(
+            sa.select(orm.leads.c.form_fills).where(orm.leads.c.lead_id == event.lead_id)
+        )
+        outbox = await conn.scalar(
+            sa.select(sa.func.count()).where(orm.outbox.c.lead_id == event.lead_id)
+        )
     assert fills == 1
     assert outbox == 3  # one LeadScored, two StageChanged: not doubled
 
-    dead = await read_to_end(infra.bootstrap, Topics.DEAD_LETTER,
-                             keep=lambda r: r.key == poison_key)
+    dead = await read_to_end(
+        infra.bootstrap, Topics.DEAD_LETTER, keep=lambda r: r.key == poison_key
+    )
     assert len(dead) == 1
     headers = dict(dead[0].headers)
     assert b"missing ce_type" in headers["dlq_reason"]
@@ -101,8 +119,9 @@ async def test_redelivered_event_changes_nothing_and_poison_goes_to_dead_letter(
     await engine.dispose()
 
 
-async def test_records_of_types_the_service_does_not_handle_are_skipped_undecoded(  # type: ignore[no-untyped-def]
-        infra, producer: AIOKafkaProducer) -> None:
+async def test_records_of_types_the_service_does_not_handle_are_skipped_undecoded(
+    infra: Infra, producer: AIOKafkaProducer
+) -> None:
     """A consumer that names its event types never decodes the others: a page view with broken
     data is skipped, not dead-lettered, and the form after it is handled."""
     topic = f"leadrelay.test.skip.{uuid.uuid4().hex[:8]}"
@@ -119,22 +138,29 @@ async def test_records_of_types_the_service_does_not_handle_are_skipped_undecode
     async def many(events: Sequence[Event]) -> None:
         seen.extend(events)
 
-    consumer = EventConsumer(bootstrap=infra.bootstrap, group_id=f"t-{uuid.uuid4()}",
-                             topics=[topic], batch_handler=many,
-                             producer=producer, event_types=[FormSubmitted.event_type])
+    consumer = EventConsumer(
+        bootstrap=infra.bootstrap,
+        group_id=f"t-{uuid.uuid4()}",
+        topics=[topic],
+        batch_handler=many,
+        producer=producer,
+        event_types=[FormSubmitted.event_type],
+    )
 
     async def form_seen() -> bool:
         return bool(seen)
 
     await run_until(consumer, form_seen)
     assert [e.event_id for e in seen] == [wanted.event_id]
-    dead = await read_to_end(infra.bootstrap, Topics.DEAD_LETTER,
-                             keep=lambda r: r.key == broken_key)
+    dead = await read_to_end(
+        infra.bootstrap, Topics.DEAD_LETTER, keep=lambda r: r.key == broken_key
+    )
     assert dead == []
 
 
-async def test_a_group_started_at_the_end_reads_only_what_is_sent_afterwards(  # type: ignore[no-untyped-def]
-        infra, producer: AIOKafkaProducer) -> None:
+async def test_a_group_started_at_the_end_reads_only_what_is_sent_afterwards(
+    infra: Infra, producer: AIOKafkaProducer
+) -> None:
     """Whatever its offset reset: with ``earliest``, the default, it would read the old form."""
     topic = f"leadrelay.test.start.{uuid.uuid4().hex[:8]}"
     await ensure_topics(infra.bootstrap, {topic: 1})
@@ -149,8 +175,13 @@ async def test_a_group_started_at_the_end_reads_only_what_is_sent_afterwards(  #
     async def many(events: Sequence[Event]) -> None:
         seen.extend(events)
 
-    consumer = EventConsumer(bootstrap=infra.bootstrap, group_id=group, topics=[topic],
-                             batch_handler=many, producer=producer)
+    consumer = EventConsumer(
+        bootstrap=infra.bootstrap,
+        group_id=group,
+        topics=[topic],
+        batch_handler=many,
+        producer=producer,
+    )
 
     async def new_seen() -> bool:
         return any(e.event_id == new.event_id for e in seen)
@@ -160,7 +191,8 @@ async def test_a_group_started_at_the_end_reads_only_what_is_sent_afterwards(  #
 
 
 async def test_the_lag_gauge_shows_a_group_behind_then_caught_up(
-        infra: Any, producer: AIOKafkaProducer) -> None:
+    infra: Infra, producer: AIOKafkaProducer
+) -> None:
     """``leadrelay_consumer_lag`` is what ops alert on: records waiting for the group."""
     topic = f"leadrelay.test.lag.{uuid.uuid4().hex[:8]}"
     await ensure_topics(infra.bootstrap, {topic: 1})
@@ -177,13 +209,20 @@ async def test_the_lag_gauge_shows_a_group_behind_then_caught_up(
         handled.extend(events)
         await asyncio.sleep(0.15)
 
-    consumer = EventConsumer(bootstrap=infra.bootstrap, group_id=group, topics=[topic],
-                             batch_handler=slow, producer=producer,
-                             max_records=10, lag_every_s=0.05)
+    consumer = EventConsumer(
+        bootstrap=infra.bootstrap,
+        group_id=group,
+        topics=[topic],
+        batch_handler=slow,
+        producer=producer,
+        max_records=10,
+        lag_every_s=0.05,
+    )
 
     def lag() -> float | None:
         return REGISTRY.get_sample_value(
-            "leadrelay_consumer_lag", {"group": group, "topic": topic, "partition": "0"})
+            "leadrelay_consumer_lag", {"group": group, "topic": topic, "partition": "0"}
+        )
 
     async def caught_up() -> bool:
         value = lag()
@@ -207,9 +246,9 @@ def leads_in_both_lanes(leads: int) -> list[str]:
             return ids
 
 
-async def engagements_on_one_partition(bootstrap: str, producer: AIOKafkaProducer, leads: int,
-                                       count: int, *, both_lanes: bool = False
-                                       ) -> tuple[str, list[Event]]:
+async def engagements_on_one_partition(
+    bootstrap: str, producer: AIOKafkaProducer, leads: int, count: int, *, both_lanes: bool = False
+) -> tuple[str, list[Event]]:
     """A new one-partition topic (so a poll's split is by lead alone) holding ``count``
     engagements of ``leads`` leads in turn, sent with ``producer``; returns it and the events."""
     topic = f"leadrelay.test.lanes.{uuid.uuid4().hex[:8]}"
@@ -224,12 +263,14 @@ async def engagements_on_one_partition(bootstrap: str, producer: AIOKafkaProduce
 
 
 async def test_lanes_handle_one_poll_as_concurrent_batches_each_lead_in_one(
-        infra: Any, producer: AIOKafkaProducer) -> None:
+    infra: Infra, producer: AIOKafkaProducer
+) -> None:
     """With lanes, a large poll is several batches at once: every record is handled once, a
     lead's records stay in one batch in their order, no lead is in two batches at the same
     time, and the offsets are committed after all of them."""
-    topic, sent = await engagements_on_one_partition(infra.bootstrap, producer, 12, 240,
-                                                     both_lanes=True)
+    topic, sent = await engagements_on_one_partition(
+        infra.bootstrap, producer, 12, 240, both_lanes=True
+    )
     group = f"t-{uuid.uuid4()}"
     handled: list[Event] = []
     in_flight: set[str] = set()
@@ -247,9 +288,16 @@ async def test_lanes_handle_one_poll_as_concurrent_batches_each_lead_in_one(
         running -= 1
         in_flight.difference_update(mine)
 
-    consumer = EventConsumer(bootstrap=infra.bootstrap, group_id=group, topics=[topic],
-                             batch_handler=many, producer=producer,
-                             max_records=120, lanes=2, lane_min_records=10)
+    consumer = EventConsumer(
+        bootstrap=infra.bootstrap,
+        group_id=group,
+        topics=[topic],
+        batch_handler=many,
+        producer=producer,
+        max_records=120,
+        lanes=2,
+        lane_min_records=10,
+    )
 
     async def all_handled() -> bool:
         return len(handled) >= len(sent)
@@ -257,19 +305,22 @@ async def test_lanes_handle_one_poll_as_concurrent_batches_each_lead_in_one(
     await run_until(consumer, all_handled)
     assert sorted(e.event_id.hex for e in handled) == sorted(e.event_id.hex for e in sent)
     for lead in {e.lead_id for e in sent}:
-        assert [e.event_id for e in handled if e.lead_id == lead] == \
-            [e.event_id for e in sent if e.lead_id == lead]
+        assert [e.event_id for e in handled if e.lead_id == lead] == [
+            e.event_id for e in sent if e.lead_id == lead
+        ]
     assert most == 2  # two batches were in flight together
     assert await committed_offset(infra.bootstrap, group, topic) == len(sent)
 
 
 async def test_a_lane_that_fails_goes_one_by_one_and_its_neighbour_lane_stands(
-        infra: Any, producer: AIOKafkaProducer) -> None:
+    infra: Infra, producer: AIOKafkaProducer
+) -> None:
     """A lane whose batch fails for good is handled again one event at a time (the bad event
     dead-lettered alone), while the other lane's batch stays handled once; the offsets are
     committed after both."""
-    topic, sent = await engagements_on_one_partition(infra.bootstrap, producer, 8, 80,
-                                                     both_lanes=True)
+    topic, sent = await engagements_on_one_partition(
+        infra.bootstrap, producer, 8, 80, both_lanes=True
+    )
     bad = sent[37]
     group = f"t-{uuid.uuid4()}"
     in_batches: list[Event] = []
@@ -289,29 +340,40 @@ async def test_a_lane_that_fails_goes_one_by_one_and_its_neighbour_lane_stands(
         await asyncio.sleep(0.02)
         in_batches.extend(events)
 
-    consumer = EventConsumer(bootstrap=infra.bootstrap, group_id=group, topics=[topic],
-                             batch_handler=many, producer=producer,
-                             max_records=80, lanes=2, lane_min_records=10)
+    consumer = EventConsumer(
+        bootstrap=infra.bootstrap,
+        group_id=group,
+        topics=[topic],
+        batch_handler=many,
+        producer=producer,
+        max_records=80,
+        lanes=2,
+        lane_min_records=10,
+    )
 
     async def settled() -> bool:
         return len(in_batches) + len(one_by_one) >= len(sent) - 1
 
     await run_until(consumer, settled)
     handled = in_batches + one_by_one
-    assert sorted(e.event_id.hex for e in handled) == \
-        sorted(e.event_id.hex for e in sent if e is not bad)
+    assert sorted(e.event_id.hex for e in handled) == sorted(
+        e.event_id.hex for e in sent if e is not bad
+    )
     assert failed_batches >= 1 and in_batches and one_by_one
     assert bad.lead_id in {e.lead_id for e in one_by_one}  # the failed lane, event by event
-    dead = await read_to_end(infra.bootstrap, Topics.DEAD_LETTER,
-                             keep=lambda r: r.key == bad.lead_id.encode())
-    assert [dict(r.headers)["dlq_reason"] for r in dead] == \
-        [b"rejected: this event can never be applied"]
+    dead = await read_to_end(
+        infra.bootstrap, Topics.DEAD_LETTER, keep=lambda r: r.key == bad.lead_id.encode()
+    )
+    assert [dict(r.headers)["dlq_reason"] for r in dead] == [
+        b"rejected: this event can never be applied"
+    ]
     assert await committed_offset(infra.bootstrap, group, topic) == len(sent)
 
 
 @pytest.mark.parametrize("collect", [False, True])
 async def test_what_arrives_while_a_batch_is_handled_is_the_next_batch(
-        infra: Any, producer: AIOKafkaProducer, collect: bool) -> None:
+    infra: Infra, producer: AIOKafkaProducer, collect: bool
+) -> None:
     """While the first batch is handled, two more events of its lead arrive, 300 ms apart.
     aiokafka's fetch returns with the first and fetches nothing more while it waits unconsumed,
     so without the collector the next poll brings the first alone and the second waits for one
@@ -328,13 +390,19 @@ async def test_what_arrives_while_a_batch_is_handled_is_the_next_batch(
         if len(batches) == 1:
             for event in later:
                 record = encode(event)
-                await producer.send_and_wait(topic, record.value, key=record.key,
-                                             headers=record.headers)
+                await producer.send_and_wait(
+                    topic, record.value, key=record.key, headers=record.headers
+                )
                 await asyncio.sleep(0.3)
 
-    consumer = EventConsumer(bootstrap=infra.bootstrap, group_id=f"t-{uuid.uuid4()}",
-                             topics=[topic], batch_handler=many, producer=producer,
-                             collect=collect)
+    consumer = EventConsumer(
+        bootstrap=infra.bootstrap,
+        group_id=f"t-{uuid.uuid4()}",
+        topics=[topic],
+        batch_handler=many,
+        producer=producer,
+        collect=collect,
+    )
 
     async def all_handled() -> bool:
         return sum(map(len, batches)) >= 3
@@ -348,7 +416,8 @@ async def test_what_arrives_while_a_batch_is_handled_is_the_next_batch(
 
 
 async def test_a_collected_batch_holds_at_most_max_records_and_nothing_is_lost(
-        infra: Any, producer: AIOKafkaProducer) -> None:
+    infra: Infra, producer: AIOKafkaProducer
+) -> None:
     """60 waiting events, ``max_records`` 20, slow batches: the collector stops at 20, and every
     event is handled once, in order, and committed."""
     topic, sent = await engagements_on_one_partition(infra.bootstrap, producer, 3, 60)
@@ -359,8 +428,14 @@ async def test_a_collected_batch_holds_at_most_max_records_and_nothing_is_lost(
         batches.append(list(events))
         await asyncio.sleep(0.1)
 
-    consumer = EventConsumer(bootstrap=infra.bootstrap, group_id=group, topics=[topic],
-                             batch_handler=many, producer=producer, max_records=20)
+    consumer = EventConsumer(
+        bootstrap=infra.bootstrap,
+        group_id=group,
+        topics=[topic],
+        batch_handler=many,
+        producer=producer,
+        max_records=20,
+    )
 
     async def all_handled() -> bool:
         return sum(map(len, batches)) >= len(sent)
@@ -373,7 +448,8 @@ async def test_a_collected_batch_holds_at_most_max_records_and_nothing_is_lost(
 
 @pytest.mark.parametrize("fetch_wait_ms", [None, 400])
 async def test_a_patient_consumer_reads_a_trickle_in_a_few_batches(
-        infra: Any, producer: AIOKafkaProducer, fetch_wait_ms: int | None) -> None:
+    infra: Infra, producer: AIOKafkaProducer, fetch_wait_ms: int | None
+) -> None:
     """40 events sent one at a time, 25 ms apart (a second in all), to a started consumer. By
     default each fetch answers with whatever is there, so the trickle comes in many batches; a
     consumer that waits for fuller fetches (sla-monitor's, off a lead's way to its rep) takes
@@ -387,9 +463,14 @@ async def test_a_patient_consumer_reads_a_trickle_in_a_few_batches(
     async def many(events: Sequence[Event]) -> None:
         batches.append(list(events))
 
-    consumer = EventConsumer(bootstrap=infra.bootstrap, group_id=group, topics=[topic],
-                             batch_handler=many, producer=producer,
-                             fetch_wait_ms=fetch_wait_ms)
+    consumer = EventConsumer(
+        bootstrap=infra.bootstrap,
+        group_id=group,
+        topics=[topic],
+        batch_handler=many,
+        producer=producer,
+        fetch_wait_ms=fetch_wait_ms,
+    )
     task = asyncio.create_task(consumer.run())
     try:
         await asyncio.wait_for(consumer.started.wait(), 30)
@@ -398,8 +479,9 @@ async def test_a_patient_consumer_reads_a_trickle_in_a_few_batches(
         sent = [engagement(lead) for _ in range(40)]
         for event in sent:
             record = encode(event)
-            await producer.send_and_wait(topic, record.value, key=record.key,
-                                         headers=record.headers)
+            await producer.send_and_wait(
+                topic, record.value, key=record.key, headers=record.headers
+            )
             await asyncio.sleep(0.025)
         while sum(map(len, batches)) < len(sent):
             assert not task.done(), task.exception()
@@ -415,7 +497,8 @@ async def test_a_patient_consumer_reads_a_trickle_in_a_few_batches(
 
 
 async def test_connections_ended_under_a_running_consumer_lose_and_double_nothing(
-        infra: Any, database_url: str, producer: AIOKafkaProducer) -> None:
+    infra: Infra, database_url: str, producer: AIOKafkaProducer
+) -> None:
     """Pooled connections are not pinged before use (``db.make_engine``). When the server ends
     them between two batches, the next batch meets a dead connection on its first statement:
     it is retried as transient, and every form is handled exactly once."""
@@ -427,22 +510,35 @@ async def test_connections_ended_under_a_running_consumer_lose_and_double_nothin
     forms = [form() for _ in range(20)]
 
     async def many(events: Sequence[Event]) -> None:
-        await handlers.handle_batch(events, uow=ScoringUnitOfWork(engine), model=default_model(),
-                                    now=lambda: datetime.now(UTC))
+        await handlers.handle_batch(
+            events,
+            uow=ScoringUnitOfWork(engine),
+            model=default_model(),
+            now=lambda: datetime.now(UTC),
+        )
 
     async def seen(events: list[FormSubmitted]) -> bool:
         async with admin.connect() as conn:
-            return await conn.scalar(sa.select(sa.func.count()).where(
-                orm.leads.c.lead_id.in_([e.lead_id for e in events]))) == len(events)
+            return await conn.scalar(
+                sa.select(sa.func.count()).where(
+                    orm.leads.c.lead_id.in_([e.lead_id for e in events])
+                )
+            ) == len(events)
 
     async def send(events: list[FormSubmitted]) -> None:
         for event in events:
             record = encode(event)
-            await producer.send_and_wait(topic, record.value, key=record.key,
-                                         headers=record.headers)
+            await producer.send_and_wait(
+                topic, record.value, key=record.key, headers=record.headers
+            )
 
-    consumer = EventConsumer(bootstrap=infra.bootstrap, group_id=f"t-{uuid.uuid4()}",
-                             topics=[topic], batch_handler=many, producer=producer)
+    consumer = EventConsumer(
+        bootstrap=infra.bootstrap,
+        group_id=f"t-{uuid.uuid4()}",
+        topics=[topic],
+        batch_handler=many,
+        producer=producer,
+    )
     task = asyncio.create_task(consumer.run())
     try:
         await send(forms[:10])
@@ -450,9 +546,13 @@ async def test_connections_ended_under_a_running_consumer_lose_and_double_nothin
             assert not task.done(), task.exception()
             await asyncio.sleep(0.1)
         async with admin.connect() as conn:
-            ended = await conn.scalar(sa.text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name = :name"), {"name": name})
+            ended = await conn.scalar(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = :name"
+                ),
+                {"name": name},
+            )
         assert ended >= 1, "the consumer's pooled connections should have been ended"
         await send(forms[10:])
         for _ in range(300):
@@ -465,10 +565,20 @@ async def test_connections_ended_under_a_running_consumer_lose_and_double_nothin
         consumer.stop()
         await asyncio.wait_for(task, 15)
     async with admin.connect() as conn:
-        fills = (await conn.execute(sa.select(orm.leads.c.form_fills).where(
-            orm.leads.c.lead_id.in_([e.lead_id for e in forms])))).scalars().all()
-        outbox = await conn.scalar(sa.select(sa.func.count()).where(
-            orm.outbox.c.lead_id.in_([e.lead_id for e in forms])))
+        fills = (
+            (
+                await conn.execute(
+                    sa.select(orm.leads.c.form_fills).where(
+                        orm.leads.c.lead_id.in_([e.lead_id for e in forms])
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        outbox = await conn.scalar(
+            sa.select(sa.func.count()).where(orm.outbox.c.lead_id.in_([e.lead_id for e in forms]))
+        )
     assert sorted(fills) == [1] * len(forms)
     assert outbox == 3 * len(forms)  # each: LeadScored and two StageChanged, none doubled
     await engine.dispose()

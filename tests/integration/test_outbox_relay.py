@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -25,18 +24,27 @@ from scoring.adapters import orm
 from scoring.adapters.repository import ScoringUnitOfWork
 from scoring.config import default_model
 from tests.factories import T0, form
-from tests.integration.kafka_helpers import read_to_end
+from tests.infra import Infra
+from tests.integration.helpers import read_to_end
 
 pytestmark = pytest.mark.integration
 
 
-async def write_outbox(engine, lead_ids: list[str], per_lead: int) -> list[LeadScored]:  # type: ignore[no-untyped-def]
+async def write_outbox(engine: AsyncEngine, lead_ids: list[str], per_lead: int) -> list[LeadScored]:
     events = []
     for i in range(per_lead):
         for lead_id in lead_ids:
-            events.append(LeadScored(lead_id=lead_id, occurred_at=T0, fit_score=i,
-                                     engagement_score=0, contributions=(), model_version="m",
-                                     cause_event_id=form().event_id))
+            events.append(
+                LeadScored(
+                    lead_id=lead_id,
+                    occurred_at=T0,
+                    fit_score=i,
+                    engagement_score=0,
+                    contributions=(),
+                    model_version="m",
+                    cause_event_id=form().event_id,
+                )
+            )
     async with ScoringUnitOfWork(engine) as uow:
         for event in events:
             await uow.emit([event])
@@ -44,7 +52,7 @@ async def write_outbox(engine, lead_ids: list[str], per_lead: int) -> list[LeadS
     return events
 
 
-async def test_relay_publishes_exactly_once_across_restart(infra, database_url) -> None:  # type: ignore[no-untyped-def]
+async def test_relay_publishes_exactly_once_across_restart(infra: Infra, database_url: str) -> None:
     await asyncio.to_thread(upgrade, "scoring", database_url, orm.SCHEMA)
     engine = make_engine(database_url)
     lead_ids = [form().lead_id for _ in range(5)]
@@ -55,8 +63,12 @@ async def test_relay_publishes_exactly_once_across_restart(infra, database_url) 
     first = OutboxRelay(engine, orm.outbox, producer, batch_size=30)
     waits = REGISTRY.get_sample_value("leadrelay_outbox_wait_seconds_count", {"schema": "scoring"})
     assert await first.relay_once() == 30
-    assert REGISTRY.get_sample_value(  # one observation per batch: how long its oldest row waited
-        "leadrelay_outbox_wait_seconds_count", {"schema": "scoring"}) == (waits or 0) + 1
+    assert (
+        REGISTRY.get_sample_value(  # one observation per batch: how long its oldest row waited
+            "leadrelay_outbox_wait_seconds_count", {"schema": "scoring"}
+        )
+        == (waits or 0) + 1
+    )
     assert await first.relay_once() == 30
     await producer.stop()  # the relay process goes away mid-outbox
 
@@ -69,12 +81,15 @@ async def test_relay_publishes_exactly_once_across_restart(infra, database_url) 
     assert published == len(events)
     await producer.stop()
     async with engine.connect() as conn:  # a published row leaves the outbox
-        assert await conn.scalar(sa.select(sa.func.count()).where(
-            orm.outbox.c.lead_id.in_(lead_ids))) == 0
+        assert (
+            await conn.scalar(sa.select(sa.func.count()).where(orm.outbox.c.lead_id.in_(lead_ids)))
+            == 0
+        )
 
     ours = set(lead_ids)
-    records = await read_to_end(infra.bootstrap, Topics.SCORING,
-                                keep=lambda r: r.key.decode() in ours)
+    records = await read_to_end(
+        infra.bootstrap, Topics.SCORING, keep=lambda r: r.key.decode() in ours
+    )
     decoded = [decode(list(r.headers), r.value, r.key) for r in records]
     sent = {e.event_id: e for e in events}
     for record, event in zip(records, decoded, strict=True):  # as if encoded from the event
@@ -85,14 +100,16 @@ async def test_relay_publishes_exactly_once_across_restart(infra, database_url) 
     assert set(counts) == {e.event_id for e in events}
     assert max(counts.values()) == 1
     for lead_id in lead_ids:  # per-lead order kept
-        scores = [e.fit_score for e in decoded
-                  if e.lead_id == lead_id and isinstance(e, LeadScored)]
+        scores = [
+            e.fit_score for e in decoded if e.lead_id == lead_id and isinstance(e, LeadScored)
+        ]
         assert scores == sorted(scores)
     await engine.dispose()
 
 
-async def three_rows_waiting(infra: Any, database_url: str, client_id: str
-                             ) -> tuple[AsyncEngine, str, AIOKafkaProducer]:
+async def three_rows_waiting(
+    infra: Infra, database_url: str, client_id: str
+) -> tuple[AsyncEngine, str, AIOKafkaProducer]:
     """A migrated scoring schema with three outbox rows of a new lead; the engine, the lead's
     id and a started producer."""
     await asyncio.to_thread(upgrade, "scoring", database_url, orm.SCHEMA)
@@ -106,11 +123,13 @@ async def three_rows_waiting(infra: Any, database_url: str, client_id: str
 
 async def waiting(engine: AsyncEngine, lead_id: str) -> int:
     async with engine.connect() as conn:
-        return int(await conn.scalar(sa.select(sa.func.count()).where(
-            orm.outbox.c.lead_id == lead_id)) or 0)
+        return int(
+            await conn.scalar(sa.select(sa.func.count()).where(orm.outbox.c.lead_id == lead_id))
+            or 0
+        )
 
 
-async def test_rows_stay_unpublished_when_kafka_is_down(infra, database_url) -> None:  # type: ignore[no-untyped-def]
+async def test_rows_stay_unpublished_when_kafka_is_down(infra: Infra, database_url: str) -> None:
     engine, lead_id, producer = await three_rows_waiting(infra, database_url, "relay-down")
     await producer.stop()  # a stopped producer cannot send: the batch fails
     relay = OutboxRelay(engine, orm.outbox, producer, send_timeout_s=1)
@@ -121,7 +140,8 @@ async def test_rows_stay_unpublished_when_kafka_is_down(infra, database_url) -> 
 
 
 async def test_claim_many_claims_each_event_once_within_a_batch_and_across_batches(
-        infra: Any, database_url: str) -> None:
+    infra: Infra, database_url: str
+) -> None:
     await asyncio.to_thread(upgrade, "scoring", database_url, orm.SCHEMA)
     engine = make_engine(database_url)
     try:
@@ -142,7 +162,8 @@ async def test_claim_many_claims_each_event_once_within_a_batch_and_across_batch
 
 
 async def test_statements_sent_to_asyncpg_directly_belong_to_the_unit_of_work(
-        infra: Any, database_url: str) -> None:
+    infra: Infra, database_url: str
+) -> None:
     """Claims, profile loads and upserts go to asyncpg, not through SQLAlchemy, which opens the
     database transaction only at its own first statement: as a unit of work's first statements
     they must still be inside its transaction, gone when it rolls back, kept when it commits."""
@@ -174,7 +195,9 @@ async def test_statements_sent_to_asyncpg_directly_belong_to_the_unit_of_work(
         await engine.dispose()
 
 
-async def test_erasure_scrubs_rows_still_waiting_in_the_outbox(infra, database_url) -> None:  # type: ignore[no-untyped-def]
+async def test_erasure_scrubs_rows_still_waiting_in_the_outbox(
+    infra: Infra, database_url: str
+) -> None:
     await asyncio.to_thread(upgrade, "scoring", database_url, orm.SCHEMA)
     engine = make_engine(database_url)
     fill = form()
@@ -185,8 +208,15 @@ async def test_erasure_scrubs_rows_still_waiting_in_the_outbox(infra, database_u
         await uow.scrub_outbox(fill.lead_id)
         await uow.commit()
     async with engine.connect() as conn:
-        payloads = (await conn.execute(sa.select(orm.outbox.c.payload).where(
-            orm.outbox.c.lead_id == fill.lead_id))).scalars().all()
+        payloads = (
+            (
+                await conn.execute(
+                    sa.select(orm.outbox.c.payload).where(orm.outbox.c.lead_id == fill.lead_id)
+                )
+            )
+            .scalars()
+            .all()
+        )
     await engine.dispose()
     assert len(payloads) == 1
     assert fill.lead.email and fill.lead.email not in repr(payloads)
@@ -194,19 +224,22 @@ async def test_erasure_scrubs_rows_still_waiting_in_the_outbox(infra, database_u
 
 
 async def test_a_relay_publishes_nothing_while_another_holds_the_schema_lock(
-        infra: Any, database_url: str) -> None:
+    infra: Infra, database_url: str
+) -> None:
     """One relay at a time per schema (the advisory lock the claim takes): while another
     transaction holds it, a round publishes nothing and the rows stay; once it is released,
     they go out."""
     engine, lead_id, producer = await three_rows_waiting(infra, database_url, "relay-locked")
     relay = OutboxRelay(engine, orm.outbox, producer)
     async with engine.connect() as holder:
-        await holder.execute(sa.select(sa.func.pg_advisory_lock(
-            sa.func.hashtext(f"outbox:{orm.SCHEMA}"))))
+        await holder.execute(
+            sa.select(sa.func.pg_advisory_lock(sa.func.hashtext(f"outbox:{orm.SCHEMA}")))
+        )
         assert await relay.relay_once() == 0
         assert await waiting(engine, lead_id) == 3
-        await holder.execute(sa.select(sa.func.pg_advisory_unlock(
-            sa.func.hashtext(f"outbox:{orm.SCHEMA}"))))
+        await holder.execute(
+            sa.select(sa.func.pg_advisory_unlock(sa.func.hashtext(f"outbox:{orm.SCHEMA}")))
+        )
         await holder.commit()
     published = 0
     while (batch := await relay.relay_once()) > 0:

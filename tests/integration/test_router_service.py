@@ -4,7 +4,6 @@ re-routing through Kafka, and webhook endpoints that go away."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -15,21 +14,20 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
 
 from devstack.ports import free_port
 from devstack.receiver import Receiver
 from devstack.stack import ServiceSpec, Stack
-from leadrelay_shared.codec import encode
 from leadrelay_shared.contracts import Reason, RerouteRequested, Stage, StageChanged
 from leadrelay_shared.db import make_engine
-from leadrelay_shared.kafka import make_producer, send_record, start_group_at_end
+from leadrelay_shared.kafka import start_group_at_end
 from leadrelay_shared.migrate import upgrade
 from router.adapters import orm
 from router.bootstrap import create_app
 from router.settings import RouterSettings
 from tests.factories import T0, form
+from tests.infra import Infra
+from tests.integration.helpers import group_members, send, wait_for
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_aW50ZWdyYXRpb24tdGVzdC1zZWNyZXQ="
@@ -52,54 +50,37 @@ webhooks:
 
 def mql(i: int) -> StageChanged:
     f = form(email=f"lead{i}@company{i}.example")
-    return StageChanged(lead_id=f.lead_id, occurred_at=T0, from_stage=Stage.INQUIRY,
-                        to_stage=Stage.MQL, reasons=(Reason(rule_id="mql", message="qualified"),),
-                        model_version="m", cause_event_id=f.event_id, lead=f.lead)
+    return StageChanged(
+        lead_id=f.lead_id,
+        occurred_at=T0,
+        from_stage=Stage.INQUIRY,
+        to_stage=Stage.MQL,
+        reasons=(Reason(rule_id="mql", message="qualified"),),
+        model_version="m",
+        cause_event_id=f.event_id,
+        lead=f.lead,
+    )
 
 
-async def send(bootstrap: str, *events: Any) -> None:
-    producer = make_producer(bootstrap, client_id="router-test")
-    await producer.start()
-    try:
-        await asyncio.gather(*(send_record(producer, encode(e), 10) for e in events))
-    finally:
-        await producer.stop()
-
-
-async def wait_for(probe: Any, timeout_s: float = 60) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = await probe()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.2)
-
-
-async def group_members(bootstrap: str, group: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        try:
-            (response,) = await admin.describe_consumer_groups([group])
-        except KafkaError:  # the group does not exist yet
-            return 0
-        # (error_code, group_id, state, protocol_type, protocol, members, ...)
-        group_row = response.groups[0]
-        return len(group_row[5]) if group_row[2] == "Stable" else 0
-    finally:
-        await admin.close()
-
-
-async def test_two_router_processes_share_one_pool_fairly(  # type: ignore[no-untyped-def]
-        infra, database_url, tmp_path: Path) -> None:
+async def test_two_router_processes_share_one_pool_fairly(
+    infra: Infra, database_url: str, tmp_path: Path
+) -> None:
     await asyncio.to_thread(upgrade, "router", database_url, orm.SCHEMA)
     config = tmp_path / "routing.yaml"
     config.write_text(routing_yaml(free_port()).replace("  - {id: crm", "  - {id: crm-unused"))
     group = f"it-router-{uuid.uuid4().hex[:6]}"
-    stack = Stack(data_dir=tmp_path, pick_free_ports=True, log_file=tmp_path / "routers.log",
-                  bootstrap=infra.bootstrap, database_url=database_url, extra_env={
-                      "ROUTER_CONFIG_PATH": str(config), "ROUTER_CONSUMER_GROUP": group,
-                      "ROUTER_CONSUMER_MAX_RECORDS": "20"})
+    stack = Stack(
+        data_dir=tmp_path,
+        pick_free_ports=True,
+        log_file=tmp_path / "routers.log",
+        bootstrap=infra.bootstrap,
+        database_url=database_url,
+        extra_env={
+            "ROUTER_CONFIG_PATH": str(config),
+            "ROUTER_CONSUMER_GROUP": group,
+            "ROUTER_CONSUMER_MAX_RECORDS": "20",
+        },
+    )
     engine = make_engine(database_url)
     try:
         await start_group_at_end(infra.bootstrap, group)
@@ -108,6 +89,7 @@ async def test_two_router_processes_share_one_pool_fairly(  # type: ignore[no-un
             stack.ports[name] = port
             stack.start_service(ServiceSpec(name, "router", "ROUTER_", port), port)
         await asyncio.to_thread(stack.wait_ready, 90)
+
         # wait for both: a group that is stable with the first member alone must not end the wait
         async def both_joined() -> bool:
             return await group_members(infra.bootstrap, group) == 2
@@ -118,8 +100,13 @@ async def test_two_router_processes_share_one_pool_fairly(  # type: ignore[no-un
 
         async def assignments() -> list[Any]:
             async with engine.connect() as conn:
-                return list((await conn.execute(sa.select(orm.assignments.c.owner_id,
-                                                          orm.assignments.c.decision))).all())
+                return list(
+                    (
+                        await conn.execute(
+                            sa.select(orm.assignments.c.owner_id, orm.assignments.c.decision)
+                        )
+                    ).all()
+                )
 
         async def all_assigned() -> bool:
             return len(await assignments()) >= n
@@ -138,24 +125,36 @@ async def test_two_router_processes_share_one_pool_fairly(  # type: ignore[no-un
 
 
 @asynccontextmanager
-async def router_app(infra: Any, database_url: str,
-                     config: Path) -> AsyncIterator[httpx.AsyncClient]:
+async def router_app(
+    infra: Infra, database_url: str, config: Path
+) -> AsyncIterator[httpx.AsyncClient]:
     await asyncio.to_thread(upgrade, "router", database_url, orm.SCHEMA)
     group = f"t-{uuid.uuid4()}"
     await start_group_at_end(infra.bootstrap, group)
-    settings = RouterSettings(database_url=database_url, kafka_bootstrap_servers=infra.bootstrap,
-                              consumer_group=group, relay_poll_interval_s=0.1,
-                              config_path=config, config_reload_interval_s=0.2,
-                              admin_token=TOKEN, webhook_schedule_s="0.1,0.1")
+    settings = RouterSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=infra.bootstrap,
+        consumer_group=group,
+        relay_poll_interval_s=0.1,
+        config_path=config,
+        config_reload_interval_s=0.2,
+        admin_token=TOKEN,
+        webhook_schedule_s="0.1,0.1",
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         assert await wait_for(lambda: group_members(infra.bootstrap, settings.consumer_group)) == 1
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r",
-                                     headers={"authorization": f"Bearer {TOKEN}"}) as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://r",
+            headers={"authorization": f"Bearer {TOKEN}"},
+        ) as client:
             yield client
 
 
-async def test_admin_api_reroute_and_webhooks(infra, database_url, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_admin_api_reroute_and_webhooks(
+    infra: Infra, database_url: str, tmp_path: Path
+) -> None:
     receiver = Receiver(secrets={"crm": SECRET, "ops": SECRET}, port=free_port())
     receiver.start()
     config = tmp_path / "routing.yaml"
@@ -166,8 +165,11 @@ async def test_admin_api_reroute_and_webhooks(infra, database_url, tmp_path: Pat
             assert first["version"].startswith("it-1+")
 
             # Changes need the admin token; a bad document is refused naming the field.
-            denied = await api.patch("/v1/routing/reps/rep-a", json={"paused": True},
-                                     headers={"authorization": "Bearer nope"})
+            denied = await api.patch(
+                "/v1/routing/reps/rep-a",
+                json={"paused": True},
+                headers={"authorization": "Bearer nope"},
+            )
             assert denied.status_code == 401
             bad = await api.put("/v1/routing/config", content="version: x\nreps: []\nteams: []\n")
             assert bad.status_code == 422 and "reps" in bad.json()["detail"]
@@ -196,16 +198,24 @@ async def test_admin_api_reroute_and_webhooks(infra, database_url, tmp_path: Pat
             assert t2["items"][0]["skipped"][0]["rule_id"] == "rep.paused"
 
             # Re-route by an operator: never the current owner.
-            rerouted = (await api.post(f"/v1/leads/{lead2}/reroute",
-                                       json={"reason": "rep on leave"})).json()
+            rerouted = (
+                await api.post(f"/v1/leads/{lead2}/reroute", json={"reason": "rep on leave"})
+            ).json()
             assert rerouted["kind"] == "reroute" and rerouted["previous_owner_id"] == "rep-b"
             assert rerouted["owner_id"] not in ("rep-a", "rep-b")
 
             # Re-route requested through Kafka (as sla-monitor does), for the current assignment.
             current = (await timeline(lead2))["items"][-1]
-            await send(infra.bootstrap, RerouteRequested(
-                lead_id=lead2, occurred_at=T0, reason="SLA breached", requested_by="sla-monitor",
-                assignment_id=uuid.UUID(current["id"])))
+            await send(
+                infra.bootstrap,
+                RerouteRequested(
+                    lead_id=lead2,
+                    occurred_at=T0,
+                    reason="SLA breached",
+                    requested_by="sla-monitor",
+                    assignment_id=uuid.UUID(current["id"]),
+                ),
+            )
             t2 = await wait_for(lambda: _longer(timeline(lead2), 3))
             assert t2["items"][-1]["previous_owner_id"] == rerouted["owner_id"]
 
@@ -213,6 +223,7 @@ async def test_admin_api_reroute_and_webhooks(infra, database_url, tmp_path: Pat
             async def crm() -> Any:
                 ids = [h.webhook_id for h in receiver.received if h.hook == "crm"]
                 return ids if len(ids) >= 4 else None
+
             ids = await wait_for(crm)
             assert len(ids) == len(set(ids)) == 4 and not receiver.rejected
 
@@ -224,6 +235,7 @@ async def test_admin_api_reroute_and_webhooks(infra, database_url, tmp_path: Pat
                 items = (await api.get("/v1/webhooks")).json()["items"]
                 crm_state = next(i for i in items if i["id"] == "crm")
                 return crm_state if crm_state["disabled_at"] else None
+
             state = await wait_for(disabled)
             assert "410" in state["disabled_reason"] and state["deliveries"].get("gone") == 1
             alert = await wait_for(lambda: _first(receiver, "ops"))
@@ -236,8 +248,9 @@ async def test_admin_api_reroute_and_webhooks(infra, database_url, tmp_path: Pat
             # Back again: enable, replay the gone delivery, and it arrives.
             receiver.gone.clear()
             assert (await api.post("/v1/webhooks/crm/enable")).json() == {"enabled": True}
-            assert (await api.post("/v1/deliveries/replay", params={"status": "gone"})).json() \
-                == {"replayed": 1}
+            assert (await api.post("/v1/deliveries/replay", params={"status": "gone"})).json() == {
+                "replayed": 1
+            }
             ids = await wait_for(lambda: _count(receiver, "crm", 5))
             assert gone["id"] in ids
     finally:
@@ -258,7 +271,7 @@ async def _count(receiver: Receiver, hook: str, n: int) -> Any:
     return ids if len(ids) >= n else None
 
 
-async def test_owners_are_upserted_in_the_unit_of_work(database_url) -> None:  # type: ignore[no-untyped-def]
+async def test_owners_are_upserted_in_the_unit_of_work(database_url: str) -> None:
     """``LeadOwners.put_many``: a lead's owner is inserted, then replaced on reassignment, in
     the unit of work's transaction."""
     from router.adapters.repository import RouterUnitOfWork
@@ -266,11 +279,12 @@ async def test_owners_are_upserted_in_the_unit_of_work(database_url) -> None:  #
 
     await asyncio.to_thread(upgrade, "router", database_url, orm.SCHEMA)
     engine = make_engine(database_url)
-    lead = {"email": "zoë@northwind.example", "company": "Northwind \"NW\""}
+    lead = {"email": "zoë@northwind.example", "company": 'Northwind "NW"'}
     first = CurrentOwner("lead-1", uuid.uuid4(), "rep-ana", None, "team-a", "mql", lead)
     other = CurrentOwner("lead-2", uuid.uuid4(), None, "sdr-queue", None, "mql", {})
-    moved = CurrentOwner("lead-1", uuid.uuid4(), "rep-bo", None, "team-b", "sql",
-                         {**lead, "title": "CTO"})
+    moved = CurrentOwner(
+        "lead-1", uuid.uuid4(), "rep-bo", None, "team-b", "sql", {**lead, "title": "CTO"}
+    )
     try:
         async with RouterUnitOfWork(engine) as uow:
             await uow.owners.put_many([first, other], T0)  # and no commit: rolled back
@@ -283,14 +297,16 @@ async def test_owners_are_upserted_in_the_unit_of_work(database_url) -> None:  #
             await uow.commit()
         async with RouterUnitOfWork(engine) as uow:
             assert await uow.owners.get_many(["lead-1", "lead-2"]) == {
-                "lead-1": moved, "lead-2": other}
+                "lead-1": moved,
+                "lead-2": other,
+            }
         async with engine.connect() as conn:
             assert await conn.scalar(sa.select(sa.func.min(orm.lead_owners.c.assigned_at))) == T0
     finally:
         await engine.dispose()
 
 
-async def test_pool_pointers_are_made_once_and_locked_until_commit(database_url) -> None:  # type: ignore[no-untyped-def]
+async def test_pool_pointers_are_made_once_and_locked_until_commit(database_url: str) -> None:
     """``RoundRobinState.lock_many``: a pool seen for the first time gets a pointer at 0; one
     seen before is locked by a single statement; a lock is held until the transaction ends, so
     a second instance reads the position the first one left."""

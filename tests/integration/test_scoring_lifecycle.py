@@ -32,7 +32,8 @@ from scoring.bootstrap import create_app
 from scoring.config import default_text
 from scoring.settings import ScoringSettings
 from tests.factories import assigned, engagement, feedback, form
-from tests.integration.kafka_helpers import read_to_end
+from tests.infra import Infra
+from tests.integration.helpers import read_to_end
 
 ADMIN, READER = "test-scoring-admin", "test-scoring-reader"
 AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
@@ -50,8 +51,9 @@ class Scoring:
         for event in events:
             await send_record(self.producer, encode(event), 5)
 
-    async def lead_when(self, lead_id: str, ok: Callable[[dict[str, Any]], bool],
-                        timeout_s: float = 20) -> dict[str, Any]:
+    async def lead_when(
+        self, lead_id: str, ok: Callable[[dict[str, Any]], bool], timeout_s: float = 20
+    ) -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + timeout_s
         body: dict[str, Any] = {}
         while asyncio.get_running_loop().time() < deadline:
@@ -64,21 +66,31 @@ class Scoring:
         raise AssertionError(f"lead {lead_id} did not reach the expected state: {body}")
 
     async def stage_events(self, lead_id: str) -> list[Event]:
-        records = await read_to_end(self.bootstrap, Topics.SCORING,
-                                    lambda r: r.key == lead_id.encode())
+        records = await read_to_end(
+            self.bootstrap, Topics.SCORING, lambda r: r.key == lead_id.encode()
+        )
         return [decode(list(r.headers), r.value, r.key) for r in records]
 
 
 @asynccontextmanager
-async def scoring(infra: Any, database_url: str, **overrides: Any) -> AsyncIterator[Scoring]:
+async def scoring(infra: Infra, database_url: str, **overrides: Any) -> AsyncIterator[Scoring]:
     await asyncio.to_thread(upgrade, "scoring", database_url, orm.SCHEMA)
-    settings = ScoringSettings(database_url=database_url, kafka_bootstrap_servers=infra.bootstrap,
-                               consumer_group=f"t-{uuid.uuid4()}", relay_poll_interval_s=0.1,
-                               admin_token=ADMIN, read_token=READER, **overrides)
+    settings = ScoringSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=infra.bootstrap,
+        consumer_group=f"t-{uuid.uuid4()}",
+        relay_poll_interval_s=0.1,
+        admin_token=ADMIN,
+        read_token=READER,
+        **overrides,
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s",
-                                   headers={"Authorization": f"Bearer {READER}"})
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://s",
+            headers={"Authorization": f"Bearer {READER}"},
+        )
         running = Scoring(client, infra.bootstrap)
         await running.producer.start()
         try:
@@ -92,7 +104,9 @@ def stage_is(stage: str, cycle: int | None = None) -> Callable[[dict[str, Any]],
     return lambda b: b["stage"] == stage and (cycle is None or b["cycle"] == cycle)
 
 
-async def test_full_lifecycle_inquiry_to_won_with_a_recycle(infra, database_url) -> None:  # type: ignore[no-untyped-def]
+async def test_full_lifecycle_inquiry_to_won_with_a_recycle(
+    infra: Infra, database_url: str
+) -> None:
     # Stamped now: the service scores at the real clock, and a form fill stamped days ago would
     # have decayed below its 30 points.
     at = datetime.now(UTC)
@@ -110,14 +124,19 @@ async def test_full_lifecycle_inquiry_to_won_with_a_recycle(infra, database_url)
         assert body["engagement_score"] == 0
         await s.send(engagement(lead, "demo_requested", at=at))  # new engagement: re-qualifies
         await s.lead_when(lead, stage_is("mql", 2))
-        await s.send(feedback(lead, "accepted", at=at),
-                     feedback(lead, "converted", opportunity_id="006-deal", at=at),
-                     feedback(lead, "won", at=at))
+        await s.send(
+            feedback(lead, "accepted", at=at),
+            feedback(lead, "converted", opportunity_id="006-deal", at=at),
+            feedback(lead, "won", at=at),
+        )
         body = await s.lead_when(lead, stage_is("won"))
 
         passes = {p["cycle"]: [st["to_stage"] for st in p["stages"]] for p in body["passes"]}
-        assert passes == {0: ["inquiry"], 1: ["mql", "sal", "recycled"],
-                          2: ["mql", "sal", "sql", "opportunity", "won"]}
+        assert passes == {
+            0: ["inquiry"],
+            1: ["mql", "sal", "recycled"],
+            2: ["mql", "sal", "sql", "opportunity", "won"],
+        }
         recycled = body["passes"][1]["stages"][2]
         assert recycled["actor"] == "sales"
         assert recycled["reasons"][0]["rule_id"] == "feedback.rejected.bad_timing"
@@ -127,8 +146,10 @@ async def test_full_lifecycle_inquiry_to_won_with_a_recycle(infra, database_url)
         assert kinds.count("form_submitted") == 1  # the redelivered form counted once
         assert kinds.count("feedback") == 5 and "engagement" in kinds
         scored = next(e for e in timeline if e["kind"] == "scored")
-        assert {c["rule_id"] for c in scored["detail"]["fit"]} >= {"fit.title.senior",
-                                                                   "fit.size.core"}
+        assert {c["rule_id"] for c in scored["detail"]["fit"]} >= {
+            "fit.title.senior",
+            "fit.size.core",
+        }
 
         # Every stage change reached Kafka through the outbox, in order, with its reasons.
         async def changes() -> list[str]:
@@ -137,15 +158,31 @@ async def test_full_lifecycle_inquiry_to_won_with_a_recycle(infra, database_url)
         deadline = asyncio.get_running_loop().time() + 10
         while len(await changes()) < 9 and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.2)
-        assert await changes() == ["inquiry", "mql", "sal", "recycled", "mql", "sal", "sql",
-                                   "opportunity", "won"]
+        assert await changes() == [
+            "inquiry",
+            "mql",
+            "sal",
+            "recycled",
+            "mql",
+            "sal",
+            "sql",
+            "opportunity",
+            "won",
+        ]
 
 
-async def test_model_reload_timers_and_erasure(infra, database_url, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_model_reload_timers_and_erasure(
+    infra: Infra, database_url: str, tmp_path: Path
+) -> None:
     model_file = tmp_path / "model.yaml"
     model_file.write_text(default_text())
-    async with scoring(infra, database_url, model_path=model_file, model_reload_interval_s=0.1,
-                       timer_interval_s=0.2) as s:
+    async with scoring(
+        infra,
+        database_url,
+        model_path=model_file,
+        model_reload_interval_s=0.1,
+        timer_interval_s=0.2,
+    ) as s:
         assert (await s.client.get("/v1/scoring/model")).json()["version"] == "default-2026.11"
 
         # A broken edit is refused and the active model stays.
@@ -154,8 +191,11 @@ async def test_model_reload_timers_and_erasure(infra, database_url, tmp_path: Pa
         assert (await s.client.get("/v1/scoring/model")).json()["version"] == "default-2026.11"
 
         # A new version, whose timers recycle an unaccepted MQL after about a second.
-        fast = default_text().replace('version: "default-2026.11"', "version: fast-timers") \
+        fast = (
+            default_text()
+            .replace('version: "default-2026.11"', "version: fast-timers")
             .replace("mql_unaccepted_recycle_days: 14", "mql_unaccepted_recycle_days: 0.00001")
+        )
         model_file.write_text(fast)
         deadline = asyncio.get_running_loop().time() + 10
         while (await s.client.get("/v1/scoring/model")).json()["version"] != "fast-timers":
@@ -172,19 +212,24 @@ async def test_model_reload_timers_and_erasure(infra, database_url, tmp_path: Pa
 
         engine = make_engine(database_url, pool_size=1)
         async with engine.connect() as conn:
-            versions = (await conn.execute(sa.select(orm.models.c.version)
-                                           .order_by(orm.models.c.version))).scalars().all()
+            versions = (
+                (await conn.execute(sa.select(orm.models.c.version).order_by(orm.models.c.version)))
+                .scalars()
+                .all()
+            )
         await engine.dispose()
         assert versions == ["default-2026.11", "fast-timers"]
 
         # Erasure: personal data leaves the profile and timeline; every service is told. Only
         # the admin token erases; the read token reads.
-        refused = await s.client.post(f"/v1/leads/{event.lead_id}/erase",
-                                      json={"requested_by": "dsr-42"})
+        refused = await s.client.post(
+            f"/v1/leads/{event.lead_id}/erase", json={"requested_by": "dsr-42"}
+        )
         assert refused.status_code == 401, refused.text
         assert (await s.client.get(f"/v1/leads/{event.lead_id}")).json()["erased_at"] is None
-        resp = await s.client.post(f"/v1/leads/{event.lead_id}/erase",
-                                   json={"requested_by": "dsr-42"}, headers=AS_ADMIN)
+        resp = await s.client.post(
+            f"/v1/leads/{event.lead_id}/erase", json={"requested_by": "dsr-42"}, headers=AS_ADMIN
+        )
         assert resp.status_code == 200, resp.text
         body = (await s.client.get(f"/v1/leads/{event.lead_id}")).json()
         assert body["lead"]["email"] is None and body["lead"]["company"] == "Northwind"
@@ -201,8 +246,15 @@ async def test_model_reload_timers_and_erasure(infra, database_url, tmp_path: Pa
         assert erased and erased[0].requested_by == "dsr-42"
         engine = make_engine(database_url, pool_size=1)
         async with engine.connect() as conn:
-            payloads = (await conn.execute(sa.select(orm.outbox.c.payload).where(
-                orm.outbox.c.lead_id == event.lead_id))).scalars().all()
+            payloads = (
+                (
+                    await conn.execute(
+                        sa.select(orm.outbox.c.payload).where(orm.outbox.c.lead_id == event.lead_id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
         await engine.dispose()
         # published rows have left the outbox; one still waiting would have been scrubbed
         assert event.lead.email and event.lead.email not in repr(payloads)
@@ -210,8 +262,9 @@ async def test_model_reload_timers_and_erasure(infra, database_url, tmp_path: Pa
         assert missing.status_code == 404
 
 
-async def test_the_timeline_says_who_the_lead_went_to_and_what_its_sla_did(  # type: ignore[no-untyped-def]
-        infra, database_url) -> None:
+async def test_the_timeline_says_who_the_lead_went_to_and_what_its_sla_did(
+    infra: Infra, database_url: str
+) -> None:
     """router's ``lead.assigned`` and sla-monitor's ``sla.breached`` and ``reroute.requested``
     are on the lead's timeline beside scoring's own entries, each once."""
     at = datetime.now(UTC)
@@ -219,13 +272,25 @@ async def test_the_timeline_says_who_the_lead_went_to_and_what_its_sla_did(  # t
         first = form(title="VP Engineering", company_size=250, at=at)
         lead = first.lead_id
         handoff = assigned(lead, at=at).model_copy(update={"summary": "rep-ana is next"})
-        breach = SlaBreached(lead_id=lead, occurred_at=at, clock_id=uuid.uuid4(),
-                             assignment_id=handoff.assignment_id, owner_id="rep-ana",
-                             team_id="sdr", policy_id="hot", started_at=at, due_at=at,
-                             reasons=(Reason(rule_id="sla.hot.breach", message="no call"),))
-        reroute = RerouteRequested(lead_id=lead, occurred_at=at, reason="deadline missed",
-                                   requested_by="sla-monitor",
-                                   assignment_id=handoff.assignment_id)
+        breach = SlaBreached(
+            lead_id=lead,
+            occurred_at=at,
+            clock_id=uuid.uuid4(),
+            assignment_id=handoff.assignment_id,
+            owner_id="rep-ana",
+            team_id="sdr",
+            policy_id="hot",
+            started_at=at,
+            due_at=at,
+            reasons=(Reason(rule_id="sla.hot.breach", message="no call"),),
+        )
+        reroute = RerouteRequested(
+            lead_id=lead,
+            occurred_at=at,
+            reason="deadline missed",
+            requested_by="sla-monitor",
+            assignment_id=handoff.assignment_id,
+        )
         await s.send(first, handoff, breach, reroute, handoff)  # + a redelivery
 
         async def kinds() -> list[str]:
@@ -237,18 +302,23 @@ async def test_the_timeline_says_who_the_lead_went_to_and_what_its_sla_did(  # t
             assert asyncio.get_running_loop().time() < deadline, await kinds()
             await asyncio.sleep(0.1)
         entries = (await s.client.get(f"/v1/leads/{lead}/timeline")).json()["entries"]
-    got = {e["kind"]: e for e in entries if e["kind"] in ("assigned", "sla_breached",
-                                                          "reroute_requested")}
+    got = {
+        e["kind"]: e
+        for e in entries
+        if e["kind"] in ("assigned", "sla_breached", "reroute_requested")
+    }
     assert [e["kind"] for e in entries].count("assigned") == 1
     assert got["assigned"]["summary"] == "assigned to Rep-Ana (rep-ana), team sdr: rep-ana is next"
     assert got["assigned"]["detail"]["assignment_id"] == str(handoff.assignment_id)
     assert got["sla_breached"]["summary"] == "no call"
-    assert got["reroute_requested"]["summary"] == \
-        "re-route requested by sla-monitor: deadline missed"
+    assert (
+        got["reroute_requested"]["summary"] == "re-route requested by sla-monitor: deadline missed"
+    )
 
 
-async def test_a_new_group_with_the_latest_offset_reset_skips_what_came_before(  # type: ignore[no-untyped-def]
-        infra, database_url) -> None:
+async def test_a_new_group_with_the_latest_offset_reset_skips_what_came_before(
+    infra: Infra, database_url: str
+) -> None:
     """``SCORING_CONSUMER_OFFSET_RESET`` reaches scoring's consumer (it was left at earliest)."""
     at = datetime.now(UTC)
     old = form(at=at)

@@ -26,11 +26,13 @@ from sla_monitor.adapters import orm
 from sla_monitor.adapters.repository import row_of
 from sla_monitor.config import parse
 from tests.factories import form
-from tests.integration.kafka_helpers import read_to_end
-from tests.integration.test_router_service import group_members, send, wait_for
+from tests.infra import Infra
+from tests.integration.helpers import group_members, read_to_end, send, wait_for
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_aW50ZWdyYXRpb24tdGVzdC1zZWNyZXQ="
+
+
 def sla_spec(name: str) -> ServiceSpec:
     return ServiceSpec(name, "sla_monitor", "SLA_", 0)
 
@@ -42,7 +44,8 @@ def start(stack: Stack, spec: ServiceSpec) -> None:
 
 
 async def test_thousands_of_deadlines_fire_once_on_time_across_a_restart(
-        infra: Any, database_url: str, tmp_path: Path) -> None:
+    infra: Infra, database_url: str, tmp_path: Path
+) -> None:
     await asyncio.to_thread(upgrade, "sla_monitor", database_url, orm.SCHEMA)
     policies = tmp_path / "sla.yaml"
     policies.write_text("""version: timers
@@ -50,11 +53,18 @@ calendars: [{id: always, always: true}]
 policies: [{id: short, calendar: always, first_touch: 1s, warning_at: null}]
 """)
     config = parse(policies.read_text())
-    stack = Stack(data_dir=tmp_path, pick_free_ports=True, log_file=tmp_path / "sla.log",
-                  bootstrap=infra.bootstrap, database_url=database_url, extra_env={
-                      "SLA_POLICIES_PATH": str(policies),
-                      "SLA_CONSUMER_GROUP": f"it-sla-{uuid.uuid4().hex[:6]}",
-                      "SLA_CONSUMER_OFFSET_RESET": "latest"})
+    stack = Stack(
+        data_dir=tmp_path,
+        pick_free_ports=True,
+        log_file=tmp_path / "sla.log",
+        bootstrap=infra.bootstrap,
+        database_url=database_url,
+        extra_env={
+            "SLA_POLICIES_PATH": str(policies),
+            "SLA_CONSUMER_GROUP": f"it-sla-{uuid.uuid4().hex[:6]}",
+            "SLA_CONSUMER_OFFSET_RESET": "latest",
+        },
+    )
     engine = make_engine(database_url)
     n = 2000
     try:
@@ -66,9 +76,14 @@ policies: [{id: short, calendar: always, first_touch: 1s, warning_at: null}]
         policy = config.policies[0]
         clocks = []
         for i in range(n):
-            h = domain.Handoff(f"timer-{i}", uuid.uuid4(), Stage.MQL,
-                               domain.Person(f"rep-{i % 7}", "Rep"), "sdr",
-                               now + timedelta(seconds=2 + 6 * i / n))
+            h = domain.Handoff(
+                f"timer-{i}",
+                uuid.uuid4(),
+                Stage.MQL,
+                domain.Person(f"rep-{i % 7}", "Rep"),
+                "sdr",
+                now + timedelta(seconds=2 + 6 * i / n),
+            )
             clocks.append(row_of(domain.start_clock(h, policy, config.version)))
         async with engine.begin() as conn:
             await conn.execute(sa.insert(orm.clocks), clocks)
@@ -80,39 +95,62 @@ policies: [{id: short, calendar: always, first_touch: 1s, warning_at: null}]
 
         async def all_fired() -> Any:
             async with engine.connect() as conn:
-                count = (await conn.execute(sa.select(sa.func.count()).select_from(orm.alerts)
-                                            .where(orm.alerts.c.lead_id.like("timer-%")))).scalar()
+                count = (
+                    await conn.execute(
+                        sa.select(sa.func.count())
+                        .select_from(orm.alerts)
+                        .where(orm.alerts.c.lead_id.like("timer-%"))
+                    )
+                ).scalar()
             return count if count is not None and count >= n else None
 
         assert await wait_for(all_fired, 60) == n
         await asyncio.sleep(1)  # nothing more may arrive
         async with engine.connect() as conn:
             a = orm.alerts
-            rows = (await conn.execute(sa.select(a.c.clock_id, a.c.level, a.c.scheduled_at,
-                                                 a.c.fired_at)
-                                       .where(a.c.lead_id.like("timer-%")))).all()
-            still_due = (await conn.execute(sa.select(sa.func.count()).select_from(orm.clocks)
-                                            .where(orm.clocks.c.next_at.is_not(None),
-                                                   orm.clocks.c.lead_id.like("timer-%")))).scalar()
+            rows = (
+                await conn.execute(
+                    sa.select(a.c.clock_id, a.c.level, a.c.scheduled_at, a.c.fired_at).where(
+                        a.c.lead_id.like("timer-%")
+                    )
+                )
+            ).all()
+            still_due = (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(orm.clocks)
+                    .where(orm.clocks.c.next_at.is_not(None), orm.clocks.c.lead_id.like("timer-%"))
+                )
+            ).scalar()
         assert len(rows) == n and len({r.clock_id for r in rows}) == n
         assert {r.level for r in rows} == {"breach"}
         assert still_due == 0
 
         async def outbox_drained() -> bool:  # every breach event published, then removed
             async with engine.connect() as conn:
-                return not (await conn.execute(
-                    sa.select(sa.func.count()).select_from(orm.outbox).where(
-                        orm.outbox.c.lead_id.like("timer-%")))).scalar()
+                return not (
+                    await conn.execute(
+                        sa.select(sa.func.count())
+                        .select_from(orm.outbox)
+                        .where(orm.outbox.c.lead_id.like("timer-%"))
+                    )
+                ).scalar()
 
         assert await wait_for(outbox_drained, 30)
-        published = await read_to_end(infra.bootstrap, Topics.SLA, keep=lambda r: (
-            r.key.startswith(b"timer-")
-            and dict(r.headers)["ce_type"] == b"io.leadrelay.sla.breached"))
+        published = await read_to_end(
+            infra.bootstrap,
+            Topics.SLA,
+            keep=lambda r: (
+                r.key.startswith(b"timer-")
+                and dict(r.headers)["ce_type"] == b"io.leadrelay.sla.breached"
+            ),
+        )
         assert len({dict(r.headers)["ce_id"] for r in published}) == n
         late = sorted((r.fired_at - r.scheduled_at).total_seconds() for r in rows)
         assert late[0] >= 0, "an alert fired before its deadline"
-        assert late[-1] <= 1.0, \
-            f"alerts late by up to {late[-1]:.2f}s (p99 {late[int(n * .99)]:.2f}s)"
+        assert late[-1] <= 1.0, (
+            f"alerts late by up to {late[-1]:.2f}s (p99 {late[int(n * 0.99)]:.2f}s)"
+        )
     finally:
         await asyncio.to_thread(stack.stop)
         await engine.dispose()
@@ -144,28 +182,45 @@ channels:
 
 def mql(email: str) -> StageChanged:
     f = form(email=email)
-    return StageChanged(lead_id=f.lead_id, occurred_at=datetime.now(UTC),
-                        from_stage=Stage.INQUIRY, to_stage=Stage.MQL,
-                        reasons=(Reason(rule_id="mql", message="qualified"),),
-                        model_version="m", cause_event_id=f.event_id, lead=f.lead)
+    return StageChanged(
+        lead_id=f.lead_id,
+        occurred_at=datetime.now(UTC),
+        from_stage=Stage.INQUIRY,
+        to_stage=Stage.MQL,
+        reasons=(Reason(rule_id="mql", message="qualified"),),
+        model_version="m",
+        cause_event_id=f.event_id,
+        lead=f.lead,
+    )
 
 
-async def test_resolve_notice_and_reroute_through_router(infra: Any, database_url: str,
-                                                         tmp_path: Path) -> None:
-    receiver = Receiver(secrets={h: SECRET for h in ("crm", "ops", "slack", "pd")},
-                        port=free_port())
+async def test_resolve_notice_and_reroute_through_router(
+    infra: Infra, database_url: str, tmp_path: Path
+) -> None:
+    receiver = Receiver(
+        secrets={h: SECRET for h in ("crm", "ops", "slack", "pd")}, port=free_port()
+    )
     receiver.start()
     routing, policies = tmp_path / "routing.yaml", tmp_path / "sla.yaml"
     routing.write_text(ROUTING.format(port=receiver.port, secret=SECRET))
     policies.write_text(POLICIES.format(port=receiver.port, secret=SECRET))
     suffix = uuid.uuid4().hex[:6]
     groups = {"router": f"it-router-{suffix}", "sla-monitor": f"it-sla-{suffix}"}
-    stack = Stack(data_dir=tmp_path, pick_free_ports=True, log_file=tmp_path / "svc.log",
-                  bootstrap=infra.bootstrap, database_url=database_url, extra_env={
-                      "ROUTER_CONFIG_PATH": str(routing), "SLA_POLICIES_PATH": str(policies),
-                      "ROUTER_CONSUMER_GROUP": groups["router"],
-                      "SLA_CONSUMER_GROUP": groups["sla-monitor"],
-                      "ROUTER_WEBHOOK_SCHEDULE_S": "0.2,0.5", "SLA_WEBHOOK_SCHEDULE_S": "0.2,0.5"})
+    stack = Stack(
+        data_dir=tmp_path,
+        pick_free_ports=True,
+        log_file=tmp_path / "svc.log",
+        bootstrap=infra.bootstrap,
+        database_url=database_url,
+        extra_env={
+            "ROUTER_CONFIG_PATH": str(routing),
+            "SLA_POLICIES_PATH": str(policies),
+            "ROUTER_CONSUMER_GROUP": groups["router"],
+            "SLA_CONSUMER_GROUP": groups["sla-monitor"],
+            "ROUTER_WEBHOOK_SCHEDULE_S": "0.2,0.5",
+            "SLA_WEBHOOK_SCHEDULE_S": "0.2,0.5",
+        },
+    )
     try:
         for group in groups.values():
             await start_group_at_end(infra.bootstrap, group)
@@ -175,12 +230,17 @@ async def test_resolve_notice_and_reroute_through_router(infra: Any, database_ur
             assert await wait_for(lambda g=group: group_members(infra.bootstrap, g), 60) == 1
         worked, ignored = mql(f"w-{suffix}@acme.example"), mql(f"i-{suffix}@acme.example")
         await send(infra.bootstrap, worked, ignored)
-        sla = httpx.AsyncClient(base_url=stack.url("sla-monitor"), timeout=10, headers={
-            "Authorization": f"Bearer {stack.admin_token('sla-monitor')}"})
+        sla = httpx.AsyncClient(
+            base_url=stack.url("sla-monitor"),
+            timeout=10,
+            headers={"Authorization": f"Bearer {stack.admin_token('sla-monitor')}"},
+        )
 
         # Both leads reach the CRM, and each gets a clock for its owner.
-        crm = {lead: (await receiver.wait_for("crm", lead, 30))[0].payload["data"]
-               for lead in (worked.lead_id, ignored.lead_id)}
+        crm = {
+            lead: (await receiver.wait_for("crm", lead, 30))[0].payload["data"]
+            for lead in (worked.lead_id, ignored.lead_id)
+        }
         breach = await receiver.wait_for("ops", worked.lead_id, 15)
         assert breach[0].payload["type"] == "sla.breached"
         data = breach[0].payload["data"]
@@ -188,21 +248,41 @@ async def test_resolve_notice_and_reroute_through_router(infra: Any, database_ur
         assert data["manager"]["id"] == "boss" and data["time_zone"] == "Europe/Paris"
 
         # The owner calls: the resolve notice follows on every channel.
-        await send(infra.bootstrap, ActivityLogged(
-            lead_id=worked.lead_id, occurred_at=datetime.now(UTC),
-            received_at=datetime.now(UTC), activity_type="call",
-            actor_id=data["owner_id"]))
+        await send(
+            infra.bootstrap,
+            ActivityLogged(
+                lead_id=worked.lead_id,
+                occurred_at=datetime.now(UTC),
+                received_at=datetime.now(UTC),
+                activity_type="call",
+                actor_id=data["owner_id"],
+            ),
+        )
 
         async def resolved() -> Any:
-            got = [h for h in receiver.received if h.hook == "ops"
-                   and h.payload["data"]["lead_id"] == worked.lead_id
-                   and h.payload["type"] == "sla.resolved"]
+            got = [
+                h
+                for h in receiver.received
+                if h.hook == "ops"
+                and h.payload["data"]["lead_id"] == worked.lead_id
+                and h.payload["type"] == "sla.resolved"
+            ]
             return got or None
+
         notice = (await wait_for(resolved, 15))[0]
         assert "worked" in notice.payload["data"]["summary"]
-        pd = (await wait_for(lambda: _settle(lambda: [
-            h.payload for h in receiver.received if h.hook == "pd"
-            and h.payload["dedup_key"] == f"leadrelay-sla-{data['clock_id']}"], 2), 15))
+        pd = await wait_for(
+            lambda: _settle(
+                lambda: [
+                    h.payload
+                    for h in receiver.received
+                    if h.hook == "pd"
+                    and h.payload["dedup_key"] == f"leadrelay-sla-{data['clock_id']}"
+                ],
+                2,
+            ),
+            15,
+        )
         assert [p["event_action"] for p in pd] == ["trigger", "resolve"]
         slack = [h.payload["text"] for h in receiver.received if h.hook == "slack"]
         assert any(t.startswith("[sla.resolved]") for t in slack)
@@ -212,13 +292,15 @@ async def test_resolve_notice_and_reroute_through_router(infra: Any, database_ur
         async def two_clocks() -> Any:
             body = (await sla.get(f"/v1/sla/leads/{ignored.lead_id}")).json()
             return body if len(body["clocks"]) >= 2 else None
+
         body = await wait_for(two_clocks, 30)
         first, second = body["clocks"][0], body["clocks"][1]
         assert first["status"] == "reassigned" and first["last_level"] == "reroute"
         assert second["status"] == "open" and second["owner_id"] != first["owner_id"]
         assert [a["level"] for a in body["alerts"]][:3] == ["breach", "reroute", "resolved"]
-        rerouted = await wait_for(lambda: _settle(
-            lambda: receiver.of("crm", ignored.lead_id), 2), 15)
+        rerouted = await wait_for(
+            lambda: _settle(lambda: receiver.of("crm", ignored.lead_id), 2), 15
+        )
         assert rerouted[-1].payload["data"]["reassignment"] is True
         assert rerouted[-1].payload["data"]["owner"]["id"] == second["owner_id"]
 

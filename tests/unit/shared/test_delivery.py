@@ -11,8 +11,10 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 def test_signature_verifies_with_the_official_library() -> None:
     body = '{"type":"lead.assigned","data":{"lead_id":"x"}}'
     headers = sign(SECRET, "msg_1", datetime.now(UTC), body)
-    assert Webhook(SECRET).verify(body, headers) == {"type": "lead.assigned",
-                                                     "data": {"lead_id": "x"}}
+    assert Webhook(SECRET).verify(body, headers) == {
+        "type": "lead.assigned",
+        "data": {"lead_id": "x"},
+    }
 
 
 def test_default_schedule_spans_more_than_a_day() -> None:

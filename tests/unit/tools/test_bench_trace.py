@@ -9,13 +9,23 @@ from aiokafka.structs import ConsumerRecord
 from bench.e2e.trace import stamps
 
 
-def record(lead: str, ce_type: str, data: dict[str, object], at_ms: int
-           ) -> ConsumerRecord[bytes, bytes]:
+def record(
+    lead: str, ce_type: str, data: dict[str, object], at_ms: int
+) -> ConsumerRecord[bytes, bytes]:
     value = json.dumps(data).encode()
-    return ConsumerRecord(topic="t", partition=0, offset=0, timestamp=at_ms, timestamp_type=0,
-                          key=lead.encode(), value=value, checksum=None,
-                          serialized_key_size=len(lead), serialized_value_size=len(value),
-                          headers=[("ce_type", ce_type.encode())])
+    return ConsumerRecord(
+        topic="t",
+        partition=0,
+        offset=0,
+        timestamp=at_ms,
+        timestamp_type=0,
+        key=lead.encode(),
+        value=value,
+        checksum=None,
+        serialized_key_size=len(lead),
+        serialized_value_size=len(value),
+        headers=[("ce_type", ce_type.encode())],
+    )
 
 
 def test_each_leads_first_matching_event_gives_its_instants() -> None:

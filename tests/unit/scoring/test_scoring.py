@@ -24,8 +24,9 @@ DAY = timedelta(days=1)
 
 def without_form_lane(model: ScoringModel = MODEL) -> ScoringModel:
     lane = "  - {id: fast.hand_raise_form, event: form_fill, min_grade: B}\n"
-    text = default_text().replace(lane, "").replace('version: "default-2026.11"',
-                                                    "version: no-lane")
+    text = (
+        default_text().replace(lane, "").replace('version: "default-2026.11"', "version: no-lane")
+    )
     return parse(text)
 
 
@@ -37,25 +38,44 @@ def mql_profile(email: str | None = None) -> LeadProfile:
 
 # -- fit ---------------------------------------------------------------------------------------
 
+
 def test_fit_rules_add_up_and_grade_the_lead() -> None:
-    d = domain.apply(None, form(title="VP Engineering", company_size=250, industry="Software"),
-                     MODEL, T0)
+    d = domain.apply(
+        None, form(title="VP Engineering", company_size=250, industry="Software"), MODEL, T0
+    )
     assert d.profile is not None
     ids = [p.rule_id for p in d.fit_parts]
-    assert ids == ["fit.business_email", "fit.title.senior", "fit.company", "fit.size.core",
-                   "fit.industry", "fit.country"]
+    assert ids == [
+        "fit.business_email",
+        "fit.title.senior",
+        "fit.company",
+        "fit.size.core",
+        "fit.industry",
+        "fit.country",
+    ]
     assert d.profile.fit_score == 90 and d.profile.fit_grade == "A"
 
 
-@pytest.mark.parametrize("score, grade", [(70, "A"), (69, "B"), (50, "B"), (30, "C"), (15, "D"),
-                                          (14, "F"), (0, "F")])
+@pytest.mark.parametrize(
+    "score, grade", [(70, "A"), (69, "B"), (50, "B"), (30, "C"), (15, "D"), (14, "F"), (0, "F")]
+)
 def test_grade_floors(score: int, grade: str) -> None:
     assert domain.grade(MODEL, score) == grade
 
 
 def test_fit_is_never_negative() -> None:
-    d = domain.apply(None, form(unique_email(domain="gmail.com"), title="Student intern",
-                                company=None, country="ZZ", company_size=3), MODEL, T0)
+    d = domain.apply(
+        None,
+        form(
+            unique_email(domain="gmail.com"),
+            title="Student intern",
+            company=None,
+            country="ZZ",
+            company_size=3,
+        ),
+        MODEL,
+        T0,
+    )
     assert d.profile is not None
     assert sum(p.points for p in d.fit_parts) < 0
     assert d.profile.fit_score == 0 and d.profile.fit_grade == "F"
@@ -66,15 +86,24 @@ def test_unknown_email_domain_is_neither_free_nor_business() -> None:
     assert d.profile is not None and d.fit_parts == ()
 
 
-@pytest.mark.parametrize("title, senior", [("VP Sales", True), ("Head of Data", True),
-                                           ("Vice President, Ops", True), ("Developer", False),
-                                           ("Supervisor", False), ("Overhead analyst", False)])
+@pytest.mark.parametrize(
+    "title, senior",
+    [
+        ("VP Sales", True),
+        ("Head of Data", True),
+        ("Vice President, Ops", True),
+        ("Developer", False),
+        ("Supervisor", False),
+        ("Overhead analyst", False),
+    ],
+)
 def test_seniority_matches_words_not_substrings(title: str, senior: bool) -> None:
     d = domain.apply(None, form(title=title), MODEL, T0)
     assert ("fit.title.senior" in [p.rule_id for p in d.fit_parts]) is senior
 
 
 # -- engagement and decay ----------------------------------------------------------------------
+
 
 def test_engagement_halves_every_half_life() -> None:
     lead = lead_of(unique_email())
@@ -89,19 +118,31 @@ def test_engagement_halves_every_half_life() -> None:
 def test_each_rule_is_capped() -> None:
     lead, p = lead_of(unique_email()), None
     for i in range(12):
-        p = domain.apply(p, engagement(lead, "email_click", at=T0 + i * timedelta(minutes=1)),
-                         MODEL, T0 + DAY).profile or p
+        p = (
+            domain.apply(
+                p,
+                engagement(lead, "email_click", at=T0 + i * timedelta(minutes=1)),
+                MODEL,
+                T0 + DAY,
+            ).profile
+            or p
+        )
     assert p is not None
     score, parts = domain.engagement(p.hits, MODEL, T0 + DAY)
-    assert score == 25 and parts[0].message.startswith("12 × email click") and "cap 25" in \
-        parts[0].message
+    assert (
+        score == 25
+        and parts[0].message.startswith("12 × email click")
+        and "cap 25" in parts[0].message
+    )
 
 
 def test_pricing_page_counts_more_than_another_page() -> None:
     lead = lead_of(unique_email())
     d = domain.apply(None, engagement(lead, url="https://x.example/pricing?plan=pro"), MODEL, T0)
-    assert {p.rule_id: p.points for p in d.engagement_parts} == {"eng.pricing_page": 15,
-                                                                 "eng.page_view": 2}
+    assert {p.rule_id: p.points for p in d.engagement_parts} == {
+        "eng.pricing_page": 15,
+        "eng.page_view": 2,
+    }
 
 
 def test_redelivered_event_adds_nothing() -> None:
@@ -113,17 +154,29 @@ def test_redelivered_event_adds_nothing() -> None:
     assert again.ignored.rule_id == "event.duplicate"
 
 
-KINDS = st.sampled_from(["page_view", "email_open", "email_click", "content_download",
-                         "webinar_attended", "ad_click", "demo_requested", "product_signup"])
-URLS = st.sampled_from([None, "https://x.example/pricing", "https://x.example/careers",
-                        "https://x.example/blog"])
+KINDS = st.sampled_from(
+    [
+        "page_view",
+        "email_open",
+        "email_click",
+        "content_download",
+        "webinar_attended",
+        "ad_click",
+        "demo_requested",
+        "product_signup",
+    ]
+)
+URLS = st.sampled_from(
+    [None, "https://x.example/pricing", "https://x.example/careers", "https://x.example/blog"]
+)
 EVENTS = st.lists(st.tuples(KINDS, URLS, st.integers(0, 400)), min_size=1, max_size=25)
 
 
 @settings(max_examples=150, deadline=None)
 @given(EVENTS, st.randoms(use_true_random=False))
-def test_scores_depend_on_the_events_not_their_order(spec: list[tuple[str, str | None, int]],
-                                                     rnd: object) -> None:
+def test_scores_depend_on_the_events_not_their_order(
+    spec: list[tuple[str, str | None, int]], rnd: object
+) -> None:
     lead = lead_of("prop@northwind.example")
     events = [engagement(lead, k, url=u, at=T0 + h * timedelta(hours=1)) for k, u, h in spec]
     now = T0 + 30 * DAY
@@ -145,8 +198,9 @@ def test_scores_depend_on_the_events_not_their_order(spec: list[tuple[str, str |
 
 @settings(max_examples=150, deadline=None)
 @given(EVENTS, st.randoms(use_true_random=False), st.integers(0, 600))
-def test_kept_sums_equal_a_rebuild_whatever_the_order(spec: list[tuple[str, str | None, int]],
-                                                      rnd: object, later_h: int) -> None:
+def test_kept_sums_equal_a_rebuild_whatever_the_order(
+    spec: list[tuple[str, str | None, int]], rnd: object, later_h: int
+) -> None:
     """The per-rule sums a profile carries (extended event by event, or rebuilt when a late
     event sorts earlier or old hits are pruned) are exactly those built afresh from its hits,
     and the score they give is the score of the hits alone."""
@@ -165,8 +219,9 @@ def test_kept_sums_equal_a_rebuild_whatever_the_order(spec: list[tuple[str, str 
         assert p.engagement_score == domain.engagement(p.hits, MODEL, now)[0]
     assert p is not None
     later = T0 + later_h * DAY
-    assert domain.engagement(p.hits, MODEL, later, p.sums) == \
-        domain.engagement(p.hits, MODEL, later)
+    assert domain.engagement(p.hits, MODEL, later, p.sums) == domain.engagement(
+        p.hits, MODEL, later
+    )
 
 
 def test_a_future_hit_is_worth_its_points_with_or_without_sums() -> None:
@@ -181,15 +236,18 @@ def test_sums_kept_under_another_half_life_are_not_used() -> None:
     p = domain.apply(None, engagement(lead, "webinar_attended"), MODEL, T0).profile
     p = domain.apply(p, engagement(lead, "email_click", at=T0 + DAY), MODEL, T0 + DAY).profile
     assert p is not None and p.sums is not None
-    faster = parse(default_text().replace("engagement_half_life_days: 30",
-                                          "engagement_half_life_days: 7"))
+    faster = parse(
+        default_text().replace("engagement_half_life_days: 30", "engagement_half_life_days: 7")
+    )
     later = T0 + 20 * DAY
-    assert domain.engagement(p.hits, faster, later, p.sums) == \
-        domain.engagement(p.hits, faster, later)
+    assert domain.engagement(p.hits, faster, later, p.sums) == domain.engagement(
+        p.hits, faster, later
+    )
     assert domain.engagement(p.hits, faster, later)[0] < domain.engagement(p.hits, MODEL, later)[0]
 
 
 # -- qualification -----------------------------------------------------------------------------
+
 
 def test_form_fill_from_a_fit_lead_is_a_fast_lane_mql() -> None:
     d = domain.apply(None, form(title="VP Engineering"), MODEL, T0)
@@ -201,8 +259,9 @@ def test_form_fill_from_a_fit_lead_is_a_fast_lane_mql() -> None:
 
 
 def test_unfit_lead_stays_an_inquiry() -> None:
-    d = domain.apply(None, form(unique_email(domain="gmail.com"), title="Student", company=None),
-                     MODEL, T0)
+    d = domain.apply(
+        None, form(unique_email(domain="gmail.com"), title="Student", company=None), MODEL, T0
+    )
     assert [t.to_stage for t in d.transitions] == [Stage.INQUIRY]
 
 
@@ -229,13 +288,15 @@ def test_engagement_threshold_makes_an_mql_with_both_reasons() -> None:
 def test_late_form_fills_only_what_is_missing() -> None:
     email = unique_email()
     newer = domain.apply(None, form(email, title="CTO", company=None, at=T0), MODEL, T0).profile
-    late = domain.apply(newer, form(email, title="Intern", company="Northwind", at=T0 - DAY),
-                        MODEL, T0)
+    late = domain.apply(
+        newer, form(email, title="Intern", company="Northwind", at=T0 - DAY), MODEL, T0
+    )
     assert late.profile is not None
     assert late.profile.snapshot.title == "CTO" and late.profile.snapshot.company == "Northwind"
 
 
 # -- the stage machine -------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("current", [None, *Stage])
 def test_every_transition_and_actor_in_the_table(current: Stage | None) -> None:
@@ -262,18 +323,25 @@ def test_wrong_actor_is_named_in_the_reason() -> None:
 
 # -- sales feedback ----------------------------------------------------------------------------
 
+
 def test_accept_gives_sal() -> None:
     p = mql_profile()
     d = domain.apply(p, feedback(p.lead_id, "accepted"), MODEL, T0)
     assert [(t.from_stage, t.to_stage, t.actor) for t in d.transitions] == [
-        (Stage.MQL, Stage.SAL, Actor.SALES)]
+        (Stage.MQL, Stage.SAL, Actor.SALES)
+    ]
     assert d.transitions[0].reasons[0].message == "accepted by rep-ana"
 
 
-@pytest.mark.parametrize("reason, stage", [("no_budget", Stage.RECYCLED),
-                                           ("bad_timing", Stage.RECYCLED),
-                                           ("spam", Stage.DISQUALIFIED),
-                                           ("not_a_fit", Stage.DISQUALIFIED)])
+@pytest.mark.parametrize(
+    "reason, stage",
+    [
+        ("no_budget", Stage.RECYCLED),
+        ("bad_timing", Stage.RECYCLED),
+        ("spam", Stage.DISQUALIFIED),
+        ("not_a_fit", Stage.DISQUALIFIED),
+    ],
+)
 def test_reject_recycles_or_disqualifies_by_reason(reason: str, stage: Stage) -> None:
     p = mql_profile()
     d = domain.apply(p, feedback(p.lead_id, "rejected", reason=reason), MODEL, T0 + DAY)
@@ -289,14 +357,16 @@ def test_recycled_lead_requalifies_only_on_new_engagement() -> None:
     p = domain.apply(None, form(title="CTO"), model, T0).profile
     p = domain.apply(p, engagement(p.lead_id, "demo_requested"), model, T0).profile  # type: ignore[union-attr]
     assert p is not None and p.stage is Stage.MQL and p.cycle == 1
-    p = domain.apply(p, feedback(p.lead_id, "rejected", reason="bad_timing"), model,
-                     T0 + DAY).profile
+    p = domain.apply(
+        p, feedback(p.lead_id, "rejected", reason="bad_timing"), model, T0 + DAY
+    ).profile
     assert p is not None and p.stage is Stage.RECYCLED
     later = T0 + 40 * DAY
     d = domain.apply(p, engagement(p.lead_id, "webinar_attended", at=later), model, later)
     assert d.transitions == () and d.profile is not None and d.profile.engagement_score == 25
-    d = domain.apply(d.profile, engagement(p.lead_id, "product_signup", at=later + DAY),
-                     model, later + DAY)
+    d = domain.apply(
+        d.profile, engagement(p.lead_id, "product_signup", at=later + DAY), model, later + DAY
+    )
     assert d.profile is not None and d.profile.stage is Stage.MQL and d.profile.cycle == 2
     assert "since it was recycled" in d.transitions[0].reasons[1].message
 
@@ -319,8 +389,9 @@ def test_accept_and_convert_may_arrive_as_one_step() -> None:
     assert [t.to_stage for t in d.transitions] == [Stage.SAL, Stage.SQL]
 
 
-@pytest.mark.parametrize("first, then", [("accepted", "lost"), ("disqualified", "accepted"),
-                                         (None, "lost")])
+@pytest.mark.parametrize(
+    "first, then", [("accepted", "lost"), ("disqualified", "accepted"), (None, "lost")]
+)
 def test_forbidden_feedback_is_refused_with_a_reason(first: str | None, then: str) -> None:
     p: LeadProfile | None = mql_profile()
     assert p is not None
@@ -348,14 +419,17 @@ def test_feedback_repeating_the_stage_changes_nothing() -> None:
 
 # -- time ---------------------------------------------------------------------------------------
 
+
 def test_unaccepted_mql_is_recycled_by_time_and_not_before() -> None:
     p = mql_profile()
     assert domain.on_time(p, MODEL, T0 + 13 * DAY).profile is None
     d = domain.on_time(p, MODEL, T0 + 14 * DAY)
     assert d.profile is not None and d.profile.stage is Stage.RECYCLED
     assert d.transitions[0].actor is Actor.TIME
-    assert d.transitions[0].reasons[0].message == "not accepted by sales within 14 days of " \
+    assert (
+        d.transitions[0].reasons[0].message == "not accepted by sales within 14 days of "
         "becoming mql"
+    )
 
 
 def test_stale_inquiry_joins_nurture() -> None:
@@ -366,6 +440,7 @@ def test_stale_inquiry_joins_nurture() -> None:
 
 
 # -- erasure -----------------------------------------------------------------------------------
+
 
 def test_erase_keeps_firmographics_and_ignores_older_events() -> None:
     email = unique_email()
@@ -389,10 +464,13 @@ def test_profile_is_frozen() -> None:
 def test_hits_are_pruned_after_ten_half_lives() -> None:
     lead = lead_of(unique_email())
     p = domain.apply(None, engagement(lead, "ad_click", at=T0), MODEL, T0).profile
-    d = domain.apply(p, engagement(lead, "ad_click", at=T0 + 301 * DAY,
-                                   event_id=uuid.uuid4()), MODEL, T0 + 301 * DAY)
+    d = domain.apply(
+        p,
+        engagement(lead, "ad_click", at=T0 + 301 * DAY, event_id=uuid.uuid4()),
+        MODEL,
+        T0 + 301 * DAY,
+    )
     assert d.profile is not None and len(d.profile.hits) == 1
-
 
 
 def test_hits_and_fit_lines_come_back_from_their_json_as_they_were() -> None:
@@ -407,8 +485,9 @@ def test_hits_and_fit_lines_come_back_from_their_json_as_they_were() -> None:
     back = repository.hits_from_json(list(reversed(stored)))
     assert back == p.hits and all(type(h) is domain.Hit for h in back)
     parts = repository.parts_from_json(jsonio.loads(repository.parts_json(p.fit_parts)))
-    assert parts == tuple(domain.Part(x.rule_id, x.points, x.message, str(x.event_id))
-                          for x in p.fit_parts)
+    assert parts == tuple(
+        domain.Part(x.rule_id, x.points, x.message, str(x.event_id)) for x in p.fit_parts
+    )
     assert all(type(x) is domain.Part for x in parts)
 
 
@@ -423,8 +502,15 @@ def test_lines_as_data_say_what_each_line_says() -> None:
     none = (domain.Part("fit.x", 1, "no cause", None), domain.Part("fit.y", 2, "empty", ""))
     for parts in (d.fit_parts, loaded, none):
         assert timeline.fit_lines_data(parts) == [
-            {"rule_id": x.rule_id, "points": x.points, "message": x.message,
-             "event_id": str(x.event_id) if x.event_id else None} for x in parts]
+            {
+                "rule_id": x.rule_id,
+                "points": x.points,
+                "message": x.message,
+                "event_id": str(x.event_id) if x.event_id else None,
+            }
+            for x in parts
+        ]
     assert d.engagement_parts and timeline.engagement_lines_data(d.engagement_parts) == [
         {"rule_id": x.rule_id, "points": x.points, "message": x.message, "event_id": x.event_id}
-        for x in d.engagement_parts]
+        for x in d.engagement_parts
+    ]

@@ -15,8 +15,9 @@ def test_remembered_hashes_pick_the_partition_aiokafka_and_java_clients_pick() -
     for count in (1, 3, 6, 12):
         partitions = list(range(count))
         for key in keys + keys:  # the second pass comes from the cache
-            assert partition_for_key(key, partitions, partitions) == \
-                DefaultPartitioner()(key, partitions, partitions)
+            assert partition_for_key(key, partitions, partitions) == DefaultPartitioner()(
+                key, partitions, partitions
+            )
     assert partition_for_key(None, [0, 1, 2], [2]) == 2  # no key: an available partition
 
 

@@ -23,22 +23,36 @@ ADMIN, READER = "admin-secret-token", "reader-secret-token"
 UNUSED = "postgresql+asyncpg://nobody@127.0.0.1:1/none"
 
 # (app factory, settings class, a read, a change)
-SERVICES: dict[str, tuple[Callable[[Any], FastAPI], type[Any], tuple[str, str],
-                          tuple[str, str]]] = {
-    "scoring": (scoring_app, ScoringSettings, ("GET", "/v1/leads/lead-1/timeline"),
-                ("POST", "/v1/leads/lead-1/erase")),
-    "router": (router_app, RouterSettings, ("GET", "/v1/leads/lead-1/assignments"),
-               ("POST", "/v1/leads/lead-1/reroute")),
-    "sla-monitor": (sla_app, SlaSettings, ("GET", "/v1/sla/leads/lead-1"),
-                    ("POST", "/v1/sla/deliveries/replay")),
+SERVICES: dict[
+    str, tuple[Callable[[Any], FastAPI], type[Any], tuple[str, str], tuple[str, str]]
+] = {
+    "scoring": (
+        scoring_app,
+        ScoringSettings,
+        ("GET", "/v1/leads/lead-1/timeline"),
+        ("POST", "/v1/leads/lead-1/erase"),
+    ),
+    "router": (
+        router_app,
+        RouterSettings,
+        ("GET", "/v1/leads/lead-1/assignments"),
+        ("POST", "/v1/leads/lead-1/reroute"),
+    ),
+    "sla-monitor": (
+        sla_app,
+        SlaSettings,
+        ("GET", "/v1/sla/leads/lead-1"),
+        ("POST", "/v1/sla/deliveries/replay"),
+    ),
 }
 
 
 def client(name: str, read_token: str | None = READER) -> httpx.AsyncClient:
     factory, settings, _, _ = SERVICES[name]
     app = factory(settings(database_url=UNUSED, admin_token=ADMIN, read_token=read_token))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-                             base_url="http://svc")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://svc"
+    )
 
 
 async def call(c: httpx.AsyncClient, route: tuple[str, str], token: str | None) -> httpx.Response:

@@ -29,8 +29,10 @@ def test_the_shipped_model_is_valid_and_versioned() -> None:
 
 
 def test_a_wrong_field_is_named_with_its_line() -> None:
-    text = GOOD_HEAD + "fit:\n  - id: a\n    field: titel\n    points: 1\n    present: true\n" \
+    text = (
+        GOOD_HEAD + "fit:\n  - id: a\n    field: titel\n    points: 1\n    present: true\n"
         "engagement: []\n"
+    )
     [problem] = problems(text)
     assert problem.startswith("line 5: fit[0].field: Input should be 'email_domain'")
 
@@ -41,24 +43,32 @@ def test_each_problem_is_reported() -> None:
         "  - {id: a, field: title, points: many, in: [x]}\n"
         "  - {id: b, field: title, points: 1}\n"
         "engagement:\n"
-        "  - {id: e, event: page_vue, points: 1}\n")
+        "  - {id: e, event: page_vue, points: 1}\n"
+    )
     found = problems(text)
     assert found[0].startswith("line 4: fit[0].points: Input should be a valid integer")
     assert found[1].startswith("line 5: fit[1]: Value error, give exactly one test")
     assert found[2].startswith("line 7: engagement[0].event:")
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("version: x\ngrades: {A: 10, B: 50, C: 30, D: 15}\nfit: []\nengagement: []\n",
-     "grades: minimums must fall from A to D"),
-    ("version: x\ngrades: {A: 70}\nfit: []\nengagement: []\n",
-     "give a minimum for B, C, D"),
-    (GOOD_HEAD + "fit: []\nengagement:\n  - {id: e, event: page_view, points: 1}\n"
-     "  - {id: e, event: email_open, points: 1}\n", "rule ids must be unique (e)"),
-    (GOOD_HEAD + "fit: []\nengagement: []\nsurprise: 1\n", "line 5: surprise: Extra inputs"),
-    ("version: [unclosed\n", "line 2: not valid YAML"),
-    ("- a list\n", "the model must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "version: x\ngrades: {A: 10, B: 50, C: 30, D: 15}\nfit: []\nengagement: []\n",
+            "grades: minimums must fall from A to D",
+        ),
+        ("version: x\ngrades: {A: 70}\nfit: []\nengagement: []\n", "give a minimum for B, C, D"),
+        (
+            GOOD_HEAD + "fit: []\nengagement:\n  - {id: e, event: page_view, points: 1}\n"
+            "  - {id: e, event: email_open, points: 1}\n",
+            "rule ids must be unique (e)",
+        ),
+        (GOOD_HEAD + "fit: []\nengagement: []\nsurprise: 1\n", "line 5: surprise: Extra inputs"),
+        ("version: [unclosed\n", "line 2: not valid YAML"),
+        ("- a list\n", "the model must be a mapping"),
+    ],
+)
 def test_model_level_problems(text: str, expected: str) -> None:
     assert any(expected in p for p in problems(text)), problems(text)
 
@@ -87,7 +97,9 @@ def test_configuration_files_are_read_with_libyaml_where_the_wheel_has_it() -> N
 
 # -- fit rules compiled per field --------------------------------------------------------------
 
-EVERY_TEST = GOOD_HEAD + """fit:
+EVERY_TEST = (
+    GOOD_HEAD
+    + """fit:
   - {id: f.free, field: is_free_email, equals: true, points: -20}
   - {id: f.biz, field: is_free_email, equals: false, points: 20}
   - {id: f.senior, field: title, any_word: [vp, head, vice president], points: 25}
@@ -103,24 +115,64 @@ EVERY_TEST = GOOD_HEAD + """fit:
   - {id: f.title_given, field: title, present: true, points: 1}
 engagement: []
 """
-TEXT = st.one_of(st.none(), st.sampled_from(
-    ["", "  VP Sales ", "head of DevOps", "Vice President, IT", "Engineer", "IT Services", "us",
-     "US", "software", "CA", "acme.io", "Ops"]), st.text(max_size=12))
+)
+TEXT = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [
+            "",
+            "  VP Sales ",
+            "head of DevOps",
+            "Vice President, IT",
+            "Engineer",
+            "IT Services",
+            "us",
+            "US",
+            "software",
+            "CA",
+            "acme.io",
+            "Ops",
+        ]
+    ),
+    st.text(max_size=12),
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(title=TEXT, company=TEXT, industry=TEXT, country=TEXT, region=TEXT, domain=TEXT,
-       size=st.one_of(st.none(), st.integers(-5, 9000)), free=st.booleans())
+@given(
+    title=TEXT,
+    company=TEXT,
+    industry=TEXT,
+    country=TEXT,
+    region=TEXT,
+    domain=TEXT,
+    size=st.one_of(st.none(), st.integers(-5, 9000)),
+    free=st.booleans(),
+)
 def test_fit_matched_per_field_equals_every_rule_tested_on_the_whole_lead(
-        title: str | None, company: str | None, industry: str | None, country: str | None,
-        region: str | None, domain: str | None, size: int | None, free: bool) -> None:
+    title: str | None,
+    company: str | None,
+    industry: str | None,
+    country: str | None,
+    region: str | None,
+    domain: str | None,
+    size: int | None,
+    free: bool,
+) -> None:
     """``domain.fit_matches`` (rules grouped by field, what holds memoised per value) gives
     exactly the rules that hold when each is tested on all of the lead's facts, in the model's
     order; a lead without an email domain says nothing about free mail."""
     model = parse(EVERY_TEST)
-    lead = LeadSnapshot(title=title, company=company, industry=industry, country=country,
-                        region=region, email_domain=domain, company_size=size,
-                        is_free_email=free)
+    lead = LeadSnapshot(
+        title=title,
+        company=company,
+        industry=industry,
+        country=country,
+        region=region,
+        email_domain=domain,
+        company_size=size,
+        is_free_email=free,
+    )
     known = facts(lead)
     if not domain:
         known["is_free_email"] = None

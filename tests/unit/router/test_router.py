@@ -25,7 +25,7 @@ from router.config import RoutingConfig, compile_config, from_document
 from router.errors import ConfigError
 from router.matching import AccountIndex, AccountRecord, normalise_company
 from tests.factories import T0, form
-from tests.unit.fakes import FakeRouterUow
+from tests.unit.router.fakes import FakeRouterUow
 
 SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLXVuaXQtdGVzdHM="
 # Monday 23 November 2026, 10:00 in Paris.
@@ -34,10 +34,17 @@ MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 def build(**overrides: Any) -> RoutingConfig:
     doc: dict[str, Any] = {
-        "version": "t1", "timezone": "Europe/Paris",
+        "version": "t1",
+        "timezone": "Europe/Paris",
         "reps": [{"id": f"rep-{i}", "name": f"Rep {i}"} for i in range(4)],
-        "teams": [{"id": "sdr", "name": "SDR", "stages": ["mql"], "members":
-                   [f"rep-{i}" for i in range(4)]}],
+        "teams": [
+            {
+                "id": "sdr",
+                "name": "SDR",
+                "stages": ["mql"],
+                "members": [f"rep-{i}" for i in range(4)],
+            }
+        ],
         "webhooks": [{"id": "crm", "url": "http://crm.invalid/hook", "secret": SECRET}],
     }
     doc.update(overrides)
@@ -45,13 +52,21 @@ def build(**overrides: Any) -> RoutingConfig:
 
 
 def lead(**fields: Any) -> LeadSnapshot:
-    base = {"email": "ann@northwind.example", "email_domain": "northwind.example",
-            "company": "Northwind", "country": "FR"}
+    base = {
+        "email": "ann@northwind.example",
+        "email_domain": "northwind.example",
+        "company": "Northwind",
+        "country": "FR",
+    }
     return LeadSnapshot(**(base | fields))
 
 
-def assign_many(cfg: RoutingConfig, n: int, now: datetime = MONDAY_10,
-                loads: dict[str, dict[date, int]] | None = None) -> Counter[str]:
+def assign_many(
+    cfg: RoutingConfig,
+    n: int,
+    now: datetime = MONDAY_10,
+    loads: dict[str, dict[date, int]] | None = None,
+) -> Counter[str]:
     pointer, counts, loads = 0, Counter[str](), loads if loads is not None else {}
     for _ in range(n):
         d = domain.decide(lead(), Stage.MQL, cfg, pointer, loads, now)
@@ -65,6 +80,7 @@ def assign_many(cfg: RoutingConfig, n: int, now: datetime = MONDAY_10,
 
 # ---- strategies -------------------------------------------------------------------------------
 
+
 def test_round_robin_is_fair_over_thousands() -> None:
     cfg = build()
     pointer, counts = 0, Counter[str]()
@@ -77,16 +93,32 @@ def test_round_robin_is_fair_over_thousands() -> None:
 
 
 def test_weighted_round_robin_follows_weights_smoothly() -> None:
-    cfg = build(teams=[{"id": "sdr", "name": "SDR", "strategy": "weighted_round_robin",
-                        "members": [{"rep": "rep-0", "weight": 3}, "rep-1"]}])
+    cfg = build(
+        teams=[
+            {
+                "id": "sdr",
+                "name": "SDR",
+                "strategy": "weighted_round_robin",
+                "members": [{"rep": "rep-0", "weight": 3}, "rep-1"],
+            }
+        ]
+    )
     assert cfg.teams["sdr"].sequence == ("rep-0", "rep-0", "rep-1", "rep-0")
     counts = assign_many(cfg, 4000)
     assert counts == {"rep-0": 3000, "rep-1": 1000}
 
 
 def test_least_loaded_picks_the_emptiest_then_round_robin_order() -> None:
-    cfg = build(teams=[{"id": "sdr", "name": "SDR", "strategy": "least_loaded",
-                        "members": ["rep-0", "rep-1", "rep-2"]}])
+    cfg = build(
+        teams=[
+            {
+                "id": "sdr",
+                "name": "SDR",
+                "strategy": "least_loaded",
+                "members": ["rep-0", "rep-1", "rep-2"],
+            }
+        ]
+    )
     today = date(2026, 11, 23)
     loads = {"rep-0": {today: 5}, "rep-1": {today: 2}, "rep-2": {today: 2}}
     d = domain.decide(lead(), Stage.MQL, cfg, 0, loads, MONDAY_10)
@@ -99,9 +131,13 @@ def test_least_loaded_picks_the_emptiest_then_round_robin_order() -> None:
 
 
 def test_capacity_per_day_and_week_in_the_reps_time_zone() -> None:
-    cfg = build(reps=[{"id": "rep-0", "name": "A", "capacity": {"day": 2}},
-                      {"id": "rep-1", "name": "B", "capacity": {"week": 3}}],
-                teams=[{"id": "sdr", "name": "SDR", "members": ["rep-0", "rep-1"]}])
+    cfg = build(
+        reps=[
+            {"id": "rep-0", "name": "A", "capacity": {"day": 2}},
+            {"id": "rep-1", "name": "B", "capacity": {"week": 3}},
+        ],
+        teams=[{"id": "sdr", "name": "SDR", "members": ["rep-0", "rep-1"]}],
+    )
     monday = date(2026, 11, 23)
     loads = {"rep-0": {monday: 2}, "rep-1": {date(2026, 11, 20): 9, monday: 1}}
     d = domain.decide(lead(), Stage.MQL, cfg, 0, loads, MONDAY_10)
@@ -114,31 +150,51 @@ def test_capacity_per_day_and_week_in_the_reps_time_zone() -> None:
 
 
 def test_availability_hours_absence_pause_and_deactivation_are_skipped_and_said() -> None:
-    cfg = build(reps=[
-        {"id": "off", "name": "Off", "active": False},
-        {"id": "paused", "name": "P", "paused": True},
-        {"id": "away", "name": "Away",
-         "out_of_office": [{"from": "2026-11-20", "to": "2026-11-27"}]},
-        {"id": "nyc", "name": "NY", "timezone": "America/New_York"},
-        {"id": "paris", "name": "Paris"},
-    ], teams=[{"id": "sdr", "name": "SDR", "members": ["off", "paused", "away", "nyc", "paris"],
-               "fallback": {"rep": "off"}}])
+    cfg = build(
+        reps=[
+            {"id": "off", "name": "Off", "active": False},
+            {"id": "paused", "name": "P", "paused": True},
+            {
+                "id": "away",
+                "name": "Away",
+                "out_of_office": [{"from": "2026-11-20", "to": "2026-11-27"}],
+            },
+            {"id": "nyc", "name": "NY", "timezone": "America/New_York"},
+            {"id": "paris", "name": "Paris"},
+        ],
+        teams=[
+            {
+                "id": "sdr",
+                "name": "SDR",
+                "members": ["off", "paused", "away", "nyc", "paris"],
+                "fallback": {"rep": "off"},
+            }
+        ],
+    )
     d = domain.decide(lead(), Stage.MQL, cfg, 0, {}, MONDAY_10)  # 04:00 in New York
     assert d.rep_id == "paris" and d.pointer_before == 0 and d.pointer_after == 0
-    assert [s.rule_id for s in d.skipped] == ["rep.deactivated", "rep.paused",
-                                              "rep.out_of_office", "rep.off_hours"]
+    assert [s.rule_id for s in d.skipped] == [
+        "rep.deactivated",
+        "rep.paused",
+        "rep.out_of_office",
+        "rep.off_hours",
+    ]
     assert "Mon 04:00 America/New_York" in d.skipped[3].message
     afternoon = datetime(2026, 11, 23, 15, 30, tzinfo=UTC)  # 10:30 NY, 16:30 Paris
     assert domain.decide(lead(), Stage.MQL, cfg, 0, {}, afternoon).rep_id == "nyc"
     saturday = datetime(2026, 11, 28, 10, tzinfo=UTC)
     d = domain.decide(lead(), Stage.MQL, cfg, 0, {}, saturday)
     assert d.rep_id == "off" and [r.rule_id for r in d.reasons][-2:] == [
-        "team.nobody_available", "fallback.rep"]
+        "team.nobody_available",
+        "fallback.rep",
+    ]
 
 
 def test_dst_change_moves_the_working_day_with_the_clock() -> None:
-    cfg = build(reps=[{"id": "nyc", "name": "NY", "timezone": "America/New_York"}],
-                teams=[{"id": "sdr", "name": "SDR", "members": ["nyc"]}])
+    cfg = build(
+        reps=[{"id": "nyc", "name": "NY", "timezone": "America/New_York"}],
+        teams=[{"id": "sdr", "name": "SDR", "members": ["nyc"]}],
+    )
     # 13:30 UTC is 09:30 in New York in summer (EDT) but 08:30 in winter (EST).
     summer = datetime(2026, 10, 30, 13, 30, tzinfo=UTC)
     winter = datetime(2026, 11, 2, 13, 30, tzinfo=UTC)
@@ -162,21 +218,25 @@ ACCOUNTS = [
 ]
 
 
-@pytest.mark.parametrize(("domain_", "free", "company", "account", "method"), [
-    ("acme.com", False, None, "acc-1", "domain"),
-    ("eu.sales.acme.com", False, None, "acc-1", "subdomain"),
-    ("acme.co.uk", False, None, "acc-1", "domain_alias"),
-    ("gmail.com", True, "Acme, Inc.", "acc-1", "name"),
-    ("gmail.com", True, "acme labs", "acc-1", "alias"),
-    ("gmail.com", True, "I.B.M.", "acc-2", "acronym"),
-    ("gmail.com", True, "Societe Generale", "acc-3", "name"),
-    ("gmail.com", True, "Nortwind Traders", "acc-4", "fuzzy"),
-    ("gmail.com", True, "Traders Northwind Ltd", "acc-4", "fuzzy"),
-    ("gmail.com", True, "Southwind Logistics", None, None),
-    ("acme.com.evil.example", False, None, None, None),
-])
-def test_lead_to_account_matching(domain_: str, free: bool, company: str | None,
-                                  account: str | None, method: str | None) -> None:
+@pytest.mark.parametrize(
+    ("domain_", "free", "company", "account", "method"),
+    [
+        ("acme.com", False, None, "acc-1", "domain"),
+        ("eu.sales.acme.com", False, None, "acc-1", "subdomain"),
+        ("acme.co.uk", False, None, "acc-1", "domain_alias"),
+        ("gmail.com", True, "Acme, Inc.", "acc-1", "name"),
+        ("gmail.com", True, "acme labs", "acc-1", "alias"),
+        ("gmail.com", True, "I.B.M.", "acc-2", "acronym"),
+        ("gmail.com", True, "Societe Generale", "acc-3", "name"),
+        ("gmail.com", True, "Nortwind Traders", "acc-4", "fuzzy"),
+        ("gmail.com", True, "Traders Northwind Ltd", "acc-4", "fuzzy"),
+        ("gmail.com", True, "Southwind Logistics", None, None),
+        ("acme.com.evil.example", False, None, None, None),
+    ],
+)
+def test_lead_to_account_matching(
+    domain_: str, free: bool, company: str | None, account: str | None, method: str | None
+) -> None:
     index = AccountIndex(ACCOUNTS, threshold=90, domain_aliases={"acme.co.uk": "acme.com"})
     found = index.match(domain_, free, company)
     assert (found.account_id if found else None) == account
@@ -191,23 +251,36 @@ def test_company_normalisation() -> None:
 
 
 def test_matched_account_routes_to_its_owner_or_the_owners_sdr() -> None:
-    cfg = build(reps=[{"id": "ae", "name": "AE", "sdr": "sdr-1"}, {"id": "sdr-1", "name": "S"},
-                      {"id": "rep-0", "name": "R"}],
-                teams=[{"id": "sdr", "name": "SDR", "members": ["rep-0"]}],
-                accounts=[{"id": "acc", "name": "Northwind", "domains": ["northwind.example"],
-                           "owner": "ae"}])
+    cfg = build(
+        reps=[
+            {"id": "ae", "name": "AE", "sdr": "sdr-1"},
+            {"id": "sdr-1", "name": "S"},
+            {"id": "rep-0", "name": "R"},
+        ],
+        teams=[{"id": "sdr", "name": "SDR", "members": ["rep-0"]}],
+        accounts=[
+            {"id": "acc", "name": "Northwind", "domains": ["northwind.example"], "owner": "ae"}
+        ],
+    )
     d = domain.decide(lead(), Stage.MQL, cfg, 0, {}, MONDAY_10)
     assert d.rep_id == "sdr-1" and d.strategy == "account_owner"
-    assert [r.rule_id for r in d.reasons] == ["account.domain", "account.owner_sdr",
-                                              "territory.default", "owner.assigned"]
+    assert [r.rule_id for r in d.reasons] == [
+        "account.domain",
+        "account.owner_sdr",
+        "territory.default",
+        "owner.assigned",
+    ]
     d = domain.decide(lead(), Stage.SQL, cfg, 0, {}, MONDAY_10)
     assert d.rep_id == "ae"
     away = [{"id": "ae", "name": "AE", "paused": True}, {"id": "rep-0", "name": "R"}]
-    cfg = build(reps=away, teams=[{"id": "sdr", "name": "SDR", "stages": ["mql", "sql"],
-                                   "members": ["rep-0"]}],
-                accounts=[{"id": "acc", "name": "Northwind", "owner": "ae"}])
-    d = domain.decide(lead(email_domain="gmail.com", is_free_email=True), Stage.SQL, cfg, 0, {},
-                      MONDAY_10)
+    cfg = build(
+        reps=away,
+        teams=[{"id": "sdr", "name": "SDR", "stages": ["mql", "sql"], "members": ["rep-0"]}],
+        accounts=[{"id": "acc", "name": "Northwind", "owner": "ae"}],
+    )
+    d = domain.decide(
+        lead(email_domain="gmail.com", is_free_email=True), Stage.SQL, cfg, 0, {}, MONDAY_10
+    )
     assert d.rep_id == "rep-0" and d.skipped[0].rule_id == "rep.paused"
     assert "owner.unavailable" in [r.rule_id for r in d.reasons]
 
@@ -216,33 +289,76 @@ def territories_config() -> RoutingConfig:
     return build(
         segments=[{"id": "smb", "max": 199}, {"id": "ent", "min": 1000}],
         reps=[{"id": r, "name": r} for r in ("a", "b", "c", "d")],
-        teams=[{"id": t, "name": t, "members": [m]} for t, m in
-               (("t-ent", "a"), ("t-paris", "b"), ("t-de", "c"), ("t-default", "d"))],
+        teams=[
+            {"id": t, "name": t, "members": [m]}
+            for t, m in (("t-ent", "a"), ("t-paris", "b"), ("t-de", "c"), ("t-default", "d"))
+        ],
         territories=[
-            {"id": "fr-ent", "priority": 1, "countries": ["fr"], "segments": ["ent"],
-             "teams": {"mql": "t-ent"}},
-            {"id": "paris", "priority": 5, "countries": ["FR"], "postal_codes": ["75000-75999"],
-             "teams": {"mql": "t-paris"}},
-            {"id": "de-health", "priority": 5, "countries": ["DE"], "regions": ["Bavaria"],
-             "industries": ["Healthcare"], "postal_codes": ["8*"], "teams": {"mql": "t-de"}},
+            {
+                "id": "fr-ent",
+                "priority": 1,
+                "countries": ["fr"],
+                "segments": ["ent"],
+                "teams": {"mql": "t-ent"},
+            },
+            {
+                "id": "paris",
+                "priority": 5,
+                "countries": ["FR"],
+                "postal_codes": ["75000-75999"],
+                "teams": {"mql": "t-paris"},
+            },
+            {
+                "id": "de-health",
+                "priority": 5,
+                "countries": ["DE"],
+                "regions": ["Bavaria"],
+                "industries": ["Healthcare"],
+                "postal_codes": ["8*"],
+                "teams": {"mql": "t-de"},
+            },
             {"id": "fr-sql-only", "priority": 2, "countries": ["FR"], "teams": {"sql": "t-ent"}},
         ],
-        default_teams={"mql": "t-default"})
+        default_teams={"mql": "t-default"},
+    )
 
 
-@pytest.mark.parametrize(("fields", "territory", "rep"), [
-    ({"company_size": 5000, "postal_code": "75011"}, "fr-ent", "a"),
-    ({"company_size": 50, "postal_code": "75011"}, "paris", "b"),
-    ({"company_size": 50, "postal_code": "69001"}, None, "d"),
-    ({"country": "DE", "region": " bavaria", "industry": "healthcare", "postal_code": "80331"},
-     "de-health", "c"),
-    ({"country": "DE", "region": "Bavaria", "industry": "Retail", "postal_code": "80331"},
-     None, "d"),
-    ({"country": "DE", "region": "Bavaria", "industry": "Healthcare", "postal_code": "10115"},
-     None, "d"),
-])
-def test_territories_in_priority_order(fields: dict[str, Any], territory: str | None,
-                                       rep: str) -> None:
+@pytest.mark.parametrize(
+    ("fields", "territory", "rep"),
+    [
+        ({"company_size": 5000, "postal_code": "75011"}, "fr-ent", "a"),
+        ({"company_size": 50, "postal_code": "75011"}, "paris", "b"),
+        ({"company_size": 50, "postal_code": "69001"}, None, "d"),
+        (
+            {
+                "country": "DE",
+                "region": " bavaria",
+                "industry": "healthcare",
+                "postal_code": "80331",
+            },
+            "de-health",
+            "c",
+        ),
+        (
+            {"country": "DE", "region": "Bavaria", "industry": "Retail", "postal_code": "80331"},
+            None,
+            "d",
+        ),
+        (
+            {
+                "country": "DE",
+                "region": "Bavaria",
+                "industry": "Healthcare",
+                "postal_code": "10115",
+            },
+            None,
+            "d",
+        ),
+    ],
+)
+def test_territories_in_priority_order(
+    fields: dict[str, Any], territory: str | None, rep: str
+) -> None:
     d = domain.decide(lead(**fields), Stage.MQL, territories_config(), 0, {}, MONDAY_10)
     assert d.territory == territory and d.rep_id == rep
     rule_ids = [r.rule_id for r in d.reasons]
@@ -255,20 +371,46 @@ def test_territories_without_countries_keep_their_priority_among_those_of_a_coun
     """Territories are indexed by country; a rule with no country applies to every lead, in its
     place in the priority order."""
     base = territories_config()
-    cfg = build(**{**base.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
-                   "territories": [*base.spec.model_dump(mode="json", by_alias=True,
-                                                         exclude_none=True)["territories"],
-                                   {"id": "ent-anywhere", "priority": 3, "segments": ["ent"],
-                                    "teams": {"mql": "t-de"}}]})
+    cfg = build(
+        **{
+            **base.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+            "territories": [
+                *base.spec.model_dump(mode="json", by_alias=True, exclude_none=True)["territories"],
+                {
+                    "id": "ent-anywhere",
+                    "priority": 3,
+                    "segments": ["ent"],
+                    "teams": {"mql": "t-de"},
+                },
+            ],
+        }
+    )
     cases: list[tuple[dict[str, Any], str | None]] = [
-            ({"company_size": 5000, "postal_code": "75011"}, "fr-ent"),  # priority 1 first
-            ({"company_size": 5000, "country": "US"}, "ent-anywhere"),  # no rule for US
-            ({"company_size": 5000, "country": None}, "ent-anywhere"),
-            ({"country": "DE", "region": "Bavaria", "industry": "Healthcare",
-              "postal_code": "80331", "company_size": 5000}, "ent-anywhere"),  # 3 before 5
-            ({"country": "DE", "region": "Bavaria", "industry": "Healthcare",
-              "postal_code": "80331", "company_size": 50}, "de-health"),
-            ({"company_size": 50, "country": "us"}, None)]
+        ({"company_size": 5000, "postal_code": "75011"}, "fr-ent"),  # priority 1 first
+        ({"company_size": 5000, "country": "US"}, "ent-anywhere"),  # no rule for US
+        ({"company_size": 5000, "country": None}, "ent-anywhere"),
+        (
+            {
+                "country": "DE",
+                "region": "Bavaria",
+                "industry": "Healthcare",
+                "postal_code": "80331",
+                "company_size": 5000,
+            },
+            "ent-anywhere",
+        ),  # 3 before 5
+        (
+            {
+                "country": "DE",
+                "region": "Bavaria",
+                "industry": "Healthcare",
+                "postal_code": "80331",
+                "company_size": 50,
+            },
+            "de-health",
+        ),
+        ({"company_size": 50, "country": "us"}, None),
+    ]
     for fields, expected in cases:
         d = domain.decide(lead(**fields), Stage.MQL, cfg, 0, {}, MONDAY_10)
         assert d.territory == expected, fields
@@ -276,19 +418,25 @@ def test_territories_without_countries_keep_their_priority_among_those_of_a_coun
 
 # ---- configuration ----------------------------------------------------------------------------
 
+
 def test_config_errors_name_the_line_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "routing.yaml"
-    bad.write_text("version: x\nreps:\n  - {id: r, name: R}\nteams:\n  - id: a\n    name: A\n"
-                   "    members: []\n")
+    bad.write_text(
+        "version: x\nreps:\n  - {id: r, name: R}\nteams:\n  - id: a\n    name: A\n    members: []\n"
+    )
     with pytest.raises(ConfigError, match=r"line 7: teams\[0\]\.members"):
         config.load(bad)
-    bad.write_text("version: x\nreps: [{id: r, name: R}]\nteams: [{id: a, name: A, members: [r]}]\n"
-                   "webhooks: [{id: w, url: 'http://x', secret: 'plain'}]\n")
+    bad.write_text(
+        "version: x\nreps: [{id: r, name: R}]\nteams: [{id: a, name: A, members: [r]}]\n"
+        "webhooks: [{id: w, url: 'http://x', secret: 'plain'}]\n"
+    )
     with pytest.raises(ConfigError, match=r"line 4: webhooks\[0\]\.secret"):
         config.load(bad)
-    bad.write_text("version: x\nreps: [{id: r, name: R}]\n"
-                   "teams: [{id: a, name: A, members: [zz]}]\n"
-                   "territories: [{id: t, teams: {mql: nope}}]\n")
+    bad.write_text(
+        "version: x\nreps: [{id: r, name: R}]\n"
+        "teams: [{id: a, name: A, members: [zz]}]\n"
+        "territories: [{id: t, teams: {mql: nope}}]\n"
+    )
     with pytest.raises(ConfigError) as info:
         config.load(bad)
     assert "unknown rep 'zz'" in str(info.value) and "unknown team 'nope'" in str(info.value)
@@ -297,10 +445,12 @@ def test_config_errors_name_the_line_and_field(tmp_path: Path) -> None:
 def test_accounts_csv_is_loaded_with_the_file_and_errors_name_the_row(tmp_path: Path) -> None:
     (tmp_path / "accounts.csv").write_text(
         "id,name,domains,aliases,owner\nacc-1,Acme Inc,acme.com;acme.io,ACME Labs,r\n"
-        "acc-2,Globex,,,\n")
+        "acc-2,Globex,,,\n"
+    )
     (tmp_path / "routing.yaml").write_text(
         "version: x\nreps: [{id: r, name: R}]\nteams: [{id: a, name: A, members: [r]}]\n"
-        "accounts_csv: accounts.csv\n")
+        "accounts_csv: accounts.csv\n"
+    )
     cfg = config.load(tmp_path / "routing.yaml")
     assert len(cfg.accounts) == 2 and cfg.accounts.match("acme.io", False, None) is not None
     (tmp_path / "accounts.csv").write_text("id,name\nacc-1,\n")
@@ -314,8 +464,13 @@ def test_version_changes_with_content_and_diff_names_what_changed() -> None:
     new = compile_config(from_document(doc))
     assert new.version != old.version and new.version.startswith("t1+")
     changes = admin.diff(old.document(), new.document())
-    assert changes == {"reps": {"added": [], "removed": [], "changed": {
-        "rep-1": {"paused": {"from": False, "to": True}}}}}
+    assert changes == {
+        "reps": {
+            "added": [],
+            "removed": [],
+            "changed": {"rep-1": {"paused": {"from": False, "to": True}}},
+        }
+    }
     assert admin.render(changes) == "~ reps/rep-1.paused: False -> True"
     with pytest.raises(ConfigError, match="not a field"):
         admin.patch_rep(old.document(), "rep-1", {"id": "x"})
@@ -338,17 +493,34 @@ def test_shipped_config_is_valid() -> None:
 
 # ---- handler ----------------------------------------------------------------------------------
 
+
 def stage_changed(to: Stage = Stage.MQL, **lead_fields: Any) -> StageChanged:
     f = form()
     snapshot = f.lead.model_copy(update=lead_fields)
-    return StageChanged(lead_id=f.lead_id, occurred_at=T0, from_stage=Stage.INQUIRY, to_stage=to,
-                        reasons=(Reason(rule_id="mql.fit_threshold", message="fit"),),
-                        model_version="m1", cause_event_id=f.event_id, lead=snapshot)
+    return StageChanged(
+        lead_id=f.lead_id,
+        occurred_at=T0,
+        from_stage=Stage.INQUIRY,
+        to_stage=to,
+        reasons=(Reason(rule_id="mql.fit_threshold", message="fit"),),
+        model_version="m1",
+        cause_event_id=f.event_id,
+        lead=snapshot,
+    )
 
 
 def always_open() -> RoutingConfig:
-    return build(teams=[{"id": "sdr", "name": "SDR", "stages": ["mql"], "members":
-                         [f"rep-{i}" for i in range(4)], "respect_working_hours": False}])
+    return build(
+        teams=[
+            {
+                "id": "sdr",
+                "name": "SDR",
+                "stages": ["mql"],
+                "members": [f"rep-{i}" for i in range(4)],
+                "respect_working_hours": False,
+            }
+        ]
+    )
 
 
 async def test_handler_assigns_emits_and_queues_one_webhook_idempotently() -> None:
@@ -360,9 +532,12 @@ async def test_handler_assigns_emits_and_queues_one_webhook_idempotently() -> No
     assigned = uow.outbox[0]
     assert isinstance(assigned, LeadAssigned) and assigned.owner.id == "rep-0"
     assert [r.rule_id for r in assigned.reasons] == [
-        "mql.fit_threshold", "territory.default", "strategy.round_robin"]
+        "mql.fit_threshold",
+        "territory.default",
+        "strategy.round_robin",
+    ]
     assert assigned.summary and "rep-0 is next in round robin" in assigned.summary
-    (delivery_id, hook), = uow.webhooks.items()
+    ((delivery_id, hook),) = uow.webhooks.items()
     assert delivery_id.startswith("msg_") and hook["payload"]["type"] == "lead.assigned"
     data = hook["payload"]["data"]
     assert data["owner"]["id"] == "rep-0" and data["assignment_id"] == str(assigned.assignment_id)
@@ -388,8 +563,13 @@ async def test_reroute_gives_the_lead_to_the_next_rep_and_stale_requests_are_ign
     uow, cfg = FakeRouterUow(), always_open()
     event = stage_changed()
     (first,) = await handlers.handle(event, uow=uow, config=cfg, now=lambda: T0)
-    request = RerouteRequested(lead_id=event.lead_id, occurred_at=T0, reason="SLA breached",
-                               requested_by="sla-monitor", assignment_id=first.assignment_id)
+    request = RerouteRequested(
+        lead_id=event.lead_id,
+        occurred_at=T0,
+        reason="SLA breached",
+        requested_by="sla-monitor",
+        assignment_id=first.assignment_id,
+    )
     (second,) = await handlers.handle(request, uow=uow, config=cfg, now=lambda: T0)
     assert second.decision is not None and second.decision.rep_id == "rep-1"
     assert second.decision.excluded == ("rep-0",)
@@ -407,9 +587,10 @@ async def test_reroute_gives_the_lead_to_the_next_rep_and_stale_requests_are_ign
 
 async def test_nobody_available_queues_the_lead() -> None:
     uow = FakeRouterUow()
-    cfg = build(reps=[{"id": "r", "name": "R", "active": False}],
-                teams=[{"id": "sdr", "name": "SDR", "members": ["r"],
-                        "fallback": {"queue": "sdr-queue"}}])
+    cfg = build(
+        reps=[{"id": "r", "name": "R", "active": False}],
+        teams=[{"id": "sdr", "name": "SDR", "members": ["r"], "fallback": {"queue": "sdr-queue"}}],
+    )
     await handlers.handle(stage_changed(), uow=uow, config=cfg, now=lambda: T0)
     (assigned,) = uow.outbox
     assert isinstance(assigned, LeadAssigned) and assigned.queue == "sdr-queue"

@@ -8,8 +8,7 @@ from router.settings import DEFAULT_CONFIG
 
 
 def test_the_demo_receiver_knows_every_endpoint_it_stands_in_for() -> None:
-    secrets = receiver_secrets(DEFAULT_CONFIG,
-                               ROOT / "deploy" / "config" / "sla-demo.yaml")
+    secrets = receiver_secrets(DEFAULT_CONFIG, ROOT / "deploy" / "config" / "sla-demo.yaml")
     assert set(secrets) == {"crm", "ops", "slack", "pagerduty"}
     assert all(isinstance(s, str) and s for s in secrets.values())
 

@@ -14,14 +14,21 @@ from leadrelay_shared.codec import CONTENT_TYPE, KafkaRecord, PoisonMessage, dec
 from leadrelay_shared.contracts import Event, Topics
 from tests.factories import engagement, feedback, form, lead_of
 
+Headers = list[tuple[str, bytes]]
+Mutation = Callable[[Headers, bytes | None], tuple[Headers, bytes | None]]
+
 
 def library_encode(event: Event) -> KafkaRecord:
     """The reference encoding, through the ``cloudevents`` library's Kafka binding."""
     ce = CloudEvent(
         attributes={
-            "id": str(event.event_id), "source": event.source, "type": event.event_type,
-            "time": event.occurred_at, "subject": event.lead_id,
-            "datacontenttype": CONTENT_TYPE, "partitionkey": event.lead_id,
+            "id": str(event.event_id),
+            "source": event.source,
+            "type": event.event_type,
+            "time": event.occurred_at,
+            "subject": event.lead_id,
+            "datacontenttype": CONTENT_TYPE,
+            "partitionkey": event.lead_id,
             "schemaversion": str(event.schema_version),
         },
         data=event.model_dump(mode="json"),
@@ -31,6 +38,7 @@ def library_encode(event: Event) -> KafkaRecord:
     return KafkaRecord(
         topic=event.topic, key=key, value=message.value, headers=list(message.headers.items())
     )
+
 
 def test_round_trip_in_binary_mode_keyed_by_lead() -> None:
     event = form()
@@ -45,15 +53,20 @@ def test_round_trip_in_binary_mode_keyed_by_lead() -> None:
     assert decode(record.headers, record.value, record.key) == event
 
 
-@pytest.mark.parametrize("mutate, reason", [
-    (lambda h, v: ([x for x in h if x[0] != "ce_type"], v), "missing ce_type"),
-    (lambda h, v: ([(k, b"io.unknown" if k == "ce_type" else x) for k, x in h], v),
-     "unknown event type"),
-    (lambda h, v: (h, b"{not json"), "not a JSON object"),
-    (lambda h, v: (h, json.dumps({"lead_id": "x"}).encode()), "schema violation"),
-    (lambda h, v: (h, None), "empty record"),
-])
-def test_poison_messages_are_named(mutate, reason) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "mutate, reason",
+    [
+        (lambda h, v: ([x for x in h if x[0] != "ce_type"], v), "missing ce_type"),
+        (
+            lambda h, v: ([(k, b"io.unknown" if k == "ce_type" else x) for k, x in h], v),
+            "unknown event type",
+        ),
+        (lambda h, v: (h, b"{not json"), "not a JSON object"),
+        (lambda h, v: (h, json.dumps({"lead_id": "x"}).encode()), "schema violation"),
+        (lambda h, v: (h, None), "empty record"),
+    ],
+)
+def test_poison_messages_are_named(mutate: Mutation, reason: str) -> None:
     record = encode(form())
     headers, value = mutate(record.headers, record.value)
     with pytest.raises(PoisonMessage, match=reason):
@@ -67,38 +80,52 @@ def test_id_mismatch_between_header_and_data_is_poison() -> None:
         decode(record.headers, other.value, record.key)
 
 
-ZONES = st.sampled_from([UTC, timezone(timedelta(hours=2)),
-                         timezone(timedelta(hours=-5, minutes=-30))])
+ZONES = st.sampled_from(
+    [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]
+)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)), ZONES,
-       st.sampled_from(["form", "engagement", "feedback"]))
-def test_fast_encoding_has_the_librarys_headers_and_data(moment: datetime, zone: timezone,
-                                               kind: str) -> None:
+@given(
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),
+    ZONES,
+    st.sampled_from(["form", "engagement", "feedback"]),
+)
+def test_fast_encoding_has_the_librarys_headers_and_data(
+    moment: datetime, zone: timezone, kind: str
+) -> None:
     at = moment.replace(tzinfo=zone)
     lead = lead_of("codec@northwind.example")
     makers: dict[str, Callable[[], Event]] = {
-        "form": lambda: form(at=at), "engagement": lambda: engagement(lead, at=at),
-        "feedback": lambda: feedback(lead, "accepted", at=at)}
+        "form": lambda: form(at=at),
+        "engagement": lambda: engagement(lead, at=at),
+        "feedback": lambda: feedback(lead, "accepted", at=at),
+    }
     event = makers[kind]()
     ours, reference = encode(event), library_encode(event)
     # same topic, key and headers byte for byte; the same JSON data (ours is compact)
-    assert (ours.topic, ours.key, ours.headers) == (reference.topic, reference.key,
-                                                    reference.headers)
+    assert (ours.topic, ours.key, ours.headers) == (
+        reference.topic,
+        reference.key,
+        reference.headers,
+    )
     assert json.loads(ours.value) == json.loads(reference.value)
     # and the library reads what we write
-    ce = ce_kafka.from_binary(ce_kafka.KafkaMessage(dict(ours.headers), ours.key, ours.value),
-                              JSONFormat())
+    ce = ce_kafka.from_binary(
+        ce_kafka.KafkaMessage(dict(ours.headers), ours.key, ours.value), JSONFormat()
+    )
     assert ce.get_id() == str(event.event_id) and ce.get_type() == event.event_type
     assert decode(ours.headers, ours.value, ours.key) == event
 
 
-@pytest.mark.parametrize("header, value, reason", [
-    ("ce_specversion", b"0.3", "unsupported specversion"),
-    ("ce_id", b"", "missing ce_id"),
-    ("content-type", b"application/xml", "unsupported content-type"),
-])
+@pytest.mark.parametrize(
+    "header, value, reason",
+    [
+        ("ce_specversion", b"0.3", "unsupported specversion"),
+        ("ce_id", b"", "missing ce_id"),
+        ("content-type", b"application/xml", "unsupported content-type"),
+    ],
+)
 def test_bad_cloudevent_attributes_are_poison(header: str, value: bytes, reason: str) -> None:
     record = encode(form())
     headers = [(k, value if k == header else v) for k, v in record.headers]
@@ -108,8 +135,10 @@ def test_bad_cloudevent_attributes_are_poison(header: str, value: bytes, reason:
 
 def test_json_is_exact_on_large_integers_and_compact() -> None:
     value = {"big": 10**30, "text": "é", "n": [1.5, None, True]}
-    assert jsonio.dumps(value) == ('{"big":1000000000000000000000000000000,"text":"é",'
-                                   '"n":[1.5,null,true]}').encode()
+    assert (
+        jsonio.dumps(value)
+        == ('{"big":1000000000000000000000000000000,"text":"é","n":[1.5,null,true]}').encode()
+    )
     assert jsonio.loads(jsonio.dumps(value)) == value
     # what UTF-8 cannot hold is escaped as the standard library does, not refused
     assert jsonio.loads(jsonio.dumps({"s": "\ud800"}).replace(b"\\ud800", b"?")) == {"s": "?"}
@@ -123,8 +152,11 @@ def test_encoded_value_is_the_json_of_the_dumped_event_even_with_a_lone_surrogat
     lone surrogate, which UTF-8 cannot encode, is still encoded (escaped as the standard library
     does) rather than refused."""
     lead = lead_of("codec@northwind.example")
-    for event in (form(), engagement(lead, url="https://northwind.example/pricing"),
-                  feedback(lead, "rejected", reason="bad_timing")):
+    for event in (
+        form(),
+        engagement(lead, url="https://northwind.example/pricing"),
+        feedback(lead, "rejected", reason="bad_timing"),
+    ):
         assert encode(event).value == jsonio.dumps(event.model_dump(mode="json"))
     odd = engagement(lead).model_copy(update={"campaign": "spring\ud800"})
     assert encode(odd).value == jsonio.dumps(odd.model_dump(mode="json"))

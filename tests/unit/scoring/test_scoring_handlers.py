@@ -14,7 +14,7 @@ from leadrelay_shared.privacy import ERASED
 from scoring import handlers
 from scoring.config import default_model
 from tests.factories import T0, engagement, feedback, form
-from tests.unit.fakes import FakeScoringUow
+from tests.unit.scoring.fakes import FakeScoringUow
 
 MODEL = default_model()
 
@@ -32,8 +32,7 @@ async def test_form_emits_score_and_stages_and_ignores_redelivery() -> None:
     scored = uow.outbox[0]
     assert isinstance(scored, LeadScored) and scored.fit_grade == "B"
     assert scored.model_version == MODEL.version
-    assert sum(c.points for c in scored.contributions) == scored.fit_score + \
-        scored.engagement_score
+    assert sum(c.points for c in scored.contributions) == scored.fit_score + scored.engagement_score
     changed = uow.outbox[-1]
     assert isinstance(changed, StageChanged) and changed.to_stage is Stage.MQL
     assert changed.lead.email == event.lead.email and changed.cycle == 1
@@ -44,16 +43,24 @@ async def test_a_batch_applies_events_in_order_and_keeps_history() -> None:
     uow = FakeScoringUow()
     first = form()
     lead = first.lead_id
-    batch = [first, feedback(lead, "accepted"), feedback(lead, "converted", opportunity_id="o1"),
-             feedback(lead, "won"), first]  # a duplicate inside the batch counts once
+    batch = [
+        first,
+        feedback(lead, "accepted"),
+        feedback(lead, "converted", opportunity_id="o1"),
+        feedback(lead, "won"),
+        first,
+    ]  # a duplicate inside the batch counts once
     await handlers.handle_batch(batch, uow=uow, model=MODEL, now=now)
     assert uow.leads.rows[lead].stage is Stage.WON
     steps = [(r.from_stage, r.to_stage, r.actor, r.cycle) for r in uow.history.records]
-    assert steps == [(None, Stage.INQUIRY, "marketing", 0), (Stage.INQUIRY, Stage.MQL,
-                                                             "marketing", 1),
-                     (Stage.MQL, Stage.SAL, "sales", 1), (Stage.SAL, Stage.SQL, "sales", 1),
-                     (Stage.SQL, Stage.OPPORTUNITY, "sales", 1),
-                     (Stage.OPPORTUNITY, Stage.WON, "sales", 1)]
+    assert steps == [
+        (None, Stage.INQUIRY, "marketing", 0),
+        (Stage.INQUIRY, Stage.MQL, "marketing", 1),
+        (Stage.MQL, Stage.SAL, "sales", 1),
+        (Stage.SAL, Stage.SQL, "sales", 1),
+        (Stage.SQL, Stage.OPPORTUNITY, "sales", 1),
+        (Stage.OPPORTUNITY, Stage.WON, "sales", 1),
+    ]
     assert uow.commits == 1
 
 
@@ -62,8 +69,9 @@ async def test_a_refused_move_is_on_the_timeline_and_emits_nothing() -> None:
     event = form()
     await handlers.handle_batch([event], uow=uow, model=MODEL, now=now)
     emitted = len(uow.outbox)
-    await handlers.handle_batch([feedback(event.lead_id, "accepted")], uow=uow, model=MODEL,
-                                now=now)
+    await handlers.handle_batch(
+        [feedback(event.lead_id, "accepted")], uow=uow, model=MODEL, now=now
+    )
     await handlers.handle_batch([feedback(event.lead_id, "lost")], uow=uow, model=MODEL, now=now)
     kinds = [e.kind for e in uow.timeline.entries]
     assert "transition_refused" in kinds
@@ -88,17 +96,23 @@ async def test_erase_scrubs_profile_timeline_and_outbox_and_announces_it() -> No
     uow = FakeScoringUow()
     event = form()
     await handlers.handle_batch([event], uow=uow, model=MODEL, now=now)
-    await handlers.handle_batch([engagement(event.lead_id, url="https://x.example/pricing?e=ada")],
-                                uow=uow, model=MODEL, now=now)
+    await handlers.handle_batch(
+        [engagement(event.lead_id, url="https://x.example/pricing?e=ada")],
+        uow=uow,
+        model=MODEL,
+        now=now,
+    )
     at = T0 + timedelta(days=1)
     assert await handlers.erase(event.lead_id, uow=uow, now=at, requested_by="ticket-9") == at
-    assert await handlers.erase(event.lead_id, uow=uow, now=at + timedelta(1),
-                                requested_by=None) == at  # twice is harmless
+    assert (
+        await handlers.erase(event.lead_id, uow=uow, now=at + timedelta(1), requested_by=None) == at
+    )  # twice is harmless
     profile = uow.leads.rows[event.lead_id]
     assert profile.snapshot.email is None and profile.erased_at == at
     assert profile.snapshot.company == "Northwind"
     dump = repr([e.detail for e in uow.timeline.entries]) + repr(
-        [e.model_dump() for e in uow.outbox])
+        [e.model_dump() for e in uow.outbox]
+    )
     assert event.lead.email and event.lead.email not in dump and "pricing?e=ada" not in dump
     assert ERASED in dump
     erased = [e for e in uow.outbox if isinstance(e, LeadErased)]
@@ -115,11 +129,14 @@ async def test_a_scored_entry_is_written_as_its_detail() -> None:
     assert jsonio.loads(scored[0].detail_json) == jsonio.loads(jsonio.dumps(scored[0].detail))
     event = uow.outbox[0]
     assert isinstance(event, LeadScored) and [c.rule_id for c in event.contributions] == [
-        x["rule_id"] for x in scored[0].detail["fit"] + scored[0].detail["engagement"]]
+        x["rule_id"] for x in scored[0].detail["fit"] + scored[0].detail["engagement"]
+    ]
 
 
-@pytest.mark.parametrize("left, right, joined", [
-    ("[]", "[]", "[]"), ("[1]", "[]", "[1]"), ("[]", "[2]", "[2]"), ("[1,2]", "[3]", "[1,2,3]")])
+@pytest.mark.parametrize(
+    "left, right, joined",
+    [("[]", "[]", "[]"), ("[1]", "[]", "[1]"), ("[]", "[2]", "[2]"), ("[1,2]", "[3]", "[1,2,3]")],
+)
 def test_json_arrays_join(left: str, right: str, joined: str) -> None:
     assert handlers._json_concat(left, right) == joined
 
@@ -133,12 +150,23 @@ async def test_lead_scored_is_the_json_of_the_contract() -> None:
     assert isinstance(scored, LeadScored) and scored.contributions
     lines = [c.model_dump(mode="json") for c in scored.contributions]
     for grade, event_id in ((scored.fit_grade, scored.event_id), (None, uuid.uuid4())):
-        fake = SimpleNamespace(lead_id=scored.lead_id, fit_score=scored.fit_score,
-                               engagement_score=scored.engagement_score, fit_grade=grade)
-        written = handlers.lead_scored(fake, jsonio.dumps_str(lines), "m-1",  # type: ignore[arg-type]
-                                       scored.occurred_at, scored.cause_event_id, event_id)
-        model = scored.model_copy(update={"fit_grade": grade, "event_id": event_id,
-                                          "model_version": "m-1"})
+        fake = SimpleNamespace(
+            lead_id=scored.lead_id,
+            fit_score=scored.fit_score,
+            engagement_score=scored.engagement_score,
+            fit_grade=grade,
+        )
+        written = handlers.lead_scored(
+            fake,  # type: ignore[arg-type]
+            jsonio.dumps_str(lines),
+            "m-1",
+            scored.occurred_at,
+            scored.cause_event_id,
+            event_id,
+        )
+        model = scored.model_copy(
+            update={"fit_grade": grade, "event_id": event_id, "model_version": "m-1"}
+        )
         assert written.json == model.model_dump_json()
         assert written.parse() == model
         assert (written.event_type, written.topic) == (LeadScored.event_type, LeadScored.topic)

@@ -9,8 +9,9 @@ from intake.domain import IDEMPOTENCY_NAMESPACE
 from leadrelay_shared.contracts import LEAD_NAMESPACE
 from leadrelay_shared.ids import NameBasedIds
 
-NAMESPACES = st.sampled_from([LEAD_NAMESPACE, IDEMPOTENCY_NAMESPACE, uuid.NAMESPACE_URL]) \
-    | st.uuids()
+NAMESPACES = (
+    st.sampled_from([LEAD_NAMESPACE, IDEMPOTENCY_NAMESPACE, uuid.NAMESPACE_URL]) | st.uuids()
+)
 NAMES = st.text(st.characters(exclude_categories=["Cs"]))  # uuid5 cannot encode a surrogate
 
 

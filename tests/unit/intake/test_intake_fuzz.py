@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from intake.auth import Scope
 from intake.bootstrap import create_app
 from intake.settings import IntakeSettings
-from tests.unit.intake_fakes import FakePublisher, StaticKeys
+from tests.unit.intake.fakes import FakePublisher, StaticKeys
 
 KEYS = StaticKeys()
 KEY = KEYS.add(*Scope)
@@ -35,11 +35,13 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP).include(path_regex
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_errors_and_every_refusal_is_a_problem_document(
-        case: schemathesis.Case[Any]) -> None:
+    case: schemathesis.Case[Any],
+) -> None:
     response = case.call(headers={"Authorization": f"Bearer {KEY}"})
     assert response.status_code < 500, (response.status_code, response.text[:500])
     if response.status_code >= 400:
-        assert response.headers["content-type"][0].startswith("application/problem+json"), \
+        assert response.headers["content-type"][0].startswith("application/problem+json"), (
             response.text[:300]
+        )
         body = response.json()
         assert body["status"] == response.status_code and body["detail"]

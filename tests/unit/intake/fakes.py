@@ -36,12 +36,23 @@ class StaticKeys:
     def __init__(self) -> None:
         self.keys: dict[str, ApiKey] = {}
 
-    def add(self, *scopes: Scope, kind: KeyKind = KeyKind.SECRET, origins: tuple[str, ...] = (),
-            rate_limit: str | None = None) -> str:
+    def add(
+        self,
+        *scopes: Scope,
+        kind: KeyKind = KeyKind.SECRET,
+        origins: tuple[str, ...] = (),
+        rate_limit: str | None = None,
+    ) -> str:
         key, key_id = new_key(kind)
-        self.keys[key_id] = ApiKey(key_id=key_id, kind=kind, source="test",
-                                   scopes=frozenset(scopes), key_hash=hash_key(key),
-                                   allowed_origins=origins, rate_limit=rate_limit)
+        self.keys[key_id] = ApiKey(
+            key_id=key_id,
+            kind=kind,
+            source="test",
+            scopes=frozenset(scopes),
+            key_hash=hash_key(key),
+            allowed_origins=origins,
+            rate_limit=rate_limit,
+        )
         return key
 
     async def get(self, key_id: str) -> ApiKey | None:
@@ -51,13 +62,19 @@ class StaticKeys:
 ALL_SCOPES = tuple(Scope)
 
 
-def client(publisher: FakePublisher, *, keys: StaticKeys | None = None, key: str | None = None,
-           **settings: object) -> httpx.AsyncClient:
+def client(
+    publisher: FakePublisher,
+    *,
+    keys: StaticKeys | None = None,
+    key: str | None = None,
+    **settings: object,
+) -> httpx.AsyncClient:
     """An in-process client with a key of every scope (unless ``key`` says otherwise)."""
     keys = keys or StaticKeys()
     key = key if key is not None else keys.add(*ALL_SCOPES)
     app = create_app(IntakeSettings(**settings), keys=keys)  # type: ignore[arg-type]
     app.state.publisher = publisher
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake",
-                             headers=headers)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://intake", headers=headers
+    )

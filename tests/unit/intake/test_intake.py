@@ -15,20 +15,24 @@ from intake.schemas import EngagementIn
 from leadrelay_shared import jsonio
 from leadrelay_shared.codec import encode, encode_payload, json_time
 from leadrelay_shared.contracts import Audit, EngagementRecorded, Event, lead_id_for
-from tests.unit.intake_fakes import FakePublisher, client
+from tests.unit.intake.fakes import FakePublisher, client
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("Ada@Northwind.Example", "ada@northwind.example"),
-    ("  ada@northwind.example\t", "ada@northwind.example"),
-    ("ａｄａ@northwind.example", "ada@northwind.example"),  # full-width letters, NFKC
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("Ada@Northwind.Example", "ada@northwind.example"),
+        ("  ada@northwind.example\t", "ada@northwind.example"),
+        ("ａｄａ@northwind.example", "ada@northwind.example"),  # full-width letters, NFKC
+    ],
+)
 def test_email_normalisation(raw: str, expected: str) -> None:
     assert domain.normalise_email(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["", "no-at-sign", "a@", "@b.com", "a b@c.com",
-                                 "x" * 300 + "@a.com"])
+@pytest.mark.parametrize(
+    "raw", ["", "no-at-sign", "a@", "@b.com", "a b@c.com", "x" * 300 + "@a.com"]
+)
 def test_invalid_email_names_the_field(raw: str) -> None:
     with pytest.raises(InvalidInput) as err:
         domain.normalise_email(raw)
@@ -45,12 +49,34 @@ def _outcome(normalise: Callable[[str], str], raw: str) -> str:
 # Addresses near the edge of the shortcut's shape: odd characters, long and hyphenated labels,
 # special-use, numeric and Punycode top-level domains, case, surrounding space.
 _LABEL = st.text("aZ09-_", min_size=0, max_size=66)
-_TLD = st.sampled_from(["com", "example", "IO", "test", "local", "onion", "arpa", "invalid",
-                        "localhost", "x", "c0m", "xn--p1ai", "ab--cd", "com-"]) | _LABEL
+_TLD = (
+    st.sampled_from(
+        [
+            "com",
+            "example",
+            "IO",
+            "test",
+            "local",
+            "onion",
+            "arpa",
+            "invalid",
+            "localhost",
+            "x",
+            "c0m",
+            "xn--p1ai",
+            "ab--cd",
+            "com-",
+        ]
+    )
+    | _LABEL
+)
 _NEAR_PLAIN = st.builds(
     lambda space, local, labels, tld: f"{space}{local}@{'.'.join([*labels, tld])}{space}",
-    st.sampled_from(["", " ", "\t"]), st.text("aB9._+-!#~\"(),", min_size=0, max_size=70),
-    st.lists(_LABEL, min_size=0, max_size=5), _TLD)
+    st.sampled_from(["", " ", "\t"]),
+    st.text('aB9._+-!#~"(),', min_size=0, max_size=70),
+    st.lists(_LABEL, min_size=0, max_size=5),
+    _TLD,
+)
 
 
 @settings(max_examples=400, deadline=None)
@@ -83,8 +109,12 @@ def test_free_mail_and_phone() -> None:
 
 @given(st.text(st.characters(max_codepoint=0x7F)) | st.text())
 def test_clean_text_of_printable_ascii_takes_the_short_way_to_the_same_answer(raw: str) -> None:
-    slow = " ".join("".join(ch for ch in raw if unicodedata.category(ch)[0] != "C"
-                            or ch in "\t").split()) or None
+    slow = (
+        " ".join(
+            "".join(ch for ch in raw if unicodedata.category(ch)[0] != "C" or ch in "\t").split()
+        )
+        or None
+    )
     assert domain.clean_text(raw) == slow
 
 
@@ -132,8 +162,9 @@ async def test_broker_down_gives_503_with_retry_after() -> None:
 async def test_activity_by_email_maps_to_the_same_lead() -> None:
     pub = FakePublisher()
     async with client(pub) as c:
-        r = await c.post("/v1/activities", json={"email": "ADA@northwind.example",
-                                                 "activity_type": "meeting"})
+        r = await c.post(
+            "/v1/activities", json={"email": "ADA@northwind.example", "activity_type": "meeting"}
+        )
     assert r.status_code == 202
     assert r.json()["lead_id"] == lead_id_for("ada@northwind.example")
     assert uuid.UUID(r.json()["event_id"])
@@ -142,56 +173,91 @@ async def test_activity_by_email_maps_to_the_same_lead() -> None:
 # -- a batch item's event, written as data --------------------------------------------------------
 
 _ZONES = st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5))])
-_SCALAR = (st.none() | st.booleans() | st.integers(-(10**20), 10**20)
-           | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20))
+_SCALAR = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
 _OPTIONAL_TEXT = st.none() | st.text(max_size=20) | st.sampled_from(["  q4\tdemo \x07", ""])
 _ENGAGEMENT_IN = st.fixed_dictionaries(
     {"engagement_type": st.sampled_from(["page_view", "email_click", "webinar_attended"])},
     optional={
-        "email": st.sampled_from(["Ada@Northwind.Example", "ｇrace@contoso.example",
-                                  "linus+x@mail.example"]),
+        "email": st.sampled_from(
+            ["Ada@Northwind.Example", "ｇrace@contoso.example", "linus+x@mail.example"]
+        ),
         "lead_id": st.sampled_from(["lead-1", "00000000-0000-4000-8000-000000000000"]),
-        "url": _OPTIONAL_TEXT, "campaign": _OPTIONAL_TEXT,
+        "url": _OPTIONAL_TEXT,
+        "campaign": _OPTIONAL_TEXT,
         "properties": st.dictionaries(st.text(max_size=10), _SCALAR, max_size=4),
-        "occurred_at": st.datetimes(min_value=datetime(2000, 1, 1),
-                                    max_value=datetime(2100, 1, 1), timezones=_ZONES),
+        "occurred_at": st.datetimes(
+            min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=_ZONES
+        ),
         "source_system": st.sampled_from(["marketing", "hubspot"]),
         "source_event_id": st.none() | st.text(min_size=1, max_size=20),
-    }).filter(lambda raw: "email" in raw or "lead_id" in raw)
+    },
+).filter(lambda raw: "email" in raw or "lead_id" in raw)
 
 
-def _as_model(item: EngagementIn, event_id: str, now: datetime, audit: Audit | None
-              ) -> EngagementRecorded:
+def _as_model(
+    item: EngagementIn, event_id: str, now: datetime, audit: Audit | None
+) -> EngagementRecorded:
     """The event built field by field as a model (how intake built it before batches wrote
     data): the reference that ``engagement_data`` is held to."""
     email = domain.normalise_email(item.email) if item.email else None
     if audit is not None and item.source_event_id:
         audit = audit.model_copy(update={"source_event_id": item.source_event_id})
     return EngagementRecorded(
-        event_id=uuid.UUID(event_id), lead_id=item.lead_id or domain.lead_id_from(None, email),
-        occurred_at=item.occurred_at or now, received_at=now, source_system=item.source_system,
-        engagement_type=item.engagement_type, url=item.url,
+        event_id=uuid.UUID(event_id),
+        lead_id=item.lead_id or domain.lead_id_from(None, email),
+        occurred_at=item.occurred_at or now,
+        received_at=now,
+        source_system=item.source_system,
+        engagement_type=item.engagement_type,
+        url=item.url,
         campaign=domain.clean_text(item.campaign),
-        properties={k: (domain.clean_text(v) if isinstance(v, str) else v)
-                    for k, v in item.properties.items()},
-        email_domain=email.rsplit("@", 1)[1] if email else None, audit=audit)
+        properties={
+            k: (domain.clean_text(v) if isinstance(v, str) else v)
+            for k, v in item.properties.items()
+        },
+        email_domain=email.rsplit("@", 1)[1] if email else None,
+        audit=audit,
+    )
 
 
 @settings(max_examples=150, deadline=None)
-@given(_ENGAGEMENT_IN, st.booleans(),
-       st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2040, 1, 1)))
+@given(
+    _ENGAGEMENT_IN,
+    st.booleans(),
+    st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2040, 1, 1)),
+)
 def test_an_engagements_data_is_the_json_and_record_of_its_event(
-        raw: dict[str, object], audited: bool, now: datetime) -> None:
+    raw: dict[str, object], audited: bool, now: datetime
+) -> None:
     """``engagement_data`` (what single events and batch items send, with no model built)
     writes exactly the JSON, and encodes exactly the Kafka record, of the
     ``engagement.recorded`` built as a model; the contract validates it back to that event."""
     item = EngagementIn.model_validate(raw)
     now = now.replace(tzinfo=UTC)
-    audit = domain.audit(key_id="key-1", client_ip="192.0.2.7", user_agent="curl/8",
-                         request_id="req-1", ip_hash_key=b"k") if audited else None
+    audit = (
+        domain.audit(
+            key_id="key-1",
+            client_ip="192.0.2.7",
+            user_agent="curl/8",
+            request_id="req-1",
+            ip_hash_key=b"k",
+        )
+        if audited
+        else None
+    )
     event_id = str(uuid.uuid4())
-    data = handlers.engagement_data(item, event_id=event_id, received_at=json_time(now),
-                                    audit=audit.model_dump() if audit else None)
+    data = handlers.engagement_data(
+        item,
+        event_id=event_id,
+        received_at=json_time(now),
+        audit=audit.model_dump() if audit else None,
+    )
     model = _as_model(item, event_id, now, audit)
     assert jsonio.dumps(data) == EngagementRecorded.__pydantic_serializer__.to_json(model)
     assert encode_payload(EngagementRecorded.event_type, data) == encode(model)
@@ -202,12 +268,27 @@ def test_an_engagements_data_is_the_json_and_record_of_its_event(
 async def test_a_single_engagement_publishes_the_record_of_its_event(audited: bool) -> None:
     """``record_engagement`` publishes ``engagement_data`` as the contract's model, with the
     request's time, audit and the item's source id."""
-    item = EngagementIn.model_validate({
-        "email": "Ada@Northwind.Example", "engagement_type": "email_click", "campaign": " q4 ",
-        "properties": {"seconds": 12, "note": "a\x00b"}, "source_event_id": "src-9"})
+    item = EngagementIn.model_validate(
+        {
+            "email": "Ada@Northwind.Example",
+            "engagement_type": "email_click",
+            "campaign": " q4 ",
+            "properties": {"seconds": 12, "note": "a\x00b"},
+            "source_event_id": "src-9",
+        }
+    )
     now = datetime(2026, 12, 3, 7, 30, tzinfo=timezone(timedelta(hours=1)))
-    audit = domain.audit(key_id="key-1", client_ip="192.0.2.7", user_agent="curl/8",
-                         request_id="req-1", ip_hash_key=b"k") if audited else None
+    audit = (
+        domain.audit(
+            key_id="key-1",
+            client_ip="192.0.2.7",
+            user_agent="curl/8",
+            request_id="req-1",
+            ip_hash_key=b"k",
+        )
+        if audited
+        else None
+    )
     sent: list[object] = []
 
     class Recording(FakePublisher):
@@ -215,7 +296,9 @@ async def test_a_single_engagement_publishes_the_record_of_its_event(audited: bo
             sent.append(encode(event))
 
     published = await handlers.record_engagement(
-        item, publisher=Recording(), ctx=handlers.RequestContext(
-            now=now, caller_scope="key-1", audit=audit))
+        item,
+        publisher=Recording(),
+        ctx=handlers.RequestContext(now=now, caller_scope="key-1", audit=audit),
+    )
     assert sent == [encode(_as_model(item, str(published.event_id), now, audit))]
     assert published.lead_id == lead_id_for("ada@northwind.example")

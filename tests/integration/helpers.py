@@ -1,0 +1,85 @@
+"""Helpers the integration tests share: sending events, reading topics back (no consumer group:
+assigned partitions from the start), waiting for a condition, a group's members."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from leadrelay_shared.codec import encode
+from leadrelay_shared.contracts import Topics
+from leadrelay_shared.kafka import make_producer, send_record
+
+
+async def read_to_end(
+    bootstrap: str, topic: str, keep: Callable[[ConsumerRecord], bool] = lambda r: True
+) -> list[ConsumerRecord]:
+    """Every record on ``topic`` up to its end offsets at the time of the call."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(Topics.PARTITIONS[topic])]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        found: list[ConsumerRecord] = []
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                found.extend(r for r in records if keep(r))
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def committed_offset(
+    bootstrap: str, group: str, topic: str, partition: int = 0
+) -> int | None:
+    """The offset ``group`` has committed for one partition (read without joining the group)."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await reader.start()
+    try:
+        return await reader.committed(TopicPartition(topic, partition))  # type: ignore[no-any-return]
+    finally:
+        await reader.stop()
+
+
+async def send(bootstrap: str, *events: Any) -> None:
+    producer = make_producer(bootstrap, client_id="router-test")
+    await producer.start()
+    try:
+        await asyncio.gather(*(send_record(producer, encode(e), 10) for e in events))
+    finally:
+        await producer.stop()
+
+
+async def wait_for(probe: Any, timeout_s: float = 60) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await probe()
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.2)
+
+
+async def group_members(bootstrap: str, group: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        try:
+            (response,) = await admin.describe_consumer_groups([group])
+        except KafkaError:  # the group does not exist yet
+            return 0
+        # (error_code, group_id, state, protocol_type, protocol, members, ...)
+        group_row = response.groups[0]
+        return len(group_row[5]) if group_row[2] == "Stable" else 0
+    finally:
+        await admin.close()
