@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 KAFKA_JARS := deploy/kafka/target/dependency/.fetched
 
-.PHONY: setup run demo lint test test-unit test-integration test-e2e bench bench-smoke clean
+.PHONY: setup run demo lint typecheck test test-unit test-integration test-e2e bench bench-smoke clean
 
 setup: $(STAMP) $(KAFKA_JARS) ## virtualenv, pinned Python dependencies, Kafka jars from Maven Central
 
@@ -26,8 +26,12 @@ run: setup ## Kafka, PostgreSQL and the four services; Ctrl-C stops them all
 demo: setup ## post sample leads to the running stack; shows routed webhooks and SLA alerts
 	$(PY) -m devstack demo
 
-lint: setup ## ruff over every Python file, strict mypy over every package and the tests (settings in pyproject.toml)
+lint: setup ## ruff format and rules over every Python file, strict mypy over every package and the tests
+	$(PY) -m ruff format --check services shared deploy bench tests
 	$(PY) -m ruff check services shared deploy bench tests
+	$(MAKE) --no-print-directory typecheck
+
+typecheck: setup
 	$(PY) -m mypy -p leadrelay_shared -p intake -p scoring -p router -p sla_monitor -p devstack -p bench -p tests
 
 test: setup ## ruff and mypy, then unit, integration and end-to-end tests on real Kafka and PostgreSQL, then bench-smoke

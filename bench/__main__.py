@@ -27,11 +27,20 @@ from bench.common import RESULTS, RESULTS_ENV, ROOT, SCRATCH_ENV, machine, remov
 from devstack.stack import Stack
 
 BENCHES = ("e2e", "intake", "scoring", "router", "sla")
-TITLES = {"e2e": "End to end", "intake": "intake", "scoring": "scoring", "router": "router",
-          "sla": "sla-monitor"}
-COMMAND = {"e2e": "python -m bench.e2e", "intake": "python -m bench.intake",
-           "scoring": "python -m bench.scoring", "router": "python -m bench.router",
-           "sla": "python -m bench.sla"}
+TITLES = {
+    "e2e": "End to end",
+    "intake": "intake",
+    "scoring": "scoring",
+    "router": "router",
+    "sla": "sla-monitor",
+}
+COMMAND = {
+    "e2e": "python -m bench.e2e",
+    "intake": "python -m bench.intake",
+    "scoring": "python -m bench.scoring",
+    "router": "python -m bench.router",
+    "sla": "python -m bench.sla",
+}
 
 
 def _cell(value: float) -> str:
@@ -43,17 +52,25 @@ def section(name: str, data: dict[str, Any] | None, seconds: float, error: str |
     if data is None:
         lines += [f"**Did not finish**: {error}", ""]
         return "\n".join(lines)
-    lines += [f"_{data['title']}_", "", "| figure | median | [min … max] | target | | note |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        f"_{data['title']}_",
+        "",
+        "| figure | median | [min … max] | target | | note |",
+        "|---|---|---|---|---|---|",
+    ]
     for f in data["figures"]:
         runs = f["runs"]
         spread = f"[{_cell(min(runs))} … {_cell(max(runs))}]" if len(runs) > 1 else ""
-        target = "" if f["target"] is None else \
-            f"{'≥' if f['higher_is_better'] else '≤'} {_cell(f['target'])}"
+        target = (
+            ""
+            if f["target"] is None
+            else f"{'≥' if f['higher_is_better'] else '≤'} {_cell(f['target'])}"
+        )
         verdict = {True: "met", False: "**NOT met**", None: ""}[f["met"]]
         value = _cell(f["value"]) if runs else "–"
-        lines.append(f"| {f['name']} | {value} {f['unit']} | {spread} | {target} | {verdict} | "
-                     f"{f['note']} |")
+        lines.append(
+            f"| {f['name']} | {value} {f['unit']} | {spread} | {target} | {verdict} | {f['note']} |"
+        )
     context = {k: v for k, v in data.get("context", {}).items() if k != "steps"}
     if context:
         lines += ["", "context: " + ", ".join(f"{k}={v}" for k, v in context.items())]
@@ -61,8 +78,12 @@ def section(name: str, data: dict[str, Any] | None, seconds: float, error: str |
 
 
 def summary(results: dict[str, dict[str, Any] | None]) -> str:
-    lines = ["## Targets", "", "| benchmark | figure | median | target | |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "## Targets",
+        "",
+        "| benchmark | figure | median | target | |",
+        "|---|---|---|---|---|",
+    ]
     for name, data in results.items():
         for f in (data or {}).get("figures", []):
             if f["target"] is None:
@@ -70,13 +91,16 @@ def summary(results: dict[str, dict[str, Any] | None]) -> str:
             sign = "≥" if f["higher_is_better"] else "≤"
             verdict = "met" if f["met"] else "**NOT met**"
             value = _cell(f["value"]) if f["runs"] else "–"
-            lines.append(f"| {TITLES[name]} | {f['name']} | {value} {f['unit']} | "
-                         f"{sign} {_cell(f['target'])} | {verdict} |")
+            lines.append(
+                f"| {TITLES[name]} | {f['name']} | {value} {f['unit']} | "
+                f"{sign} {_cell(f['target'])} | {verdict} |"
+            )
     return "\n".join(lines + [""])
 
 
-def smoke_all(names: list[str], folder: Path, env: dict[str, str],
-              timing: dict[str, float]) -> dict[str, int]:
+def smoke_all(
+    names: list[str], folder: Path, env: dict[str, str], timing: dict[str, float]
+) -> dict[str, int]:
     """Smoke mode: one PostgreSQL and one Kafka for every benchmark (unless the environment
     names some), and the benchmarks' short passes all at once, each in its own process. They
     measure nothing, so sharing the machine costs nothing; it keeps ``make bench-smoke`` near a
@@ -85,16 +109,27 @@ def smoke_all(names: list[str], folder: Path, env: dict[str, str],
     if not (env.get("DATABASE_URL") or env.get("KAFKA_BOOTSTRAP_SERVERS")):
         infra = Stack(data_dir=folder / "infra", durable=False, pick_free_ports=True)
         infra.start_infra()
-        env = {**env, "DATABASE_URL": infra.database_url,
-               "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap, SCRATCH_ENV: "1"}
+        env = {
+            **env,
+            "DATABASE_URL": infra.database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
+            SCRATCH_ENV: "1",
+        }
     began = time.perf_counter()
     try:
         running = {}
         for name in names:
             log = (folder / f"{name}.log").open("wb")
-            running[name] = (subprocess.Popen(
-                [sys.executable, "-m", f"bench.{name}", "--smoke"], cwd=ROOT, env=env,
-                stdout=log, stderr=subprocess.STDOUT), log)
+            running[name] = (
+                subprocess.Popen(
+                    [sys.executable, "-m", f"bench.{name}", "--smoke"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                ),
+                log,
+            )
         codes: dict[str, int] = {}
         while len(codes) < len(running):
             for name, (proc, log) in running.items():
@@ -131,8 +166,9 @@ def main() -> int:
         if not args.smoke:
             print(f"\n=== bench.{name} ===", flush=True)
             began = time.perf_counter()
-            codes[name] = subprocess.run([sys.executable, "-m", f"bench.{name}"], cwd=ROOT,
-                                         env=env).returncode
+            codes[name] = subprocess.run(
+                [sys.executable, "-m", f"bench.{name}"], cwd=ROOT, env=env
+            ).returncode
             timing[name] = time.perf_counter() - began
         code = codes[name]
         path = folder / f"{name}-{stamp}.json"
@@ -154,18 +190,34 @@ def main() -> int:
         names.sort(key=BENCHES.index)
     host = machine()
     title = f"# leadrelay benchmarks, {stamp}{' (smoke: measures nothing)' if args.smoke else ''}"
-    md = [title, "",
-          f"Command: `make {'bench-smoke' if args.smoke else 'bench'}` (`python -m bench"
-          f"{' --smoke' if args.smoke else ''}`). Each figure is the median of its runs, with "
-          "min and max; every benchmark ran in a process of its own.", "",
-          "Machine: " + ", ".join(f"{k} {v}" for k, v in host.items()), "", summary(results)]
+    md = [
+        title,
+        "",
+        f"Command: `make {'bench-smoke' if args.smoke else 'bench'}` (`python -m bench"
+        f"{' --smoke' if args.smoke else ''}`). Each figure is the median of its runs, with "
+        "min and max; every benchmark ran in a process of its own.",
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in host.items()),
+        "",
+        summary(results),
+    ]
     for name in names:
         error = next((f for f in failures if f.startswith(f"bench.{name} ")), None)
         md.append(section(name, results[name], timing[name], error))
     report_md, report_json = folder / f"{stamp}.md", folder / f"{stamp}.json"
     report_md.write_text("\n".join(md))
-    report_json.write_text(json.dumps({"machine": host, "smoke": args.smoke, "benchmarks": {
-        n: {"seconds": round(timing[n], 1), "result": results[n]} for n in names}}, indent=2))
+    report_json.write_text(
+        json.dumps(
+            {
+                "machine": host,
+                "smoke": args.smoke,
+                "benchmarks": {
+                    n: {"seconds": round(timing[n], 1), "result": results[n]} for n in names
+                },
+            },
+            indent=2,
+        )
+    )
     print("\n" + summary(results))
     print(f"report: {report_md}\n        {report_json}")
     if failures:

@@ -78,12 +78,17 @@ class Figure:
         return self.value >= self.target if self.higher_is_better else self.value <= self.target
 
     def row(self) -> str:
-        target = "" if self.target is None else \
-            f"{'≥' if self.higher_is_better else '≤'} {self.target:,.6g}"
+        target = (
+            ""
+            if self.target is None
+            else f"{'≥' if self.higher_is_better else '≤'} {self.target:,.6g}"
+        )
         verdict = {True: "met", False: "NOT met", None: ""}[self.met]
         spread = f"[{min(self.runs):,.6g} … {max(self.runs):,.6g}]" if len(self.runs) > 1 else ""
-        return (f"| {self.name} | {self.value:,.6g} {self.unit} | {spread} | {target} | {verdict} "
-                f"| {self.note} |")
+        return (
+            f"| {self.name} | {self.value:,.6g} {self.unit} | {spread} | {target} | {verdict} "
+            f"| {self.note} |"
+        )
 
 
 @dataclass
@@ -97,17 +102,23 @@ class Report:
         return figure
 
     def markdown(self) -> str:
-        lines = [f"## {self.title}", "",
-                 "| figure | median | [min … max] | target | | note |",
-                 "|---|---|---|---|---|---|"]
+        lines = [
+            f"## {self.title}",
+            "",
+            "| figure | median | [min … max] | target | | note |",
+            "|---|---|---|---|---|---|",
+        ]
         lines += [f.row() for f in self.figures]
         if self.context:
             lines += ["", "context: " + ", ".join(f"{k}={v}" for k, v in self.context.items())]
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> dict[str, Any]:
-        return {"title": self.title, "context": self.context,
-                "figures": [{**asdict(f), "value": f.value, "met": f.met} for f in self.figures]}
+        return {
+            "title": self.title,
+            "context": self.context,
+            "figures": [{**asdict(f), "value": f.value, "met": f.met} for f in self.figures],
+        }
 
     def save(self, name: str) -> Path:
         folder = results_dir()
@@ -147,17 +158,25 @@ def machine() -> dict[str, Any]:
     meminfo = Path("/proc/meminfo")
     if meminfo.exists():
         mem_kib = int(meminfo.read_text().split()[1])
-    return {"cores": os.cpu_count(), "memory_gib": round(mem_kib / 1024 ** 2, 1),
-            "python": sys.version.split()[0], "platform": platform.platform(),
-            "java": run("java", "-version"), "postgres": run("postgres", "--version"),
-            "kafka": _kafka_version(),
-            "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kib / 1024**2, 1),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "java": run("java", "-version"),
+        "postgres": run("postgres", "--version"),
+        "kafka": _kafka_version(),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def _kafka_version() -> str:
     pom = ROOT / "deploy" / "kafka" / "pom.xml"
-    found = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom.read_text()) \
-        if pom.exists() else None
+    found = (
+        re.search(r"<kafka.version>([^<]+)</kafka.version>", pom.read_text())
+        if pom.exists()
+        else None
+    )
     return f"Apache Kafka {found.group(1)} (KRaft, one node)" if found else "unknown"
 
 
@@ -201,9 +220,16 @@ async def scratch_database(database_url: str, prefix: str) -> AsyncIterator[str]
         await conn.close()
 
 
-async def drive_consumer(bootstrap: str, topic: str, producer: Any, count: int,
-                         handle: Callable[[Sequence[Any]], Awaitable[None]], relay: Any, *,
-                         lanes: int = 1) -> float:
+async def drive_consumer(
+    bootstrap: str,
+    topic: str,
+    producer: Any,
+    count: int,
+    handle: Callable[[Sequence[Any]], Awaitable[None]],
+    relay: Any,
+    *,
+    lanes: int = 1,
+) -> float:
     """Run a batch consumer (and the service's relay) until ``count`` events were handled;
     returns the seconds from the first batch to the last."""
     from leadrelay_shared.consumer import EventConsumer
@@ -221,9 +247,15 @@ async def drive_consumer(bootstrap: str, topic: str, producer: Any, count: int,
         if handled >= count:
             finished.set()
 
-    consumer = EventConsumer(bootstrap=bootstrap, group_id=f"bench-{uuid.uuid4()}", topics=[topic],
-                             batch_handler=batch, producer=producer, max_records=500,
-                             lanes=lanes)
+    consumer = EventConsumer(
+        bootstrap=bootstrap,
+        group_id=f"bench-{uuid.uuid4()}",
+        topics=[topic],
+        batch_handler=batch,
+        producer=producer,
+        max_records=500,
+        lanes=lanes,
+    )
     settle_heap()  # as each service does once started
     tasks = [asyncio.create_task(consumer.run()), asyncio.create_task(relay.run())]
     try:

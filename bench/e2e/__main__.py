@@ -84,8 +84,9 @@ class Step:
 class Receiver:
     def __init__(self) -> None:
         self.port = free_port()
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.e2e.receiver",
-                                      str(self.port)], cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.e2e.receiver", str(self.port)], cwd=ROOT
+        )
         self.url = f"http://127.0.0.1:{self.port}"
         wait_ready(self.url)
 
@@ -97,14 +98,33 @@ class Receiver:
         self.proc.wait()
 
 
-def run_step(stack: Stack, key: str, receiver: Receiver, rate: float, duration: float,
-             tag: str) -> Step:
+def run_step(
+    stack: Stack, key: str, receiver: Receiver, rate: float, duration: float, tag: str
+) -> Step:
     """Post leads at ``rate`` for ``duration`` s, wait for their webhooks, measure latency."""
     with tempfile.NamedTemporaryFile(suffix=".json") as file:
         out = subprocess.run(
-            [sys.executable, "-m", "bench.e2e.load", "--url", stack.url("intake"), "--key", key,
-             "--rate", str(rate), "--duration", str(duration), "--tag", tag,
-             "--out", file.name], capture_output=True, text=True, cwd=ROOT)
+            [
+                sys.executable,
+                "-m",
+                "bench.e2e.load",
+                "--url",
+                stack.url("intake"),
+                "--key",
+                key,
+                "--rate",
+                str(rate),
+                "--duration",
+                str(duration),
+                "--tag",
+                tag,
+                "--out",
+                file.name,
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         if out.returncode != 0:
             raise RuntimeError(f"the load generator failed:\n{out.stderr[-3000:]}")
         result = json.loads(Path(file.name).read_text())
@@ -120,9 +140,17 @@ def run_step(stack: Stack, key: str, receiver: Receiver, rate: float, duration: 
     latencies += [float("inf")] * len(missing)
     failed = {k: n for k, n in result["statuses"].items() if not k.endswith((" 202", " 200"))}
     errors = sum(failed.values())
-    return Step(rate, percentile(latencies, 50), percentile(latencies, 95),
-                percentile(latencies, 99), len(missing), len(accepted),
-                result["intake_p99_ms"], errors, failed)
+    return Step(
+        rate,
+        percentile(latencies, 50),
+        percentile(latencies, 95),
+        percentile(latencies, 99),
+        len(missing),
+        len(accepted),
+        result["intake_p99_ms"],
+        errors,
+        failed,
+    )
 
 
 def kafka_ceilings(bootstrap: str, records: int) -> dict[str, float]:
@@ -134,22 +162,58 @@ def kafka_ceilings(bootstrap: str, records: int) -> dict[str, float]:
     # the broker does not create topics on first use (as in production)
     asyncio.run(ensure_topics(bootstrap, {topic: 6, topic + "-e2e": 1}))
     perf = subprocess.run(
-        ["java", "-cp", cp, "org.apache.kafka.tools.ProducerPerformance", "--topic", topic,
-         "--num-records", str(records), "--record-size", "500", "--throughput", "-1",
-         "--producer-props", f"bootstrap.servers={bootstrap}", "acks=all", "linger.ms=5"],
-        capture_output=True, text=True, env=env, timeout=300)
+        [
+            "java",
+            "-cp",
+            cp,
+            "org.apache.kafka.tools.ProducerPerformance",
+            "--topic",
+            topic,
+            "--num-records",
+            str(records),
+            "--record-size",
+            "500",
+            "--throughput",
+            "-1",
+            "--producer-props",
+            f"bootstrap.servers={bootstrap}",
+            "acks=all",
+            "linger.ms=5",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     last = [line for line in perf.stdout.splitlines() if "records sent" in line][-1]
     rate = float(re.search(r"([\d.]+) records/sec", last).group(1))  # type: ignore[union-attr]
     e2e = subprocess.run(
-        ["java", "-cp", cp, "org.apache.kafka.tools.EndToEndLatency", bootstrap, topic + "-e2e",
-         str(max(50, records // 100)), "all", "500"],
-        capture_output=True, text=True, env=env, timeout=300)
+        [
+            "java",
+            "-cp",
+            cp,
+            "org.apache.kafka.tools.EndToEndLatency",
+            bootstrap,
+            topic + "-e2e",
+            str(max(50, records // 100)),
+            "all",
+            "500",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     text = e2e.stdout
     avg = float(re.search(r"Avg latency: ([\d.]+) ms", text).group(1))  # type: ignore[union-attr]
     pct = re.search(r"Percentiles: 50th = ([\d.]+), 99th = ([\d.]+), 99.9th = ([\d.]+)", text)
     assert pct is not None, text[-2000:]
-    return {"producer_records_s": rate, "e2e_avg_ms": avg, "e2e_p50_ms": float(pct.group(1)),
-            "e2e_p99_ms": float(pct.group(2))}
+    return {
+        "producer_records_s": rate,
+        "e2e_avg_ms": avg,
+        "e2e_p50_ms": float(pct.group(1)),
+        "e2e_p99_ms": float(pct.group(2)),
+    }
 
 
 def fastapi_ceiling(duration: float) -> float:
@@ -172,29 +236,46 @@ async def start_groups_at_end(bootstrap: str, groups: Iterable[str]) -> None:
 
 def start_stack(work: Path, receiver: Receiver) -> Stack:
     routing = work / "routing.yaml"
-    routing.write_text(yaml.safe_dump(large_document(webhook_url=f"{receiver.url}/hooks/crm"),
-                                      sort_keys=False))
+    routing.write_text(
+        yaml.safe_dump(large_document(webhook_url=f"{receiver.url}/hooks/crm"), sort_keys=False)
+    )
     suffix = uuid.uuid4().hex[:6]
     external = bool(os.environ.get("DATABASE_URL") or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
     # Every routed lead starts an SLA clock; the deadline is far enough that no alert fires
     # during the run, whatever the time of day (alerts are bench/sla's subject).
     policies = work / "sla.yaml"
-    policies.write_text("version: bench-e2e\ncalendars: [{id: always, always: true}]\n"
-                        "policies: [{id: first-touch, calendar: always, first_touch: 24h}]\n")
-    env = {"ROUTER_CONFIG_PATH": str(routing), "SLA_POLICIES_PATH": str(policies),
-           "INTAKE_RATE_LIMIT": "1000000/second"}
+    policies.write_text(
+        "version: bench-e2e\ncalendars: [{id: always, always: true}]\n"
+        "policies: [{id: first-touch, calendar: always, first_touch: 24h}]\n"
+    )
+    env = {
+        "ROUTER_CONFIG_PATH": str(routing),
+        "SLA_POLICIES_PATH": str(policies),
+        "INTAKE_RATE_LIMIT": "1000000/second",
+    }
     for prefix in ("INTAKE", "SCORING", "ROUTER", "SLA"):
         env[f"{prefix}_LOG_LEVEL"] = "warning"
-    groups = {prefix: f"bench-e2e-{prefix.lower()}-{suffix}"
-              for prefix in ("SCORING", "ROUTER", "SLA")} if external else {}
+    groups = (
+        {prefix: f"bench-e2e-{prefix.lower()}-{suffix}" for prefix in ("SCORING", "ROUTER", "SLA")}
+        if external
+        else {}
+    )
     for prefix, group in groups.items():  # a stack that has seen other traffic
         env[f"{prefix}_CONSUMER_GROUP"] = group
-    stack = Stack(data_dir=work, durable=True, pick_free_ports=True,
-                  log_file=work / "services.log", extra_env=env)
+    stack = Stack(
+        data_dir=work,
+        durable=True,
+        pick_free_ports=True,
+        log_file=work / "services.log",
+        extra_env=env,
+    )
     stack.start_infra()
     if groups:  # groups of our own that read from now on, not the others' leads
-        asyncio.run(start_groups_at_end(stack.bootstrap, [
-            *groups.values(), timeline_group(groups["SCORING"])]))
+        asyncio.run(
+            start_groups_at_end(
+                stack.bootstrap, [*groups.values(), timeline_group(groups["SCORING"])]
+            )
+        )
     stack.start_services()
     stack.wait_ready()
     return stack
@@ -206,8 +287,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds at 200 leads/s")
     parser.add_argument("--step", type=float, default=10.0, help="seconds per rate step")
-    parser.add_argument("--scale", default="10000,1000000",
-                        help="stored leads to seed before the scale runs (comma-separated)")
+    parser.add_argument(
+        "--scale",
+        default="10000,1000000",
+        help="stored leads to seed before the scale runs (comma-separated)",
+    )
     args = parser.parse_args()
     smoke = args.smoke
     runs = 1 if smoke else args.runs
@@ -216,26 +300,54 @@ def main() -> int:
     scales = [1000] if smoke else [int(s) for s in args.scale.split(",") if s.strip()]
 
     report = Report("end to end: speed to lead, form fill to routed webhook")
-    p50 = report.add(Figure(f"latency p50 at {RATE:g} leads/s", "ms", [], higher_is_better=False,
-                            note="intake 202 → webhook received"))
+    p50 = report.add(
+        Figure(
+            f"latency p50 at {RATE:g} leads/s",
+            "ms",
+            [],
+            higher_is_better=False,
+            note="intake 202 → webhook received",
+        )
+    )
     p95 = report.add(Figure(f"latency p95 at {RATE:g} leads/s", "ms", [], higher_is_better=False))
-    p99 = report.add(Figure(f"latency p99 at {RATE:g} leads/s", "ms", [], target=250,
-                            higher_is_better=False))
-    sustained = report.add(Figure("highest sustained rate with p99 < 1 s", "leads/s", [],
-                                  target=500, note="steps " + ", ".join(map(str, steps))))
-    k_rate = report.add(Figure("ceiling: Kafka producer-perf-test (acks=all, 500 B)",
-                               "records/s", []))
-    k_p99 = report.add(Figure("ceiling: Kafka end-to-end latency tool p99", "ms", [],
-                              higher_is_better=False))
-    k_p50 = report.add(Figure("ceiling: Kafka end-to-end latency tool p50", "ms", [],
-                              higher_is_better=False))
+    p99 = report.add(
+        Figure(f"latency p99 at {RATE:g} leads/s", "ms", [], target=250, higher_is_better=False)
+    )
+    sustained = report.add(
+        Figure(
+            "highest sustained rate with p99 < 1 s",
+            "leads/s",
+            [],
+            target=500,
+            note="steps " + ", ".join(map(str, steps)),
+        )
+    )
+    k_rate = report.add(
+        Figure("ceiling: Kafka producer-perf-test (acks=all, 500 B)", "records/s", [])
+    )
+    k_p99 = report.add(
+        Figure("ceiling: Kafka end-to-end latency tool p99", "ms", [], higher_is_better=False)
+    )
+    k_p50 = report.add(
+        Figure("ceiling: Kafka end-to-end latency tool p50", "ms", [], higher_is_better=False)
+    )
     bare = report.add(Figure("ceiling: bare FastAPI endpoint", "req/s", []))
-    p99_ratio = report.add(Figure("our p99 / Kafka end-to-end p99", "×", [],
-                                  higher_is_better=False))
+    p99_ratio = report.add(
+        Figure("our p99 / Kafka end-to-end p99", "×", [], higher_is_better=False)
+    )
     rate_ratio = report.add(Figure("sustained leads/s / Kafka producer records/s", "", []))
     bare_ratio = report.add(Figure("sustained leads/s / bare FastAPI req/s", "", []))
-    scale_figs = {n: report.add(Figure(f"latency p99 at {RATE:g} leads/s, {n:,} leads stored",
-                                       "ms", [], higher_is_better=False)) for n in scales}
+    scale_figs = {
+        n: report.add(
+            Figure(
+                f"latency p99 at {RATE:g} leads/s, {n:,} leads stored",
+                "ms",
+                [],
+                higher_is_better=False,
+            )
+        )
+        for n in scales
+    }
     steps_seen: list[list[dict[str, Any]]] = []
 
     work = scratch_dir("bench-e2e-")
@@ -254,8 +366,11 @@ def main() -> int:
             for rate in steps:
                 s = run_step(stack, key, receiver, rate, step_s, f"r{r}s{rate}")
                 seen.append({**s.__dict__, "ok": s.ok})
-                print(f"  run {r + 1} step {rate}/s: p99 {s.p99 * 1000:,.0f} ms, "
-                      f"missing {s.missing}, errors {s.errors} {s.failed or ''}", flush=True)
+                print(
+                    f"  run {r + 1} step {rate}/s: p99 {s.p99 * 1000:,.0f} ms, "
+                    f"missing {s.missing}, errors {s.errors} {s.failed or ''}",
+                    flush=True,
+                )
                 if not s.ok:
                     break
                 best = rate
@@ -284,9 +399,15 @@ def main() -> int:
             stack.stop()
         receiver.stop()
         remove_scratch(work)
-    report.context.update(runs=runs, duration_s=duration, step_s=step_s, steps=steps_seen,
-                          routing="1,000 reps, 10,000 accounts, 500 territories",
-                          scoring="shipped model", postgres="durable (as make run)")
+    report.context.update(
+        runs=runs,
+        duration_s=duration,
+        step_s=step_s,
+        steps=steps_seen,
+        routing="1,000 reps, 10,000 accounts, 500 territories",
+        scoring="shipped model",
+        postgres="durable (as make run)",
+    )
     report.finish("e2e", smoke=smoke)
     return 0
 

@@ -20,17 +20,78 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-FIRST = ["Ada", "Grace", "Linus", "Katherine", "Alan", "Barbara", "Edsger", "Frances", "Ken",
-         "Margaret", "Dennis", "Radia", "Tim", "Hedy", "Donald", "Sophie", "Jean", "Annie"]
-LAST = ["Lovelace", "Hopper", "Torvalds", "Johnson", "Turing", "Liskov", "Dijkstra", "Allen",
-        "Thompson", "Hamilton", "Ritchie", "Perlman", "Berners-Lee", "Lamarr", "Knuth", "Wilson"]
-STEMS = ["north", "contoso", "ini", "glo", "umbra", "acme", "hooli", "vandel", "stark", "wayne",
-         "tyrell", "cyber", "soylent", "wonka", "oscorp", "aperture", "massive", "blue", "red"]
+FIRST = [
+    "Ada",
+    "Grace",
+    "Linus",
+    "Katherine",
+    "Alan",
+    "Barbara",
+    "Edsger",
+    "Frances",
+    "Ken",
+    "Margaret",
+    "Dennis",
+    "Radia",
+    "Tim",
+    "Hedy",
+    "Donald",
+    "Sophie",
+    "Jean",
+    "Annie",
+]
+LAST = [
+    "Lovelace",
+    "Hopper",
+    "Torvalds",
+    "Johnson",
+    "Turing",
+    "Liskov",
+    "Dijkstra",
+    "Allen",
+    "Thompson",
+    "Hamilton",
+    "Ritchie",
+    "Perlman",
+    "Berners-Lee",
+    "Lamarr",
+    "Knuth",
+    "Wilson",
+]
+STEMS = [
+    "north",
+    "contoso",
+    "ini",
+    "glo",
+    "umbra",
+    "acme",
+    "hooli",
+    "vandel",
+    "stark",
+    "wayne",
+    "tyrell",
+    "cyber",
+    "soylent",
+    "wonka",
+    "oscorp",
+    "aperture",
+    "massive",
+    "blue",
+    "red",
+]
 SUFFIXES = ["wind", "tech", "bex", "ella", "corp", "labs", "soft", "data", "io", "systems"]
 LEGAL = ["Inc.", "Ltd", "GmbH", "SA", "BV", "LLC", ""]
 FREE_MAIL = ["gmail.com", "outlook.com", "yahoo.com", "hotmail.com", "gmx.de", "orange.fr"]
-SENIOR = ["VP Engineering", "Head of Sales Operations", "Director of IT", "CTO", "Chief Revenue "
-          "Officer", "VP Marketing", "Founder", "Director, Revenue Operations"]
+SENIOR = [
+    "VP Engineering",
+    "Head of Sales Operations",
+    "Director of IT",
+    "CTO",
+    "Chief Revenue Officer",
+    "VP Marketing",
+    "Founder",
+    "Director, Revenue Operations",
+]
 JUNIOR = ["Marketing Coordinator", "Sales Associate", "Analyst", "Assistant", "Specialist"]
 NOT_BUYERS = ["Student", "Intern", "Teacher", "Trainee", None]
 CORE = ["US", "CA", "GB", "IE", "DE", "FR", "NL", "SE", "DK", "AU"]
@@ -38,8 +99,17 @@ OTHER = ["BR", "IN", "JP", "ES", "IT", "PL", "MX", "ZA", "SG"]
 INDUSTRIES = ["Software", "SaaS", "Internet", "IT Services", "Fintech", "Financial Services"]
 OTHER_INDUSTRIES = ["Retail", "Manufacturing", "Education", "Health", "Logistics"]
 US_STATES = ["CA", "NY", "TX", "WA", "MA", "IL", "FL", "CO"]
-PAGES = ["/", "/product", "/pricing", "/customers", "/blog/lead-routing", "/docs", "/careers",
-         "/integrations/salesforce", "/compare/leandata"]
+PAGES = [
+    "/",
+    "/product",
+    "/pricing",
+    "/customers",
+    "/blog/lead-routing",
+    "/docs",
+    "/careers",
+    "/integrations/salesforce",
+    "/compare/leandata",
+]
 CAMPAIGNS = ["q4-demo", "nov-newsletter", "webinar-routing", "g2-ads", None]
 
 
@@ -66,12 +136,24 @@ def _company(rng: random.Random) -> tuple[str, str]:
 def _engagement(rng: random.Random, email: str, n: int, count: int) -> list[dict[str, Any]]:
     out = []
     for i in range(count):
-        kind = rng.choices(["page_view", "email_click", "email_open", "content_download",
-                            "webinar_registered", "webinar_attended", "ad_click"],
-                           weights=[50, 12, 15, 8, 6, 5, 4])[0]
-        item: dict[str, Any] = {"email": email, "engagement_type": kind,
-                                "campaign": rng.choice(CAMPAIGNS),
-                                "source_event_id": f"e2e-{n}-{i}"}
+        kind = rng.choices(
+            [
+                "page_view",
+                "email_click",
+                "email_open",
+                "content_download",
+                "webinar_registered",
+                "webinar_attended",
+                "ad_click",
+            ],
+            weights=[50, 12, 15, 8, 6, 5, 4],
+        )[0]
+        item: dict[str, Any] = {
+            "email": email,
+            "engagement_type": kind,
+            "campaign": rng.choice(CAMPAIGNS),
+            "source_event_id": f"e2e-{n}-{i}",
+        }
         if kind == "page_view":
             item["url"] = f"https://leadrelay.example{rng.choice(PAGES)}"
             item["properties"] = {"seconds_on_page": rng.randint(3, 400)}
@@ -87,24 +169,44 @@ def make_lead(rng: random.Random, n: int, run_tag: str) -> Lead:
     if kind == "fit":
         country = rng.choice(CORE)
         email = f"{local}@{domain}"
-        form = {"email": email, "first_name": first, "last_name": last, "company": company,
-                "title": rng.choice(SENIOR), "country": country,
-                "company_size": rng.choice([60, 120, 250, 800, 1500, 4000]),
-                "industry": rng.choice(INDUSTRIES), "page_url": "https://leadrelay.example/demo",
-                "utm": {"utm_source": rng.choice(["google", "linkedin", "g2"]),
-                        "utm_campaign": "q4-demo"}, "consent": {"marketing": True}}
+        form = {
+            "email": email,
+            "first_name": first,
+            "last_name": last,
+            "company": company,
+            "title": rng.choice(SENIOR),
+            "country": country,
+            "company_size": rng.choice([60, 120, 250, 800, 1500, 4000]),
+            "industry": rng.choice(INDUSTRIES),
+            "page_url": "https://leadrelay.example/demo",
+            "utm": {
+                "utm_source": rng.choice(["google", "linkedin", "g2"]),
+                "utm_campaign": "q4-demo",
+            },
+            "consent": {"marketing": True},
+        }
         if country == "US":
             form["region"] = rng.choice(US_STATES)
             form["postal_code"] = f"{rng.randint(1000, 99999):05d}"
     elif kind == "mid":
         email = f"{local}@{domain}"
-        form = {"email": email, "first_name": first, "company": company,
-                "title": rng.choice(JUNIOR), "country": rng.choice(CORE + OTHER),
-                "company_size": rng.choice([3, 5, 8]), "industry": rng.choice(OTHER_INDUSTRIES)}
+        form = {
+            "email": email,
+            "first_name": first,
+            "company": company,
+            "title": rng.choice(JUNIOR),
+            "country": rng.choice(CORE + OTHER),
+            "company_size": rng.choice([3, 5, 8]),
+            "industry": rng.choice(OTHER_INDUSTRIES),
+        }
     elif kind == "free":
         email = f"{local}@{rng.choice(FREE_MAIL)}"
-        form = {"email": email, "first_name": first, "country": rng.choice(OTHER),
-                "title": rng.choice(NOT_BUYERS)}
+        form = {
+            "email": email,
+            "first_name": first,
+            "country": rng.choice(OTHER),
+            "title": rng.choice(NOT_BUYERS),
+        }
         form = {k: v for k, v in form.items() if v is not None}
     else:
         email = f"{local}@{rng.choice([domain, rng.choice(FREE_MAIL)])}"

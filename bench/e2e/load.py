@@ -38,8 +38,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     latencies: list[float] = []
     connector = aiohttp.TCPConnector(limit=512)
     timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(base_url=args.url, headers=headers, connector=connector,
-                                     timeout=timeout) as client:
+    async with aiohttp.ClientSession(
+        base_url=args.url, headers=headers, connector=connector, timeout=timeout
+    ) as client:
+
         async def post(path: str, body: dict[str, Any], lead: Lead | None) -> None:
             started = time.perf_counter()
             try:
@@ -71,8 +73,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 tasks.append(asyncio.create_task(post("/v1/forms", lead.form or {}, lead)))
             if now >= next_batch and (pending or i >= total):
                 for chunk in range(0, len(pending), 500):
-                    tasks.append(asyncio.create_task(
-                        post("/v1/events:batch", {"items": pending[chunk:chunk + 500]}, None)))
+                    tasks.append(
+                        asyncio.create_task(
+                            post("/v1/events:batch", {"items": pending[chunk : chunk + 500]}, None)
+                        )
+                    )
                 pending = []
                 next_batch += BATCH_EVERY_S
             wake = [next_batch]
@@ -84,10 +89,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - began
     ms = [x * 1000 for x in latencies]
-    return {"leads": total, "routed_expected": sum(lead.routed for lead in story),
-            "accepted": accepted, "statuses": dict(statuses), "seconds": round(elapsed, 3),
-            "intake_p50_ms": percentile(ms, 50), "intake_p99_ms": percentile(ms, 99),
-            "cpu_s": time.process_time()}
+    return {
+        "leads": total,
+        "routed_expected": sum(lead.routed for lead in story),
+        "accepted": accepted,
+        "statuses": dict(statuses),
+        "seconds": round(elapsed, 3),
+        "intake_p50_ms": percentile(ms, 50),
+        "intake_p99_ms": percentile(ms, 99),
+        "cpu_s": time.process_time(),
+    }
 
 
 def main() -> None:

@@ -49,12 +49,12 @@ async def app(scope, receive, send):  # type: ignore[no-untyped-def]
         arrivals.setdefault(lead_id, at)
         await _reply(send, 204)
     elif scope["path"] == "/received":
-        await _reply(send, 200, json.dumps({"arrivals": arrivals,
-                                            "deliveries": deliveries}).encode())
+        await _reply(
+            send, 200, json.dumps({"arrivals": arrivals, "deliveries": deliveries}).encode()
+        )
     else:
         await _reply(send, 200, b'{"status": "ready"}')
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
-                access_log=False)
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)

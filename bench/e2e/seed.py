@@ -102,10 +102,14 @@ ON CONFLICT DO NOTHING
 """
 
 STATEMENTS = [
-    LEADS, TIMELINE, HISTORY,
-    PROCESSED.format(schema="scoring", types="('form.submitted'), ('engagement.recorded')",
-                     where="true"),
-    ASSIGNMENTS, OWNERS,
+    LEADS,
+    TIMELINE,
+    HISTORY,
+    PROCESSED.format(
+        schema="scoring", types="('form.submitted'), ('engagement.recorded')", where="true"
+    ),
+    ASSIGNMENTS,
+    OWNERS,
     PROCESSED.format(schema="router", types="('lead.stage.changed')", where="n % 20 < 11"),
     CLOCKS,
     PROCESSED.format(schema="sla", types="('lead.assigned')", where="n % 20 < 11"),
@@ -124,11 +128,20 @@ async def seed(database_url: str, start: int, stop: int) -> None:
             async with conn.transaction():
                 for sql in STATEMENTS:
                     await conn.execute(sql, low, high)
-        for table in ("scoring.leads", "scoring.timeline", "scoring.stage_history",
-                      "scoring.processed_events", "router.assignments", "router.lead_owners",
-                      "router.processed_events", "sla.clocks", "sla.processed_events"):
+        for table in (
+            "scoring.leads",
+            "scoring.timeline",
+            "scoring.stage_history",
+            "scoring.processed_events",
+            "router.assignments",
+            "router.lead_owners",
+            "router.processed_events",
+            "sla.clocks",
+            "sla.processed_events",
+        ):
             await conn.execute(f"ANALYZE {table}")
     finally:
         await conn.close()
-    print(f"  seeded leads {start:,} to {stop:,} in {time.perf_counter() - began:.0f} s",
-          flush=True)
+    print(
+        f"  seeded leads {start:,} to {stop:,} in {time.perf_counter() - began:.0f} s", flush=True
+    )

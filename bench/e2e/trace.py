@@ -66,8 +66,13 @@ def cpu_seconds() -> dict[str, float]:
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
@@ -79,16 +84,21 @@ async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, b
     return records
 
 
-def stamps(records: list[ConsumerRecord[bytes, bytes]], event_type: str,
-           wanted: Callable[[dict[str, Any]], bool] = lambda _: True
-           ) -> tuple[dict[str, float], dict[str, float]]:
+def stamps(
+    records: list[ConsumerRecord[bytes, bytes]],
+    event_type: str,
+    wanted: Callable[[dict[str, Any]], bool] = lambda _: True,
+) -> tuple[dict[str, float], dict[str, float]]:
     """Each lead's first event of ``event_type`` that ``wanted`` accepts: its ``occurred_at``
     and its record's timestamp."""
     decided: dict[str, float] = {}
     published: dict[str, float] = {}
     for r in records:
-        if r.key is None or r.value is None or \
-                dict(r.headers).get("ce_type") != event_type.encode():
+        if (
+            r.key is None
+            or r.value is None
+            or dict(r.headers).get("ce_type") != event_type.encode()
+        ):
             continue
         data = json.loads(r.value)
         if not wanted(data):
@@ -102,9 +112,27 @@ def stamps(records: list[ConsumerRecord[bytes, bytes]], event_type: str,
 
 def post_leads(url: str, key: str, rate: float, seconds: float, tag: str) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json") as file:
-        subprocess.run([sys.executable, "-m", "bench.e2e.load", "--url", url, "--key", key,
-                        "--rate", str(rate), "--duration", str(seconds), "--tag", tag,
-                        "--out", file.name], cwd=ROOT, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.e2e.load",
+                "--url",
+                url,
+                "--key",
+                key,
+                "--rate",
+                str(rate),
+                "--duration",
+                str(seconds),
+                "--tag",
+                tag,
+                "--out",
+                file.name,
+            ],
+            cwd=ROOT,
+            check=True,
+        )
         return dict(json.loads(Path(file.name).read_text()))
 
 
@@ -138,21 +166,30 @@ def main() -> int:
     assigned, _ = stamps(routed, LeadAssigned.event_type)
     path = (result["accepted"], mql, mql_sent, assigned, arrivals)
     leads = [lead for lead in result["accepted"] if all(lead in stage for stage in path)]
-    print(f"{args.rate:g} leads/s for {args.duration:g} s: {len(leads)} of "
-          f"{len(result['accepted'])} routed leads traced; intake p99 "
-          f"{result['intake_p99_ms']:.0f} ms; answers {result['statuses']}")
+    print(
+        f"{args.rate:g} leads/s for {args.duration:g} s: {len(leads)} of "
+        f"{len(result['accepted'])} routed leads traced; intake p99 "
+        f"{result['intake_p99_ms']:.0f} ms; answers {result['statuses']}"
+    )
     print(f"{'hop':<40} {'p50':>7} {'p95':>7} {'p99':>7}  ms")
     for i in range(len(HOPS) - 1):
         ms = [(path[i + 1][lead] - path[i][lead]) * 1000 for lead in leads]
-        print(f"{HOPS[i] + ' → ' + HOPS[i + 1]:<40} {percentile(ms, 50):7.0f} "
-              f"{percentile(ms, 95):7.0f} {percentile(ms, 99):7.0f}")
+        print(
+            f"{HOPS[i] + ' → ' + HOPS[i + 1]:<40} {percentile(ms, 50):7.0f} "
+            f"{percentile(ms, 95):7.0f} {percentile(ms, 99):7.0f}"
+        )
     ms = [(arrivals[lead] - result["accepted"][lead]) * 1000 for lead in leads]
-    print(f"{'end to end':<40} {percentile(ms, 50):7.0f} {percentile(ms, 95):7.0f} "
-          f"{percentile(ms, 99):7.0f}")
+    print(
+        f"{'end to end':<40} {percentile(ms, 50):7.0f} {percentile(ms, 95):7.0f} "
+        f"{percentile(ms, 99):7.0f}"
+    )
     cores = {name: (after.get(name, 0.0) - before.get(name, 0.0)) / elapsed for name in after}
-    print("cores used: " + ", ".join(f"{n} {c:.2f}" for n, c in sorted(cores.items()))
-          + f"; all {sum(cores.values()):.2f} of {os.cpu_count()}, and the load generator "
-          f"{result['cpu_s'] / elapsed:.2f}")
+    print(
+        "cores used: "
+        + ", ".join(f"{n} {c:.2f}" for n, c in sorted(cores.items()))
+        + f"; all {sum(cores.values()):.2f} of {os.cpu_count()}, and the load generator "
+        f"{result['cpu_s'] / elapsed:.2f}"
+    )
     return 0
 
 

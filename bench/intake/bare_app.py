@@ -33,8 +33,9 @@ def create(bootstrap: str | None) -> FastAPI:
             yield
             return
         await ensure_topics(bootstrap, {FLOOR_TOPIC: FLOOR_PARTITIONS})
-        producer = make_producer(bootstrap, client_id="bench-durable-floor",
-                                 send_timeout_s=SEND_TIMEOUT_S)
+        producer = make_producer(
+            bootstrap, client_id="bench-durable-floor", send_timeout_s=SEND_TIMEOUT_S
+        )
         await producer.start()
         app.state.producer = producer
         try:
@@ -54,8 +55,9 @@ def create(bootstrap: str | None) -> FastAPI:
 
     @app.post("/v1/events/durable", status_code=202)
     async def accept_durably(request: Request) -> dict[str, str]:
-        record = KafkaRecord(topic=FLOOR_TOPIC, key=uuid.uuid4().bytes,
-                             value=await request.body(), headers=[])
+        record = KafkaRecord(
+            topic=FLOOR_TOPIC, key=uuid.uuid4().bytes, value=await request.body(), headers=[]
+        )
         await send_record(request.app.state.producer, record, SEND_TIMEOUT_S)
         return {"status": "accepted"}
 
@@ -67,5 +69,10 @@ def create(bootstrap: str | None) -> FastAPI:
 
 
 if __name__ == "__main__":
-    uvicorn.run(create(sys.argv[2] if len(sys.argv) > 2 else None), host="127.0.0.1",
-                port=int(sys.argv[1]), log_level="warning", access_log=False)
+    uvicorn.run(
+        create(sys.argv[2] if len(sys.argv) > 2 else None),
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        log_level="warning",
+        access_log=False,
+    )

@@ -20,26 +20,49 @@ import uvloop
 
 from bench.common import percentile
 
-ENGAGEMENTS = ["page_view", "email_open", "email_click", "content_download",
-               "webinar_registered", "webinar_attended", "ad_click", "product_signup"]
-DOMAINS = ["northwind.example", "contoso.example", "initech.example", "gmail.com",
-           "globex.example", "umbrella.example", "outlook.com", "acme.example"]
+ENGAGEMENTS = [
+    "page_view",
+    "email_open",
+    "email_click",
+    "content_download",
+    "webinar_registered",
+    "webinar_attended",
+    "ad_click",
+    "product_signup",
+]
+DOMAINS = [
+    "northwind.example",
+    "contoso.example",
+    "initech.example",
+    "gmail.com",
+    "globex.example",
+    "umbrella.example",
+    "outlook.com",
+    "acme.example",
+]
 
 
 def event(rng: random.Random, n: int) -> dict[str, object]:
     kind = rng.choice(ENGAGEMENTS)
-    return {"email": f"user{n}@{rng.choice(DOMAINS)}", "engagement_type": kind,
-            "url": f"https://www.{rng.choice(DOMAINS)}/{kind}/{rng.randint(1, 500)}",
-            "campaign": rng.choice(["q4-demo", "nov-newsletter", "webinar-routing", None]),
-            "properties": {"seconds": rng.randint(1, 600), "utm_source": "bench"},
-            "source_event_id": f"bench-{n}-{rng.getrandbits(48):x}"}
+    return {
+        "email": f"user{n}@{rng.choice(DOMAINS)}",
+        "engagement_type": kind,
+        "url": f"https://www.{rng.choice(DOMAINS)}/{kind}/{rng.randint(1, 500)}",
+        "campaign": rng.choice(["q4-demo", "nov-newsletter", "webinar-routing", None]),
+        "properties": {"seconds": rng.randint(1, 600), "utm_source": "bench"},
+        "source_event_id": f"bench-{n}-{rng.getrandbits(48):x}",
+    }
 
 
 def bodies(kind: str, count: int, batch_size: int, seed: int) -> list[bytes]:
     rng = random.Random(seed)
     if kind == "batch":
-        return [json.dumps({"items": [event(rng, i * batch_size + j) for j in range(batch_size)]})
-                .encode() for i in range(count)]
+        return [
+            json.dumps(
+                {"items": [event(rng, i * batch_size + j) for j in range(batch_size)]}
+            ).encode()
+            for i in range(count)
+        ]
     return [json.dumps(event(rng, i)).encode() for i in range(count)]
 
 
@@ -51,8 +74,13 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
     connector = aiohttp.TCPConnector(limit=args.concurrency, force_close=False)
-    async with aiohttp.ClientSession(base_url=args.url, headers=headers, connector=connector,
-                                     timeout=aiohttp.ClientTimeout(total=10)) as client:
+    async with aiohttp.ClientSession(
+        base_url=args.url,
+        headers=headers,
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=10),
+    ) as client:
+
         async def one(body: bytes, started: float) -> None:
             try:
                 async with client.post(args.path, data=body) as resp:
@@ -63,13 +91,18 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             latencies.append(time.perf_counter() - started)
 
         # warm up connections and the server's code paths
-        await asyncio.gather(*(one(pool[i % len(pool)], time.perf_counter())
-                               for i in range(min(args.concurrency, 32))))
+        await asyncio.gather(
+            *(
+                one(pool[i % len(pool)], time.perf_counter())
+                for i in range(min(args.concurrency, 32))
+            )
+        )
         latencies.clear()
         statuses.clear()
         began = time.perf_counter()
         deadline = began + args.duration
         if args.mode == "closed":
+
             async def worker(w: int) -> None:
                 i = w
                 while time.perf_counter() < deadline:
@@ -91,10 +124,16 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     ok = sum(n for status, n in statuses.items() if 200 <= status < 300)
     per_request = args.batch_size if args.body == "batch" else 1
     ms = [x * 1000 for x in latencies]
-    return {"requests": sum(statuses.values()), "ok": ok, "statuses": dict(statuses),
-            "seconds": round(elapsed, 3), "rps": ok / elapsed,
-            "events_per_s": ok * per_request / elapsed,
-            "p50_ms": percentile(ms, 50), "p99_ms": percentile(ms, 99)}
+    return {
+        "requests": sum(statuses.values()),
+        "ok": ok,
+        "statuses": dict(statuses),
+        "seconds": round(elapsed, 3),
+        "rps": ok / elapsed,
+        "events_per_s": ok * per_request / elapsed,
+        "p50_ms": percentile(ms, 50),
+        "p99_ms": percentile(ms, 99),
+    }
 
 
 def main() -> None:

@@ -56,12 +56,51 @@ from router.adapters.repository import RouterUnitOfWork
 from router.config import RoutingConfig, compile_config, from_document
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, working hours in Europe
-COUNTRIES = ["US", "CA", "GB", "FR", "DE", "ES", "IT", "NL", "BE", "SE", "NO", "DK", "FI", "PL",
-             "AT", "CH", "IE", "PT", "BR", "MX", "AU", "NZ", "JP", "SG", "IN"]
-INDUSTRIES = ["software", "retail", "manufacturing", "fintech", "healthcare", "education",
-              "logistics", "media"]
-ZONES = ["Europe/Paris", "Europe/London", "America/New_York", "America/Los_Angeles",
-         "Asia/Singapore", "Australia/Sydney"]
+COUNTRIES = [
+    "US",
+    "CA",
+    "GB",
+    "FR",
+    "DE",
+    "ES",
+    "IT",
+    "NL",
+    "BE",
+    "SE",
+    "NO",
+    "DK",
+    "FI",
+    "PL",
+    "AT",
+    "CH",
+    "IE",
+    "PT",
+    "BR",
+    "MX",
+    "AU",
+    "NZ",
+    "JP",
+    "SG",
+    "IN",
+]
+INDUSTRIES = [
+    "software",
+    "retail",
+    "manufacturing",
+    "fintech",
+    "healthcare",
+    "education",
+    "logistics",
+    "media",
+]
+ZONES = [
+    "Europe/Paris",
+    "Europe/London",
+    "America/New_York",
+    "America/Los_Angeles",
+    "Asia/Singapore",
+    "Australia/Sydney",
+]
 SECRET = "whsec_YmVuY2gtcm91dGVyLXNlY3JldC1rZXk="
 
 
@@ -69,25 +108,51 @@ def _word(rnd: random.Random) -> str:
     return "".join(rnd.choice(string.ascii_lowercase) for _ in range(rnd.randint(4, 9)))
 
 
-def large_document(reps: int = 1000, accounts: int = 10_000, territories: int = 500,
-                   webhook_url: str | None = None, seed: int = 3) -> dict[str, Any]:
+def large_document(
+    reps: int = 1000,
+    accounts: int = 10_000,
+    territories: int = 500,
+    webhook_url: str | None = None,
+    seed: int = 3,
+) -> dict[str, Any]:
     """1,000 reps in 50 teams of 20 (every strategy), 500 territories, 10,000 accounts."""
     rnd = random.Random(seed)
-    rep_docs = [{"id": f"rep-{i}", "name": f"Rep {i}", "timezone": rnd.choice(ZONES),
-                 "capacity": {"day": 500, "week": 2000},
-                 **({"out_of_office": [{"from": "2026-11-23", "to": "2026-11-27"}]}
-                    if i % 37 == 0 else {}), **({"paused": True} if i % 53 == 0 else {})}
-                for i in range(reps)]
+    rep_docs = [
+        {
+            "id": f"rep-{i}",
+            "name": f"Rep {i}",
+            "timezone": rnd.choice(ZONES),
+            "capacity": {"day": 500, "week": 2000},
+            **(
+                {"out_of_office": [{"from": "2026-11-23", "to": "2026-11-27"}]}
+                if i % 37 == 0
+                else {}
+            ),
+            **({"paused": True} if i % 53 == 0 else {}),
+        }
+        for i in range(reps)
+    ]
     strategies = ["round_robin", "weighted_round_robin", "least_loaded"]
-    teams = [{"id": f"team-{t}", "name": f"Team {t}", "stages": ["mql", "sql"],
-              "strategy": strategies[t % 3], "respect_working_hours": t % 2 == 0,
-              "members": [{"rep": f"rep-{t * 20 + k}", "weight": 1 + k % 3} for k in range(20)],
-              "fallback": {"queue": f"queue-{t}"}} for t in range(reps // 20)]
+    teams = [
+        {
+            "id": f"team-{t}",
+            "name": f"Team {t}",
+            "stages": ["mql", "sql"],
+            "strategy": strategies[t % 3],
+            "respect_working_hours": t % 2 == 0,
+            "members": [{"rep": f"rep-{t * 20 + k}", "weight": 1 + k % 3} for k in range(20)],
+            "fallback": {"queue": f"queue-{t}"},
+        }
+        for t in range(reps // 20)
+    ]
     terr = []
     for i in range(territories):
-        rule: dict[str, Any] = {"id": f"terr-{i}", "priority": i,
-                                "countries": rnd.sample(COUNTRIES, 2),
-                                "teams": {"mql": f"team-{i % 50}", "sql": f"team-{(i + 7) % 50}"}}
+        rule: dict[str, Any] = {
+            "id": f"terr-{i}",
+            "priority": i,
+            "countries": rnd.sample(COUNTRIES, 2),
+            "teams": {"mql": f"team-{i % 50}", "sql": f"team-{(i + 7) % 50}"},
+        }
         if i % 3 == 0:
             rule["industries"] = rnd.sample(INDUSTRIES, 2)
         if i % 4 == 0:
@@ -103,16 +168,29 @@ def large_document(reps: int = 1000, accounts: int = 10_000, territories: int = 
         if name in names:
             continue
         names.add(name)
-        account_docs.append({"id": f"acc-{i}", "name": f"{name.title()} Inc",
-                             "domains": [f"{name.replace(' ', '')}.example"],
-                             **({"owner": f"rep-{rnd.randrange(reps)}"} if i % 2 else {})})
-    return {"version": "bench", "timezone": "Europe/Paris", "reps": rep_docs, "teams": teams,
-            "segments": [{"id": "smb", "max": 199}, {"id": "mid", "min": 200, "max": 999},
-                         {"id": "ent", "min": 1000}],
-            "territories": terr, "default_teams": {"mql": "team-0", "sql": "team-1"},
-            "accounts": account_docs,
-            "webhooks": [{"id": "sink", "url": webhook_url, "secret": SECRET}]
-            if webhook_url else []}
+        account_docs.append(
+            {
+                "id": f"acc-{i}",
+                "name": f"{name.title()} Inc",
+                "domains": [f"{name.replace(' ', '')}.example"],
+                **({"owner": f"rep-{rnd.randrange(reps)}"} if i % 2 else {}),
+            }
+        )
+    return {
+        "version": "bench",
+        "timezone": "Europe/Paris",
+        "reps": rep_docs,
+        "teams": teams,
+        "segments": [
+            {"id": "smb", "max": 199},
+            {"id": "mid", "min": 200, "max": 999},
+            {"id": "ent", "min": 1000},
+        ],
+        "territories": terr,
+        "default_teams": {"mql": "team-0", "sql": "team-1"},
+        "accounts": account_docs,
+        "webhooks": [{"id": "sink", "url": webhook_url, "secret": SECRET}] if webhook_url else [],
+    }
 
 
 def sample_leads(cfg: RoutingConfig, n: int, seed: int = 5) -> list[LeadSnapshot]:
@@ -134,11 +212,19 @@ def sample_leads(cfg: RoutingConfig, n: int, seed: int = 5) -> list[LeadSnapshot
         elif kind == 6:
             name = account.name
             pos = rnd.randrange(len(name))
-            domain_, free, company = "gmail.com", True, name[:pos] + name[pos + 1:]
-        out.append(LeadSnapshot(
-            email=f"lead{i}@{domain_}", email_domain=domain_, is_free_email=free, company=company,
-            country=rnd.choice(COUNTRIES), postal_code=f"{rnd.randrange(10000, 99999)}",
-            company_size=rnd.choice([10, 150, 600, 5000]), industry=rnd.choice(INDUSTRIES)))
+            domain_, free, company = "gmail.com", True, name[:pos] + name[pos + 1 :]
+        out.append(
+            LeadSnapshot(
+                email=f"lead{i}@{domain_}",
+                email_domain=domain_,
+                is_free_email=free,
+                company=company,
+                country=rnd.choice(COUNTRIES),
+                postal_code=f"{rnd.randrange(10000, 99999)}",
+                company_size=rnd.choice([10, 150, 600, 5000]),
+                industry=rnd.choice(INDUSTRIES),
+            )
+        )
     return out
 
 
@@ -165,21 +251,32 @@ def bench_pure(cfg: RoutingConfig, leads: list[LeadSnapshot]) -> tuple[float, fl
 
 
 def stage_events(leads: list[LeadSnapshot]) -> list[StageChanged]:
-    return [StageChanged(lead_id=str(uuid.uuid4()), occurred_at=NOW, from_stage=Stage.INQUIRY,
-                         to_stage=Stage.MQL if i % 3 else Stage.SQL,
-                         reasons=(Reason(rule_id="mql", message="qualified"),),
-                         model_version="bench", cause_event_id=uuid.uuid4(), lead=lead)
-            for i, lead in enumerate(leads)]
+    return [
+        StageChanged(
+            lead_id=str(uuid.uuid4()),
+            occurred_at=NOW,
+            from_stage=Stage.INQUIRY,
+            to_stage=Stage.MQL if i % 3 else Stage.SQL,
+            reasons=(Reason(rule_id="mql", message="qualified"),),
+            model_version="bench",
+            cause_event_id=uuid.uuid4(),
+            lead=lead,
+        )
+        for i, lead in enumerate(leads)
+    ]
 
 
-async def bench_consumer(stack: Stack, doc: dict[str, Any], count: int
-                         ) -> tuple[float, float, dict[str, Any]]:
+async def bench_consumer(
+    stack: Stack, doc: dict[str, Any], count: int
+) -> tuple[float, float, dict[str, Any]]:
     """Assignments per second through the consumer, then deliveries per second of their webhooks."""
     topic = f"leadrelay.bench.router.{uuid.uuid4().hex[:8]}"
     sink_port = free_port()
     sink = subprocess.Popen([sys.executable, "-m", "bench.router.sink", str(sink_port)])
-    doc = {**doc, "webhooks": [{"id": "sink", "url": f"http://127.0.0.1:{sink_port}/hook",
-                                "secret": SECRET}]}
+    doc = {
+        **doc,
+        "webhooks": [{"id": "sink", "url": f"http://127.0.0.1:{sink_port}/hook", "secret": SECRET}],
+    }
     cfg = compile_config(from_document(doc))
     try:
         async with scratch_database(stack.database_url, "bench_router") as url:
@@ -193,23 +290,24 @@ async def bench_consumer(stack: Stack, doc: dict[str, Any], count: int
         sink.wait()
 
 
-async def _consume(bootstrap: str, url: str, topic: str, cfg: RoutingConfig,
-                   count: int) -> tuple[float, float]:
+async def _consume(
+    bootstrap: str, url: str, topic: str, cfg: RoutingConfig, count: int
+) -> tuple[float, float]:
     producer = make_producer(bootstrap, client_id="bench-router", send_timeout_s=30)
     await producer.start()
     events = stage_events(sample_leads(cfg, count, seed=count))
     futures = []
     for event in events:
         record = encode(event)
-        futures.append(await producer.send(topic, value=record.value, key=record.key,
-                                           headers=record.headers))
+        futures.append(
+            await producer.send(topic, value=record.value, key=record.key, headers=record.headers)
+        )
     await asyncio.gather(*futures)
     engine = make_engine(url)
     relay = OutboxRelay(engine, orm.outbox, producer, poll_interval_s=0.2)
 
     async def batch(evs: Sequence[Event]) -> None:
-        await handlers.handle_batch(evs, uow=RouterUnitOfWork(engine), config=cfg,
-                                    now=lambda: NOW)
+        await handlers.handle_batch(evs, uow=RouterUnitOfWork(engine), config=cfg, now=lambda: NOW)
 
     try:
         elapsed = await drive_consumer(bootstrap, topic, producer, count, batch, relay)
@@ -228,8 +326,15 @@ async def _deliver(url: str, cfg: RoutingConfig, count: int, port: int) -> float
                     break
             except aiohttp.ClientError:
                 await asyncio.sleep(0.1)
-        deliverer = Deliverer(engine, orm.deliveries, cfg.endpoints(), client, batch_size=200,
-                              states=orm.endpoint_states, attempts=orm.attempts)
+        deliverer = Deliverer(
+            engine,
+            orm.deliveries,
+            cfg.endpoints(),
+            client,
+            batch_size=200,
+            states=orm.endpoint_states,
+            attempts=orm.attempts,
+        )
         started, sent = time.perf_counter(), 0
         while sent < count:
             n = await deliverer.deliver_once()
@@ -251,15 +356,43 @@ def main() -> int:
     report = Report("router: pure decisions, assignments through the consumer, webhook deliveries")
     doc = large_document()
     cfg = compile_config(from_document(doc))
-    p50 = report.add(Figure("pure decision p50", "ms", [], higher_is_better=False,
-                            note="1,000 reps, 10,000 accounts, 500 territories"))
-    p99 = report.add(Figure("pure decision p99", "ms", [], target=1.0, higher_is_better=False,
-                            note="matching + territory + strategy, capacity and hours"))
+    p50 = report.add(
+        Figure(
+            "pure decision p50",
+            "ms",
+            [],
+            higher_is_better=False,
+            note="1,000 reps, 10,000 accounts, 500 territories",
+        )
+    )
+    p99 = report.add(
+        Figure(
+            "pure decision p99",
+            "ms",
+            [],
+            target=1.0,
+            higher_is_better=False,
+            note="matching + territory + strategy, capacity and hours",
+        )
+    )
     rate = report.add(Figure("pure decisions", "decisions/s", []))
-    through = report.add(Figure("assignments through the router consumer", "assignments/s", [],
-                                target=1_000, note="batches of ≤500, same large config, relay on"))
-    hooks = report.add(Figure("webhook deliveries to a local receiver", "deliveries/s", [],
-                              note="lease 200, sign, POST, record the attempt"))
+    through = report.add(
+        Figure(
+            "assignments through the router consumer",
+            "assignments/s",
+            [],
+            target=1_000,
+            note="batches of ≤500, same large config, relay on",
+        )
+    )
+    hooks = report.add(
+        Figure(
+            "webhook deliveries to a local receiver",
+            "deliveries/s",
+            [],
+            note="lease 200, sign, POST, record the attempt",
+        )
+    )
     leads = sample_leads(cfg, decisions)
     for _ in range(runs):
         a, b, c = bench_pure(cfg, leads)
@@ -278,8 +411,13 @@ def main() -> int:
     finally:
         stack.stop()
         remove_scratch(work)
-    report.context.update(runs=runs, cores=machine()["cores"], reps=len(cfg.reps),
-                          accounts=len(cfg.accounts), territories=len(cfg.territories))
+    report.context.update(
+        runs=runs,
+        cores=machine()["cores"],
+        reps=len(cfg.reps),
+        accounts=len(cfg.accounts),
+        territories=len(cfg.territories),
+    )
     report.finish("router", smoke=args.smoke)
     return 0
 

@@ -47,8 +47,15 @@ from scoring.settings import ScoringSettings
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 LANES = ScoringSettings.model_fields["consumer_lanes"].default  # as the service runs by default
-KINDS = ["page_view", "email_open", "email_click", "content_download", "webinar_registered",
-         "webinar_attended", "ad_click"]
+KINDS = [
+    "page_view",
+    "email_open",
+    "email_click",
+    "content_download",
+    "webinar_registered",
+    "webinar_attended",
+    "ad_click",
+]
 INDUSTRIES = ["software", "saas", "retail", "manufacturing", "fintech", "health", "education"]
 
 
@@ -65,11 +72,24 @@ def fifty_rule_model() -> ScoringModel:
             ("company", "present: true"),
         ][i % 6]
         fit.append(f"  - {{id: fit.r{i}, field: {field}, {test}, points: {i % 7 - 2}}}")
-    eng = [f"  - {{id: eng.r{i}, event: {KINDS[i % 7]}, points: {i % 9 + 1}, cap: {30 + i}"
-           + (f", url_contains: /p{i % 3}" if i % 4 == 0 else "") + "}" for i in range(20)]
-    text = "\n".join([
-        "version: bench-50", "grades: {A: 40, B: 25, C: 10, D: 5}", "fit:", *fit,
-        "engagement:", *eng, "fast_lanes:", "  - {id: fast.demo, event: demo_requested}"])
+    eng = [
+        f"  - {{id: eng.r{i}, event: {KINDS[i % 7]}, points: {i % 9 + 1}, cap: {30 + i}"
+        + (f", url_contains: /p{i % 3}" if i % 4 == 0 else "")
+        + "}"
+        for i in range(20)
+    ]
+    text = "\n".join(
+        [
+            "version: bench-50",
+            "grades: {A: 40, B: 25, C: 10, D: 5}",
+            "fit:",
+            *fit,
+            "engagement:",
+            *eng,
+            "fast_lanes:",
+            "  - {id: fast.demo, event: demo_requested}",
+        ]
+    )
     model = parse(text, "bench-50")
     assert len(model.fit_rules) + len(model.engagement_rules) == 50
     return model
@@ -77,19 +97,35 @@ def fifty_rule_model() -> ScoringModel:
 
 def sample_form(rnd: random.Random, email: str, at: datetime) -> FormSubmitted:
     lead = intake_domain.snapshot(
-        email=email, first_name="Ada", company=f"Co {rnd.randrange(500)}",
+        email=email,
+        first_name="Ada",
+        company=f"Co {rnd.randrange(500)}",
         title=rnd.choice(["VP Sales", "Engineer", "Head of Data", "Director IT", "Analyst"]),
-        country=rnd.choice(["US", "GB", "DE", "FR", "BR"]), company_size=rnd.randrange(1, 9000),
-        industry=rnd.choice(INDUSTRIES))
+        country=rnd.choice(["US", "GB", "DE", "FR", "BR"]),
+        company_size=rnd.randrange(1, 9000),
+        industry=rnd.choice(INDUSTRIES),
+    )
     return intake_domain.form_submitted(
-        lead=lead, event_id=uuid.uuid4(), occurred_at=at, received_at=at, source_system="web",
-        fields={}, consent={}, utm={}, page_url="https://example.com/p1")
+        lead=lead,
+        event_id=uuid.uuid4(),
+        occurred_at=at,
+        received_at=at,
+        source_system="web",
+        fields={},
+        consent={},
+        utm={},
+        page_url="https://example.com/p1",
+    )
 
 
 def sample_engagement(rnd: random.Random, lead_id: str, at: datetime) -> EngagementRecorded:
-    return EngagementRecorded(lead_id=lead_id, occurred_at=at, received_at=at,
-                              engagement_type=rnd.choice(KINDS),
-                              url=f"https://example.com/p{rnd.randrange(4)}")
+    return EngagementRecorded(
+        lead_id=lead_id,
+        occurred_at=at,
+        received_at=at,
+        engagement_type=rnd.choice(KINDS),
+        url=f"https://example.com/p{rnd.randrange(4)}",
+    )
 
 
 def bench_pure(seconds: float) -> float:
@@ -107,8 +143,11 @@ def bench_pure(seconds: float) -> float:
         profiles.append(p)
     now = T0 + timedelta(days=2)
     events: list[Event] = [
-        sample_form(rnd, profiles[i % 200].snapshot.email or "", now) if i % 5 == 0
-        else sample_engagement(rnd, profiles[i % 200].lead_id, now) for i in range(5000)]
+        sample_form(rnd, profiles[i % 200].snapshot.email or "", now)
+        if i % 5 == 0
+        else sample_engagement(rnd, profiles[i % 200].lead_id, now)
+        for i in range(5000)
+    ]
     done, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         for i, event in enumerate(events):
@@ -127,8 +166,11 @@ def intake_events(count: int, leads: int, topic: str) -> list[Record]:
     for i in range(count):
         at = T0 + timedelta(seconds=i)
         email = emails[rnd.randrange(leads)]
-        event: Event = sample_form(rnd, email, at) if rnd.random() < 0.25 else \
-            sample_engagement(rnd, lead_id_for(email), at)
+        event: Event = (
+            sample_form(rnd, email, at)
+            if rnd.random() < 0.25
+            else sample_engagement(rnd, lead_id_for(email), at)
+        )
         record = encode(event)
         out.append((topic, record.key, record.value, record.headers))
     return out
@@ -142,8 +184,9 @@ async def bench_consumer(stack: Stack, count: int, leads: int) -> tuple[float, d
         return await _consume(stack.bootstrap, url, topic, count, leads)
 
 
-async def _consume(bootstrap: str, url: str, topic: str, count: int,
-                   leads: int) -> tuple[float, dict[str, float]]:
+async def _consume(
+    bootstrap: str, url: str, topic: str, count: int, leads: int
+) -> tuple[float, dict[str, float]]:
     producer = make_producer(bootstrap, client_id="bench-scoring", send_timeout_s=30)
     await producer.start()
     records = intake_events(count, leads, topic)
@@ -154,12 +197,12 @@ async def _consume(bootstrap: str, url: str, topic: str, count: int,
     relay = OutboxRelay(engine, orm.outbox, producer, poll_interval_s=0.2)
 
     async def batch(events: Sequence[Event]) -> None:
-        await handlers.handle_batch(events, uow=ScoringUnitOfWork(engine), model=model,
-                                    now=lambda: datetime.now(UTC))
+        await handlers.handle_batch(
+            events, uow=ScoringUnitOfWork(engine), model=model, now=lambda: datetime.now(UTC)
+        )
 
     try:
-        elapsed = await drive_consumer(bootstrap, topic, producer, count, batch, relay,
-                                       lanes=LANES)
+        elapsed = await drive_consumer(bootstrap, topic, producer, count, batch, relay, lanes=LANES)
     finally:
         await producer.stop()
         await engine.dispose()
@@ -173,14 +216,28 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--leads", type=int, default=2_000)
     args = parser.parse_args()
-    runs, seconds, count, leads = (1, 0.3, 600, 100) if args.smoke else \
-        (args.runs, 3.0, args.events, args.leads)
+    runs, seconds, count, leads = (
+        (1, 0.3, 600, 100) if args.smoke else (args.runs, 3.0, args.events, args.leads)
+    )
     report = Report("scoring: pure decisions and the consumer with PostgreSQL")
-    pure = report.add(Figure("pure scoring, 50-rule model", "evaluations/s", [], target=50_000,
-                             note="fit + decayed engagement (20 prior hits) + stage decision"))
-    through = report.add(Figure("intake events through the scoring consumer", "events/s", [],
-                                target=2_000,
-                                note=f"polls of ≤500 in {LANES} lanes, relay running"))
+    pure = report.add(
+        Figure(
+            "pure scoring, 50-rule model",
+            "evaluations/s",
+            [],
+            target=50_000,
+            note="fit + decayed engagement (20 prior hits) + stage decision",
+        )
+    )
+    through = report.add(
+        Figure(
+            "intake events through the scoring consumer",
+            "events/s",
+            [],
+            target=2_000,
+            note=f"polls of ≤500 in {LANES} lanes, relay running",
+        )
+    )
     for _ in range(runs):
         pure.runs.append(bench_pure(seconds))
     work = scratch_dir("bench-scoring-")

@@ -53,9 +53,14 @@ channels: [{id: ops, type: webhook, url: "http://127.0.0.1:9/unused"}]
 
 async def _stats(engine: Any) -> dict[str, float]:
     async with engine.connect() as conn:
-        row = (await conn.execute(sa.text(
-            "SELECT xact_commit, tup_inserted, tup_updated, tup_fetched FROM pg_stat_database "
-            "WHERE datname = current_database()"))).one()
+        row = (
+            await conn.execute(
+                sa.text(
+                    "SELECT xact_commit, tup_inserted, tup_updated, tup_fetched "
+                    "FROM pg_stat_database WHERE datname = current_database()"
+                )
+            )
+        ).one()
     return {"xact": row[0], "inserted": row[1], "updated": row[2], "fetched": row[3]}
 
 
@@ -63,8 +68,9 @@ class LoadedTooLate(RuntimeError):
     """The clocks were not all stored before the first of them fell due: no lateness to read."""
 
 
-async def run_once(database_url: str, clocks: int, spread_s: float, lead_s: float
-                   ) -> dict[str, float]:
+async def run_once(
+    database_url: str, clocks: int, spread_s: float, lead_s: float
+) -> dict[str, float]:
     async with scratch_database(database_url, "bench_sla") as url:
         await asyncio.to_thread(upgrade, "sla_monitor", url, orm.SCHEMA)
         config = parse(POLICIES)
@@ -74,27 +80,32 @@ async def run_once(database_url: str, clocks: int, spread_s: float, lead_s: floa
         rows = []
         for i in range(clocks):
             due = start + timedelta(seconds=spread_s * i / clocks)
-            h = domain.Handoff(f"lead-{i}", uuid.uuid4(), Stage.MQL,
-                               domain.Person(f"rep-{i % 200}", "Rep"), f"team-{i % 10}",
-                               due - policy.first_touch)
+            h = domain.Handoff(
+                f"lead-{i}",
+                uuid.uuid4(),
+                Stage.MQL,
+                domain.Person(f"rep-{i % 200}", "Rep"),
+                f"team-{i % 10}",
+                due - policy.first_touch,
+            )
             rows.append(row_of(domain.start_clock(h, policy, config.version)))
         async with engine.begin() as conn:
             for chunk in range(0, len(rows), 5000):
-                await conn.execute(sa.insert(orm.clocks), rows[chunk:chunk + 5000])
+                await conn.execute(sa.insert(orm.clocks), rows[chunk : chunk + 5000])
         async with engine.connect() as conn:
             await conn.execute(sa.text("ANALYZE sla.clocks"))
         loaded = datetime.now(UTC)
         if loaded > start:
-            raise LoadedTooLate(f"loading took too long: {loaded - start} past the first "
-                                "deadline")
+            raise LoadedTooLate(f"loading took too long: {loaded - start} past the first deadline")
 
         fired = 0
         all_fired = asyncio.Event()
 
         async def tick() -> int:
             nonlocal fired
-            alerts = await handlers.fire_due(uow=SlaUnitOfWork(engine), config=config,
-                                             now=datetime.now(UTC), limit=500)
+            alerts = await handlers.fire_due(
+                uow=SlaUnitOfWork(engine), config=config, now=datetime.now(UTC), limit=500
+            )
             fired += len(alerts)
             if fired >= clocks:
                 all_fired.set()
@@ -110,17 +121,25 @@ async def run_once(database_url: str, clocks: int, spread_s: float, lead_s: floa
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         after = await _stats(engine)
         async with engine.connect() as conn:
-            late = [float(r[0]) for r in await conn.execute(sa.text(
-                "SELECT extract(epoch FROM fired_at - scheduled_at) FROM sla.alerts"))]
+            late = [
+                float(r[0])
+                for r in await conn.execute(
+                    sa.text("SELECT extract(epoch FROM fired_at - scheduled_at) FROM sla.alerts")
+                )
+            ]
         await engine.dispose()
     active = spread_s  # the deadlines span this long; the scheduler idles before the first
     return {
-        "p50": percentile(late, 50), "p99": percentile(late, 99), "max": max(late),
-        "alerts": len(late), "rate": len(late) / active,
+        "p50": percentile(late, 50),
+        "p99": percentile(late, 99),
+        "max": max(late),
+        "alerts": len(late),
+        "rate": len(late) / active,
         "xact_s": (after["xact"] - before["xact"]) / wall,
-        "written_s": (after["inserted"] + after["updated"] - before["inserted"]
-                      - before["updated"]) / wall,
-        "cpu": 100.0 * cpu / wall}
+        "written_s": (after["inserted"] + after["updated"] - before["inserted"] - before["updated"])
+        / wall,
+        "cpu": 100.0 * cpu / wall,
+    }
 
 
 def main() -> int:
@@ -131,12 +150,21 @@ def main() -> int:
     parser.add_argument("--spread", type=float, default=120.0, help="seconds the deadlines span")
     args = parser.parse_args()
     configure("bench-sla", "warning")  # the scheduler's own logs are not the figures
-    runs, clocks, spread, lead = ((1, 2_000, 4.0, 4.0) if args.smoke
-                                  else (args.runs, args.clocks, args.spread, 25.0))
+    runs, clocks, spread, lead = (
+        (1, 2_000, 4.0, 4.0) if args.smoke else (args.runs, args.clocks, args.spread, 25.0)
+    )
     report = Report("sla-monitor: alert lateness with open clocks, scheduler database load")
     p50 = report.add(Figure("alert lateness p50", "s", [], higher_is_better=False))
-    p99 = report.add(Figure("alert lateness p99", "s", [], target=1.0, higher_is_better=False,
-                            note=f"{clocks:,} clocks due over {spread:g} s, one scheduler"))
+    p99 = report.add(
+        Figure(
+            "alert lateness p99",
+            "s",
+            [],
+            target=1.0,
+            higher_is_better=False,
+            note=f"{clocks:,} clocks due over {spread:g} s, one scheduler",
+        )
+    )
     worst = report.add(Figure("alert lateness max", "s", [], higher_is_better=False))
     rate = report.add(Figure("alerts fired", "alerts/s", [], note="alert + outbox + webhook row"))
     xact = report.add(Figure("database transactions", "commits/s", [], higher_is_better=False))
@@ -145,8 +173,9 @@ def main() -> int:
     work = scratch_dir("bench-sla-")
     url, server = os.environ.get("DATABASE_URL", ""), None
     if not url:
-        server = postgres.start(work / "postgres", port=None, durable=False,
-                                log_path=work / "postgres.log")
+        server = postgres.start(
+            work / "postgres", port=None, durable=False, log_path=work / "postgres.log"
+        )
         url = server.url
     try:
         for _ in range(runs):
@@ -156,16 +185,28 @@ def main() -> int:
                 lead *= 2
                 report.context.setdefault("loading_retried", []).append(str(exc))
                 r = asyncio.run(run_once(url, clocks, spread, lead))
-            for figure, key in ((p50, "p50"), (p99, "p99"), (worst, "max"), (rate, "rate"),
-                                (xact, "xact_s"), (written, "written_s"), (cpu, "cpu")):
+            for figure, key in (
+                (p50, "p50"),
+                (p99, "p99"),
+                (worst, "max"),
+                (rate, "rate"),
+                (xact, "xact_s"),
+                (written, "written_s"),
+                (cpu, "cpu"),
+            ):
                 figure.runs.append(round(r[key], 4))
     finally:
         if server is not None:
             server.stop()
         remove_scratch(work)
-    report.context.update(runs=runs, clocks=clocks, spread_s=spread, lead_s=lead,
-                          cores=machine()["cores"],
-                          postgres="local, fsync off (as in the other benches)")
+    report.context.update(
+        runs=runs,
+        clocks=clocks,
+        spread_s=spread,
+        lead_s=lead,
+        cores=machine()["cores"],
+        postgres="local, fsync off (as in the other benches)",
+    )
     report.finish("sla", smoke=args.smoke)
     return 0
 

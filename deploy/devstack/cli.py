@@ -14,11 +14,15 @@ from .stack import ROOT, SERVICES, Stack
 
 def run_stack(args: argparse.Namespace) -> int:
     data_dir = Path(os.environ.get("LEADRELAY_DATA_DIR", ROOT / ".data"))
-    stack = Stack(data_dir=data_dir, extra_env={
-        # Short round-the-clock SLAs in development, so that `make demo` shows the alerts.
-        "SLA_POLICIES_PATH": os.environ.get("SLA_POLICIES_PATH",
-                                            str(ROOT / "deploy" / "config" / "sla-demo.yaml")),
-    })
+    stack = Stack(
+        data_dir=data_dir,
+        extra_env={
+            # Short round-the-clock SLAs in development, so that `make demo` shows the alerts.
+            "SLA_POLICIES_PATH": os.environ.get(
+                "SLA_POLICIES_PATH", str(ROOT / "deploy" / "config" / "sla-demo.yaml")
+            ),
+        },
+    )
     stopping = False
 
     def on_signal(signum: int, _: FrameType | None) -> None:
@@ -45,10 +49,13 @@ def run_stack(args: argparse.Namespace) -> int:
     print("\nleadrelay is up:")
     for spec in SERVICES:
         token = "" if spec.name == "intake" else f"   token: {stack.admin_token(spec.name)}"
-        print(f"  {spec.name:<12} {stack.url(spec.name)}   (docs: {stack.url(spec.name)}/docs)"
-              f"{token}")
-    print(f"  API key      {key}\n               (every scope; kept in {data_dir / 'dev-api-key'};"
-          " make your own with `leadrelay keys create`)")
+        print(
+            f"  {spec.name:<12} {stack.url(spec.name)}   (docs: {stack.url(spec.name)}/docs){token}"
+        )
+    print(
+        f"  API key      {key}\n               (every scope; kept in {data_dir / 'dev-api-key'};"
+        " make your own with `leadrelay keys create`)"
+    )
     print("  try: make demo    — stop with Ctrl-C\n", flush=True)
     signal.pause()
     return 0

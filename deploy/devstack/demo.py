@@ -19,17 +19,42 @@ from .receiver import Received, Receiver
 from .stack import ROOT
 
 LEADS: list[dict[str, Any]] = [
-    {"email": "ada.lovelace@northwind.example", "first_name": "Ada", "last_name": "Lovelace",
-     "company": "Northwind Traders", "title": "VP Engineering", "country": "GB",
-     "company_size": 250, "industry": "Software", "page_url": "https://leadrelay.dev/demo",
-     "utm": {"utm_source": "google", "utm_campaign": "q4-demo"}},
-    {"email": "grace@contoso.example", "first_name": "Grace", "last_name": "Hopper",
-     "company": "Contoso", "title": "Director of IT", "country": "US", "company_size": 1200},
-    {"email": "linus@initech.example", "first_name": "Linus", "company": "Initech",
-     "title": "Head of Data", "country": "DE", "company_size": 80},
+    {
+        "email": "ada.lovelace@northwind.example",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "company": "Northwind Traders",
+        "title": "VP Engineering",
+        "country": "GB",
+        "company_size": 250,
+        "industry": "Software",
+        "page_url": "https://leadrelay.dev/demo",
+        "utm": {"utm_source": "google", "utm_campaign": "q4-demo"},
+    },
+    {
+        "email": "grace@contoso.example",
+        "first_name": "Grace",
+        "last_name": "Hopper",
+        "company": "Contoso",
+        "title": "Director of IT",
+        "country": "US",
+        "company_size": 1200,
+    },
+    {
+        "email": "linus@initech.example",
+        "first_name": "Linus",
+        "company": "Initech",
+        "title": "Head of Data",
+        "country": "DE",
+        "company_size": 80,
+    },
     {"email": "someone@gmail.com", "first_name": "Sam", "title": "Student", "country": "FR"},
-    {"email": "katherine@globex.example", "first_name": "Katherine", "company": "Globex",
-     "country": "US"},
+    {
+        "email": "katherine@globex.example",
+        "first_name": "Katherine",
+        "company": "Globex",
+        "country": "US",
+    },
 ]
 
 
@@ -47,12 +72,16 @@ def show(item: Received) -> None:
         return  # the same alerts as ops, in another format
     if item.hook == "crm":
         owner = data.get("owner", {})
-        print(f"  ← webhook {item.webhook_id[:16]}…  lead {data.get('lead_id', '')[:8]} "
-              f"→ {owner.get('name')} ({data.get('team_id')})\n      why: {data.get('summary')}")
+        print(
+            f"  ← webhook {item.webhook_id[:16]}…  lead {data.get('lead_id', '')[:8]} "
+            f"→ {owner.get('name')} ({data.get('team_id')})\n      why: {data.get('summary')}"
+        )
     else:
-        print(f"  ⚠ {item.payload.get('type')} {item.webhook_id[:16]}…  lead "
-              f"{data.get('lead_id', '')[:8]} owner {data.get('owner_id')}\n"
-              f"      why: {data.get('summary')}")
+        print(
+            f"  ⚠ {item.payload.get('type')} {item.webhook_id[:16]}…  lead "
+            f"{data.get('lead_id', '')[:8]} owner {data.get('owner_id')}\n"
+            f"      why: {data.get('summary')}"
+        )
 
 
 def receiver_secrets(routing_path: Path, policies_path: Path) -> dict[str, str]:
@@ -60,33 +89,49 @@ def receiver_secrets(routing_path: Path, policies_path: Path) -> dict[str, str]:
     webhook and sla-monitor's alert channels."""
     routing = load(routing_path)
     policies = load_policies(policies_path)
-    return {"crm": next(w.secret for w in routing.spec.webhooks),
-            **{c.endpoint.id: c.endpoint.secret for c in policies.channels.values()}}
+    return {
+        "crm": next(w.secret for w in routing.spec.webhooks),
+        **{c.endpoint.id: c.endpoint.secret for c in policies.channels.values()},
+    }
 
 
 async def run(intake_url: str, receiver_port: int, wait_s: float) -> int:
-    secrets = receiver_secrets(RouterSettings().config_path, Path(os.environ.get(
-        "SLA_POLICIES_PATH", ROOT / "deploy" / "config" / "sla-demo.yaml")))
+    secrets = receiver_secrets(
+        RouterSettings().config_path,
+        Path(os.environ.get("SLA_POLICIES_PATH", ROOT / "deploy" / "config" / "sla-demo.yaml")),
+    )
     receiver = Receiver(secrets=secrets, port=receiver_port, on_receive=show)
     receiver.start()
-    print(f"demo receiver listening on http://127.0.0.1:{receiver_port}/hooks/"
-          f"{{{','.join(secrets)}}}")
+    print(
+        f"demo receiver listening on http://127.0.0.1:{receiver_port}/hooks/{{{','.join(secrets)}}}"
+    )
     lead_ids = []
-    async with httpx.AsyncClient(base_url=intake_url, timeout=10,
-                                 headers={"Authorization": f"Bearer {api_key()}"}) as client:
+    async with httpx.AsyncClient(
+        base_url=intake_url, timeout=10, headers={"Authorization": f"Bearer {api_key()}"}
+    ) as client:
         for lead in people(uuid.uuid4().hex[:6]):
             resp = await client.post("/v1/forms", json=lead)
             body = resp.json()
-            print(f"→ POST /v1/forms {lead['email']:<41} {resp.status_code} "
-                  f"lead {body.get('lead_id', '')[:8]}")
+            print(
+                f"→ POST /v1/forms {lead['email']:<41} {resp.status_code} "
+                f"lead {body.get('lead_id', '')[:8]}"
+            )
             lead_ids.append(body.get("lead_id"))
         first = await receiver.wait_for("crm", lead_ids[0], 30)
         if first:
-            resp = await client.post("/v1/activities", json={
-                "lead_id": lead_ids[0], "activity_type": "call",
-                "actor_id": first[0].payload["data"]["owner"]["id"], "subject": "Intro call"})
-            print(f"→ POST /v1/activities call for lead {lead_ids[0][:8]}: {resp.status_code} "
-                  "(its SLA clock stops: no alert for it)")
+            resp = await client.post(
+                "/v1/activities",
+                json={
+                    "lead_id": lead_ids[0],
+                    "activity_type": "call",
+                    "actor_id": first[0].payload["data"]["owner"]["id"],
+                    "subject": "Intro call",
+                },
+            )
+            print(
+                f"→ POST /v1/activities call for lead {lead_ids[0][:8]}: {resp.status_code} "
+                "(its SLA clock stops: no alert for it)"
+            )
     print(f"waiting up to {wait_s:.0f}s for SLA alerts on the unworked leads…")
     deadline = time.monotonic() + wait_s
     ours = {lead for lead in lead_ids if lead}
@@ -94,9 +139,11 @@ async def run(intake_url: str, receiver_port: int, wait_s: float) -> int:
         await asyncio.sleep(0.5)
     receiver.stop()
     routed, alerts = _of(receiver, "crm", ours), _of(receiver, "ops", ours)
-    print(f"\n{len(routed)} leads routed, {len(alerts)} SLA alerts "
-          f"({len(_breaches(receiver, ours))} breaches), "
-          f"{len(receiver.rejected)} bad signatures.")
+    print(
+        f"\n{len(routed)} leads routed, {len(alerts)} SLA alerts "
+        f"({len(_breaches(receiver, ours))} breaches), "
+        f"{len(receiver.rejected)} bad signatures."
+    )
     return 0 if routed else 1
 
 
@@ -122,8 +169,10 @@ def api_key() -> str:
         return key
     path = Path(os.environ.get("LEADRELAY_DATA_DIR", ROOT / ".data")) / "dev-api-key"
     if not path.exists():
-        raise SystemExit(f"no API key: start the stack with `make run` (it writes {path}) or "
-                         "set LEADRELAY_API_KEY")
+        raise SystemExit(
+            f"no API key: start the stack with `make run` (it writes {path}) or "
+            "set LEADRELAY_API_KEY"
+        )
     return path.read_text().strip()
 
 

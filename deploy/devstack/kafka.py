@@ -33,10 +33,22 @@ def ensure_jars() -> Path:
     if not list(JARS.glob("kafka_2.13-*.jar")):
         mvn = shutil.which("mvn")
         if mvn is None:
-            raise RuntimeError("Maven (mvn) is needed to fetch Kafka; install it or set "
-                               "KAFKA_BOOTSTRAP_SERVERS to an existing cluster")
-        subprocess.run([mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-                        "-DincludeScope=runtime"], check=True)
+            raise RuntimeError(
+                "Maven (mvn) is needed to fetch Kafka; install it or set "
+                "KAFKA_BOOTSTRAP_SERVERS to an existing cluster"
+            )
+        subprocess.run(
+            [
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(POM),
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+            ],
+            check=True,
+        )
     return JARS
 
 
@@ -89,8 +101,9 @@ log.retention.hours=168
 """
 
 
-def start(data_dir: Path, *, port: int | None = None, log_path: Path | None = None,
-          heap: str = "768m") -> KafkaServer:
+def start(
+    data_dir: Path, *, port: int | None = None, log_path: Path | None = None, heap: str = "768m"
+) -> KafkaServer:
     """Format storage on first use, then start the broker and wait until it listens."""
     cp = classpath()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -105,14 +118,34 @@ def start(data_dir: Path, *, port: int | None = None, log_path: Path | None = No
     log4j.write_text(LOG4J)
     java = ["java", f"-Dlog4j2.configurationFile={log4j}", "-cp", cp]
     if not (data_dir / "logs" / "meta.properties").exists():
-        done = subprocess.run([*java, "kafka.tools.StorageTool", "format", "-t", _cluster_id(),
-                               "-c", str(props), "--standalone"], capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                *java,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                _cluster_id(),
+                "-c",
+                str(props),
+                "--standalone",
+            ],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"kafka storage format failed: {done.stderr.strip()[-2000:]}")
     process = spawn_logged(
-        [*java[:1], "-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", *java[1:], "kafka.Kafka",
-         str(props)],
-        log_path)
+        [
+            *java[:1],
+            "-Xms256m",
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            *java[1:],
+            "kafka.Kafka",
+            str(props),
+        ],
+        log_path,
+    )
     wait_for_port(port, 60, alive=process)
     return KafkaServer(data_dir=data_dir, port=port, process=process)
 

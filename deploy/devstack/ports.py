@@ -27,8 +27,9 @@ class Process(Protocol):
     def poll(self) -> int | None: ...
 
 
-def wait_for_port(port: int, timeout_s: float, host: str = "127.0.0.1",
-                  alive: Process | None = None) -> None:
+def wait_for_port(
+    port: int, timeout_s: float, host: str = "127.0.0.1", alive: Process | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if alive is not None and alive.poll() is not None:
@@ -41,12 +42,19 @@ def wait_for_port(port: int, timeout_s: float, host: str = "127.0.0.1",
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout_s}s")
 
 
-def spawn_logged(args: list[str], log_path: Path | None, *, user: str | None = None
-                 ) -> "subprocess.Popen[bytes]":
+def spawn_logged(
+    args: list[str], log_path: Path | None, *, user: str | None = None
+) -> "subprocess.Popen[bytes]":
     """Start a server in its own session with its output appended to ``log_path``."""
     if log_path is None:
-        return subprocess.Popen(args, user=user, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            args,
+            user=user,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     with open(log_path, "ab") as log:  # the child keeps its own descriptor
-        return subprocess.Popen(args, user=user, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            args, user=user, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )

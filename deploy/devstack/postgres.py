@@ -24,8 +24,10 @@ def bin_dir() -> Path:
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
     if candidates:
         return Path(candidates[-1]).parent
-    raise RuntimeError("PostgreSQL binaries not found: install them (apt-get install postgresql) "
-                       "or set DATABASE_URL to an existing server")
+    raise RuntimeError(
+        "PostgreSQL binaries not found: install them (apt-get install postgresql) "
+        "or set DATABASE_URL to an existing server"
+    )
 
 
 def _run_as() -> str | None:
@@ -64,8 +66,9 @@ class PostgresServer:
                 self.process.wait()
 
 
-def start(data_dir: Path, *, port: int | None = None, log_path: Path | None = None,
-          durable: bool = True) -> PostgresServer:
+def start(
+    data_dir: Path, *, port: int | None = None, log_path: Path | None = None, durable: bool = True
+) -> PostgresServer:
     """initdb on first use, then start ``postgres`` on a free local port and create the database."""
     pg_bin = bin_dir()
     user = _run_as()
@@ -78,18 +81,43 @@ def start(data_dir: Path, *, port: int | None = None, log_path: Path | None = No
             shutil.chown(path, user)
         os.chmod(data_dir, 0o700)
     if not (data_dir / "PG_VERSION").exists():
-        done = subprocess.run([str(pg_bin / "initdb"), "-D", str(data_dir), "-U", DB_USER,
-                               "--auth=trust", "-E", "UTF8", "--no-locale"],
-                              user=user, capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                str(pg_bin / "initdb"),
+                "-D",
+                str(data_dir),
+                "-U",
+                DB_USER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+            ],
+            user=user,
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed: {done.stderr.strip()}")
     stale = data_dir / "postmaster.pid"
     if stale.exists():
         stale.unlink()
     port = free_port(port)
-    args = [str(pg_bin / "postgres"), "-D", str(data_dir), "-p", str(port), "-k", str(sock_dir),
-            "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300",
-            "-c", "shared_buffers=256MB"]
+    args = [
+        str(pg_bin / "postgres"),
+        "-D",
+        str(data_dir),
+        "-p",
+        str(port),
+        "-k",
+        str(sock_dir),
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        "max_connections=300",
+        "-c",
+        "shared_buffers=256MB",
+    ]
     if not durable:
         args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
     process = spawn_logged(args, log_path, user=user)
@@ -110,19 +138,39 @@ def _make_traversable(folder: Path) -> None:
 
 def _wait_ready(pg_bin: Path, port: int) -> None:
     for _ in range(100):
-        ok = subprocess.run([str(pg_bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL).returncode == 0
+        ok = (
+            subprocess.run(
+                [str(pg_bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+                stdout=subprocess.DEVNULL,
+            ).returncode
+            == 0
+        )
         if ok:
             return
         import time
+
         time.sleep(0.1)
     raise TimeoutError("PostgreSQL did not become ready")
 
 
 def _create_database(pg_bin: Path, port: int, name: str) -> None:
-    psql = [str(pg_bin / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", DB_USER,
-            "-d", "postgres", "-tAc"]
-    exists = subprocess.run([*psql, f"SELECT 1 FROM pg_database WHERE datname='{name}'"],
-                            capture_output=True, text=True, check=True).stdout.strip()
+    psql = [
+        str(pg_bin / "psql"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-U",
+        DB_USER,
+        "-d",
+        "postgres",
+        "-tAc",
+    ]
+    exists = subprocess.run(
+        [*psql, f"SELECT 1 FROM pg_database WHERE datname='{name}'"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     if exists != "1":
         subprocess.run([*psql, f'CREATE DATABASE "{name}"'], check=True, capture_output=True)

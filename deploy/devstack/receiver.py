@@ -66,8 +66,9 @@ class Receiver:
         return app
 
     def start(self) -> None:
-        config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="off")
+        config = uvicorn.Config(
+            self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
@@ -84,8 +85,12 @@ class Receiver:
             self._thread.join(5)
 
     def of(self, hook: str, lead_id: str | None = None) -> list[Received]:
-        return [r for r in self.received if r.hook == hook and
-                (lead_id is None or r.payload.get("data", {}).get("lead_id") == lead_id)]
+        return [
+            r
+            for r in self.received
+            if r.hook == hook
+            and (lead_id is None or r.payload.get("data", {}).get("lead_id") == lead_id)
+        ]
 
     async def wait_for(self, hook: str, lead_id: str, timeout_s: float) -> list[Received]:
         deadline = time.monotonic() + timeout_s

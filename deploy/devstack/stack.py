@@ -48,9 +48,18 @@ SERVICES = (
     ServiceSpec("sla-monitor", "sla_monitor", "SLA_", 8003),
 )
 OPERATOR_SETTINGS: dict[str, type[BackendSettings]] = {
-    "scoring": ScoringSettings, "router": RouterSettings, "sla-monitor": SlaSettings}
-COLOURS = {"intake": 36, "scoring": 35, "router": 33, "sla-monitor": 32, "kafka": 34,
-           "postgres": 34}
+    "scoring": ScoringSettings,
+    "router": RouterSettings,
+    "sla-monitor": SlaSettings,
+}
+COLOURS = {
+    "intake": 36,
+    "scoring": 35,
+    "router": 33,
+    "sla-monitor": 32,
+    "kafka": 34,
+    "postgres": 34,
+}
 
 
 @dataclass
@@ -73,23 +82,32 @@ class Stack:
         self.bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
         self.database_url = os.environ.get("DATABASE_URL", "")
         if not self.database_url:
-            self.pg_server = postgres.start(self.data_dir / "postgres", port=None if
-                                            self.pick_free_ports else 5433, durable=self.durable,
-                                            log_path=self.data_dir / "postgres.log")
+            self.pg_server = postgres.start(
+                self.data_dir / "postgres",
+                port=None if self.pick_free_ports else 5433,
+                durable=self.durable,
+                log_path=self.data_dir / "postgres.log",
+            )
             self.database_url = self.pg_server.url
         if not self.bootstrap:
-            self.kafka_server = kafka.start(self.data_dir / "kafka", port=None if
-                                            self.pick_free_ports else 9092,
-                                            log_path=self.data_dir / "kafka.log")
+            self.kafka_server = kafka.start(
+                self.data_dir / "kafka",
+                port=None if self.pick_free_ports else 9092,
+                log_path=self.data_dir / "kafka.log",
+            )
             self.bootstrap = self.kafka_server.bootstrap
         asyncio.run(ensure_topics(self.bootstrap))
 
     def service_env(self, spec: ServiceSpec, port: int) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items()}
-        env.update({
-            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "DATABASE_URL": self.database_url,
-            f"{spec.env_prefix}PORT": str(port), "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+                "DATABASE_URL": self.database_url,
+                f"{spec.env_prefix}PORT": str(port),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         env.update(self.extra_env)
         return env
 
@@ -102,9 +120,13 @@ class Stack:
             self.start_service(spec, port)
 
     def start_service(self, spec: ServiceSpec, port: int) -> None:
-        proc = subprocess.Popen([sys.executable, "-m", spec.module],
-                                env=self.service_env(spec, port), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", spec.module],
+            env=self.service_env(spec, port),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.processes[spec.name] = proc
         pump = threading.Thread(target=self._pump, args=(spec.name, proc.stdout), daemon=True)
         pump.start()

@@ -16,8 +16,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-async def every(interval_s: float, tick: Callable[[], Awaitable[int | None]], *, name: str,
-                batch: int | None = None, first_delay_s: float = 0.0) -> None:
+async def every(
+    interval_s: float,
+    tick: Callable[[], Awaitable[int | None]],
+    *,
+    name: str,
+    batch: int | None = None,
+    first_delay_s: float = 0.0,
+) -> None:
     """Run ``tick`` now and then every ``interval_s`` until cancelled. A tick that did a full
     ``batch`` of work runs again at once; a failed tick is logged and tried at the next one
     (nothing it did was committed)."""

@@ -43,8 +43,14 @@ def encode(event: Event) -> KafkaRecord:
         value = type(event).__pydantic_serializer__.to_json(event)
     except PydanticSerializationError:  # a lone surrogate: jsonio escapes it as json does
         return encode_payload(event.event_type, event.model_dump(mode="json"))
-    return encode_json(event.event_type, str(event.event_id), event.lead_id,
-                       json_time(event.occurred_at), event.schema_version, value)
+    return encode_json(
+        event.event_type,
+        str(event.event_id),
+        event.lead_id,
+        json_time(event.occurred_at),
+        event.schema_version,
+        value,
+    )
 
 
 def json_time(moment: datetime) -> str:
@@ -56,9 +62,14 @@ def encode_payload(event_type: str, payload: dict[str, Any]) -> KafkaRecord:
     """Encode an event already dumped to JSON-ready data (an outbox row, or intake's batch items
     built as data) without validating it again. The headers are exactly what the
     ``cloudevents`` library's Kafka binding writes; the tests hold the two equal."""
-    return encode_json(event_type, str(payload["event_id"]), payload["lead_id"],
-                       str(payload["occurred_at"]), payload.get("schema_version", 1),
-                       jsonio.dumps(payload))
+    return encode_json(
+        event_type,
+        str(payload["event_id"]),
+        payload["lead_id"],
+        str(payload["occurred_at"]),
+        payload.get("schema_version", 1),
+        jsonio.dumps(payload),
+    )
 
 
 @dataclass(frozen=True)
@@ -68,14 +79,23 @@ class _TypeHeaders:
     type: bytes
 
 
-_TYPE_HEADERS = {name: _TypeHeaders(cls.topic, cls.source.encode(), name.encode())
-                 for name, cls in EVENT_TYPES.items()}
-_SCHEMA_VERSIONS: dict[object, bytes] = {v: str(n).encode() for n in range(1, 10)
-                                         for v in (n, str(n))}  # as int, or as outbox text
+_TYPE_HEADERS = {
+    name: _TypeHeaders(cls.topic, cls.source.encode(), name.encode())
+    for name, cls in EVENT_TYPES.items()
+}
+_SCHEMA_VERSIONS: dict[object, bytes] = {
+    v: str(n).encode() for n in range(1, 10) for v in (n, str(n))
+}  # as int, or as outbox text
 
 
-def encode_json(event_type: str, event_id: str, lead_id: str, occurred_at: str,
-                schema_version: object, value: bytes) -> KafkaRecord:
+def encode_json(
+    event_type: str,
+    event_id: str,
+    lead_id: str,
+    occurred_at: str,
+    schema_version: object,
+    value: bytes,
+) -> KafkaRecord:
     """Encode an event whose JSON is already written (the outbox relay reads it as text from
     PostgreSQL), given the attributes its headers need. What depends only on the event type
     is encoded once."""
@@ -84,17 +104,24 @@ def encode_json(event_type: str, event_id: str, lead_id: str, occurred_at: str,
     lead = lead_id.encode()
     version = schema_version or 1
     headers = [
-        ("ce_id", event_id.encode()), ("ce_source", fixed.source),
-        ("ce_type", fixed.type), ("ce_time", when.encode()), ("ce_subject", lead),
-        ("content-type", CONTENT_TYPE_BYTES), ("ce_partitionkey", lead),
+        ("ce_id", event_id.encode()),
+        ("ce_source", fixed.source),
+        ("ce_type", fixed.type),
+        ("ce_time", when.encode()),
+        ("ce_subject", lead),
+        ("content-type", CONTENT_TYPE_BYTES),
+        ("ce_partitionkey", lead),
         ("ce_schemaversion", _SCHEMA_VERSIONS.get(version) or str(version).encode()),
         ("ce_specversion", SPECVERSION),
     ]
     return KafkaRecord(topic=fixed.topic, key=lead, value=value, headers=headers)
 
 
-def decode(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...], value: bytes | None,
-           key: bytes | None = None) -> Event:
+def decode(
+    headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...],
+    value: bytes | None,
+    key: bytes | None = None,
+) -> Event:
     """Decode a binary-mode CloudEvent into its contract; anything wrong is a PoisonMessage.
 
     The checks are the binding's own (spec version 1.0, the required attributes, JSON data),
@@ -109,8 +136,9 @@ def decode(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...], val
     if missing:
         raise PoisonMessage(f"invalid CloudEvent: missing {', '.join(missing)}")
     if header_map["ce_specversion"] != SPECVERSION:
-        raise PoisonMessage(f"invalid CloudEvent: unsupported specversion "
-                            f"{header_map['ce_specversion']!r}")
+        raise PoisonMessage(
+            f"invalid CloudEvent: unsupported specversion {header_map['ce_specversion']!r}"
+        )
     content_type = header_map.get("content-type", CONTENT_TYPE_BYTES)
     if not content_type.startswith(CONTENT_TYPE_BYTES):
         raise PoisonMessage(f"unsupported content-type {content_type!r}")

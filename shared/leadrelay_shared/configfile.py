@@ -38,21 +38,34 @@ class VersionConflict(ValueError):
     """A version already registered with other content."""
 
 
-async def register(engine: AsyncEngine, table: sa.Table, config: Versioned, source: str,
-                   now: datetime) -> None:
+async def register(
+    engine: AsyncEngine, table: sa.Table, config: Versioned, source: str, now: datetime
+) -> None:
     """Record a version; the same version with another checksum is a ``VersionConflict``."""
     t = table
     async with engine.begin() as conn:
-        await conn.execute(insert(t).values(
-            version=config.version, checksum=config.checksum, source=source, first_loaded_at=now,
-            last_activated_at=now).on_conflict_do_nothing())
-        known = (await conn.execute(sa.select(t.c.checksum).where(
-            t.c.version == config.version))).scalar_one()
+        await conn.execute(
+            insert(t)
+            .values(
+                version=config.version,
+                checksum=config.checksum,
+                source=source,
+                first_loaded_at=now,
+                last_activated_at=now,
+            )
+            .on_conflict_do_nothing()
+        )
+        known = (
+            await conn.execute(sa.select(t.c.checksum).where(t.c.version == config.version))
+        ).scalar_one()
         if known != config.checksum:
-            raise VersionConflict(f"version {config.version} is already registered with other "
-                                  "content; give the changed file a new version")
-        await conn.execute(sa.update(t).where(t.c.version == config.version)
-                           .values(last_activated_at=now))
+            raise VersionConflict(
+                f"version {config.version} is already registered with other "
+                "content; give the changed file a new version"
+            )
+        await conn.execute(
+            sa.update(t).where(t.c.version == config.version).values(last_activated_at=now)
+        )
 
 
 class WatchedFile(Generic[C]):
@@ -61,8 +74,15 @@ class WatchedFile(Generic[C]):
     A version is registered in ``table`` (``register``) before it becomes active; a service
     whose versions live elsewhere overrides ``register`` and ``adopt``."""
 
-    def __init__(self, path: Path | None, parse: Callable[[str, str], C], *, what: str,
-                 table: sa.Table | None = None, default: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        parse: Callable[[str, str], C],
+        *,
+        what: str,
+        table: sa.Table | None = None,
+        default: Callable[[], str] | None = None,
+    ) -> None:
         self.path = path
         self._parse = parse
         self._table = table
@@ -98,8 +118,12 @@ class WatchedFile(Generic[C]):
             candidate = self._parse(text, str(self.path))
             await self.register(engine, candidate, text, now)
         except (ConfigFileError, VersionConflict) as exc:
-            log.error(f"{self._what}_refused", path=str(self.path), error=str(exc),
-                      active=self.current.version)
+            log.error(
+                f"{self._what}_refused",
+                path=str(self.path),
+                error=str(exc),
+                active=self.current.version,
+            )
             return False
         self.adopt(candidate, text)
         return True

@@ -98,14 +98,26 @@ def _merge(into: Batch, more: Batch) -> None:
 
 
 class EventConsumer:
-    def __init__(self, *, bootstrap: str, group_id: str, topics: Sequence[str],
-                 batch_handler: BatchHandler, producer: AIOKafkaProducer,
-                 max_records: int = 200, send_timeout_s: float = 5.0,
-                 unexpected_retries: int = 3, max_backoff_s: float = 10.0,
-                 offset_reset: str = "earliest",
-                 event_types: Collection[str] | None = None, lag_every_s: float = 1.0,
-                 lanes: int = 1, lane_min_records: int = 100, collect: bool = True,
-                 fetch_wait_ms: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        group_id: str,
+        topics: Sequence[str],
+        batch_handler: BatchHandler,
+        producer: AIOKafkaProducer,
+        max_records: int = 200,
+        send_timeout_s: float = 5.0,
+        unexpected_retries: int = 3,
+        max_backoff_s: float = 10.0,
+        offset_reset: str = "earliest",
+        event_types: Collection[str] | None = None,
+        lag_every_s: float = 1.0,
+        lanes: int = 1,
+        lane_min_records: int = 100,
+        collect: bool = True,
+        fetch_wait_ms: int | None = None,
+    ) -> None:
         self.group_id = group_id
         self._collect_next = collect
         self._lanes = max(lanes, 1)
@@ -133,8 +145,11 @@ class EventConsumer:
             heartbeat_interval_ms=2_000,
             # a consumer that is not on a lead's way to its rep waits for fuller fetches (up to
             # fetch_wait_ms, or 1 MiB), so it runs a few large batches, not many small ones
-            **({} if fetch_wait_ms is None else
-               {"fetch_max_wait_ms": fetch_wait_ms, "fetch_min_bytes": 1 << 20}),
+            **(
+                {}
+                if fetch_wait_ms is None
+                else {"fetch_max_wait_ms": fetch_wait_ms, "fetch_min_bytes": 1 << 20}
+            ),
         )
         self.started = asyncio.Event()
         self._lag_every_s = lag_every_s
@@ -149,8 +164,9 @@ class EventConsumer:
             batch: Batch = {}
             while not self._stopping:
                 if not batch:
-                    batch = await self._consumer.getmany(timeout_ms=200,
-                                                         max_records=self._max_records)
+                    batch = await self._consumer.getmany(
+                        timeout_ms=200, max_records=self._max_records
+                    )
                 else:
                     batch = await self._handle_collecting(batch)
                 if time.monotonic() - self._lag_at >= self._lag_every_s:
@@ -197,7 +213,8 @@ class EventConsumer:
             except (TimeoutError, KafkaError):
                 continue
             CONSUMER_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(
-                max(high - position, 0))
+                max(high - position, 0)
+            )
 
     async def _start_with_retry(self) -> None:
         delay = 0.5
@@ -249,11 +266,19 @@ class EventConsumer:
                 await self._batch_handler(events)
             except Exception as exc:
                 if not is_transient(exc):
-                    log.warning("batch_failed_one_by_one", group=self.group_id,
-                                size=len(events), error=repr(exc)[:500])
+                    log.warning(
+                        "batch_failed_one_by_one",
+                        group=self.group_id,
+                        size=len(events),
+                        error=repr(exc)[:500],
+                    )
                     break
-                log.warning("batch_failed_retrying", group=self.group_id, error=repr(exc)[:500],
-                            retry_in_s=delay)
+                log.warning(
+                    "batch_failed_retrying",
+                    group=self.group_id,
+                    error=repr(exc)[:500],
+                    retry_in_s=delay,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_backoff)
                 continue
@@ -299,20 +324,38 @@ class EventConsumer:
                 attempt += 1
                 transient = is_transient(exc)
                 if not transient and attempt > self._unexpected_retries:
-                    log.exception("handler_failed_dead_lettering", group=self.group_id,
-                                  event_type=event.event_type, event_id=str(event.event_id))
+                    log.exception(
+                        "handler_failed_dead_lettering",
+                        group=self.group_id,
+                        event_type=event.event_type,
+                        event_id=str(event.event_id),
+                    )
                     await self._dead_letter(record, headers, f"handler error: {exc!r}"[:2000])
                     return
-                log.warning("handler_failed_retrying", group=self.group_id, attempt=attempt,
-                            transient=transient, error=repr(exc)[:500], retry_in_s=delay)
+                log.warning(
+                    "handler_failed_retrying",
+                    group=self.group_id,
+                    attempt=attempt,
+                    transient=transient,
+                    error=repr(exc)[:500],
+                    retry_in_s=delay,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_backoff)
 
-    async def _dead_letter(self, record: ConsumerRecord, headers: list[tuple[str, bytes]],
-                           reason: str) -> None:
+    async def _dead_letter(
+        self, record: ConsumerRecord, headers: list[tuple[str, bytes]], reason: str
+    ) -> None:
         dlq = dead_letter_record(
-            topic=record.topic, partition=record.partition, offset=record.offset, key=record.key,
-            value=record.value, headers=headers, reason=reason, consumer_group=self.group_id)
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
+            headers=headers,
+            reason=reason,
+            consumer_group=self.group_id,
+        )
         delay = 0.5
         while True:
             try:
@@ -324,5 +367,11 @@ class EventConsumer:
                 delay = min(delay * 2, self._max_backoff)
         DEAD_LETTERED.labels(self.group_id).inc()
         CONSUMED.labels(self.group_id, "dead_lettered").inc()
-        log.warning("dead_lettered", group=self.group_id, topic=record.topic,
-                    partition=record.partition, offset=record.offset, reason=reason[:300])
+        log.warning(
+            "dead_lettered",
+            group=self.group_id,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason[:300],
+        )

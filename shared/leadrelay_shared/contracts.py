@@ -151,8 +151,15 @@ class ActivityLogged(IntakeEvent):
 
 
 EngagementType = Literal[
-    "page_view", "email_open", "email_click", "content_download", "webinar_registered",
-    "webinar_attended", "ad_click", "product_signup", "demo_requested",
+    "page_view",
+    "email_open",
+    "email_click",
+    "content_download",
+    "webinar_registered",
+    "webinar_attended",
+    "ad_click",
+    "product_signup",
+    "demo_requested",
 ]
 Scalar = str | int | float | bool | None
 
@@ -172,8 +179,18 @@ class EngagementRecorded(IntakeEvent):
 
 FeedbackType = Literal["accepted", "rejected", "disqualified", "converted", "won", "lost"]
 RejectReason = Literal[
-    "not_a_fit", "no_budget", "no_authority", "no_need", "bad_timing", "bad_contact_data",
-    "competitor", "duplicate", "existing_customer", "spam", "student", "other",
+    "not_a_fit",
+    "no_budget",
+    "no_authority",
+    "no_need",
+    "bad_timing",
+    "bad_contact_data",
+    "competitor",
+    "duplicate",
+    "existing_customer",
+    "spam",
+    "student",
+    "other",
 ]
 
 
@@ -308,8 +325,18 @@ class SlaBreached(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls
-    for cls in (FormSubmitted, ActivityLogged, EngagementRecorded, FeedbackReceived, LeadScored,
-                StageChanged, LeadErased, LeadAssigned, RerouteRequested, SlaBreached)
+    for cls in (
+        FormSubmitted,
+        ActivityLogged,
+        EngagementRecorded,
+        FeedbackReceived,
+        LeadScored,
+        StageChanged,
+        LeadErased,
+        LeadAssigned,
+        RerouteRequested,
+        SlaBreached,
+    )
 }
 
 

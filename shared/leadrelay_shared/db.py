@@ -29,7 +29,7 @@ def async_url(url: str) -> str:
     """Accept plain ``postgresql://`` URLs and use the asyncpg driver."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix):]
+            return "postgresql+asyncpg://" + url[len(prefix) :]
     return url
 
 
@@ -46,8 +46,12 @@ def make_engine(url: str, *, pool_size: int = 10, name: str = "leadrelay") -> As
     ``tests/integration/test_consumer.py`` ends the connections of a running consumer), and
     the relays and other background loops run their next round."""
     return create_async_engine(
-        async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
-        json_serializer=jsonio.dumps_str, json_deserializer=jsonio.loads,
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        json_serializer=jsonio.dumps_str,
+        json_deserializer=jsonio.loads,
         connect_args={"server_settings": {"application_name": name}},
     )
 
@@ -91,8 +95,9 @@ async def driver(conn: AsyncConnection) -> Any:
     return found
 
 
-async def copy_rows(conn: AsyncConnection, table: sa.Table, columns: Sequence[str],
-                    records: Iterable[Sequence[Any]]) -> None:
+async def copy_rows(
+    conn: AsyncConnection, table: sa.Table, columns: Sequence[str], records: Iterable[Sequence[Any]]
+) -> None:
     """Append rows with PostgreSQL's ``COPY … FROM STDIN`` (binary), inside the connection's
     transaction. For the largest plain inserts (outbox, router's assignments, scoring's
     timeline): an executemany through SQLAlchemy spent more on per-row parameter processing than
@@ -100,7 +105,8 @@ async def copy_rows(conn: AsyncConnection, table: sa.Table, columns: Sequence[st
     serialisation). JSON(B) values are passed already serialised (``jsonio``), as the engine's
     codec expects; a conflict is an error, as for an ``INSERT``."""
     await (await driver(conn)).copy_records_to_table(
-        table.name, schema_name=table.schema, columns=list(columns), records=records)
+        table.name, schema_name=table.schema, columns=list(columns), records=records
+    )
 
 
 def service_metadata(schema: str) -> sa.MetaData:
@@ -111,10 +117,16 @@ def outbox_table(metadata: sa.MetaData, *, v1: bool = False) -> sa.Table:
     """Events waiting to be published, written in the same transaction as the state they
     describe; the relay deletes a row once Kafka has it. ``v1`` is the table as its first
     migration made it, with a ``published_at`` column that migration 0004 drops."""
-    v1_columns = [
-        sa.Column("published_at", sa.DateTime(timezone=True)),
-        sa.Index("ix_outbox_unpublished", "id", postgresql_where=sa.text("published_at IS NULL")),
-    ] if v1 else []
+    v1_columns = (
+        [
+            sa.Column("published_at", sa.DateTime(timezone=True)),
+            sa.Index(
+                "ix_outbox_unpublished", "id", postgresql_where=sa.text("published_at IS NULL")
+            ),
+        ]
+        if v1
+        else []
+    )
     return sa.Table(
         "outbox",
         metadata,
@@ -124,8 +136,9 @@ def outbox_table(metadata: sa.MetaData, *, v1: bool = False) -> sa.Table:
         sa.Column("topic", sa.Text, nullable=False),
         sa.Column("lead_id", sa.Text, nullable=False),
         sa.Column("payload", pg.JSONB, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         *v1_columns,
     )
 
@@ -137,8 +150,9 @@ def processed_events_table(metadata: sa.MetaData) -> sa.Table:
         metadata,
         sa.Column("event_id", pg.UUID(as_uuid=True), primary_key=True),
         sa.Column("event_type", sa.Text, nullable=False),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     )
 
 
@@ -155,16 +169,24 @@ def deliveries_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("payload", pg.JSONB, nullable=False),
         sa.Column("status", sa.Text, nullable=False, server_default="pending"),
         sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "next_attempt_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.func.now(),
+        ),
         sa.Column("lease_until", sa.DateTime(timezone=True)),
         sa.Column("last_status_code", sa.Integer),
         sa.Column("last_error", sa.Text),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.Column("delivered_at", sa.DateTime(timezone=True)),
-        sa.Index("ix_webhook_deliveries_due", "next_attempt_at",
-                 postgresql_where=sa.text("status = 'pending'")),
+        sa.Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=sa.text("status = 'pending'"),
+        ),
     )
 
 
@@ -177,8 +199,9 @@ def endpoint_states_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("endpoint_id", sa.Text, primary_key=True),
         sa.Column("disabled_at", sa.DateTime(timezone=True)),
         sa.Column("disabled_reason", sa.Text),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     )
 
 

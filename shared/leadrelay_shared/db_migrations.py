@@ -55,12 +55,17 @@ def drop_delivery_v2(bind: Connection, schema: str) -> None:
 def create_retention_indexes_v3(schema: str, *, deliveries: bool) -> None:
     """Indexes the retention sweep (``retention``) finds its rows by: old processed ids, and
     delivered webhooks by delivery time (a partial index: only delivered rows are swept)."""
-    op.create_index("ix_processed_events_processed_at", "processed_events", ["processed_at"],
-                    schema=schema)
+    op.create_index(
+        "ix_processed_events_processed_at", "processed_events", ["processed_at"], schema=schema
+    )
     if deliveries:
-        op.create_index("ix_webhook_deliveries_delivered_at", "webhook_deliveries",
-                        ["delivered_at"], schema=schema,
-                        postgresql_where=sa.text("status = 'delivered'"))
+        op.create_index(
+            "ix_webhook_deliveries_delivered_at",
+            "webhook_deliveries",
+            ["delivered_at"],
+            schema=schema,
+            postgresql_where=sa.text("status = 'delivered'"),
+        )
 
 
 def drop_retention_indexes_v3(schema: str, *, deliveries: bool) -> None:
@@ -77,5 +82,10 @@ def drop_outbox_published_at_v4(schema: str) -> None:
 
 def add_outbox_published_at_v4(schema: str) -> None:
     op.add_column("outbox", sa.Column("published_at", sa.DateTime(timezone=True)), schema=schema)
-    op.create_index("ix_outbox_unpublished", "outbox", ["id"], schema=schema,
-                    postgresql_where=sa.text("published_at IS NULL"))
+    op.create_index(
+        "ix_outbox_unpublished",
+        "outbox",
+        ["id"],
+        schema=schema,
+        postgresql_where=sa.text("published_at IS NULL"),
+    )

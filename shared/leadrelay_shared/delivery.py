@@ -37,7 +37,18 @@ log = get_logger(__name__)
 
 # Retries over more than a day: 5s, 30s, 2m, 10m, 30m, 1h, 2h, 4h, 8h, 8h, 4h (about 27.7 hours).
 DEFAULT_SCHEDULE_S: tuple[float, ...] = (
-    5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800, 14400)
+    5,
+    30,
+    120,
+    600,
+    1800,
+    3600,
+    7200,
+    14400,
+    28800,
+    28800,
+    14400,
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,7 @@ class Outcome:
 class Delivery(NamedTuple):
     """A leased delivery, as an attempt needs it: claimed from the queue, or leased by the
     transaction that queued it (``Deliverer.take``). ``attempts`` counts this attempt."""
+
     id: str
     endpoint_id: str
     url: str
@@ -110,14 +122,22 @@ def body_for(endpoint: Endpoint, payload: Mapping[str, Any]) -> str:
         body: dict[str, Any] = {"text": f"[{payload.get('type')}] {text}"}
     elif endpoint.format == "pagerduty":
         action = data.get("action", "trigger")
-        body = {"routing_key": endpoint.routing_key, "event_action": action,
-                "dedup_key": data.get("dedup_key") or payload.get("type")}
+        body = {
+            "routing_key": endpoint.routing_key,
+            "event_action": action,
+            "dedup_key": data.get("dedup_key") or payload.get("type"),
+        }
         if action == "trigger":
             body["payload"] = {
-                "summary": str(text)[:1024], "source": data.get("source", "leadrelay"),
-                "severity": data.get("severity", "error"), "timestamp": payload.get("timestamp"),
-                "component": data.get("component"), "group": data.get("group"),
-                "class": payload.get("type"), "custom_details": data.get("details", data)}
+                "summary": str(text)[:1024],
+                "source": data.get("source", "leadrelay"),
+                "severity": data.get("severity", "error"),
+                "timestamp": payload.get("timestamp"),
+                "component": data.get("component"),
+                "group": data.get("group"),
+                "class": payload.get("type"),
+                "custom_details": data.get("details", data),
+            }
     else:
         body = dict(payload)
     return jsonio.dumps(body, fallback=str).decode()
@@ -135,7 +155,8 @@ def http_client(timeout_s: float, *, max_connections: int = 100) -> aiohttp.Clie
         timeout=aiohttp.ClientTimeout(total=timeout_s),
         connector=aiohttp.TCPConnector(limit=max_connections),
         cookie_jar=aiohttp.DummyCookieJar(),
-        headers={"User-Agent": "leadrelay-webhooks/1"})
+        headers={"User-Agent": "leadrelay-webhooks/1"},
+    )
 
 
 def stale_connection(exc: aiohttp.ClientError) -> bool:
@@ -144,8 +165,8 @@ def stale_connection(exc: aiohttp.ClientError) -> bool:
     receiver closed while idle, whose close this process had not yet read: a busy event loop
     reads it late, and aiohttp resends only idempotent methods on its own (RFC 9112, 9.3.1)."""
     return isinstance(exc, aiohttp.ServerDisconnectedError) or (
-        isinstance(exc, aiohttp.ClientOSError)
-        and not isinstance(exc, aiohttp.ClientConnectorError))
+        isinstance(exc, aiohttp.ClientOSError) and not isinstance(exc, aiohttp.ClientConnectorError)
+    )
 
 
 class Deliverer:
@@ -154,12 +175,22 @@ class Deliverer:
     deliveries wait, still pending, until it is enabled again); with ``attempts``, every attempt
     is logged for inspection."""
 
-    def __init__(self, engine: AsyncEngine, table: sa.Table,
-                 endpoints: Mapping[str, Endpoint] | Callable[[], Mapping[str, Endpoint]],
-                 client: aiohttp.ClientSession, *, schedule: Sequence[float] = DEFAULT_SCHEDULE_S,
-                 batch_size: int = 50, lease_s: float = 60.0, poll_interval_s: float = 0.5,
-                 rnd: random.Random | None = None, states: sa.Table | None = None,
-                 attempts: sa.Table | None = None, on_dead: DeadHook | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        table: sa.Table,
+        endpoints: Mapping[str, Endpoint] | Callable[[], Mapping[str, Endpoint]],
+        client: aiohttp.ClientSession,
+        *,
+        schedule: Sequence[float] = DEFAULT_SCHEDULE_S,
+        batch_size: int = 50,
+        lease_s: float = 60.0,
+        poll_interval_s: float = 0.5,
+        rnd: random.Random | None = None,
+        states: sa.Table | None = None,
+        attempts: sa.Table | None = None,
+        on_dead: DeadHook | None = None,
+    ) -> None:
         self._engine = engine
         self._table = table
         self._endpoints = endpoints if callable(endpoints) else (lambda e=dict(endpoints): e)
@@ -196,9 +227,22 @@ class Deliverer:
         it would a row leased by a claim."""
         if not rows:
             return
-        task = asyncio.create_task(self._send_taken([
-            Delivery(r["id"], r["endpoint_id"], r["url"], r["event_type"], r["payload"],
-                     r["lead_id"], 1) for r in rows]))
+        task = asyncio.create_task(
+            self._send_taken(
+                [
+                    Delivery(
+                        r["id"],
+                        r["endpoint_id"],
+                        r["url"],
+                        r["event_type"],
+                        r["payload"],
+                        r["lead_id"],
+                        1,
+                    )
+                    for r in rows
+                ]
+            )
+        )
         self._taken.add(task)
         task.add_done_callback(self._taken.discard)
 
@@ -237,18 +281,37 @@ class Deliverer:
     async def _claim(self) -> list[Delivery]:
         t = self._table
         lease_free = sa.or_(t.c.lease_until.is_(None), t.c.lease_until < sa.func.now())
-        due = (sa.select(t.c.id).where(t.c.status == "pending",
-                                       t.c.next_attempt_at <= sa.func.now(), lease_free)
-               .order_by(t.c.next_attempt_at).limit(self._batch).with_for_update(skip_locked=True))
+        due = (
+            sa.select(t.c.id)
+            .where(t.c.status == "pending", t.c.next_attempt_at <= sa.func.now(), lease_free)
+            .order_by(t.c.next_attempt_at)
+            .limit(self._batch)
+            .with_for_update(skip_locked=True)
+        )
         if self._states is not None:
             s = self._states
-            due = due.where(t.c.endpoint_id.not_in(
-                sa.select(s.c.endpoint_id).where(s.c.disabled_at.is_not(None))))
-        stmt = (sa.update(t).where(t.c.id.in_(due.scalar_subquery()))
-                .values(lease_until=sa.func.now() + timedelta(seconds=self._lease),
-                        attempts=t.c.attempts + 1)
-                .returning(t.c.id, t.c.endpoint_id, t.c.url, t.c.event_type, t.c.payload,
-                           t.c.lead_id, t.c.attempts))
+            due = due.where(
+                t.c.endpoint_id.not_in(
+                    sa.select(s.c.endpoint_id).where(s.c.disabled_at.is_not(None))
+                )
+            )
+        stmt = (
+            sa.update(t)
+            .where(t.c.id.in_(due.scalar_subquery()))
+            .values(
+                lease_until=sa.func.now() + timedelta(seconds=self._lease),
+                attempts=t.c.attempts + 1,
+            )
+            .returning(
+                t.c.id,
+                t.c.endpoint_id,
+                t.c.url,
+                t.c.event_type,
+                t.c.payload,
+                t.c.lead_id,
+                t.c.attempts,
+            )
+        )
         async with self._engine.begin() as conn:
             return [Delivery(*row) for row in (await conn.execute(stmt)).all()]
 
@@ -287,23 +350,39 @@ class Deliverer:
             return Outcome(True, status, None)
         return Outcome(False, status, f"HTTP {status}", gone=status == 410)
 
-    async def _send(self, url: str, body: str, headers: Mapping[str, str],
-                    total: float | None) -> int:
-        async with self._client.post(url, data=body, headers=headers, allow_redirects=False,
-                                     timeout=aiohttp.ClientTimeout(total=total)) as resp:
+    async def _send(
+        self, url: str, body: str, headers: Mapping[str, str], total: float | None
+    ) -> int:
+        async with self._client.post(
+            url,
+            data=body,
+            headers=headers,
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=total),
+        ) as resp:
             await resp.read()  # the connection goes back to the pool for the next one
             return resp.status
 
     def _values(self, row: Delivery, outcome: Outcome, now: datetime) -> dict[str, Any]:
         """The row's new state after an attempt: delivered, retried later, or dead-lettered."""
-        values: dict[str, Any] = {"b_status": "pending", "b_next": None, "b_delivered": None,
-                                  "b_code": outcome.status_code, "b_error": outcome.error}
+        values: dict[str, Any] = {
+            "b_status": "pending",
+            "b_next": None,
+            "b_delivered": None,
+            "b_code": outcome.status_code,
+            "b_error": outcome.error,
+        }
         if outcome.delivered:
             return values | {"b_status": "delivered", "b_delivered": now}
         delay = None if outcome.gone else next_delay(row.attempts, self._schedule, self._rnd)
         if delay is None:
-            log.error("webhook_dead_lettered", delivery_id=row.id, endpoint=row.endpoint_id,
-                      attempts=row.attempts, last_error=outcome.error)
+            log.error(
+                "webhook_dead_lettered",
+                delivery_id=row.id,
+                endpoint=row.endpoint_id,
+                attempts=row.attempts,
+                last_error=outcome.error,
+            )
             return values | {"b_status": "gone" if outcome.gone else "dead"}
         return values | {"b_next": now + timedelta(seconds=delay)}
 
@@ -311,26 +390,45 @@ class Deliverer:
         """Every attempt of one claim recorded in one transaction (a statement per table)."""
         t = self._table
         now = utcnow()
-        updates = [{"b_id": row.id, **self._values(row, outcome, now)}
-                   for row, outcome, _ in results]
-        stmt = sa.update(t).where(t.c.id == sa.bindparam("b_id")).values(
-            status=sa.bindparam("b_status"), lease_until=None,
-            next_attempt_at=sa.func.coalesce(sa.bindparam("b_next", type_=t.c.next_attempt_at.type),
-                                             t.c.next_attempt_at),
-            delivered_at=sa.bindparam("b_delivered", type_=t.c.delivered_at.type),
-            last_status_code=sa.bindparam("b_code", type_=sa.Integer),
-            last_error=sa.bindparam("b_error", type_=sa.Text))
+        updates = [
+            {"b_id": row.id, **self._values(row, outcome, now)} for row, outcome, _ in results
+        ]
+        stmt = (
+            sa.update(t)
+            .where(t.c.id == sa.bindparam("b_id"))
+            .values(
+                status=sa.bindparam("b_status"),
+                lease_until=None,
+                next_attempt_at=sa.func.coalesce(
+                    sa.bindparam("b_next", type_=t.c.next_attempt_at.type), t.c.next_attempt_at
+                ),
+                delivered_at=sa.bindparam("b_delivered", type_=t.c.delivered_at.type),
+                last_status_code=sa.bindparam("b_code", type_=sa.Integer),
+                last_error=sa.bindparam("b_error", type_=sa.Text),
+            )
+        )
         async with self._engine.begin() as conn:
             await conn.execute(stmt, updates)
             if self._attempts is not None:
-                await conn.execute(sa.insert(self._attempts), [
-                    {"delivery_id": row.id, "attempt": row.attempts, "at": now,
-                     "status_code": o.status_code, "error": o.error, "duration_ms": ms}
-                    for row, o, ms in results])
+                await conn.execute(
+                    sa.insert(self._attempts),
+                    [
+                        {
+                            "delivery_id": row.id,
+                            "attempt": row.attempts,
+                            "at": now,
+                            "status_code": o.status_code,
+                            "error": o.error,
+                            "duration_ms": ms,
+                        }
+                        for row, o, ms in results
+                    ],
+                )
             for (row, outcome, _), values in zip(results, updates, strict=True):
                 if outcome.gone and self._states is not None:
-                    await disable(conn, self._states, row.endpoint_id,
-                                  f"HTTP 410 on delivery {row.id}")
+                    await disable(
+                        conn, self._states, row.endpoint_id, f"HTTP 410 on delivery {row.id}"
+                    )
                 if values["b_status"] in ("dead", "gone") and self._on_dead is not None:
                     await self._on_dead(conn, row, outcome)
         for values in updates:
@@ -339,34 +437,53 @@ class Deliverer:
 
 
 async def disable(conn: AsyncConnection, states: sa.Table, endpoint_id: str, reason: str) -> None:
-    stmt = insert(states).values(endpoint_id=endpoint_id, disabled_at=sa.func.now(),
-                                 disabled_reason=reason, updated_at=sa.func.now())
-    await conn.execute(stmt.on_conflict_do_update(
-        index_elements=[states.c.endpoint_id],
-        set_={"disabled_at": sa.func.now(), "disabled_reason": reason,
-              "updated_at": sa.func.now()}))
+    stmt = insert(states).values(
+        endpoint_id=endpoint_id,
+        disabled_at=sa.func.now(),
+        disabled_reason=reason,
+        updated_at=sa.func.now(),
+    )
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[states.c.endpoint_id],
+            set_={
+                "disabled_at": sa.func.now(),
+                "disabled_reason": reason,
+                "updated_at": sa.func.now(),
+            },
+        )
+    )
     log.error("webhook_endpoint_disabled", endpoint=endpoint_id, reason=reason)
 
 
 async def enable(engine: AsyncEngine, states: sa.Table, endpoint_id: str) -> bool:
     """Let an endpoint receive again; its waiting deliveries go out. False if it was not off."""
     async with engine.begin() as conn:
-        result = await conn.execute(sa.update(states).where(
-            states.c.endpoint_id == endpoint_id, states.c.disabled_at.is_not(None)).values(
-            disabled_at=None, disabled_reason=None, updated_at=sa.func.now()))
+        result = await conn.execute(
+            sa.update(states)
+            .where(states.c.endpoint_id == endpoint_id, states.c.disabled_at.is_not(None))
+            .values(disabled_at=None, disabled_reason=None, updated_at=sa.func.now())
+        )
     return bool(result.rowcount)
 
 
-async def replay(engine: AsyncEngine, table: sa.Table, delivery_ids: Sequence[str] | None = None,
-                 *, status: str = "dead", endpoint_id: str | None = None,
-                 lead_id: str | None = None) -> int:
+async def replay(
+    engine: AsyncEngine,
+    table: sa.Table,
+    delivery_ids: Sequence[str] | None = None,
+    *,
+    status: str = "dead",
+    endpoint_id: str | None = None,
+    lead_id: str | None = None,
+) -> int:
     """Put dead (or given) deliveries back in the queue, due now; returns how many.
 
     Without ids, every delivery in ``status`` is replayed, optionally only those of one endpoint
     or one lead. The ``webhook-id`` stays the same, so a receiver that already has it can tell.
     """
-    stmt = sa.update(table).values(status="pending", attempts=0, next_attempt_at=sa.func.now(),
-                                   lease_until=None)
+    stmt = sa.update(table).values(
+        status="pending", attempts=0, next_attempt_at=sa.func.now(), lease_until=None
+    )
     if delivery_ids:
         stmt = stmt.where(table.c.id.in_(delivery_ids))
     else:

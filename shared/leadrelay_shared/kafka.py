@@ -33,8 +33,9 @@ def _key_hash(key: bytes) -> int:
     return int(murmur2(key)) & 0x7FFFFFFF
 
 
-def partition_for_key(key: bytes | None, all_partitions: Sequence[int],
-                      available: Sequence[int]) -> int:
+def partition_for_key(
+    key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]
+) -> int:
     """aiokafka's default partitioner (the Java client's murmur2, so every client puts a lead in
     the same partition), with each key's hash remembered: aiokafka's murmur2 is pure Python,
     about 10 µs per lead id, and the same leads come back event after event."""
@@ -50,8 +51,9 @@ def partition_for_key(key: bytes | None, all_partitions: Sequence[int],
 MAX_BATCH_BYTES = 512 * 1024
 
 
-def make_producer(bootstrap: str, *, client_id: str,
-                  send_timeout_s: float = 2.0) -> AIOKafkaProducer:
+def make_producer(
+    bootstrap: str, *, client_id: str, send_timeout_s: float = 2.0
+) -> AIOKafkaProducer:
     timeout_ms = max(int(send_timeout_s * 1000), 1000)
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
@@ -75,8 +77,9 @@ async def send_record(producer: AIOKafkaProducer, record: KafkaRecord, timeout_s
     task for it (intake's single events pay this once per request)."""
     try:
         async with asyncio.timeout(timeout_s):
-            await producer.send_and_wait(record.topic, record.value, key=record.key,
-                                         headers=record.headers)
+            await producer.send_and_wait(
+                record.topic, record.value, key=record.key, headers=record.headers
+            )
     except (TimeoutError, KafkaError) as exc:
         raise BrokerUnavailable(f"kafka did not acknowledge within {timeout_s}s: {exc!r}") from exc
 
@@ -114,8 +117,9 @@ class BatchSender:
         """Encode the events and ``send`` them."""
         return await self.send([encode(event) for event in events], timeout_s)
 
-    async def send(self, records: Sequence[KafkaRecord],
-                   timeout_s: float) -> list[Exception | None]:
+    async def send(
+        self, records: Sequence[KafkaRecord], timeout_s: float
+    ) -> list[Exception | None]:
         """Send every record and wait for all acknowledgements, never longer than ``timeout_s``
         in all; a lead's records keep their order. One outcome per record: None when
         acknowledged, else the error."""
@@ -127,12 +131,17 @@ class BatchSender:
             async with asyncio.timeout(timeout_s):
                 by_partition = await self._partitions(records)
         except (TimeoutError, KafkaError) as exc:
-            return [BrokerUnavailable(f"no metadata for the topic within {timeout_s}s: "
-                                      f"{exc!r}")] * len(records)
-        joined = [group for (topic, partition), indexes in by_partition.items()
-                  for group in self._join(topic, partition, records, indexes, deadline)]
-        await asyncio.wait({batch.taken for batch, _ in joined},
-                           timeout=max(deadline - loop.time(), 0.0))
+            return [
+                BrokerUnavailable(f"no metadata for the topic within {timeout_s}s: {exc!r}")
+            ] * len(records)
+        joined = [
+            group
+            for (topic, partition), indexes in by_partition.items()
+            for group in self._join(topic, partition, records, indexes, deadline)
+        ]
+        await asyncio.wait(
+            {batch.taken for batch, _ in joined}, timeout=max(deadline - loop.time(), 0.0)
+        )
         taken = [batch.taken.result() for batch, _ in joined if batch.taken.done()]
         deliveries = {delivery for delivery in taken if isinstance(delivery, asyncio.Future)}
         if deliveries:
@@ -144,21 +153,26 @@ class BatchSender:
                 outcomes[index] = outcome
         return outcomes
 
-    async def _partitions(self, records: Sequence[KafkaRecord]
-                          ) -> dict[tuple[str, int], list[int]]:
+    async def _partitions(self, records: Sequence[KafkaRecord]) -> dict[tuple[str, int], list[int]]:
         partitions: dict[str, list[int]] = {}
         by_partition: dict[tuple[str, int], list[int]] = {}
         for index, record in enumerate(records):
             if record.topic not in partitions:
-                partitions[record.topic] = sorted(
-                    await self._producer.partitions_for(record.topic))
-            where = partition_for_key(record.key, partitions[record.topic],
-                                      partitions[record.topic])
+                partitions[record.topic] = sorted(await self._producer.partitions_for(record.topic))
+            where = partition_for_key(
+                record.key, partitions[record.topic], partitions[record.topic]
+            )
             by_partition.setdefault((record.topic, where), []).append(index)
         return by_partition
 
-    def _join(self, topic: str, partition: int, records: Sequence[KafkaRecord],
-              indexes: list[int], deadline: float) -> list[tuple[_Open, list[int]]]:
+    def _join(
+        self,
+        topic: str,
+        partition: int,
+        records: Sequence[KafkaRecord],
+        indexes: list[int],
+        deadline: float,
+    ) -> list[tuple[_Open, list[int]]]:
         """Append the records to the partition's last open batch, opening batches as they fill
         (or when the last one's deadline is later than this caller's); returns each batch used
         with the records it holds."""
@@ -168,14 +182,21 @@ class BatchSender:
         members: list[int] = []
         for index in indexes:
             record = records[index]
-            while batch is None or batch.builder.append(
-                    key=record.key, value=record.value, timestamp=None,
-                    headers=record.headers) is None:  # none open yet, or full: open one
+            while (
+                batch is None
+                or batch.builder.append(
+                    key=record.key, value=record.value, timestamp=None, headers=record.headers
+                )
+                is None
+            ):  # none open yet, or full: open one
                 if batch is not None and members:
                     joined.append((batch, members))
                     members = []
-                batch = _Open(self._producer.create_batch(), deadline,
-                              asyncio.get_running_loop().create_future())
+                batch = _Open(
+                    self._producer.create_batch(),
+                    deadline,
+                    asyncio.get_running_loop().create_future(),
+                )
                 queue.append(batch)
             members.append(index)
         if batch is not None and members:
@@ -183,7 +204,8 @@ class BatchSender:
         submitter = self._submitters.get((topic, partition))
         if submitter is None or submitter.done():
             self._submitters[(topic, partition)] = asyncio.create_task(
-                self._submit(topic, partition, queue), name=f"kafka-batches-{topic}-{partition}")
+                self._submit(topic, partition, queue), name=f"kafka-batches-{topic}-{partition}"
+            )
         return joined
 
     async def _submit(self, topic: str, partition: int, queue: deque[_Open]) -> None:
@@ -208,7 +230,8 @@ class BatchSender:
             while True:
                 with contextlib.suppress(KafkaTimeoutError):
                     return await self._producer.send_batch(  # type: ignore[no-any-return]
-                        batch.builder, topic, partition=partition)
+                        batch.builder, topic, partition=partition
+                    )
 
 
 def _outcome(batch: _Open, timeout_s: float) -> Exception | None:
@@ -231,9 +254,17 @@ def _retrieve(delivery: asyncio.Future[object]) -> None:
         delivery.exception()
 
 
-def dead_letter_record(*, topic: str, partition: int, offset: int, key: bytes | None,
-                       value: bytes | None, headers: list[tuple[str, bytes]], reason: str,
-                       consumer_group: str) -> KafkaRecord:
+def dead_letter_record(
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: list[tuple[str, bytes]],
+    reason: str,
+    consumer_group: str,
+) -> KafkaRecord:
     """The original record untouched, with where it came from and why it was rejected."""
     extra = [
         ("dlq_reason", reason.encode()[:4000]),
@@ -243,16 +274,19 @@ def dead_letter_record(*, topic: str, partition: int, offset: int, key: bytes | 
         ("dlq_consumer_group", consumer_group.encode()),
         ("dlq_at", utcnow().isoformat().encode()),
     ]
-    return KafkaRecord(topic=Topics.DEAD_LETTER, key=key or b"", value=value or b"",
-                       headers=[*headers, *extra])
+    return KafkaRecord(
+        topic=Topics.DEAD_LETTER, key=key or b"", value=value or b"", headers=[*headers, *extra]
+    )
 
 
-async def ensure_topics(bootstrap: str, partitions: Mapping[str, int] | None = None,
-                        timeout_s: float = 30.0) -> None:
+async def ensure_topics(
+    bootstrap: str, partitions: Mapping[str, int] | None = None, timeout_s: float = 30.0
+) -> None:
     """Create leadrelay's topics with explicit partition counts (idempotent)."""
     wanted = dict(partitions or Topics.PARTITIONS)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap,
-                                request_timeout_ms=int(timeout_s * 1000))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -264,8 +298,9 @@ async def ensure_topics(bootstrap: str, partitions: Mapping[str, int] | None = N
         await admin.close()
 
 
-async def start_group_at_end(bootstrap: str, group: str,
-                             partitions: Mapping[str, int] | None = None) -> None:
+async def start_group_at_end(
+    bootstrap: str, group: str, partitions: Mapping[str, int] | None = None
+) -> None:
     """Commit ``group``'s offsets at the current end of every partition of leadrelay's topics
     (or of the topics named, with their partition counts).
 
@@ -274,12 +309,16 @@ async def start_group_at_end(bootstrap: str, group: str,
     is first assigned a partition and fetches, which can be after the first records sent once
     the group is stable: they would be skipped. The topics must exist, and the group must have
     no member yet (the commit is a member-less one)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
     await consumer.start()
     try:
-        tps = [TopicPartition(topic, p)
-               for topic, n in (partitions or Topics.PARTITIONS).items() for p in range(n)]
+        tps = [
+            TopicPartition(topic, p)
+            for topic, n in (partitions or Topics.PARTITIONS).items()
+            for p in range(n)
+        ]
         consumer.assign(tps)
         await consumer.commit(await consumer.end_offsets(tps))
     finally:

@@ -10,10 +10,25 @@ from typing import Any
 import structlog
 from asgi_correlation_id import correlation_id
 
-SENSITIVE_KEYS = frozenset({
-    "email", "phone", "first_name", "last_name", "name", "ip", "client_ip",
-    "secret", "api_key", "authorization", "password", "token", "body", "payload", "lead",
-})
+SENSITIVE_KEYS = frozenset(
+    {
+        "email",
+        "phone",
+        "first_name",
+        "last_name",
+        "name",
+        "ip",
+        "client_ip",
+        "secret",
+        "api_key",
+        "authorization",
+        "password",
+        "token",
+        "body",
+        "payload",
+        "lead",
+    }
+)
 
 
 def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -24,8 +39,9 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
     return event_dict
 
 
-def add_request_id(_: Any, __: str,
-                   event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def add_request_id(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """The id of the HTTP request being served, if any (set by asgi-correlation-id)."""
     request_id = correlation_id.get()
     if request_id is not None:

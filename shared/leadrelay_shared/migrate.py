@@ -47,8 +47,9 @@ def run_env(context: EnvironmentContext | ModuleType, target_metadata: sa.MetaDa
         try:
             async with engine.begin() as conn:
                 # Serialise concurrent starts of the same service.
-                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:s))"),
-                                   {"s": schema})
+                await conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": schema}
+                )
                 await conn.run_sync(do_run)
         finally:
             await engine.dispose()

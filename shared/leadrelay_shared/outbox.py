@@ -33,9 +33,16 @@ log = get_logger(__name__)
 
 
 class OutboxRelay:
-    def __init__(self, engine: AsyncEngine, table: sa.Table, producer: AIOKafkaProducer, *,
-                 batch_size: int = 500, poll_interval_s: float = 0.5,
-                 send_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        table: sa.Table,
+        producer: AIOKafkaProducer,
+        *,
+        batch_size: int = 500,
+        poll_interval_s: float = 0.5,
+        send_timeout_s: float = 10.0,
+    ) -> None:
         self._engine = engine
         self._table = table
         self._sender = BatchSender(producer)
@@ -77,19 +84,30 @@ class OutboxRelay:
         t = self._table
         # the advisory lock is taken in the claim itself: an uncorrelated subquery, evaluated
         # once before the scan; when another relay holds it, the claim returns no rows
-        locked = sa.select(sa.func.pg_try_advisory_xact_lock(
-            sa.func.hashtext(self._lock_key))).scalar_subquery()
+        locked = sa.select(
+            sa.func.pg_try_advisory_xact_lock(sa.func.hashtext(self._lock_key))
+        ).scalar_subquery()
         async with self._engine.begin() as conn:
-            rows = (await conn.execute(
-                sa.select(t.c.id, t.c.event_type, t.c.event_id, t.c.lead_id,
-                          sa.cast(t.c.payload, sa.Text).label("json"),
-                          t.c.payload["occurred_at"].astext.label("occurred_at"),
-                          t.c.payload["schema_version"].astext.label("schema_version"),
-                          sa.extract("epoch", sa.func.clock_timestamp() - t.c.created_at)
-                          .label("waited_s"))
-                .where(locked).order_by(t.c.id)
-                .limit(self._batch_size).with_for_update(skip_locked=True)
-            )).all()
+            rows = (
+                await conn.execute(
+                    sa.select(
+                        t.c.id,
+                        t.c.event_type,
+                        t.c.event_id,
+                        t.c.lead_id,
+                        sa.cast(t.c.payload, sa.Text).label("json"),
+                        t.c.payload["occurred_at"].astext.label("occurred_at"),
+                        t.c.payload["schema_version"].astext.label("schema_version"),
+                        sa.extract("epoch", sa.func.clock_timestamp() - t.c.created_at).label(
+                            "waited_s"
+                        ),
+                    )
+                    .where(locked)
+                    .order_by(t.c.id)
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
             if not rows:
                 return 0
             await self._send_all(rows)
@@ -104,9 +122,19 @@ class OutboxRelay:
         PostgreSQL writes it (``payload::text``, keys in jsonb's order, a space after each
         separator): in a profile of router's benchmark, parsing each row only to write it again
         was about half of the relay's Python."""
-        records = [encode_json(r.event_type, str(r.event_id), r.lead_id, r.occurred_at,
-                               r.schema_version, r.json.encode()) for r in rows]
-        failures = [f for f in await self._sender.send(records, self._send_timeout)
-                    if f is not None]
+        records = [
+            encode_json(
+                r.event_type,
+                str(r.event_id),
+                r.lead_id,
+                r.occurred_at,
+                r.schema_version,
+                r.json.encode(),
+            )
+            for r in rows
+        ]
+        failures = [
+            f for f in await self._sender.send(records, self._send_timeout) if f is not None
+        ]
         if failures:
             raise failures[0]

@@ -11,8 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 PERSONAL_FIELDS: tuple[str, ...] = (
-    "email", "first_name", "last_name", "phone", "title", "fields", "page_url", "url", "user_agent",
-    "client_ip_hash", "note", "subject",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "title",
+    "fields",
+    "page_url",
+    "url",
+    "user_agent",
+    "client_ip_hash",
+    "note",
+    "subject",
 )
 ERASED = "[erased]"
 

@@ -30,8 +30,9 @@ from .logging import get_logger
 
 log = get_logger(__name__)
 
-SWEPT = Counter("leadrelay_retention_deleted_total", "Rows removed by the retention sweep",
-                ["schema", "table"])
+SWEPT = Counter(
+    "leadrelay_retention_deleted_total", "Rows removed by the retention sweep", ["schema", "table"]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +45,10 @@ class RetentionPolicy:
     @classmethod
     def from_days(cls, processed_events: float, delivered_webhooks: float) -> RetentionPolicy:
         """From settings in days, where 0 means keep for ever."""
+
         def days(value: float) -> timedelta | None:
             return timedelta(days=value) if value > 0 else None
+
         return cls(days(processed_events), days(delivered_webhooks))
 
 
@@ -60,12 +63,22 @@ def cutoffs(policy: RetentionPolicy, now: datetime, *, deliveries: bool) -> list
     """What a sweep at ``now`` removes, with why (pure)."""
     out = []
     if policy.processed_events is not None:
-        out.append(Cutoff("processed_events", now - policy.processed_events,
-                          f"event ids processed more than {_days(policy.processed_events)} ago"))
+        out.append(
+            Cutoff(
+                "processed_events",
+                now - policy.processed_events,
+                f"event ids processed more than {_days(policy.processed_events)} ago",
+            )
+        )
     if deliveries and policy.delivered_webhooks is not None:
-        out.append(Cutoff("webhook_deliveries", now - policy.delivered_webhooks,
-                          f"webhooks delivered more than {_days(policy.delivered_webhooks)} ago, "
-                          "with their attempts"))
+        out.append(
+            Cutoff(
+                "webhook_deliveries",
+                now - policy.delivered_webhooks,
+                f"webhooks delivered more than {_days(policy.delivered_webhooks)} ago, "
+                "with their attempts",
+            )
+        )
     return out
 
 
@@ -80,8 +93,14 @@ class RetentionTables:
     attempts: sa.Table | None = None
 
 
-async def sweep(engine: AsyncEngine, tables: RetentionTables, policy: RetentionPolicy,
-                now: datetime, *, batch_size: int = 5000) -> dict[str, int]:
+async def sweep(
+    engine: AsyncEngine,
+    tables: RetentionTables,
+    policy: RetentionPolicy,
+    now: datetime,
+    *,
+    batch_size: int = 5000,
+) -> dict[str, int]:
     """Remove what ``cutoffs`` names, ``batch_size`` rows per transaction; returns the count per
     table (``webhook_attempts`` counted on its own)."""
     removed: dict[str, int] = {}
@@ -98,8 +117,9 @@ async def sweep(engine: AsyncEngine, tables: RetentionTables, policy: RetentionP
     return removed
 
 
-async def _delete_batch(conn: AsyncConnection, tables: RetentionTables,
-                        cut: Cutoff, batch_size: int) -> dict[str, int]:
+async def _delete_batch(
+    conn: AsyncConnection, tables: RetentionTables, cut: Cutoff, batch_size: int
+) -> dict[str, int]:
     if cut.table == "processed_events":
         t = tables.processed
         doomed = sa.select(t.c.event_id).where(t.c.processed_at < cut.before).limit(batch_size)
@@ -107,9 +127,18 @@ async def _delete_batch(conn: AsyncConnection, tables: RetentionTables,
         return {"processed_events": result.rowcount}
     d = tables.deliveries
     assert d is not None
-    ids = (await conn.execute(
-        sa.select(d.c.id).where(d.c.status == "delivered", d.c.delivered_at < cut.before)
-        .limit(batch_size).with_for_update(skip_locked=True))).scalars().all()
+    ids = (
+        (
+            await conn.execute(
+                sa.select(d.c.id)
+                .where(d.c.status == "delivered", d.c.delivered_at < cut.before)
+                .limit(batch_size)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        .scalars()
+        .all()
+    )
     if not ids:
         return {"webhook_deliveries": 0}
     counts = {}
@@ -122,8 +151,9 @@ async def _delete_batch(conn: AsyncConnection, tables: RetentionTables,
     return counts
 
 
-async def sweep_and_log(engine: AsyncEngine, tables: RetentionTables, policy: RetentionPolicy,
-                        now: datetime) -> int:
+async def sweep_and_log(
+    engine: AsyncEngine, tables: RetentionTables, policy: RetentionPolicy, now: datetime
+) -> int:
     """One sweep, logged when it removed anything; how many rows it removed."""
     removed = await sweep(engine, tables, policy, now)
     if any(removed.values()):

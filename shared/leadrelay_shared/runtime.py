@@ -25,8 +25,9 @@ log = get_logger(__name__)
 
 
 class Runtime:
-    def __init__(self, *, name: str, bootstrap: str, engine: AsyncEngine | None,
-                 send_timeout_s: float) -> None:
+    def __init__(
+        self, *, name: str, bootstrap: str, engine: AsyncEngine | None, send_timeout_s: float
+    ) -> None:
         self.name = name
         self.engine = engine
         self._bootstrap = bootstrap
@@ -42,8 +43,9 @@ class Runtime:
 
     async def start(self) -> None:
         """Create the producer (aiokafka needs a running loop) and connect it in the background."""
-        self._producer = make_producer(self._bootstrap, client_id=self.name,
-                                       send_timeout_s=self._send_timeout)
+        self._producer = make_producer(
+            self._bootstrap, client_id=self.name, send_timeout_s=self._send_timeout
+        )
         self.spawn(self._start_producer(), "producer-start")
 
     async def _start_producer(self) -> None:
@@ -134,14 +136,21 @@ async def db_reachable(engine: AsyncEngine, timeout_s: float = 2.0) -> bool:
     return True
 
 
-def server_options(host: str, port: int, log_level: str, *,
-                   proxy_headers: bool = True) -> dict[str, Any]:
+def server_options(
+    host: str, port: int, log_level: str, *, proxy_headers: bool = True
+) -> dict[str, Any]:
     """uvicorn's settings for a service. With ``proxy_headers`` uvicorn takes the client's
     address and scheme from ``X-Forwarded-For`` / ``X-Forwarded-Proto`` when the connection
     comes from a trusted proxy (``FORWARDED_ALLOW_IPS``, this host by default); without, they
     are the connection's own."""
-    return {"host": host, "port": port, "log_level": log_level, "access_log": False,
-            "timeout_graceful_shutdown": 10, "proxy_headers": proxy_headers}
+    return {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": False,
+        "timeout_graceful_shutdown": 10,
+        "proxy_headers": proxy_headers,
+    }
 
 
 def serve(app: Any, host: str, port: int, log_level: str, *, proxy_headers: bool = True) -> None:
@@ -150,12 +159,18 @@ def serve(app: Any, host: str, port: int, log_level: str, *, proxy_headers: bool
     uvicorn.run(app, **server_options(host, port, log_level, proxy_headers=proxy_headers))
 
 
-def main(*, package: str, schema: str | None, settings: Any, create_app: Any,
-         proxy_headers: bool = True) -> None:
+def main(
+    *, package: str, schema: str | None, settings: Any, create_app: Any, proxy_headers: bool = True
+) -> None:
     """A service process: migrate its schema (if it has one), then serve its app."""
     if schema is not None:
         from .migrate import upgrade
 
         upgrade(package, settings.database_url, schema)
-    serve(create_app(settings), settings.host, settings.port, settings.log_level,
-          proxy_headers=proxy_headers)
+    serve(
+        create_app(settings),
+        settings.host,
+        settings.port,
+        settings.log_level,
+        proxy_headers=proxy_headers,
+    )

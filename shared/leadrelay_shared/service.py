@@ -107,7 +107,8 @@ class Service:
     jobs: list[Job] = field(default_factory=list)
     watched: list[tuple[Watched, float]] = field(default_factory=list)
     background: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = field(
-        default_factory=list)
+        default_factory=list
+    )
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     runtime: Runtime = field(init=False)
     _relay: OutboxRelay | None = field(default=None, init=False)
@@ -115,9 +116,12 @@ class Service:
     _consumers: list[EventConsumer] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
-        self.runtime = Runtime(name=self.name, bootstrap=self.settings.kafka_bootstrap_servers,
-                               engine=self.engine,
-                               send_timeout_s=self.settings.kafka_send_timeout_s)
+        self.runtime = Runtime(
+            name=self.name,
+            bootstrap=self.settings.kafka_bootstrap_servers,
+            engine=self.engine,
+            send_timeout_s=self.settings.kafka_send_timeout_s,
+        )
 
     def subscribe(self, subscription: Subscription) -> None:
         self.subscriptions.append(subscription)
@@ -128,8 +132,7 @@ class Service:
     def watch(self, config: Watched, interval_s: float) -> None:
         self.watched.append((config, interval_s))
 
-    def run_in_background(self, name: str, work: Callable[[], Coroutine[Any, Any, None]]
-                          ) -> None:
+    def run_in_background(self, name: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self.background.append((name, work))
 
     def on_close(self, close: Callable[[], Awaitable[None]]) -> None:
@@ -147,21 +150,33 @@ class Service:
         if self._deliverer is not None:
             self._deliverer.wake()
 
-    def app(self, *, title: str, routers: Sequence[APIRouter] = (), description: str = "",
-            exception_handlers: Mapping[type[Exception], ExceptionHandler] | None = None,
-            operator: bool = True, **state: Any) -> FastAPI:
+    def app(
+        self,
+        *,
+        title: str,
+        routers: Sequence[APIRouter] = (),
+        description: str = "",
+        exception_handlers: Mapping[type[Exception], ExceptionHandler] | None = None,
+        operator: bool = True,
+        **state: Any,
+    ) -> FastAPI:
         """The service's app: its routers under the operator tokens (``operator``), the
         operations routes, its exception handlers and ``state`` on ``app.state``."""
-        app = FastAPI(title=f"leadrelay {title}", version="0.2.0", description=description,
-                      lifespan=self._lifespan)
+        app = FastAPI(
+            title=f"leadrelay {title}",
+            version="0.2.0",
+            description=description,
+            lifespan=self._lifespan,
+        )
         install_problem_handlers(app)
         for exc_type, handler in (exception_handlers or {}).items():
             app.add_exception_handler(exc_type, handler)
         dependencies = []
         if operator:
             assert isinstance(self.settings, BackendSettings)
-            dependencies.append(operator_api(app, self.settings.admin_token,
-                                             self.settings.read_token))
+            dependencies.append(
+                operator_api(app, self.settings.admin_token, self.settings.read_token)
+            )
         for router in routers:
             app.include_router(router, dependencies=dependencies)
         app.include_router(ops_router(self.runtime.ready))
@@ -182,8 +197,12 @@ class Service:
                     await config.activate(self.engine, utcnow())
             if self.outbox is not None:
                 assert self.engine is not None
-                self._relay = OutboxRelay(self.engine, self.outbox, runtime.producer,
-                                          poll_interval_s=self.settings.relay_poll_interval_s)
+                self._relay = OutboxRelay(
+                    self.engine,
+                    self.outbox,
+                    runtime.producer,
+                    poll_interval_s=self.settings.relay_poll_interval_s,
+                )
                 runtime.spawn(runtime.after_producer(self._relay.run()), "outbox-relay")
             if self.webhooks is not None:
                 client = http_client(self.webhooks.timeout_s)
@@ -194,8 +213,16 @@ class Service:
                 self._consumers.append(consumer)
                 runtime.spawn(runtime.after_producer(consumer.run()), sub.name)
             for job in self._all_jobs():
-                runtime.spawn(every(job.interval_s, self._waking(job.tick), name=job.name,
-                                    batch=job.batch, first_delay_s=job.first_delay_s), job.name)
+                runtime.spawn(
+                    every(
+                        job.interval_s,
+                        self._waking(job.tick),
+                        name=job.name,
+                        batch=job.batch,
+                        first_delay_s=job.first_delay_s,
+                    ),
+                    job.name,
+                )
             for name, work in self.background:
                 runtime.spawn(work(), name)
             settle_heap()
@@ -215,9 +242,16 @@ class Service:
     def _make_deliverer(self, client: aiohttp.ClientSession) -> Deliverer:
         hooks = self.webhooks
         assert hooks is not None and self.engine is not None
-        return Deliverer(self.engine, hooks.table, hooks.endpoints, client,
-                         schedule=hooks.schedule_s, states=hooks.states, attempts=hooks.attempts,
-                         on_dead=hooks.on_dead)
+        return Deliverer(
+            self.engine,
+            hooks.table,
+            hooks.endpoints,
+            client,
+            schedule=hooks.schedule_s,
+            states=hooks.states,
+            attempts=hooks.attempts,
+            on_dead=hooks.on_dead,
+        )
 
     def _make_consumer(self, sub: Subscription) -> EventConsumer:
         async def handle(events: Sequence[Event]) -> None:
@@ -226,24 +260,38 @@ class Service:
 
         s = self.settings
         return EventConsumer(
-            bootstrap=s.kafka_bootstrap_servers, group_id=sub.group_id, topics=sub.topics,
-            batch_handler=handle, producer=self.runtime.producer,
-            max_records=s.consumer_max_records, offset_reset=s.consumer_offset_reset,
-            event_types=sub.event_types, lanes=sub.lanes, collect=sub.collect,
-            fetch_wait_ms=sub.fetch_wait_ms)
+            bootstrap=s.kafka_bootstrap_servers,
+            group_id=sub.group_id,
+            topics=sub.topics,
+            batch_handler=handle,
+            producer=self.runtime.producer,
+            max_records=s.consumer_max_records,
+            offset_reset=s.consumer_offset_reset,
+            event_types=sub.event_types,
+            lanes=sub.lanes,
+            collect=sub.collect,
+            fetch_wait_ms=sub.fetch_wait_ms,
+        )
 
     def _all_jobs(self) -> list[Job]:
         jobs = list(self.jobs)
         engine = self.engine
         if engine is not None:
             for config, interval_s in self.watched:
-                jobs.append(Job(f"reload-{type(config).__name__}", interval_s,
-                                _reloader(config, engine), first_delay_s=interval_s))
+                jobs.append(
+                    Job(
+                        f"reload-{type(config).__name__}",
+                        interval_s,
+                        _reloader(config, engine),
+                        first_delay_s=interval_s,
+                    )
+                )
         if engine is not None and self.retention is not None:
             assert isinstance(self.settings, BackendSettings)
             policy = retention.RetentionPolicy.from_days(
                 self.settings.retention_processed_events_days,
-                self.settings.retention_delivered_webhooks_days)
+                self.settings.retention_delivered_webhooks_days,
+            )
             tables = self.retention
 
             async def sweep() -> int:
@@ -253,8 +301,9 @@ class Service:
             jobs.append(Job("retention", interval, sweep, first_delay_s=min(60.0, interval)))
         return jobs
 
-    def _waking(self, tick: Callable[[], Awaitable[int | None]]
-                ) -> Callable[[], Awaitable[int | None]]:
+    def _waking(
+        self, tick: Callable[[], Awaitable[int | None]]
+    ) -> Callable[[], Awaitable[int | None]]:
         async def run() -> int | None:
             done = await tick()
             if done:

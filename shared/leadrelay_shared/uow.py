@@ -24,8 +24,12 @@ class UnitOfWork(Protocol):
     """What handlers need of any unit of work; services add their repositories."""
 
     async def __aenter__(self) -> Self: ...
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
     async def claim(self, events: Sequence[Event]) -> list[Event]: ...
     async def emit(self, events: Sequence[Event | Serialised]) -> None: ...
     async def scrub_outbox(self, lead_id: str) -> None: ...
@@ -33,8 +37,13 @@ class UnitOfWork(Protocol):
 
 
 class CommonTables:
-    def __init__(self, outbox: sa.Table, processed: sa.Table, deliveries: sa.Table | None = None,
-                 endpoint_states: sa.Table | None = None):
+    def __init__(
+        self,
+        outbox: sa.Table,
+        processed: sa.Table,
+        deliveries: sa.Table | None = None,
+        endpoint_states: sa.Table | None = None,
+    ):
         self.outbox = outbox
         self.processed = processed
         self.deliveries = deliveries
@@ -44,36 +53,53 @@ class CommonTables:
         self.claim_sql = (
             f"INSERT INTO {processed.schema}.{processed.name} (event_id, event_type) "
             "SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING "
-            "RETURNING event_id")
+            "RETURNING event_id"
+        )
         # webhooks the same way: SQLAlchemy's executemany of 500 rows (a VALUES list rebuilt
         # and re-planned for every count, a JSON payload per row) was 43 ms of a router batch
-        self.enqueue_sql = None if deliveries is None else (
-            f"INSERT INTO {deliveries.schema}.{deliveries.name} "
-            "(id, endpoint_id, url, event_type, lead_id, payload) "
-            "SELECT i, e, u, t, l, p::jsonb FROM unnest($1::text[], $2::text[], $3::text[], "
-            "$4::text[], $5::text[], $6::text[]) AS x(i, e, u, t, l, p) ON CONFLICT DO NOTHING")
+        self.enqueue_sql = (
+            None
+            if deliveries is None
+            else (
+                f"INSERT INTO {deliveries.schema}.{deliveries.name} "
+                "(id, endpoint_id, url, event_type, lead_id, payload) "
+                "SELECT i, e, u, t, l, p::jsonb FROM unnest($1::text[], $2::text[], $3::text[], "
+                "$4::text[], $5::text[], $6::text[]) AS x(i, e, u, t, l, p) ON CONFLICT DO NOTHING"
+            )
+        )
         # the same, each row leased to the deliverer of the transaction that queues it (its first
         # attempt, ``Deliverer.take``) unless its endpoint is disabled; returns the ids queued
         # and whether each was leased
-        off = "" if endpoint_states is None else (
-            f"LEFT JOIN {endpoint_states.schema}.{endpoint_states.name} AS s "
-            "ON s.endpoint_id = x.e AND s.disabled_at IS NOT NULL ")
+        off = (
+            ""
+            if endpoint_states is None
+            else (
+                f"LEFT JOIN {endpoint_states.schema}.{endpoint_states.name} AS s "
+                "ON s.endpoint_id = x.e AND s.disabled_at IS NOT NULL "
+            )
+        )
         on = "TRUE" if endpoint_states is None else "s.endpoint_id IS NULL"
-        self.lease_sql = None if deliveries is None else (
-            f"INSERT INTO {deliveries.schema}.{deliveries.name} "
-            "(id, endpoint_id, url, event_type, lead_id, payload, attempts, lease_until) "
-            f"SELECT x.i, x.e, x.u, x.t, x.l, x.p::jsonb, CASE WHEN {on} THEN 1 ELSE 0 END, "
-            f"CASE WHEN {on} THEN now() + $7 * interval '1 second' END "
-            "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) "
-            f"AS x(i, e, u, t, l, p) {off}ON CONFLICT DO NOTHING "
-            "RETURNING id, lease_until IS NOT NULL")
+        self.lease_sql = (
+            None
+            if deliveries is None
+            else (
+                f"INSERT INTO {deliveries.schema}.{deliveries.name} "
+                "(id, endpoint_id, url, event_type, lead_id, payload, attempts, lease_until) "
+                f"SELECT x.i, x.e, x.u, x.t, x.l, x.p::jsonb, CASE WHEN {on} THEN 1 ELSE 0 END, "
+                f"CASE WHEN {on} THEN now() + $7 * interval '1 second' END "
+                "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
+                f"$6::text[]) AS x(i, e, u, t, l, p) {off}ON CONFLICT DO NOTHING "
+                "RETURNING id, lease_until IS NOT NULL"
+            )
+        )
 
 
 class SqlUnitOfWork:
     """Base for each service's unit of work; subclasses add their repositories in ``_open``."""
 
-    def __init__(self, engine: AsyncEngine, tables: CommonTables, *,
-                 lease_webhooks_s: float | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, tables: CommonTables, *, lease_webhooks_s: float | None = None
+    ) -> None:
         self._engine = engine
         self._tables = tables
         self._lease_webhooks_s = lease_webhooks_s
@@ -97,8 +123,12 @@ class SqlUnitOfWork:
     def _open(self, conn: AsyncConnection) -> None:
         """Hook for subclasses to build repositories on the connection."""
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         assert self._conn is not None
         try:
             if self._tx is not None and self._tx.is_active:
@@ -117,7 +147,8 @@ class SqlUnitOfWork:
         if not events:
             return []
         rows = await (await driver(self.conn)).fetch(
-            self._tables.claim_sql, [e.event_id for e in events], [e.event_type for e in events])
+            self._tables.claim_sql, [e.event_id for e in events], [e.event_type for e in events]
+        )
         claimed = {r[0] for r in rows}  # asyncpg's UUID is a uuid.UUID, equal and same hash
         fresh = []
         for event in events:
@@ -132,9 +163,12 @@ class SqlUnitOfWork:
         if not events:
             return
         t = self._tables.outbox
-        await copy_rows(self.conn, t, ("event_id", "event_type", "topic", "lead_id", "payload"),
-                        [(e.event_id, e.event_type, e.topic, e.lead_id,
-                          e.model_dump_json()) for e in events])
+        await copy_rows(
+            self.conn,
+            t,
+            ("event_id", "event_type", "topic", "lead_id", "payload"),
+            [(e.event_id, e.event_type, e.topic, e.lead_id, e.model_dump_json()) for e in events],
+        )
 
     async def scrub_outbox(self, lead_id: str) -> None:
         """Remove a lead's personal data from its outbox rows still waiting (erasure; published
@@ -147,11 +181,13 @@ class SqlUnitOfWork:
         await self._scrub(self._tables.deliveries, lead_id)
 
     async def _scrub(self, t: sa.Table, lead_id: str) -> None:
-        rows = (await self.conn.execute(
-            sa.select(t.c.id, t.c.payload).where(t.c.lead_id == lead_id))).all()
+        rows = (
+            await self.conn.execute(sa.select(t.c.id, t.c.payload).where(t.c.lead_id == lead_id))
+        ).all()
         for row in rows:
-            await self.conn.execute(sa.update(t).where(t.c.id == row.id)
-                                    .values(payload=scrub(row.payload)))
+            await self.conn.execute(
+                sa.update(t).where(t.c.id == row.id).values(payload=scrub(row.payload))
+            )
 
     async def enqueue_webhooks(self, rows: Sequence[dict[str, Any]]) -> None:
         """Queue webhooks in this transaction, in one statement; each row has ``id`` (its
@@ -160,18 +196,25 @@ class SqlUnitOfWork:
         ``lease_webhooks_s``, the rows queued are leased and listed in ``leased_webhooks``
         (those of a disabled endpoint are queued as pending, not leased)."""
         sql = self._tables.enqueue_sql
-        assert sql is not None and self._tables.lease_sql is not None, \
+        assert sql is not None and self._tables.lease_sql is not None, (
             "this service has no webhook queue"
+        )
         if not rows:
             return
-        columns = ([r["id"] for r in rows], [r["endpoint_id"] for r in rows],
-                   [r["url"] for r in rows], [r["event_type"] for r in rows],
-                   [r["lead_id"] for r in rows], [jsonio.dumps_str(r["payload"]) for r in rows])
+        columns = (
+            [r["id"] for r in rows],
+            [r["endpoint_id"] for r in rows],
+            [r["url"] for r in rows],
+            [r["event_type"] for r in rows],
+            [r["lead_id"] for r in rows],
+            [jsonio.dumps_str(r["payload"]) for r in rows],
+        )
         if self._lease_webhooks_s is None:
             await (await driver(self.conn)).execute(sql, *columns)
             return
         queued = await (await driver(self.conn)).fetch(
-            self._tables.lease_sql, *columns, self._lease_webhooks_s)
+            self._tables.lease_sql, *columns, self._lease_webhooks_s
+        )
         leased = {r[0] for r in queued if r[1]}
         for row in rows:
             if row["id"] in leased:

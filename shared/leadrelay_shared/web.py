@@ -19,19 +19,31 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .logging import get_logger
 
-REQUESTS = Counter("leadrelay_http_requests_total", "HTTP requests by route and status",
-                   ["method", "route", "status"])
-REQUEST_SECONDS = Histogram("leadrelay_http_request_seconds", "HTTP request duration by route",
-                            ["route"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                0.25, 0.5, 1, 2.5))
+REQUESTS = Counter(
+    "leadrelay_http_requests_total",
+    "HTTP requests by route and status",
+    ["method", "route", "status"],
+)
+REQUEST_SECONDS = Histogram(
+    "leadrelay_http_request_seconds",
+    "HTTP request duration by route",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 access_log = get_logger("leadrelay.access")
 
 PROBLEM = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str, *, type_: str = "about:blank",
-            errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
-            ) -> JSONResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    type_: str = "about:blank",
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     """An RFC 9457 problem document."""
     body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail}
     if errors:
@@ -43,10 +55,18 @@ def field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
         # a JSON syntax error's location is a character offset, not a field
-        loc = [] if err.get("type") == "json_invalid" else [
-            str(p) for p in err.get("loc", ()) if p not in ("body",)]
-        out.append({"field": ".".join(loc) or "(body)", "rule": err.get("type", "invalid"),
-                    "message": err.get("msg", "invalid value")})
+        loc = (
+            []
+            if err.get("type") == "json_invalid"
+            else [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        )
+        out.append(
+            {
+                "field": ".".join(loc) or "(body)",
+                "rule": err.get("type", "invalid"),
+                "message": err.get("msg", "invalid value"),
+            }
+        )
     return out
 
 
@@ -55,19 +75,28 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         errors = field_errors(exc)
         first = errors[0] if errors else {"field": "(body)", "message": "invalid"}
-        return problem(422, "Invalid request",
-                       f"{first['field']}: {first['message']}", errors=errors,
-                       type_="https://leadrelay.dev/problems/validation")
+        return problem(
+            422,
+            "Invalid request",
+            f"{first['field']}: {first['message']}",
+            errors=errors,
+            type_="https://leadrelay.dev/problems/validation",
+        )
 
     async def on_http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else "request refused"
-        return problem(exc.status_code, HTTPStatus(exc.status_code).phrase, detail,
-                       headers=dict(exc.headers or {}))
+        return problem(
+            exc.status_code,
+            HTTPStatus(exc.status_code).phrase,
+            detail,
+            headers=dict(exc.headers or {}),
+        )
 
     async def on_unauthorized(_: Request, exc: Exception) -> Response:
-        return problem(401, "Unauthorized", str(exc),
-                       type_="https://leadrelay.dev/problems/unauthorized")
+        return problem(
+            401, "Unauthorized", str(exc), type_="https://leadrelay.dev/problems/unauthorized"
+        )
 
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
@@ -85,7 +114,8 @@ def _bearer(authorization: str | None) -> bytes:
 
 def _matches(given: bytes, *tokens: str | None) -> bool:
     return bool(given) and any(
-        token is not None and hmac.compare_digest(given, token.encode()) for token in tokens)
+        token is not None and hmac.compare_digest(given, token.encode()) for token in tokens
+    )
 
 
 def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
@@ -94,8 +124,7 @@ def require_admin(request: Request, authorization: Annotated[str | None, Header(
         raise Unauthorized("authorization: a valid admin bearer token is required for changes")
 
 
-def require_reader(request: Request, authorization: Annotated[str | None, Header()] = None
-                   ) -> None:
+def require_reader(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
     """A dependency for reads (lead data, scores, assignments, clocks, deliveries, configuration):
     ``Authorization: Bearer`` with the service's read token or its admin token. A read token
     never allows a change."""
@@ -147,8 +176,11 @@ def ops_router(ready: ReadyCheck) -> APIRouter:
     async def healthz() -> Health:
         return Health(status="ok")
 
-    @router.get("/readyz", response_model=Readiness,
-                responses={503: {"model": Readiness, "description": "a dependency is down"}})
+    @router.get(
+        "/readyz",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "a dependency is down"}},
+    )
     async def readyz() -> Response:
         checks = await ready()
         ok = all(checks.values())
@@ -196,9 +228,12 @@ class BodyLimitMiddleware:
             await self._too_large(scope, receive, send, limit)
 
     async def _too_large(self, scope: Any, receive: Any, send: Any, limit: int) -> None:
-        response = problem(413, "Payload too large",
-                           f"request body exceeds the limit of {limit} bytes",
-                           type_="https://leadrelay.dev/problems/body-too-large")
+        response = problem(
+            413,
+            "Payload too large",
+            f"request body exceeds the limit of {limit} bytes",
+            type_="https://leadrelay.dev/problems/body-too-large",
+        )
         await response(scope, receive, send)
 
 
@@ -241,19 +276,29 @@ class RequestMetricsMiddleware:
             key = (scope["method"], route, str(status))
             children = self._children.get(key)
             if children is None:
-                children = self._children[key] = (REQUESTS.labels(*key),
-                                                  REQUEST_SECONDS.labels(route))
+                children = self._children[key] = (
+                    REQUESTS.labels(*key),
+                    REQUEST_SECONDS.labels(route),
+                )
             children[0].inc()
             children[1].observe(elapsed)
             if self.log_requests and route not in ("/metrics", "/healthz", "/readyz"):
-                access_log.info("request", method=scope["method"], route=route, status=status,
-                                ms=round(elapsed * 1000, 2),
-                                key_id=(scope.get("state") or {}).get("key_id"))
+                access_log.info(
+                    "request",
+                    method=scope["method"],
+                    route=route,
+                    status=status,
+                    ms=round(elapsed * 1000, 2),
+                    key_id=(scope.get("state") or {}).get("key_id"),
+                )
 
 
 def install_request_tracking(app: FastAPI, *, log_requests: bool = True) -> None:
     """Request ids (``X-Request-ID``, made up when absent, echoed back and put on every log line
     written while the request runs) and per-route metrics."""
     app.add_middleware(RequestMetricsMiddleware, log_requests=log_requests)
-    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID",
-                       validator=lambda value: 0 < len(value) <= 64 and value.isprintable())
+    app.add_middleware(
+        CorrelationIdMiddleware,
+        header_name="X-Request-ID",
+        validator=lambda value: 0 < len(value) <= 64 and value.isprintable(),
+    )

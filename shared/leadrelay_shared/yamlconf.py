@@ -33,9 +33,15 @@ class ConfigFileError(ValueError):
         self.problems = problems
 
 
-def validate(model: type[M], text: str, source: str, *, what: str,
-             error: type[ConfigFileError] = ConfigFileError,
-             aliases: Mapping[str, str] | None = None) -> M:
+def validate(
+    model: type[M],
+    text: str,
+    source: str,
+    *,
+    what: str,
+    error: type[ConfigFileError] = ConfigFileError,
+    aliases: Mapping[str, str] | None = None,
+) -> M:
     """Parse ``text`` as YAML and validate it as ``model``; ``error`` lists every problem."""
     try:
         data = yaml.load(text, Loader=LOADER)
@@ -53,8 +59,9 @@ def validate(model: type[M], text: str, source: str, *, what: str,
         raise error(source, [describe(err, node, aliases or {}) for err in exc.errors()]) from exc
 
 
-def describe(err: Mapping[str, Any], root: yaml.Node | None,
-             aliases: Mapping[str, str] | None = None) -> str:
+def describe(
+    err: Mapping[str, Any], root: yaml.Node | None, aliases: Mapping[str, str] | None = None
+) -> str:
     """``line N: path.to[2].field: message`` for one pydantic error."""
     loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
@@ -73,8 +80,9 @@ def line_of(node: yaml.Node | None, loc: list[Any], aliases: Mapping[str, str]) 
             if match is None:
                 break
             line, node = match[0].start_mark.line + 1, match[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) \
-                and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             node = node.value[part]
             line = node.start_mark.line + 1
         else:

@@ -59,31 +59,53 @@ class Gate:
     keys: KeyStore
     limiter: RateLimiter
 
-    async def authorise(self, request: Request, scope: Scope, presented: str | None,
-                        via_query: bool, *, signed: bool = False) -> Caller:
+    async def authorise(
+        self,
+        request: Request,
+        scope: Scope,
+        presented: str | None,
+        via_query: bool,
+        *,
+        signed: bool = False,
+    ) -> Caller:
         if presented is None:
             if signed:
                 caller = Caller(key_id=None, source=request.url.path.rsplit("/", 1)[-1])
             elif not self.settings.auth_required:
                 caller = Caller(key_id=None, source="anonymous")
             else:
-                raise AuthError(401, "missing_key", "an API key is required: send "
-                                "`Authorization: Bearer <key>` or `X-API-Key: <key>`")
+                raise AuthError(
+                    401,
+                    "missing_key",
+                    "an API key is required: send "
+                    "`Authorization: Bearer <key>` or `X-API-Key: <key>`",
+                )
         else:
             parsed = parse_key(presented)
             if parsed is None:
-                raise AuthError(401, "malformed_key", "the API key is not in the form lr_sk_... "
-                                "or lr_pk_...")
+                raise AuthError(
+                    401, "malformed_key", "the API key is not in the form lr_sk_... or lr_pk_..."
+                )
             kind, key_id = parsed
             if via_query and scope is not Scope.FORMS:
-                raise AuthError(401, "key_in_url", "API keys in the URL are only accepted for "
-                                "form posts with a publishable key")
-            caller = check(await self.keys.get(key_id), presented, kind=kind, scope=scope,
-                           origin=request.headers.get("origin"), via_query=via_query)
+                raise AuthError(
+                    401,
+                    "key_in_url",
+                    "API keys in the URL are only accepted for form posts with a publishable key",
+                )
+            caller = check(
+                await self.keys.get(key_id),
+                presented,
+                kind=kind,
+                scope=scope,
+                origin=request.headers.get("origin"),
+                via_query=via_query,
+            )
         request.state.key_id = caller.key_id
         identity = caller.key_id or f"ip:{client_ip(request, self.settings)}"
-        notation = caller.rate_limit or (self.settings.rate_limit if caller.key_id
-                                         else self.settings.anonymous_rate_limit)
+        notation = caller.rate_limit or (
+            self.settings.rate_limit if caller.key_id else self.settings.anonymous_rate_limit
+        )
         await self.limiter.hit(identity, notation)
         return caller
 
@@ -108,25 +130,42 @@ def get_publisher(request: Request) -> Publisher:
 
 GateDep = Annotated[Gate, Depends(get_gate)]
 PublisherDep = Annotated[Publisher, Depends(get_publisher)]
-Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(
-    auto_error=False, description="An API key: `Authorization: Bearer lr_sk_...`"))]
-KeyHeader = Annotated[str | None, Depends(APIKeyHeader(
-    name="X-API-Key", auto_error=False, description="The same key in `X-API-Key`"))]
-KeyQuery = Annotated[str | None, Depends(APIKeyQuery(
-    name="key", auto_error=False, description="A publishable key, for HTML form posts only"))]
+Bearer = Annotated[
+    HTTPAuthorizationCredentials | None,
+    Depends(
+        HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer lr_sk_...`")
+    ),
+]
+KeyHeader = Annotated[
+    str | None,
+    Depends(
+        APIKeyHeader(name="X-API-Key", auto_error=False, description="The same key in `X-API-Key`")
+    ),
+]
+KeyQuery = Annotated[
+    str | None,
+    Depends(
+        APIKeyQuery(
+            name="key", auto_error=False, description="A publishable key, for HTML form posts only"
+        )
+    ),
+]
 
 
-def require(scope: Scope, *, signed_by: Callable[[Request, bytes], bool] | None = None
-            ) -> Callable[..., Awaitable[Caller]]:
+def require(
+    scope: Scope, *, signed_by: Callable[[Request, bytes], bool] | None = None
+) -> Callable[..., Awaitable[Caller]]:
     """The dependency that authorises a request for ``scope``: a key in the Authorization
     header, in X-API-Key, or (forms only) in ``?key=``. ``signed_by`` verifies a marketing
     tool's signature first and says whether the request was signed (then no key is needed)."""
 
-    async def authorise(request: Request, gate: GateDep, bearer: Bearer, header: KeyHeader,
-                        query: KeyQuery) -> Caller:
+    async def authorise(
+        request: Request, gate: GateDep, bearer: Bearer, header: KeyHeader, query: KeyQuery
+    ) -> Caller:
         signed = signed_by(request, await request.body()) if signed_by else False
-        presented = (bearer.credentials.strip() if bearer else None) or \
-            (header.strip() if header else None)
+        presented = (bearer.credentials.strip() if bearer else None) or (
+            header.strip() if header else None
+        )
         via_query = presented is None and bool(query)
         if via_query and query:
             presented = query.strip()
@@ -135,13 +174,23 @@ def require(scope: Scope, *, signed_by: Callable[[Request, bytes], bool] | None 
     return authorise
 
 
-def idempotency_key(idempotency_key: Annotated[str | None, Header(
-        alias="Idempotency-Key", json_schema_extra={"maxLength": IDEMPOTENCY_KEY_MAX},
-        description="Retry with the same key and the event keeps its id: counted once "
-                    "downstream")] = None) -> str | None:
+def idempotency_key(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            json_schema_extra={"maxLength": IDEMPOTENCY_KEY_MAX},
+            description="Retry with the same key and the event keeps its id: counted once "
+            "downstream",
+        ),
+    ] = None,
+) -> str | None:
     if idempotency_key is not None and len(idempotency_key) > IDEMPOTENCY_KEY_MAX:
-        raise InvalidInput("Idempotency-Key", "string_too_long",
-                           f"at most {IDEMPOTENCY_KEY_MAX} characters, got {len(idempotency_key)}")
+        raise InvalidInput(
+            "Idempotency-Key",
+            "string_too_long",
+            f"at most {IDEMPOTENCY_KEY_MAX} characters, got {len(idempotency_key)}",
+        )
     return idempotency_key
 
 
@@ -149,9 +198,13 @@ def require_json(request: Request) -> None:
     """JSON, a ``+json`` type, or no type given; anything else is refused, naming the rule."""
     content_type = media_type(request)
     if content_type not in ("application/json", "") and not (
-            content_type.startswith("application/") and content_type.endswith("+json")):
-        raise InvalidInput("(body)", "media_type", f"unsupported media type {content_type!r}; "
-                           "send application/json")
+        content_type.startswith("application/") and content_type.endswith("+json")
+    ):
+        raise InvalidInput(
+            "(body)",
+            "media_type",
+            f"unsupported media type {content_type!r}; send application/json",
+        )
 
 
 def media_type(request: Request) -> str:
@@ -161,11 +214,15 @@ def media_type(request: Request) -> str:
 def context(request: Request, caller: Caller, key: str | None) -> RequestContext:
     gate = get_gate(request)
     audit = domain.audit(
-        key_id=caller.key_id, client_ip=client_ip(request, gate.settings),
-        user_agent=request.headers.get("user-agent"), request_id=correlation_id.get(),
-        ip_hash_key=gate.settings.ip_hash_key.get_secret_value().encode())
-    return RequestContext(now=utcnow(), caller_scope=caller.key_id or caller.source,
-                          idempotency_key=key, audit=audit)
+        key_id=caller.key_id,
+        client_ip=client_ip(request, gate.settings),
+        user_agent=request.headers.get("user-agent"),
+        request_id=correlation_id.get(),
+        ip_hash_key=gate.settings.ip_hash_key.get_secret_value().encode(),
+    )
+    return RequestContext(
+        now=utcnow(), caller_scope=caller.key_id or caller.source, idempotency_key=key, audit=audit
+    )
 
 
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
@@ -180,22 +237,44 @@ def accepted(event: Any) -> Accepted:
 FORM_FIELDS = {
     "type": "object",
     "description": "A plain HTML form. Profile fields by name (`email`, `first_name`, ...), "
-                   "`utm_*`, `consent_<name>` (on/true/yes), `_redirect` (thank-you page on an "
-                   "allowed origin); other fields are kept as free fields.",
-    "properties": {name: {"type": "string"} for name in (
-        "email", "first_name", "last_name", "company", "title", "phone", "country", "region",
-        "postal_code", "company_size", "industry", "page_url", "utm_source", "utm_campaign",
-        "consent_marketing", "_redirect")},
+    "`utm_*`, `consent_<name>` (on/true/yes), `_redirect` (thank-you page on an "
+    "allowed origin); other fields are kept as free fields.",
+    "properties": {
+        name: {"type": "string"}
+        for name in (
+            "email",
+            "first_name",
+            "last_name",
+            "company",
+            "title",
+            "phone",
+            "country",
+            "region",
+            "postal_code",
+            "company_size",
+            "industry",
+            "page_url",
+            "utm_source",
+            "utm_campaign",
+            "consent_marketing",
+            "_redirect",
+        )
+    },
     "required": ["email"],
     "additionalProperties": {"type": "string"},
 }
 # A form comes as JSON or straight from an HTML form, so its body is read in ``form_input``
 # and described here (FastAPI reads one media type per body parameter).
-FORM_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": FormFill.model_json_schema()},
-    "application/x-www-form-urlencoded": {"schema": FORM_FIELDS},
-    "multipart/form-data": {"schema": FORM_FIELDS},
-}}}
+FORM_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": FormFill.model_json_schema()},
+            "application/x-www-form-urlencoded": {"schema": FORM_FIELDS},
+            "multipart/form-data": {"schema": FORM_FIELDS},
+        },
+    }
+}
 
 
 async def form_input(request: Request) -> tuple[FormFill, str | None]:
@@ -213,11 +292,19 @@ async def form_input(request: Request) -> tuple[FormFill, str | None]:
         raise RequestValidationError(exc.errors()) from None
 
 
-@router.post("/forms", status_code=202, responses={
-    303: {"description": "HTML form with `_redirect`: go to the thank-you page"}},
-    openapi_extra=FORM_BODY, response_model=Accepted)
-async def post_form(request: Request, caller: Annotated[Caller, Depends(require(Scope.FORMS))],
-                    key: IdempotencyKey, publisher: PublisherDep) -> Any:
+@router.post(
+    "/forms",
+    status_code=202,
+    responses={303: {"description": "HTML form with `_redirect`: go to the thank-you page"}},
+    openapi_extra=FORM_BODY,
+    response_model=Accepted,
+)
+async def post_form(
+    request: Request,
+    caller: Annotated[Caller, Depends(require(Scope.FORMS))],
+    key: IdempotencyKey,
+    publisher: PublisherDep,
+) -> Any:
     """Accept a form fill, as JSON or straight from an HTML form (urlencoded or multipart).
 
     Answered 202 only after Kafka acknowledged it (acks=all). Browsers may send a publishable
@@ -226,8 +313,7 @@ async def post_form(request: Request, caller: Annotated[Caller, Depends(require(
     form, redirect = await form_input(request)
     if redirect is not None:
         _check_redirect(redirect, get_gate(request).settings, caller)
-    event = await handlers.submit_form(form, publisher=publisher,
-                                       ctx=context(request, caller, key))
+    event = await handlers.submit_form(form, publisher=publisher, ctx=context(request, caller, key))
     if redirect is not None:
         return RedirectResponse(redirect, status_code=303)
     return accepted(event)
@@ -239,36 +325,57 @@ def _check_redirect(url: str, settings: IntakeSettings, caller: Caller) -> None:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidInput("_redirect", "absolute_url", "must be an absolute http(s) URL")
     if origin not in {*settings.cors_origins, *caller.allowed_origins}:
-        raise InvalidInput("_redirect", "allowed_origin",
-                           f"{origin} is not an allowed origin (INTAKE_CORS_ORIGINS)")
+        raise InvalidInput(
+            "_redirect",
+            "allowed_origin",
+            f"{origin} is not an allowed origin (INTAKE_CORS_ORIGINS)",
+        )
 
 
 @router.post("/events", status_code=202, dependencies=[JsonOnly])
-async def post_event(request: Request, event_in: EngagementIn,
-                     caller: Annotated[Caller, Depends(require(Scope.EVENTS))],
-                     key: IdempotencyKey, publisher: PublisherDep) -> Accepted:
+async def post_event(
+    request: Request,
+    event_in: EngagementIn,
+    caller: Annotated[Caller, Depends(require(Scope.EVENTS))],
+    key: IdempotencyKey,
+    publisher: PublisherDep,
+) -> Accepted:
     """Accept one marketing event (page view, email open/click, download, webinar, ...).
 
     A repeat with the same `source_event_id` (or Idempotency-Key) keeps the same event id.
     """
-    event = await handlers.record_engagement(event_in, publisher=publisher,
-                                             ctx=context(request, caller, key))
+    event = await handlers.record_engagement(
+        event_in, publisher=publisher, ctx=context(request, caller, key)
+    )
     return accepted(event)
 
 
-@router.post("/events:batch", dependencies=[JsonOnly], responses={
-    200: {"description": "Every item's outcome: accepted, rejected (with errors) or "
-                         "unavailable (retry it)"}})
-async def post_events_batch(request: Request, batch: BatchIn,
-                            caller: Annotated[Caller, Depends(require(Scope.EVENTS))],
-                            key: IdempotencyKey, publisher: PublisherDep) -> BatchResult:
+@router.post(
+    "/events:batch",
+    dependencies=[JsonOnly],
+    responses={
+        200: {
+            "description": "Every item's outcome: accepted, rejected (with errors) or "
+            "unavailable (retry it)"
+        }
+    },
+)
+async def post_events_batch(
+    request: Request,
+    batch: BatchIn,
+    caller: Annotated[Caller, Depends(require(Scope.EVENTS))],
+    key: IdempotencyKey,
+    publisher: PublisherDep,
+) -> BatchResult:
     """Accept many marketing events; a bad item never holds back its neighbours."""
     limit = get_gate(request).settings.batch_max_items
     if len(batch.items) > limit:
-        raise InvalidInput("items", "max_items", f"at most {limit} items per batch, "
-                           f"got {len(batch.items)}")
-    result = await handlers.record_batch(_items(batch.items), publisher=publisher,
-                                         ctx=context(request, caller, key))
+        raise InvalidInput(
+            "items", "max_items", f"at most {limit} items per batch, got {len(batch.items)}"
+        )
+    result = await handlers.record_batch(
+        _items(batch.items), publisher=publisher, ctx=context(request, caller, key)
+    )
     if result["unavailable"] and not result["accepted"]:
         raise NotAccepted("no item of the batch was acknowledged")
     return result
@@ -286,23 +393,34 @@ def _items(raw_items: list[Any]) -> list[EngagementIn | list[ItemError]]:
 
 
 @router.post("/activities", status_code=202, dependencies=[JsonOnly])
-async def post_activity(request: Request, activity: ActivityIn,
-                        caller: Annotated[Caller, Depends(require(Scope.ACTIVITIES))],
-                        key: IdempotencyKey, publisher: PublisherDep) -> Accepted:
+async def post_activity(
+    request: Request,
+    activity: ActivityIn,
+    caller: Annotated[Caller, Depends(require(Scope.ACTIVITIES))],
+    key: IdempotencyKey,
+    publisher: PublisherDep,
+) -> Accepted:
     """Accept a call, email or meeting logged by a sales system against a lead."""
-    event = await handlers.log_activity(activity, publisher=publisher,
-                                        ctx=context(request, caller, key))
+    event = await handlers.log_activity(
+        activity, publisher=publisher, ctx=context(request, caller, key)
+    )
     return accepted(event)
 
 
 @router.post("/leads/{lead_id}/feedback", status_code=202, dependencies=[JsonOnly])
-async def post_feedback(request: Request, lead_id: LeadId, feedback: FeedbackIn,
-                        caller: Annotated[Caller, Depends(require(Scope.FEEDBACK))],
-                        key: IdempotencyKey, publisher: PublisherDep) -> Accepted:
+async def post_feedback(
+    request: Request,
+    lead_id: LeadId,
+    feedback: FeedbackIn,
+    caller: Annotated[Caller, Depends(require(Scope.FEEDBACK))],
+    key: IdempotencyKey,
+    publisher: PublisherDep,
+) -> Accepted:
     """Sales feedback on a lead: accepted, rejected or disqualified (with a reason code),
     converted to an opportunity, won or lost."""
-    event = await handlers.give_feedback(lead_id, feedback, publisher=publisher,
-                                         ctx=context(request, caller, key))
+    event = await handlers.give_feedback(
+        lead_id, feedback, publisher=publisher, ctx=context(request, caller, key)
+    )
     return accepted(event)
 
 
@@ -312,10 +430,16 @@ def hubspot_signed(request: Request, body: bytes) -> bool:
     secret = settings.hubspot_client_secret
     if secret is None:
         return False
-    hubspot.verify_v3(secret.get_secret_value(), method=request.method, uri=str(request.url),
-                      body=body, signature=request.headers.get("x-hubspot-signature-v3"),
-                      timestamp_ms=request.headers.get("x-hubspot-request-timestamp"),
-                      now=utcnow(), max_age_s=settings.hubspot_max_age_s)
+    hubspot.verify_v3(
+        secret.get_secret_value(),
+        method=request.method,
+        uri=str(request.url),
+        body=body,
+        signature=request.headers.get("x-hubspot-signature-v3"),
+        timestamp_ms=request.headers.get("x-hubspot-request-timestamp"),
+        now=utcnow(),
+        max_age_s=settings.hubspot_max_age_s,
+    )
     return True
 
 
@@ -329,14 +453,19 @@ def mautic_signed(request: Request, body: bytes) -> bool:
 
 
 # The tools' payloads are read by hand: their signatures are over the raw bytes.
-ADAPTER_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": {"type": "object"}}}}}
+ADAPTER_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
 
 
 @router.post("/adapters/hubspot", status_code=202, tags=["adapters"], openapi_extra=ADAPTER_BODY)
 async def post_hubspot(
-        request: Request, publisher: PublisherDep,
-        caller: Annotated[Caller, Depends(require(Scope.ADAPTERS, signed_by=hubspot_signed))]
+    request: Request,
+    publisher: PublisherDep,
+    caller: Annotated[Caller, Depends(require(Scope.ADAPTERS, signed_by=hubspot_signed))],
 ) -> AdapterResult:
     """A HubSpot workflow webhook (contact with `form-submissions`).
 
@@ -349,8 +478,9 @@ async def post_hubspot(
 
 @router.post("/adapters/mautic", status_code=202, tags=["adapters"], openapi_extra=ADAPTER_BODY)
 async def post_mautic(
-        request: Request, publisher: PublisherDep,
-        caller: Annotated[Caller, Depends(require(Scope.ADAPTERS, signed_by=mautic_signed))]
+    request: Request,
+    publisher: PublisherDep,
+    caller: Annotated[Caller, Depends(require(Scope.ADAPTERS, signed_by=mautic_signed))],
 ) -> AdapterResult:
     """A Mautic webhook (form submissions, page hits, email opens).
 
@@ -368,14 +498,17 @@ def _json(body: bytes) -> Any:
         raise InvalidInput("(body)", "json_invalid", f"not valid JSON: {str(exc)[:200]}") from None
 
 
-async def _publish_translation(translation: Translation, ctx: RequestContext,
-                               publisher: Publisher) -> AdapterResult:
+async def _publish_translation(
+    translation: Translation, ctx: RequestContext, publisher: Publisher
+) -> AdapterResult:
     done: list[Accepted] = []
     for form, source_event_id in translation.forms:
-        event = await handlers.submit_form(form, publisher=publisher, ctx=ctx,
-                                           source_event_id=source_event_id)
+        event = await handlers.submit_form(
+            form, publisher=publisher, ctx=ctx, source_event_id=source_event_id
+        )
         done.append(accepted(event))
     for engagement in translation.engagements:
-        done.append(accepted(await handlers.record_engagement(engagement, publisher=publisher,
-                                                              ctx=ctx)))
+        done.append(
+            accepted(await handlers.record_engagement(engagement, publisher=publisher, ctx=ctx))
+        )
     return AdapterResult(accepted=done, ignored=translation.ignored)

@@ -109,8 +109,15 @@ def validate_new_key(kind: KeyKind, scopes: frozenset[Scope]) -> None:
         raise ValueError("scopes: a publishable key may only have forms:write")
 
 
-def check(stored: ApiKey | None, presented: str, *, kind: KeyKind, scope: Scope,
-          origin: str | None, via_query: bool) -> Caller:
+def check(
+    stored: ApiKey | None,
+    presented: str,
+    *,
+    kind: KeyKind,
+    scope: Scope,
+    origin: str | None,
+    via_query: bool,
+) -> Caller:
     """Decide whether ``presented`` may call an endpoint needing ``scope`` (pure)."""
     if stored is None or not hmac.compare_digest(stored.key_hash, hash_key(presented)):
         raise AuthError(401, "unknown_key", "the API key is not known")
@@ -119,14 +126,29 @@ def check(stored: ApiKey | None, presented: str, *, kind: KeyKind, scope: Scope,
     if stored.kind is not kind:
         raise AuthError(401, "unknown_key", "the API key is not known")
     if via_query and kind is not KeyKind.PUBLISHABLE:
-        raise AuthError(401, "secret_key_in_url",
-                        "secret keys are only accepted in the Authorization or X-API-Key header")
+        raise AuthError(
+            401,
+            "secret_key_in_url",
+            "secret keys are only accepted in the Authorization or X-API-Key header",
+        )
     if scope not in stored.scopes:
         raise AuthError(403, "missing_scope", f"API key {stored.key_id} lacks the scope {scope}")
-    if kind is KeyKind.PUBLISHABLE and stored.allowed_origins and origin is not None \
-            and origin not in stored.allowed_origins:
-        raise AuthError(403, "origin_not_allowed",
-                        f"origin is not among the allowed origins of key {stored.key_id}")
-    return Caller(key_id=stored.key_id, source=stored.source, kind=stored.kind,
-                  rate_limit=stored.rate_limit, scopes=stored.scopes,
-                  allowed_origins=stored.allowed_origins)
+    if (
+        kind is KeyKind.PUBLISHABLE
+        and stored.allowed_origins
+        and origin is not None
+        and origin not in stored.allowed_origins
+    ):
+        raise AuthError(
+            403,
+            "origin_not_allowed",
+            f"origin is not among the allowed origins of key {stored.key_id}",
+        )
+    return Caller(
+        key_id=stored.key_id,
+        source=stored.source,
+        kind=stored.kind,
+        rate_limit=stored.rate_limit,
+        scopes=stored.scopes,
+        allowed_origins=stored.allowed_origins,
+    )

@@ -42,16 +42,34 @@ def create_app(settings: IntakeSettings | None = None, *, keys: KeyStore | None 
         service.on_close(engine.dispose)
     publisher = KafkaPublisher(service.runtime, timeout_s=settings.kafka_send_timeout_s)
     gate = api.Gate(settings=settings, keys=keys, limiter=RateLimiter())
-    app = service.app(title="intake", description=DESCRIPTION, routers=[api.router],
-                      exception_handlers=errors.EXCEPTION_HANDLERS, operator=False,
-                      publisher=publisher, gate=gate)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
-                       overrides={"/v1/events:batch": settings.batch_max_body_bytes})
+    app = service.app(
+        title="intake",
+        description=DESCRIPTION,
+        routers=[api.router],
+        exception_handlers=errors.EXCEPTION_HANDLERS,
+        operator=False,
+        publisher=publisher,
+        gate=gate,
+    )
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        overrides={"/v1/events:batch": settings.batch_max_body_bytes},
+    )
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                           allow_methods=["POST", "OPTIONS"], max_age=600,
-                           allow_headers=["Authorization", "X-API-Key", "Content-Type",
-                                          "Idempotency-Key", "X-Request-ID"],
-                           expose_headers=["X-Request-ID", "Retry-After"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["POST", "OPTIONS"],
+            max_age=600,
+            allow_headers=[
+                "Authorization",
+                "X-API-Key",
+                "Content-Type",
+                "Idempotency-Key",
+                "X-Request-ID",
+            ],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
     install_request_tracking(app)
     return app

@@ -19,12 +19,26 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     actions = keys.add_subparsers(dest="keys_command", required=True)
     create = actions.add_parser("create", help="create a key; it is printed once, never again")
     create.add_argument("--source", required=True, help="who will use it, e.g. website, hubspot")
-    create.add_argument("--scope", action="append", required=True, dest="scopes",
-                        choices=[s.value for s in Scope], help="repeat for several scopes")
-    create.add_argument("--publishable", action="store_true",
-                        help="a browser key (lr_pk_...): forms:write only, limited to --origin")
-    create.add_argument("--origin", action="append", default=[], dest="origins",
-                        help="allowed browser origin, e.g. https://www.example.com (repeatable)")
+    create.add_argument(
+        "--scope",
+        action="append",
+        required=True,
+        dest="scopes",
+        choices=[s.value for s in Scope],
+        help="repeat for several scopes",
+    )
+    create.add_argument(
+        "--publishable",
+        action="store_true",
+        help="a browser key (lr_pk_...): forms:write only, limited to --origin",
+    )
+    create.add_argument(
+        "--origin",
+        action="append",
+        default=[],
+        dest="origins",
+        help="allowed browser origin, e.g. https://www.example.com (repeatable)",
+    )
     create.add_argument("--rate-limit", default=None, help="e.g. 20/second (default: settings)")
     actions.add_parser("list", help="list keys (ids, sources, scopes; never the keys)")
     revoke = actions.add_parser("revoke", help="revoke a key by its id")
@@ -43,25 +57,35 @@ async def _run(args: argparse.Namespace, settings: IntakeSettings) -> int:
         if args.keys_command == "create":
             try:
                 key, record = await create_key(
-                    engine, source=args.source, scopes=args.scopes, allowed_origins=args.origins,
+                    engine,
+                    source=args.source,
+                    scopes=args.scopes,
+                    allowed_origins=args.origins,
                     kind=KeyKind.PUBLISHABLE if args.publishable else KeyKind.SECRET,
-                    rate_limit=args.rate_limit)
+                    rate_limit=args.rate_limit,
+                )
             except ValueError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
-            print(f"key id  {record.key_id}\nscopes  {', '.join(sorted(record.scopes))}\n"
-                  f"key     {key}\n\nStore the key now: leadrelay keeps only its hash.")
+            print(
+                f"key id  {record.key_id}\nscopes  {', '.join(sorted(record.scopes))}\n"
+                f"key     {key}\n\nStore the key now: leadrelay keeps only its hash."
+            )
         elif args.keys_command == "list":
             for k in await list_keys(engine):
                 state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
-                print(f"{k.key_id}  {k.kind.value}  {k.source:<16} {state:<18} "
-                      f"{','.join(sorted(k.scopes))}  {' '.join(k.allowed_origins)}")
+                print(
+                    f"{k.key_id}  {k.kind.value}  {k.source:<16} {state:<18} "
+                    f"{','.join(sorted(k.scopes))}  {' '.join(k.allowed_origins)}"
+                )
         else:
             if not await revoke_key(engine, args.key_id):
                 print(f"error: no active key {args.key_id}", file=sys.stderr)
                 return 1
-            print(f"revoked {args.key_id}; intake instances stop accepting it within "
-                  f"{settings.api_key_cache_ttl_s:g} s")
+            print(
+                f"revoked {args.key_id}; intake instances stop accepting it within "
+                f"{settings.api_key_cache_ttl_s:g} s"
+            )
         return 0
     finally:
         await engine.dispose()

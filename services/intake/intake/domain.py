@@ -45,7 +45,8 @@ def free_email_domains() -> frozenset[str]:
 # and a batch of events from a marketing tool names a different person in nearly every item.
 _PLAIN_EMAIL = re.compile(
     r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@"
-    r"((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{1,63}))\Z")
+    r"((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{1,63}))\Z"
+)
 _SPECIAL_USE_TLDS = frozenset(SPECIAL_USE_DOMAIN_NAMES)
 
 
@@ -59,8 +60,12 @@ def normalise_email(raw: str) -> str:
     if raw.isascii():  # NFKC leaves ASCII as it is
         cleaned = raw.strip()
         plain = _PLAIN_EMAIL.match(cleaned)
-        if (plain is not None and len(cleaned) <= 254 and "--" not in plain[1]
-                and plain[2].lower() not in _SPECIAL_USE_TLDS):
+        if (
+            plain is not None
+            and len(cleaned) <= 254
+            and "--" not in plain[1]
+            and plain[2].lower() not in _SPECIAL_USE_TLDS
+        ):
             return cleaned.lower()
     return validated_email(raw)
 
@@ -119,24 +124,61 @@ def hash_ip(ip: str | None, key: bytes) -> str | None:
     return hmac.new(key, ip.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def audit(*, key_id: str | None, client_ip: str | None, user_agent: str | None,
-          request_id: str | None, ip_hash_key: bytes, source_event_id: str | None = None) -> Audit:
-    return Audit(source_key_id=key_id, client_ip_hash=hash_ip(client_ip, ip_hash_key),
-                 user_agent=clean_text(user_agent[:300]) if user_agent else None,
-                 request_id=request_id, source_event_id=source_event_id)
+def audit(
+    *,
+    key_id: str | None,
+    client_ip: str | None,
+    user_agent: str | None,
+    request_id: str | None,
+    ip_hash_key: bytes,
+    source_event_id: str | None = None,
+) -> Audit:
+    return Audit(
+        source_key_id=key_id,
+        client_ip_hash=hash_ip(client_ip, ip_hash_key),
+        user_agent=clean_text(user_agent[:300]) if user_agent else None,
+        request_id=request_id,
+        source_event_id=source_event_id,
+    )
 
 
 FORM_ALIASES = {
-    "firstname": "first_name", "first-name": "first_name", "given_name": "first_name",
-    "lastname": "last_name", "last-name": "last_name", "family_name": "last_name",
-    "jobtitle": "title", "job_title": "title", "company_name": "company",
-    "employees": "company_size", "numemployees": "company_size", "state": "region",
-    "zip": "postal_code", "zipcode": "postal_code", "postcode": "postal_code",
-    "mobile": "phone", "phone_number": "phone",
+    "firstname": "first_name",
+    "first-name": "first_name",
+    "given_name": "first_name",
+    "lastname": "last_name",
+    "last-name": "last_name",
+    "family_name": "last_name",
+    "jobtitle": "title",
+    "job_title": "title",
+    "company_name": "company",
+    "employees": "company_size",
+    "numemployees": "company_size",
+    "state": "region",
+    "zip": "postal_code",
+    "zipcode": "postal_code",
+    "postcode": "postal_code",
+    "mobile": "phone",
+    "phone_number": "phone",
 }
-FORM_SCALARS = frozenset({"email", "first_name", "last_name", "company", "title", "phone",
-                          "country", "region", "postal_code", "company_size", "industry",
-                          "page_url", "source_system", "occurred_at"})
+FORM_SCALARS = frozenset(
+    {
+        "email",
+        "first_name",
+        "last_name",
+        "company",
+        "title",
+        "phone",
+        "country",
+        "region",
+        "postal_code",
+        "company_size",
+        "industry",
+        "page_url",
+        "source_system",
+        "occurred_at",
+    }
+)
 TRUTHY = frozenset({"on", "true", "1", "yes", "y", "checked"})
 
 
@@ -163,7 +205,8 @@ def form_from_fields(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, Any], 
         elif lowered.startswith("utm_"):
             utm[lowered] = value
         elif lowered.startswith("consent_") or (
-                lowered.startswith("consent[") and lowered.endswith("]")):
+            lowered.startswith("consent[") and lowered.endswith("]")
+        ):
             consent[lowered[8:].rstrip("]")] = value.strip().lower() in TRUTHY
         elif FORM_ALIASES.get(lowered, lowered) in FORM_SCALARS:
             key = FORM_ALIASES.get(lowered, lowered)
@@ -191,42 +234,87 @@ def clean_text(value: str | None) -> str | None:
     return kept or None
 
 
-def snapshot(*, email: str, first_name: str | None = None, last_name: str | None = None,
-             company: str | None = None, title: str | None = None, phone: str | None = None,
-             country: str | None = None, region: str | None = None,
-             postal_code: str | None = None, company_size: int | None = None,
-             industry: str | None = None) -> LeadSnapshot:
+def snapshot(
+    *,
+    email: str,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    company: str | None = None,
+    title: str | None = None,
+    phone: str | None = None,
+    country: str | None = None,
+    region: str | None = None,
+    postal_code: str | None = None,
+    company_size: int | None = None,
+    industry: str | None = None,
+) -> LeadSnapshot:
     domain = email.rsplit("@", 1)[1]
     return LeadSnapshot(
-        email=email, first_name=clean_text(first_name), last_name=clean_text(last_name),
-        company=clean_text(company), title=clean_text(title),
-        phone=normalise_phone(phone, country), country=clean_text(country and country.upper()),
+        email=email,
+        first_name=clean_text(first_name),
+        last_name=clean_text(last_name),
+        company=clean_text(company),
+        title=clean_text(title),
+        phone=normalise_phone(phone, country),
+        country=clean_text(country and country.upper()),
         region=clean_text(region),
-        postal_code=clean_text(postal_code and postal_code.upper()), company_size=company_size,
+        postal_code=clean_text(postal_code and postal_code.upper()),
+        company_size=company_size,
         industry=clean_text(industry),
-        email_domain=domain, is_free_email=domain in free_email_domains(),
+        email_domain=domain,
+        is_free_email=domain in free_email_domains(),
     )
 
 
-def form_submitted(*, lead: LeadSnapshot, event_id: uuid.UUID, occurred_at: datetime,
-                   received_at: datetime, source_system: str, fields: dict[str, str],
-                   consent: dict[str, bool], utm: dict[str, str], page_url: str | None,
-                   audit: Audit | None = None) -> FormSubmitted:
+def form_submitted(
+    *,
+    lead: LeadSnapshot,
+    event_id: uuid.UUID,
+    occurred_at: datetime,
+    received_at: datetime,
+    source_system: str,
+    fields: dict[str, str],
+    consent: dict[str, bool],
+    utm: dict[str, str],
+    page_url: str | None,
+    audit: Audit | None = None,
+) -> FormSubmitted:
     assert lead.email is not None
     return FormSubmitted(
-        event_id=event_id, lead_id=lead_id_for(lead.email), occurred_at=occurred_at,
-        received_at=received_at, source_system=source_system, lead=lead,
-        fields={k: v for k, v in fields.items()}, consent=consent, utm=utm, page_url=page_url,
+        event_id=event_id,
+        lead_id=lead_id_for(lead.email),
+        occurred_at=occurred_at,
+        received_at=received_at,
+        source_system=source_system,
+        lead=lead,
+        fields={k: v for k, v in fields.items()},
+        consent=consent,
+        utm=utm,
+        page_url=page_url,
         audit=audit,
     )
 
 
-def activity_logged(*, lead_id: str, event_id: uuid.UUID, occurred_at: datetime,
-                    received_at: datetime, activity_type: ActivityType, actor_id: str | None,
-                    subject: str | None, source_system: str,
-                    audit: Audit | None = None) -> ActivityLogged:
+def activity_logged(
+    *,
+    lead_id: str,
+    event_id: uuid.UUID,
+    occurred_at: datetime,
+    received_at: datetime,
+    activity_type: ActivityType,
+    actor_id: str | None,
+    subject: str | None,
+    source_system: str,
+    audit: Audit | None = None,
+) -> ActivityLogged:
     return ActivityLogged(
-        event_id=event_id, lead_id=lead_id, occurred_at=occurred_at, received_at=received_at,
-        activity_type=activity_type, actor_id=clean_text(actor_id), subject=clean_text(subject),
-        source_system=source_system, audit=audit,
+        event_id=event_id,
+        lead_id=lead_id,
+        occurred_at=occurred_at,
+        received_at=received_at,
+        activity_type=activity_type,
+        actor_id=clean_text(actor_id),
+        subject=clean_text(subject),
+        source_system=source_system,
+        audit=audit,
     )

@@ -22,12 +22,26 @@ Short = Field(default=None, max_length=200)
 class FormFill(BaseModel):
     """A web form fill."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "email": "ada@northwind.example", "first_name": "Ada", "last_name": "Lovelace",
-        "company": "Northwind Traders", "title": "VP Engineering", "country": "GB",
-        "company_size": 250, "industry": "Software", "page_url": "https://example.com/demo",
-        "utm": {"utm_source": "google", "utm_campaign": "q4-demo"}, "consent": {"marketing": True},
-    }]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "ada@northwind.example",
+                    "first_name": "Ada",
+                    "last_name": "Lovelace",
+                    "company": "Northwind Traders",
+                    "title": "VP Engineering",
+                    "country": "GB",
+                    "company_size": 250,
+                    "industry": "Software",
+                    "page_url": "https://example.com/demo",
+                    "utm": {"utm_source": "google", "utm_campaign": "q4-demo"},
+                    "consent": {"marketing": True},
+                }
+            ]
+        },
+    )
 
     email: str = Field(max_length=254)
     first_name: str | None = Short
@@ -73,10 +87,19 @@ class LeadReference(BaseModel):
 class ActivityIn(LeadReference):
     """A call, email or meeting logged by a sales system against a lead."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "email": "ada@northwind.example", "activity_type": "call", "actor_id": "rep-ana",
-        "subject": "Intro call",
-    }]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "ada@northwind.example",
+                    "activity_type": "call",
+                    "actor_id": "rep-ana",
+                    "subject": "Intro call",
+                }
+            ]
+        },
+    )
 
     activity_type: ActivityType
     actor_id: str | None = Field(default=None, max_length=100)
@@ -88,12 +111,21 @@ class ActivityIn(LeadReference):
 class EngagementIn(LeadReference):
     """A marketing-tool event: page view, email open or click, download, webinar, ad click, ..."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "email": "ada@northwind.example", "engagement_type": "page_view",
-        "url": "https://example.com/pricing", "campaign": "q4-demo",
-        "properties": {"title": "Pricing", "seconds_on_page": 42},
-        "source_event_id": "pv-20261123-0001",
-    }]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "ada@northwind.example",
+                    "engagement_type": "page_view",
+                    "url": "https://example.com/pricing",
+                    "campaign": "q4-demo",
+                    "properties": {"title": "Pricing", "seconds_on_page": 42},
+                    "source_event_id": "pv-20261123-0001",
+                }
+            ]
+        },
+    )
 
     engagement_type: EngagementType
     url: str | None = Field(default=None, max_length=2000)
@@ -102,8 +134,10 @@ class EngagementIn(LeadReference):
     occurred_at: AwareDatetime | None = None
     source_system: str = Field(default="marketing", max_length=60)
     source_event_id: str | None = Field(
-        default=None, max_length=200,
-        description="The sending tool's own id for this event; a repeat is the same event")
+        default=None,
+        max_length=200,
+        description="The sending tool's own id for this event; a repeat is the same event",
+    )
 
     @model_validator(mode="after")
     def _bounded_properties(self) -> EngagementIn:
@@ -116,14 +150,31 @@ class EngagementIn(LeadReference):
 class FeedbackIn(BaseModel):
     """What sales did with a lead it was given."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"feedback": "accepted", "actor_id": "rep-ana"},
-        {"feedback": "rejected", "reason_code": "no_budget", "actor_id": "rep-ana",
-         "note": "Budget frozen until Q2"},
-        {"feedback": "converted", "opportunity_id": "006Qw00000AbCdE", "actor_id": "ae-dana"},
-        {"feedback": "won", "opportunity_id": "006Qw00000AbCdE", "amount": 48000,
-         "currency": "EUR"},
-    ]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"feedback": "accepted", "actor_id": "rep-ana"},
+                {
+                    "feedback": "rejected",
+                    "reason_code": "no_budget",
+                    "actor_id": "rep-ana",
+                    "note": "Budget frozen until Q2",
+                },
+                {
+                    "feedback": "converted",
+                    "opportunity_id": "006Qw00000AbCdE",
+                    "actor_id": "ae-dana",
+                },
+                {
+                    "feedback": "won",
+                    "opportunity_id": "006Qw00000AbCdE",
+                    "amount": 48000,
+                    "currency": "EUR",
+                },
+            ]
+        },
+    )
 
     feedback: FeedbackType
     reason_code: RejectReason | None = None
@@ -154,15 +205,33 @@ class BatchIn(BaseModel):
     """Up to the configured number of marketing events. Each item is validated on its own, so a
     bad item is reported and never holds back its neighbours."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"items": [
-        {"email": "ada@northwind.example", "engagement_type": "email_click",
-         "campaign": "nov-newsletter", "source_event_id": "click-1"},
-        {"email": "ada@northwind.example", "engagement_type": "webinar_attended",
-         "properties": {"webinar": "Routing 101", "minutes": 48}, "source_event_id": "web-7"},
-    ]}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "email": "ada@northwind.example",
+                            "engagement_type": "email_click",
+                            "campaign": "nov-newsletter",
+                            "source_event_id": "click-1",
+                        },
+                        {
+                            "email": "ada@northwind.example",
+                            "engagement_type": "webinar_attended",
+                            "properties": {"webinar": "Routing 101", "minutes": 48},
+                            "source_event_id": "web-7",
+                        },
+                    ]
+                }
+            ]
+        },
+    )
 
-    items: list[Any] = Field(min_length=1, json_schema_extra={
-        "items": {"$ref": "#/components/schemas/EngagementIn"}})
+    items: list[Any] = Field(
+        min_length=1, json_schema_extra={"items": {"$ref": "#/components/schemas/EngagementIn"}}
+    )
 
 
 class ItemError(TypedDict):
@@ -173,8 +242,10 @@ class ItemError(TypedDict):
 
 class BatchItemResult(TypedDict):
     index: int
-    status: Annotated[Literal["accepted", "rejected", "unavailable"], Field(
-        description="accepted, rejected (fix the item) or unavailable (retry it)")]
+    status: Annotated[
+        Literal["accepted", "rejected", "unavailable"],
+        Field(description="accepted, rejected (fix the item) or unavailable (retry it)"),
+    ]
     event_id: Annotated[str | None, Field(json_schema_extra={"format": "uuid"})]
     lead_id: str | None
     errors: list[ItemError]
@@ -191,5 +262,6 @@ class AdapterResult(BaseModel):
     """What a marketing-tool webhook turned into."""
 
     accepted: list[Accepted]
-    ignored: list[str] = Field(default_factory=list,
-                               description="event types in the payload that leadrelay does not use")
+    ignored: list[str] = Field(
+        default_factory=list, description="event types in the payload that leadrelay does not use"
+    )

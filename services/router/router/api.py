@@ -66,18 +66,31 @@ async def lead_timeline(lead_id: str, engine: EngineDep) -> dict[str, Any]:
 
 
 @router.post("/leads/{lead_id}/reroute", dependencies=[Admin], response_model=Assignment)
-async def reroute(lead_id: str, body: RerouteBody, engine: EngineDep, store: StoreDep,
-                  wake: WakeDep,
-                  idempotency_key: Annotated[str | None, Header(max_length=200)] = None
-                  ) -> dict[str, Any]:
+async def reroute(
+    lead_id: str,
+    body: RerouteBody,
+    engine: EngineDep,
+    store: StoreDep,
+    wake: WakeDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict[str, Any]:
     """Give the lead to the next eligible rep, never the current owner."""
-    event_id = (uuid.uuid5(uuid.NAMESPACE_URL, f"reroute/{lead_id}/{idempotency_key}")
-                if idempotency_key else uuid.uuid4())
-    event = RerouteRequested(event_id=event_id, lead_id=lead_id, occurred_at=utcnow(),
-                             reason=body.reason, requested_by=body.requested_by,
-                             assignment_id=body.assignment_id)
-    outcomes = await handlers.handle(event, uow=RouterUnitOfWork(engine), config=store.current,
-                                     now=utcnow)
+    event_id = (
+        uuid.uuid5(uuid.NAMESPACE_URL, f"reroute/{lead_id}/{idempotency_key}")
+        if idempotency_key
+        else uuid.uuid4()
+    )
+    event = RerouteRequested(
+        event_id=event_id,
+        lead_id=lead_id,
+        occurred_at=utcnow(),
+        reason=body.reason,
+        requested_by=body.requested_by,
+        assignment_id=body.assignment_id,
+    )
+    outcomes = await handlers.handle(
+        event, uow=RouterUnitOfWork(engine), config=store.current, now=utcnow
+    )
     wake()
     assignment_id = uuid.uuid5(event_id, "assignment")
     if outcomes and outcomes[0].decision is None:
@@ -101,11 +114,24 @@ async def config_versions(engine: EngineDep) -> dict[str, Any]:
 async def _document(request: Request) -> dict[str, Any]:
     """A configuration from the body, YAML or JSON (JSON is YAML)."""
     text = (await request.body()).decode("utf-8", errors="replace")
-    spec = yamlconf.validate(RoutingSpec, text, "request body", error=ConfigError,
-                             aliases={"from_": "from"}, what="routing configuration")
+    spec = yamlconf.validate(
+        RoutingSpec,
+        text,
+        "request body",
+        error=ConfigError,
+        aliases={"from_": "from"},
+        what="routing configuration",
+    )
     if spec.accounts_csv:
-        raise ConfigError("request body", [("accounts_csv: not allowed through the API; import "
-                                            "accounts with POST /v1/routing/accounts/import")])
+        raise ConfigError(
+            "request body",
+            [
+                (
+                    "accounts_csv: not allowed through the API; import "
+                    "accounts with POST /v1/routing/accounts/import"
+                )
+            ],
+        )
     return canonical(spec)
 
 
@@ -113,18 +139,25 @@ async def _document(request: Request) -> dict[str, Any]:
 async def check_config(request: Request, store: StoreDep) -> dict[str, Any]:
     """Validate a configuration without applying it, and say what it would change."""
     candidate = compile_config(from_document(await _document(request), "request body"))
-    return {"valid": True, "version": candidate.version,
-            "diff": admin.diff(store.current.document(), candidate.document())}
+    return {
+        "valid": True,
+        "version": candidate.version,
+        "diff": admin.diff(store.current.document(), candidate.document()),
+    }
 
 
-async def _activate(engine: AsyncEngine, store: ConfigStore, doc: dict[str, Any],
-                    source: str) -> dict[str, Any]:
+async def _activate(
+    engine: AsyncEngine, store: ConfigStore, doc: dict[str, Any], source: str
+) -> dict[str, Any]:
     before = store.current
     candidate: RoutingConfig = compile_config(from_document(doc, source))
     await configs.activate(engine, candidate, source, utcnow())
     await store.refresh(engine)
-    return {"version": candidate.version, "previous": before.version,
-            "diff": admin.diff(before.document(), candidate.document())}
+    return {
+        "version": candidate.version,
+        "previous": before.version,
+        "diff": admin.diff(before.document(), candidate.document()),
+    }
 
 
 @router.put("/routing/config", dependencies=[Admin], response_model=ConfigChange)
@@ -134,16 +167,21 @@ async def put_config(request: Request, engine: EngineDep, store: StoreDep) -> di
 
 
 @router.patch("/routing/reps/{rep_id}", dependencies=[Admin], response_model=ConfigChange)
-async def patch_rep(rep_id: str, changes: dict[str, Any], engine: EngineDep,
-                    store: StoreDep) -> dict[str, Any]:
+async def patch_rep(
+    rep_id: str, changes: dict[str, Any], engine: EngineDep, store: StoreDep
+) -> dict[str, Any]:
     """Pause or deactivate a rep, set out-of-office dates, capacity or working hours."""
     doc = admin.patch_rep(store.current.document(), rep_id, changes)
     return await _activate(engine, store, doc, f"api:rep:{rep_id}")
 
 
 @router.post("/routing/accounts/import", dependencies=[Admin], response_model=ConfigChange)
-async def import_accounts(request: Request, engine: EngineDep, store: StoreDep,
-                          mode: Literal["merge", "replace"] = "merge") -> dict[str, Any]:
+async def import_accounts(
+    request: Request,
+    engine: EngineDep,
+    store: StoreDep,
+    mode: Literal["merge", "replace"] = "merge",
+) -> dict[str, Any]:
     """Accounts from CSV (header: id,name,domains,aliases,owner; several values split by ';')."""
     text = (await request.body()).decode("utf-8-sig", errors="replace")
     doc, count = admin.import_accounts(store.current.document(), text, mode)
@@ -156,6 +194,10 @@ async def on_not_found(_: Request, exc: Exception) -> JSONResponse:
 
 async def on_config_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ConfigError)
-    return problem(422, "Invalid routing configuration", "; ".join(exc.problems),
-                   type_="https://leadrelay.dev/problems/invalid-config",
-                   errors=[{"detail": p} for p in exc.problems])
+    return problem(
+        422,
+        "Invalid routing configuration",
+        "; ".join(exc.problems),
+        type_="https://leadrelay.dev/problems/invalid-config",
+        errors=[{"detail": p} for p in exc.problems],
+    )

@@ -34,11 +34,21 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         return store.current.endpoints()
 
     service = Service(
-        "router", settings, engine=engine, outbox=orm.outbox,
+        "router",
+        settings,
+        engine=engine,
+        outbox=orm.outbox,
         retention=RetentionTables(orm.processed, orm.deliveries, orm.attempts),
-        webhooks=Webhooks(orm.deliveries, orm.attempts, orm.endpoint_states, endpoints,
-                          schedule(settings.webhook_schedule_s), settings.webhook_timeout_s,
-                          on_dead=alerts.dead_letter_alert(endpoints)))
+        webhooks=Webhooks(
+            orm.deliveries,
+            orm.attempts,
+            orm.endpoint_states,
+            endpoints,
+            schedule(settings.webhook_schedule_s),
+            settings.webhook_timeout_s,
+            on_dead=alerts.dead_letter_alert(endpoints),
+        ),
+    )
 
     async def route(events: Sequence[Event]) -> None:
         # the webhooks are queued leased to this deliverer, which sends them once the batch has
@@ -47,16 +57,29 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         await handlers.handle_batch(events, uow=uow, config=store.current, now=utcnow)
         service.deliverer.take(uow.leased_webhooks)
 
-    service.subscribe(Subscription("consumer", [Topics.SCORING, Topics.SLA],
-                                   settings.consumer_group, route,
-                                   event_types=[t.event_type for t in handlers.HANDLED]))
+    service.subscribe(
+        Subscription(
+            "consumer",
+            [Topics.SCORING, Topics.SLA],
+            settings.consumer_group,
+            route,
+            event_types=[t.event_type for t in handlers.HANDLED],
+        )
+    )
     service.watch(store, settings.config_reload_interval_s)
     queue = delivery_api.queue_router(
         delivery_api.QueueTables(orm.deliveries, orm.attempts, orm.endpoint_states),
-        admin=Admin, configured=lambda request: request.app.state.configs.current.endpoints(),
-        prefix="/v1")
-    return service.app(title="router", routers=[api.router, queue], configs=store,
-                       exception_handlers={NotFound: api.on_not_found,
-                                           ConfigError: api.on_config_error,
-                                           delivery_api.DeliveryNotFound:
-                                               delivery_api.on_delivery_not_found})
+        admin=Admin,
+        configured=lambda request: request.app.state.configs.current.endpoints(),
+        prefix="/v1",
+    )
+    return service.app(
+        title="router",
+        routers=[api.router, queue],
+        configs=store,
+        exception_handlers={
+            NotFound: api.on_not_found,
+            ConfigError: api.on_config_error,
+            delivery_api.DeliveryNotFound: delivery_api.on_delivery_not_found,
+        },
+    )

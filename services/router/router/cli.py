@@ -29,16 +29,21 @@ def run(args: argparse.Namespace) -> int:
         config = _load(args.path)
         if config is None:
             return 1
-        print(f"{args.path}: ok — version {config.version}, {len(config.reps)} reps, "
-              f"{len(config.teams)} teams, {len(config.territories)} territories, "
-              f"{len(config.accounts)} accounts, {len(config.endpoints())} webhooks")
+        print(
+            f"{args.path}: ok — version {config.version}, {len(config.reps)} reps, "
+            f"{len(config.teams)} teams, {len(config.territories)} territories, "
+            f"{len(config.accounts)} accounts, {len(config.endpoints())} webhooks"
+        )
         return 0
     old, new = _load(args.old), _load(args.new)
     if old is None or new is None:
         return 1
     changes = admin.diff(old.document(), new.document())
-    print(json.dumps(changes, indent=2, default=str) if args.json else
-          f"{old.version} -> {new.version}\n{admin.render(changes)}")
+    print(
+        json.dumps(changes, indent=2, default=str)
+        if args.json
+        else f"{old.version} -> {new.version}\n{admin.render(changes)}"
+    )
     return 0
 
 

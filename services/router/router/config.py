@@ -136,8 +136,9 @@ class TerritorySpec(_Strict):
         for value in values:
             low, _, high = value.partition("-")
             if not low.strip() or (high and len(low.strip()) != len(high.strip())):
-                raise ValueError(f"{value!r}: use a code, a prefix ending in *, or LOW-HIGH of "
-                                 "equal length")
+                raise ValueError(
+                    f"{value!r}: use a code, a prefix ending in *, or LOW-HIGH of equal length"
+                )
         return values
 
 
@@ -185,12 +186,14 @@ class RoutingSpec(_Strict):
     @model_validator(mode="after")
     def _references(self) -> RoutingSpec:
         problems: list[str] = []
-        for kind, ids in (("reps", [r.id for r in self.reps]),
-                          ("teams", [t.id for t in self.teams]),
-                          ("territories", [t.id for t in self.territories]),
-                          ("accounts", [a.id for a in self.accounts]),
-                          ("segments", [s.id for s in self.segments]),
-                          ("webhooks", [w.id for w in self.webhooks])):
+        for kind, ids in (
+            ("reps", [r.id for r in self.reps]),
+            ("teams", [t.id for t in self.teams]),
+            ("territories", [t.id for t in self.territories]),
+            ("accounts", [a.id for a in self.accounts]),
+            ("segments", [s.id for s in self.segments]),
+            ("webhooks", [w.id for w in self.webhooks]),
+        ):
             dupes = sorted(i for i, n in Counter(ids).items() if n > 1)
             if dupes:
                 problems.append(f"{kind}: duplicate id(s) {dupes}")
@@ -202,19 +205,34 @@ class RoutingSpec(_Strict):
                 if ref is not None and ref not in reps:
                     problems.append(f"reps[{r.id}]: unknown rep {ref!r}")
         for t in self.teams:
-            problems += [f"teams[{t.id}].members: unknown rep {m.rep!r}"
-                         for m in t.member_specs() if m.rep not in reps]
+            problems += [
+                f"teams[{t.id}].members: unknown rep {m.rep!r}"
+                for m in t.member_specs()
+                if m.rep not in reps
+            ]
             if t.fallback and t.fallback.rep and t.fallback.rep not in reps:
                 problems.append(f"teams[{t.id}].fallback.rep: unknown rep {t.fallback.rep!r}")
         for terr in self.territories:
-            problems += [f"territories[{terr.id}].teams: unknown team {v!r}"
-                         for v in terr.teams.values() if v not in teams]
-            problems += [f"territories[{terr.id}].segments: unknown segment {s!r}"
-                         for s in terr.segments if s not in segments]
-        problems += [f"default_teams.{k}: unknown team {v!r}" for k, v in self.default_teams.items()
-                     if v not in teams]
-        problems += [f"accounts[{a.id}].owner: unknown rep {a.owner!r}" for a in self.accounts
-                     if a.owner is not None and a.owner not in reps]
+            problems += [
+                f"territories[{terr.id}].teams: unknown team {v!r}"
+                for v in terr.teams.values()
+                if v not in teams
+            ]
+            problems += [
+                f"territories[{terr.id}].segments: unknown segment {s!r}"
+                for s in terr.segments
+                if s not in segments
+            ]
+        problems += [
+            f"default_teams.{k}: unknown team {v!r}"
+            for k, v in self.default_teams.items()
+            if v not in teams
+        ]
+        problems += [
+            f"accounts[{a.id}].owner: unknown rep {a.owner!r}"
+            for a in self.accounts
+            if a.owner is not None and a.owner not in reps
+        ]
         if problems:
             raise ValueError("; ".join(problems[:20]))
         return self
@@ -307,9 +325,14 @@ class RoutingConfig:
         countries = {c for t in self.territories for c in t.countries}
         anywhere = tuple(t for t in self.territories if not t.countries)
         object.__setattr__(self, "_anywhere", anywhere)
-        object.__setattr__(self, "_by_country", {
-            c: tuple(t for t in self.territories if not t.countries or c in t.countries)
-            for c in countries})
+        object.__setattr__(
+            self,
+            "_by_country",
+            {
+                c: tuple(t for t in self.territories if not t.countries or c in t.countries)
+                for c in countries
+            },
+        )
 
     def endpoints(self) -> dict[str, Endpoint]:
         return self._endpoints
@@ -320,8 +343,9 @@ class RoutingConfig:
 
     def segment_of(self, company_size: int | None) -> str | None:
         """The first configured size segment a company falls in (for SLA policies)."""
-        return next((s.id for s in self.spec.segments
-                     if in_segment(company_size, s.min, s.max)), None)
+        return next(
+            (s.id for s in self.spec.segments if in_segment(company_size, s.min, s.max)), None
+        )
 
     def document(self) -> dict[str, Any]:
         return canonical(self.spec)
@@ -350,23 +374,43 @@ def smooth_weighted(members: Iterable[MemberSpec]) -> tuple[str, ...]:
 
 def _rep(spec: RepSpec, root: RoutingSpec) -> Rep:
     hours = spec.working_hours or root.working_hours
-    return Rep(id=spec.id, name=spec.name, email=spec.email,
-               zone=ZoneInfo(spec.timezone or root.timezone),
-               days=frozenset(DAYS.index(d) for d in hours.days), start=hours.start, end=hours.end,
-               absences=tuple((a.from_, a.to) for a in spec.out_of_office), paused=spec.paused,
-               active=spec.active, day_cap=spec.capacity.day, week_cap=spec.capacity.week,
-               sdr=spec.sdr, manager=spec.manager)
+    return Rep(
+        id=spec.id,
+        name=spec.name,
+        email=spec.email,
+        zone=ZoneInfo(spec.timezone or root.timezone),
+        days=frozenset(DAYS.index(d) for d in hours.days),
+        start=hours.start,
+        end=hours.end,
+        absences=tuple((a.from_, a.to) for a in spec.out_of_office),
+        paused=spec.paused,
+        active=spec.active,
+        day_cap=spec.capacity.day,
+        week_cap=spec.capacity.week,
+        sdr=spec.sdr,
+        manager=spec.manager,
+    )
 
 
 def _team(spec: TeamSpec) -> Team:
     members = spec.member_specs()
-    sequence = (smooth_weighted(members) if spec.strategy == "weighted_round_robin"
-                else tuple(m.rep for m in members))
+    sequence = (
+        smooth_weighted(members)
+        if spec.strategy == "weighted_round_robin"
+        else tuple(m.rep for m in members)
+    )
     fb = spec.fallback
-    return Team(id=spec.id, name=spec.name, stages=frozenset(spec.stages), strategy=spec.strategy,
-                members=tuple(m.rep for m in members), sequence=sequence,
-                respect_hours=spec.respect_working_hours, fallback_rep=fb.rep if fb else None,
-                fallback_queue=fb.queue if fb else None)
+    return Team(
+        id=spec.id,
+        name=spec.name,
+        stages=frozenset(spec.stages),
+        strategy=spec.strategy,
+        members=tuple(m.rep for m in members),
+        sequence=sequence,
+        respect_hours=spec.respect_working_hours,
+        fallback_rep=fb.rep if fb else None,
+        fallback_queue=fb.queue if fb else None,
+    )
 
 
 def _fold(value: str) -> str:
@@ -382,12 +426,16 @@ def _territory(spec: TerritorySpec, segments: Mapping[str, SegmentSpec]) -> Terr
         else:
             ranges.append((low, high or low))
     return Territory(
-        id=spec.id, priority=spec.priority, teams=dict(spec.teams),
+        id=spec.id,
+        priority=spec.priority,
+        teams=dict(spec.teams),
         countries=frozenset(c.upper() for c in spec.countries),
-        regions=frozenset(_fold(r) for r in spec.regions), postal=tuple(ranges),
+        regions=frozenset(_fold(r) for r in spec.regions),
+        postal=tuple(ranges),
         prefixes=tuple(prefixes),
         segments=tuple((s, segments[s].min, segments[s].max) for s in spec.segments),
-        industries=frozenset(_fold(i) for i in spec.industries))
+        industries=frozenset(_fold(i) for i in spec.industries),
+    )
 
 
 def canonical(spec: RoutingSpec) -> dict[str, Any]:
@@ -397,22 +445,34 @@ def canonical(spec: RoutingSpec) -> dict[str, Any]:
 def compile_config(spec: RoutingSpec) -> RoutingConfig:
     checksum = yamlconf.checksum(spec)
     segments = {s.id: s for s in spec.segments}
-    aliases = {normalise_domain(k): normalise_domain(v)
-               for k, v in spec.matching.domain_aliases.items()}
-    index = AccountIndex([AccountRecord(a.id, a.name, a.domains, a.aliases, a.owner)
-                          for a in spec.accounts], threshold=spec.matching.fuzzy_threshold,
-                         domain_aliases=aliases)
-    endpoints = {w.id: Endpoint(id=w.id, url=w.url, secret=w.secret,
-                                event_types=frozenset(w.events), format=w.format)
-                 for w in spec.webhooks}
+    aliases = {
+        normalise_domain(k): normalise_domain(v) for k, v in spec.matching.domain_aliases.items()
+    }
+    index = AccountIndex(
+        [AccountRecord(a.id, a.name, a.domains, a.aliases, a.owner) for a in spec.accounts],
+        threshold=spec.matching.fuzzy_threshold,
+        domain_aliases=aliases,
+    )
+    endpoints = {
+        w.id: Endpoint(
+            id=w.id, url=w.url, secret=w.secret, event_types=frozenset(w.events), format=w.format
+        )
+        for w in spec.webhooks
+    }
     return RoutingConfig(
-        version=f"{spec.version}+{checksum[:8]}", checksum=checksum, spec=spec,
+        version=f"{spec.version}+{checksum[:8]}",
+        checksum=checksum,
+        spec=spec,
         reps={r.id: _rep(r, spec) for r in spec.reps},
         teams={t.id: _team(t) for t in spec.teams},
-        territories=tuple(sorted((_territory(t, segments) for t in spec.territories),
-                                 key=lambda t: t.priority)),
-        default_teams=dict(spec.default_teams), accounts=index,
-        fallback_queue=spec.fallback_queue, _endpoints=endpoints)
+        territories=tuple(
+            sorted((_territory(t, segments) for t in spec.territories), key=lambda t: t.priority)
+        ),
+        default_teams=dict(spec.default_teams),
+        accounts=index,
+        fallback_queue=spec.fallback_queue,
+        _endpoints=endpoints,
+    )
 
 
 ACCOUNT_COLUMNS = ("id", "name", "domains", "aliases", "owner")
@@ -429,13 +489,20 @@ def accounts_from_csv(text: str, source: str = "accounts.csv") -> list[AccountSp
         raise ConfigError(source, [f"header: missing column(s) {missing}"])
     out, problems = [], []
     for number, row in enumerate(reader, start=2):
+
         def many(key: str, row: dict[str, str] = row) -> list[str]:
             return [v.strip() for v in (row.get(key) or "").split(";") if v.strip()]
+
         try:
-            out.append(AccountSpec(id=(row.get("id") or "").strip(),
-                                   name=(row.get("name") or "").strip(),
-                                   domains=tuple(many("domains")), aliases=tuple(many("aliases")),
-                                   owner=(row.get("owner") or "").strip() or None))
+            out.append(
+                AccountSpec(
+                    id=(row.get("id") or "").strip(),
+                    name=(row.get("name") or "").strip(),
+                    domains=tuple(many("domains")),
+                    aliases=tuple(many("aliases")),
+                    owner=(row.get("owner") or "").strip() or None,
+                )
+            )
         except ValidationError as exc:
             err = exc.errors()[0]
             problems.append(f"row {number}: {'.'.join(map(str, err['loc']))}: {err['msg']}")
@@ -446,19 +513,33 @@ def accounts_from_csv(text: str, source: str = "accounts.csv") -> list[AccountSp
 
 def parse(text: str, source: str = "routing.yaml", base: Path | None = None) -> RoutingConfig:
     """Validate YAML text (and the CSV it names) and compile it; errors name line and field."""
-    spec = yamlconf.validate(RoutingSpec, text, source, error=ConfigError,
-                             aliases={"from_": "from"}, what="routing configuration")
+    spec = yamlconf.validate(
+        RoutingSpec,
+        text,
+        source,
+        error=ConfigError,
+        aliases={"from_": "from"},
+        what="routing configuration",
+    )
     if spec.accounts_csv:
         path = (base or Path.cwd()) / spec.accounts_csv
         try:
             rows = accounts_from_csv(path.read_text(encoding="utf-8-sig"), str(path))
         except OSError as exc:
-            raise ConfigError(source, [f"accounts_csv: cannot read {path}: {exc.strerror}"]
-                              ) from exc
-        spec = from_document({**canonical(spec), "accounts_csv": None,
-                              "accounts": [*canonical(spec).get("accounts", []),
-                                           *(a.model_dump(exclude_none=True) for a in rows)]},
-                             source)
+            raise ConfigError(
+                source, [f"accounts_csv: cannot read {path}: {exc.strerror}"]
+            ) from exc
+        spec = from_document(
+            {
+                **canonical(spec),
+                "accounts_csv": None,
+                "accounts": [
+                    *canonical(spec).get("accounts", []),
+                    *(a.model_dump(exclude_none=True) for a in rows),
+                ],
+            },
+            source,
+        )
     return compile_config(spec)
 
 

@@ -81,27 +81,48 @@ class Decision:
     @property
     def moves_pointer(self) -> bool:
         """True when the team's round-robin pointer is to be saved after this decision."""
-        return (self.team_id is not None and self.pointer_after is not None
-                and self.strategy not in ("account_owner", "none"))
+        return (
+            self.team_id is not None
+            and self.pointer_after is not None
+            and self.strategy not in ("account_owner", "none")
+        )
 
     @property
     def summary(self) -> str:
         return "; ".join(r.message for r in self.reasons)
 
     def as_record(self) -> dict[str, Any]:
-        account = None if self.account is None else {
-            "id": self.account.account_id, "name": self.account.account_name,
-            "owner": self.account.owner, "method": self.account.method,
-            "confidence": self.account.confidence, "detail": self.account.detail}
+        account = (
+            None
+            if self.account is None
+            else {
+                "id": self.account.account_id,
+                "name": self.account.account_name,
+                "owner": self.account.owner,
+                "method": self.account.method,
+                "confidence": self.account.confidence,
+                "detail": self.account.detail,
+            }
+        )
         return {
-            "stage": self.stage.value, "rep_id": self.rep_id, "queue": self.queue,
-            "team_id": self.team_id, "strategy": self.strategy,
-            "pointer_before": self.pointer_before, "pointer_after": self.pointer_after,
-            "account": account, "territory": self.territory, "candidates": list(self.candidates),
-            "skipped": [{"rep_id": s.rep_id, "rule_id": s.rule_id, "message": s.message}
-                        for s in self.skipped],
-            "excluded": list(self.excluded), "config_version": self.config_version,
-            "reasons": [r.model_dump() for r in self.reasons], "summary": self.summary,
+            "stage": self.stage.value,
+            "rep_id": self.rep_id,
+            "queue": self.queue,
+            "team_id": self.team_id,
+            "strategy": self.strategy,
+            "pointer_before": self.pointer_before,
+            "pointer_after": self.pointer_after,
+            "account": account,
+            "territory": self.territory,
+            "candidates": list(self.candidates),
+            "skipped": [
+                {"rep_id": s.rep_id, "rule_id": s.rule_id, "message": s.message}
+                for s in self.skipped
+            ],
+            "excluded": list(self.excluded),
+            "config_version": self.config_version,
+            "reasons": [r.model_dump() for r in self.reasons],
+            "summary": self.summary,
         }
 
 
@@ -116,24 +137,31 @@ def territory_matches(t: Territory, lead: LeadSnapshot) -> bool:
         return False
     if t.postal or t.prefixes:
         code = (lead.postal_code or "").replace(" ", "").upper()
-        if not code or not (any(code.startswith(p) for p in t.prefixes) or any(
-                len(code) == len(low) and low <= code <= high for low, high in t.postal)):
+        if not code or not (
+            any(code.startswith(p) for p in t.prefixes)
+            or any(len(code) == len(low) and low <= code <= high for low, high in t.postal)
+        ):
             return False
     if t.segments and not any(in_segment(lead.company_size, lo, hi) for _, lo, hi in t.segments):
         return False
     return not t.industries or " ".join((lead.industry or "").casefold().split()) in t.industries
 
 
-def find_territory(lead: LeadSnapshot, stage: Stage, config: RoutingConfig
-                   ) -> tuple[Territory | None, list[Reason]]:
+def find_territory(
+    lead: LeadSnapshot, stage: Stage, config: RoutingConfig
+) -> tuple[Territory | None, list[Reason]]:
     """The first territory, by priority, that matches the lead and has a team for the stage."""
     notes: list[Reason] = []
     for t in config.territories_for(lead.country):
         if territory_matches(t, lead):
             if stage in t.teams:
                 return t, notes
-            notes.append(_r("territory.no_team", f"territory {t.id} matches but has no team "
-                                                 f"for {stage.value}"))
+            notes.append(
+                _r(
+                    "territory.no_team",
+                    f"territory {t.id} matches but has no team for {stage.value}",
+                )
+            )
     return None, notes
 
 
@@ -142,32 +170,51 @@ def plan(lead: LeadSnapshot, stage: Stage, config: RoutingConfig) -> Target:
     account = config.accounts.match(lead.email_domain, lead.is_free_email, lead.company)
     direct = None
     if account is not None:
-        reasons.append(_r(f"account.{account.method}",
-                          f"matched account {account.account_name} ({account.detail})"))
+        reasons.append(
+            _r(
+                f"account.{account.method}",
+                f"matched account {account.account_name} ({account.detail})",
+            )
+        )
         owner = config.reps.get(account.owner) if account.owner else None
         if owner is not None:
             direct = owner.id
             if stage is Stage.MQL and owner.sdr:
                 direct = owner.sdr
-                reasons.append(_r("account.owner_sdr", f"the account owner {owner.id} has SDR "
-                                                       f"{owner.sdr}, who takes MQLs"))
+                reasons.append(
+                    _r(
+                        "account.owner_sdr",
+                        f"the account owner {owner.id} has SDR {owner.sdr}, who takes MQLs",
+                    )
+                )
             else:
                 reasons.append(_r("account.owner", f"the account is owned by {owner.id}"))
     territory, notes = find_territory(lead, stage, config)
     reasons += notes
     if territory is not None:
         team_id: str | None = territory.teams[stage]
-        reasons.append(_r("territory.matched", f"territory {territory.id} (priority "
-                                               f"{territory.priority}) sends {stage.value} "
-                                               f"to team {team_id}"))
+        reasons.append(
+            _r(
+                "territory.matched",
+                f"territory {territory.id} (priority "
+                f"{territory.priority}) sends {stage.value} "
+                f"to team {team_id}",
+            )
+        )
     else:
         team = config.team_for(stage)
         team_id = team.id if team else None
-        reasons.append(_r("territory.default", f"no territory matched; team {team_id} takes "
-                                               f"{stage.value} by default") if team_id
-                       else _r("team.none", f"no territory or team takes {stage.value}"))
-    return Target(stage, account, direct, territory.id if territory else None, team_id,
-                  tuple(reasons))
+        reasons.append(
+            _r(
+                "territory.default",
+                f"no territory matched; team {team_id} takes {stage.value} by default",
+            )
+            if team_id
+            else _r("team.none", f"no territory or team takes {stage.value}")
+        )
+    return Target(
+        stage, account, direct, territory.id if territory else None, team_id, tuple(reasons)
+    )
 
 
 def local_day(rep: Rep, now: datetime) -> date:
@@ -194,8 +241,9 @@ def counts(rep: Rep, loads: Loads, now: datetime) -> tuple[int, int]:
     return per_day.get(today, 0), week
 
 
-def unavailable(rep: Rep, now: datetime, loads: Loads, *, hours: bool,
-                exclude: Collection[str]) -> Skip | None:
+def unavailable(
+    rep: Rep, now: datetime, loads: Loads, *, hours: bool, exclude: Collection[str]
+) -> Skip | None:
     """Why ``rep`` cannot take a lead at ``now``, or None when they can."""
     if rep.id in exclude:
         return Skip(rep.id, "rep.excluded", f"{rep.id} is the previous owner")
@@ -207,19 +255,29 @@ def unavailable(rep: Rep, now: datetime, loads: Loads, *, hours: bool,
         return Skip(rep.id, "rep.out_of_office", f"{rep.id} is out of office today")
     if hours and not rep.working_at(now):
         local = rep.local(now)
-        return Skip(rep.id, "rep.off_hours", f"{rep.id} is outside working hours "
-                                             f"({local:%a %H:%M} {rep.zone.key})")
+        return Skip(
+            rep.id,
+            "rep.off_hours",
+            f"{rep.id} is outside working hours ({local:%a %H:%M} {rep.zone.key})",
+        )
     day, week = counts(rep, loads, now)
     if rep.day_cap is not None and day >= rep.day_cap:
         return Skip(rep.id, "rep.capacity_day", f"{rep.id} has {day} of {rep.day_cap} leads today")
     if rep.week_cap is not None and week >= rep.week_cap:
-        return Skip(rep.id, "rep.capacity_week",
-                    f"{rep.id} has {week} of {rep.week_cap} leads this week")
+        return Skip(
+            rep.id, "rep.capacity_week", f"{rep.id} has {week} of {rep.week_cap} leads this week"
+        )
     return None
 
 
-def _pick(team: Team, config: RoutingConfig, pointer: int, loads: Loads, now: datetime,
-          exclude: Collection[str]) -> tuple[int | None, int, list[Skip]]:
+def _pick(
+    team: Team,
+    config: RoutingConfig,
+    pointer: int,
+    loads: Loads,
+    now: datetime,
+    exclude: Collection[str],
+) -> tuple[int | None, int, list[Skip]]:
     """The position in the team's sequence of the chosen rep (None if nobody), the pointer
     after, and who was skipped."""
     seq = team.sequence
@@ -232,8 +290,9 @@ def _pick(team: Team, config: RoutingConfig, pointer: int, loads: Loads, now: da
         rep_id = seq[pos]
         if rep_id in skipped:
             continue
-        why = unavailable(config.reps[rep_id], now, loads, hours=team.respect_hours,
-                          exclude=exclude)
+        why = unavailable(
+            config.reps[rep_id], now, loads, hours=team.respect_hours, exclude=exclude
+        )
         if why is not None:
             skipped[rep_id] = why
             continue
@@ -243,8 +302,9 @@ def _pick(team: Team, config: RoutingConfig, pointer: int, loads: Loads, now: da
     if not eligible:
         return None, start, list(skipped.values())
     if team.strategy == "least_loaded":
-        chosen = min(eligible, key=lambda p: (*counts(config.reps[seq[p]], loads, now),
-                                              (p - start) % n))
+        chosen = min(
+            eligible, key=lambda p: (*counts(config.reps[seq[p]], loads, now), (p - start) % n)
+        )
     else:
         chosen = eligible[0]
     return chosen, (chosen + 1) % n, list(skipped.values())
@@ -269,64 +329,134 @@ class _TeamCommon(_Common):
     pointer_before: int | None
 
 
-def choose(target: Target, config: RoutingConfig, pointer: int, loads: Loads, now: datetime,
-           exclude: Collection[str] = ()) -> Decision:
+def choose(
+    target: Target,
+    config: RoutingConfig,
+    pointer: int,
+    loads: Loads,
+    now: datetime,
+    exclude: Collection[str] = (),
+) -> Decision:
     reasons = list(target.reasons)
     skipped: list[Skip] = []
-    common: _Common = {"stage": target.stage, "account": target.account,
-                       "territory": target.territory, "excluded": tuple(exclude),
-                       "config_version": config.version}
+    common: _Common = {
+        "stage": target.stage,
+        "account": target.account,
+        "territory": target.territory,
+        "excluded": tuple(exclude),
+        "config_version": config.version,
+    }
     if target.direct_rep is not None:
         rep = config.reps[target.direct_rep]
         why = unavailable(rep, now, loads, hours=False, exclude=exclude)
         if why is None:
             reasons.append(_r("owner.assigned", f"{rep.id} gets the lead as the account's owner"))
-            return Decision(rep_id=rep.id, queue=None, team_id=target.team_id,
-                            strategy="account_owner", pointer_before=None, pointer_after=None,
-                            candidates=(rep.id,), skipped=(), reasons=tuple(reasons), **common)
+            return Decision(
+                rep_id=rep.id,
+                queue=None,
+                team_id=target.team_id,
+                strategy="account_owner",
+                pointer_before=None,
+                pointer_after=None,
+                candidates=(rep.id,),
+                skipped=(),
+                reasons=tuple(reasons),
+                **common,
+            )
         skipped.append(why)
         reasons.append(_r("owner.unavailable", f"{why.message}, so the territory team decides"))
     team = config.teams.get(target.team_id) if target.team_id else None
     if team is None:
         reasons.append(_r("queue.fallback", f"nobody takes it: queued in {config.fallback_queue}"))
-        return Decision(rep_id=None, queue=config.fallback_queue, team_id=None, strategy="none",
-                        pointer_before=None, pointer_after=None, candidates=(),
-                        skipped=tuple(skipped), reasons=tuple(reasons), **common)
+        return Decision(
+            rep_id=None,
+            queue=config.fallback_queue,
+            team_id=None,
+            strategy="none",
+            pointer_before=None,
+            pointer_after=None,
+            candidates=(),
+            skipped=tuple(skipped),
+            reasons=tuple(reasons),
+            **common,
+        )
     chosen, after, team_skips = _pick(team, config, pointer, loads, now, exclude)
     skipped += team_skips
     n = len(team.sequence)
-    base: _TeamCommon = {**common, "team_id": team.id, "strategy": team.strategy,
-                         "candidates": team.members, "pointer_before": pointer % n}
+    base: _TeamCommon = {
+        **common,
+        "team_id": team.id,
+        "strategy": team.strategy,
+        "candidates": team.members,
+        "pointer_before": pointer % n,
+    }
     if chosen is not None:
         rep_id = team.sequence[chosen]
-        reasons.append(_r(f"strategy.{team.strategy}", _why(team, rep_id, chosen, loads, config,
-                                                            now, len(skipped))))
-        return Decision(rep_id=rep_id, queue=None, pointer_after=after, skipped=tuple(skipped),
-                        reasons=tuple(reasons), **base)
+        reasons.append(
+            _r(
+                f"strategy.{team.strategy}",
+                _why(team, rep_id, chosen, loads, config, now, len(skipped)),
+            )
+        )
+        return Decision(
+            rep_id=rep_id,
+            queue=None,
+            pointer_after=after,
+            skipped=tuple(skipped),
+            reasons=tuple(reasons),
+            **base,
+        )
     reasons.append(_r("team.nobody_available", f"no rep of {team.id} is available"))
     if team.fallback_rep is not None:
         reasons.append(_r("fallback.rep", f"{team.fallback_rep} is the team's fallback owner"))
-        return Decision(rep_id=team.fallback_rep, queue=None, pointer_after=pointer % n,
-                        skipped=tuple(skipped), reasons=tuple(reasons), **base)
+        return Decision(
+            rep_id=team.fallback_rep,
+            queue=None,
+            pointer_after=pointer % n,
+            skipped=tuple(skipped),
+            reasons=tuple(reasons),
+            **base,
+        )
     queue = team.fallback_queue or config.fallback_queue
     reasons.append(_r("fallback.queue", f"queued in {queue} until someone takes it"))
-    return Decision(rep_id=None, queue=queue, pointer_after=pointer % n, skipped=tuple(skipped),
-                    reasons=tuple(reasons), **base)
+    return Decision(
+        rep_id=None,
+        queue=queue,
+        pointer_after=pointer % n,
+        skipped=tuple(skipped),
+        reasons=tuple(reasons),
+        **base,
+    )
 
 
-def _why(team: Team, rep_id: str, position: int, loads: Loads, config: RoutingConfig,
-         now: datetime, skipped: int) -> str:
+def _why(
+    team: Team,
+    rep_id: str,
+    position: int,
+    loads: Loads,
+    config: RoutingConfig,
+    now: datetime,
+    skipped: int,
+) -> str:
     after = f" after skipping {skipped}" if skipped else ""
     if team.strategy == "least_loaded":
         day, week = counts(config.reps[rep_id], loads, now)
-        return (f"{rep_id} has the fewest leads in {team.id} ({day} today, {week} this "
-                f"week){after}")
+        return f"{rep_id} has the fewest leads in {team.id} ({day} today, {week} this week){after}"
     kind = "weighted round robin" if team.strategy == "weighted_round_robin" else "round robin"
-    return (f"{rep_id} is next in {kind} of {team.id} (position {position} of "
-            f"{len(team.sequence)}){after}")
+    return (
+        f"{rep_id} is next in {kind} of {team.id} (position {position} of "
+        f"{len(team.sequence)}){after}"
+    )
 
 
-def decide(lead: LeadSnapshot, stage: Stage, config: RoutingConfig, pointer: int, loads: Loads,
-           now: datetime, exclude: Collection[str] = ()) -> Decision:
+def decide(
+    lead: LeadSnapshot,
+    stage: Stage,
+    config: RoutingConfig,
+    pointer: int,
+    loads: Loads,
+    now: datetime,
+    exclude: Collection[str] = (),
+) -> Decision:
     """Both steps at once, for callers that already hold the team's pointer (tests, bench)."""
     return choose(plan(lead, stage, config), config, pointer, loads, now, exclude)

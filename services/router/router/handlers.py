@@ -99,16 +99,19 @@ HANDLED = (StageChanged, RerouteRequested, LeadErased)
 
 def routable(event: Event) -> bool:
     return isinstance(event, RerouteRequested) or (
-        isinstance(event, StageChanged) and event.to_stage in ROUTED_STAGES)
+        isinstance(event, StageChanged) and event.to_stage in ROUTED_STAGES
+    )
 
 
-async def handle(event: Event, *, uow: UnitOfWork, config: RoutingConfig,
-                 now: Callable[[], datetime]) -> list[Outcome]:
+async def handle(
+    event: Event, *, uow: UnitOfWork, config: RoutingConfig, now: Callable[[], datetime]
+) -> list[Outcome]:
     return await handle_batch([event], uow=uow, config=config, now=now)
 
 
-async def handle_batch(events: Sequence[Event], *, uow: UnitOfWork, config: RoutingConfig,
-                       now: Callable[[], datetime]) -> list[Outcome]:
+async def handle_batch(
+    events: Sequence[Event], *, uow: UnitOfWork, config: RoutingConfig, now: Callable[[], datetime]
+) -> list[Outcome]:
     wanted = [e for e in events if routable(e) or isinstance(e, LeadErased)]
     if not wanted:
         return []
@@ -131,11 +134,13 @@ async def _erase(event: LeadErased, uow: UnitOfWork) -> None:
     await uow.owners.scrub(event.lead_id)
 
 
-def _jobs(events: Sequence[Event], owners: dict[str, CurrentOwner],
-          config: RoutingConfig) -> tuple[list[Job | Outcome], set[str]]:
+def _jobs(
+    events: Sequence[Event], owners: dict[str, CurrentOwner], config: RoutingConfig
+) -> tuple[list[Job | Outcome], set[str]]:
     """What each event asks for; stage changes earlier in the batch count for reroutes after."""
     known: dict[str, tuple[LeadSnapshot, Stage]] = {
-        o.lead_id: (LeadSnapshot.model_validate(o.lead), Stage(o.stage)) for o in owners.values()}
+        o.lead_id: (LeadSnapshot.model_validate(o.lead), Stage(o.stage)) for o in owners.values()
+    }
     out: list[Job | Outcome] = []
     teams: set[str] = set()
     for event in events:
@@ -146,8 +151,9 @@ def _jobs(events: Sequence[Event], owners: dict[str, CurrentOwner],
         elif event.lead_id in known:
             lead, stage = known[event.lead_id]
         else:
-            out.append(Outcome(assignment_id, None, f"lead {event.lead_id} has no assignment "
-                                                    "to re-route"))
+            out.append(
+                Outcome(assignment_id, None, f"lead {event.lead_id} has no assignment to re-route")
+            )
             continue
         assert isinstance(event, (StageChanged, RerouteRequested))
         target = domain.plan(lead, stage, config)
@@ -163,8 +169,9 @@ def _reps_of(config: RoutingConfig, teams: set[str], jobs: Iterable[Job | Outcom
     return reps
 
 
-async def _route(events: Sequence[Event], uow: UnitOfWork, config: RoutingConfig,
-                 at: datetime) -> list[Outcome]:
+async def _route(
+    events: Sequence[Event], uow: UnitOfWork, config: RoutingConfig, at: datetime
+) -> list[Outcome]:
     owners = await uow.owners.get_many(e.lead_id for e in events)
     jobs, teams = _jobs(events, owners, config)
     pointers = await uow.pointers.lock_many(teams)
@@ -189,8 +196,14 @@ async def _route(events: Sequence[Event], uow: UnitOfWork, config: RoutingConfig
     return outcomes
 
 
-def _decide(job: Job, owners: dict[str, CurrentOwner], pointers: dict[str, int],
-            loads: dict[str, dict[date, int]], config: RoutingConfig, at: datetime) -> Outcome:
+def _decide(
+    job: Job,
+    owners: dict[str, CurrentOwner],
+    pointers: dict[str, int],
+    loads: dict[str, dict[date, int]],
+    config: RoutingConfig,
+    at: datetime,
+) -> Outcome:
     assignment_id = job.assignment_id
     exclude: tuple[str, ...] = ()
     if isinstance(job.event, RerouteRequested):
@@ -198,13 +211,17 @@ def _decide(job: Job, owners: dict[str, CurrentOwner], pointers: dict[str, int],
         if current is None:
             return Outcome(assignment_id, None, f"lead {job.lead_id} has no assignment to re-route")
         if job.event.assignment_id and job.event.assignment_id != current.assignment_id:
-            return Outcome(assignment_id, None, f"assignment {job.event.assignment_id} is no "
-                                                "longer current; the request is stale")
+            return Outcome(
+                assignment_id,
+                None,
+                f"assignment {job.event.assignment_id} is no longer current; the request is stale",
+            )
         job.previous = current
         exclude = (current.owner_id,) if current.owner_id else ()
     team = job.target.team_id
-    decision = domain.choose(job.target, config, pointers.get(team, 0) if team else 0, loads, at,
-                             exclude)
+    decision = domain.choose(
+        job.target, config, pointers.get(team, 0) if team else 0, loads, at, exclude
+    )
     if isinstance(job.event, RerouteRequested):
         decision = _with_request(decision, job.event)
     if decision.moves_pointer:
@@ -214,8 +231,10 @@ def _decide(job: Job, owners: dict[str, CurrentOwner], pointers: dict[str, int],
 
 
 def _with_request(decision: domain.Decision, event: RerouteRequested) -> domain.Decision:
-    asked = Reason(rule_id="reroute.requested",
-                   message=f"re-route requested by {event.requested_by}: {event.reason}")
+    asked = Reason(
+        rule_id="reroute.requested",
+        message=f"re-route requested by {event.requested_by}: {event.reason}",
+    )
     return replace(decision, reasons=(asked, *decision.reasons))
 
 
@@ -231,8 +250,13 @@ class _Writes:
         self.events: list[Event] = []
         self.webhooks: list[dict[str, Any]] = []
 
-    def add(self, job: Job, outcome: Outcome, owners: dict[str, CurrentOwner],
-            loads: dict[str, dict[date, int]]) -> None:
+    def add(
+        self,
+        job: Job,
+        outcome: Outcome,
+        owners: dict[str, CurrentOwner],
+        loads: dict[str, dict[date, int]],
+    ) -> None:
         d = outcome.decision
         assert d is not None
         if d.moves_pointer and d.team_id:
@@ -245,69 +269,114 @@ class _Writes:
             per_day[day] = per_day.get(day, 0) + 1
         previous = job.previous.owner_id if job.previous else None
         lead_json = job.lead.model_dump(mode="json")
-        self.assignments.append({
-            "id": outcome.assignment_id, "lead_id": job.lead_id, "stage": job.stage.value,
-            "owner_id": d.rep_id, "queue": d.queue, "team_id": d.team_id or "(none)",
-            "strategy": d.strategy, "decision": d.as_record(), "config_version": d.config_version,
-            "cause_event_id": job.event.event_id, "created_at": self.at,
-            "kind": "reroute" if job.previous else "assign", "previous_owner_id": previous,
-            "lead": lead_json})
-        current = CurrentOwner(job.lead_id, outcome.assignment_id, d.rep_id, d.queue, d.team_id,
-                               job.stage.value, lead_json)
+        self.assignments.append(
+            {
+                "id": outcome.assignment_id,
+                "lead_id": job.lead_id,
+                "stage": job.stage.value,
+                "owner_id": d.rep_id,
+                "queue": d.queue,
+                "team_id": d.team_id or "(none)",
+                "strategy": d.strategy,
+                "decision": d.as_record(),
+                "config_version": d.config_version,
+                "cause_event_id": job.event.event_id,
+                "created_at": self.at,
+                "kind": "reroute" if job.previous else "assign",
+                "previous_owner_id": previous,
+                "lead": lead_json,
+            }
+        )
+        current = CurrentOwner(
+            job.lead_id,
+            outcome.assignment_id,
+            d.rep_id,
+            d.queue,
+            d.team_id,
+            job.stage.value,
+            lead_json,
+        )
         owners[job.lead_id] = self.owners[job.lead_id] = current
         assigned = self._event(job, outcome.assignment_id, d, previous)
         self.events.append(assigned)
         self.webhooks += webhooks_for(assigned, self.config, lead_json)
 
-    def _event(self, job: Job, assignment_id: uuid.UUID, d: domain.Decision,
-               previous: str | None) -> LeadAssigned:
+    def _event(
+        self, job: Job, assignment_id: uuid.UUID, d: domain.Decision, previous: str | None
+    ) -> LeadAssigned:
         manager = None
         if d.rep_id is not None:
             rep = self.config.reps[d.rep_id]
             owner = Owner(id=rep.id, name=rep.name, email=rep.email, time_zone=rep.zone.key)
             boss = self.config.reps.get(rep.manager) if rep.manager else None
             if boss is not None:
-                manager = Owner(id=boss.id, name=boss.name, email=boss.email,
-                                time_zone=boss.zone.key)
+                manager = Owner(
+                    id=boss.id, name=boss.name, email=boss.email, time_zone=boss.zone.key
+                )
         else:
             owner = Owner(id=f"queue:{d.queue}", name=f"queue {d.queue}")
         scored = job.event if isinstance(job.event, StageChanged) else None
         cause_reasons = scored.reasons if scored else ()
         reasons = (*cause_reasons, *d.reasons)
         return LeadAssigned(
-            event_id=uuid.uuid5(assignment_id, "lead.assigned"), lead_id=job.lead_id,
-            occurred_at=self.at, assignment_id=assignment_id, stage=job.stage, owner=owner,
-            team_id=d.team_id or "(none)", strategy=d.strategy,
-            reasons=reasons, config_version=d.config_version, lead=job.lead,
-            cause_event_id=job.event.event_id, queue=d.queue,
-            account_id=d.account.account_id if d.account else None, territory=d.territory,
-            previous_owner_id=previous, reassignment=job.previous is not None,
-            summary=summary(reasons), manager=manager,
+            event_id=uuid.uuid5(assignment_id, "lead.assigned"),
+            lead_id=job.lead_id,
+            occurred_at=self.at,
+            assignment_id=assignment_id,
+            stage=job.stage,
+            owner=owner,
+            team_id=d.team_id or "(none)",
+            strategy=d.strategy,
+            reasons=reasons,
+            config_version=d.config_version,
+            lead=job.lead,
+            cause_event_id=job.event.event_id,
+            queue=d.queue,
+            account_id=d.account.account_id if d.account else None,
+            territory=d.territory,
+            previous_owner_id=previous,
+            reassignment=job.previous is not None,
+            summary=summary(reasons),
+            manager=manager,
             segment=self.config.segment_of(job.lead.company_size),
             fit_grade=scored.fit_grade if scored else None,
             fit_score=scored.fit_score if scored else None,
-            engagement_score=scored.engagement_score if scored else None)
+            engagement_score=scored.engagement_score if scored else None,
+        )
 
 
-def webhooks_for(assigned: LeadAssigned, config: RoutingConfig,
-                 lead_json: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def webhooks_for(
+    assigned: LeadAssigned, config: RoutingConfig, lead_json: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """The ``lead.assigned`` webhook rows, one per subscribed endpoint (``lead_json``: the lead
     already dumped to JSON, when the caller has it)."""
     data = {
-        "assignment_id": str(assigned.assignment_id), "lead_id": assigned.lead_id,
-        "stage": assigned.stage.value, "owner": assigned.owner.model_dump(),
-        "queue": assigned.queue, "team_id": assigned.team_id, "account_id": assigned.account_id,
-        "territory": assigned.territory, "reassignment": assigned.reassignment,
+        "assignment_id": str(assigned.assignment_id),
+        "lead_id": assigned.lead_id,
+        "stage": assigned.stage.value,
+        "owner": assigned.owner.model_dump(),
+        "queue": assigned.queue,
+        "team_id": assigned.team_id,
+        "account_id": assigned.account_id,
+        "territory": assigned.territory,
+        "reassignment": assigned.reassignment,
         "previous_owner_id": assigned.previous_owner_id,
         "lead": lead_json if lead_json is not None else assigned.lead.model_dump(mode="json"),
         "summary": assigned.summary,
         "reasons": [r.model_dump() for r in assigned.reasons],
     }
-    return [{"id": f"msg_{uuid.uuid5(assigned.assignment_id, endpoint.id).hex}",
-             "endpoint_id": endpoint.id, "url": endpoint.url, "event_type": WEBHOOK_EVENT,
-             "lead_id": assigned.lead_id,
-             "payload": envelope(WEBHOOK_EVENT, assigned.occurred_at, data)}
-            for endpoint in config.endpoints().values() if endpoint.wants(WEBHOOK_EVENT)]
+    return [
+        {
+            "id": f"msg_{uuid.uuid5(assigned.assignment_id, endpoint.id).hex}",
+            "endpoint_id": endpoint.id,
+            "url": endpoint.url,
+            "event_type": WEBHOOK_EVENT,
+            "lead_id": assigned.lead_id,
+            "payload": envelope(WEBHOOK_EVENT, assigned.occurred_at, data),
+        }
+        for endpoint in config.endpoints().values()
+        if endpoint.wants(WEBHOOK_EVENT)
+    ]
 
 
 def summary(reasons: tuple[Reason, ...]) -> str:

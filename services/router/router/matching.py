@@ -19,12 +19,48 @@ from typing import NamedTuple
 
 from rapidfuzz import fuzz, process
 
-LEGAL_SUFFIXES = frozenset([
-    "inc", "incorporated", "corp", "corporation", "co", "company", "ltd", "limited", "llc", "llp",
-    "lp", "plc", "gmbh", "mbh", "ag", "kg", "ug", "sa", "sas", "sarl", "sl", "srl", "spa", "bv",
-    "nv", "oy", "ab", "as", "asa", "aps", "kk", "pty", "pvt", "pte", "se", "group", "holding",
-    "holdings"
-])
+LEGAL_SUFFIXES = frozenset(
+    [
+        "inc",
+        "incorporated",
+        "corp",
+        "corporation",
+        "co",
+        "company",
+        "ltd",
+        "limited",
+        "llc",
+        "llp",
+        "lp",
+        "plc",
+        "gmbh",
+        "mbh",
+        "ag",
+        "kg",
+        "ug",
+        "sa",
+        "sas",
+        "sarl",
+        "sl",
+        "srl",
+        "spa",
+        "bv",
+        "nv",
+        "oy",
+        "ab",
+        "as",
+        "asa",
+        "aps",
+        "kk",
+        "pty",
+        "pvt",
+        "pte",
+        "se",
+        "group",
+        "holding",
+        "holdings",
+    ]
+)
 STOP = frozenset({"the", "and", "of", "for"})
 _DOTTED = re.compile(r"\b(?:[a-z]\.){2,}")
 _PUNCT = re.compile(r"[^\w\s]+")
@@ -86,8 +122,13 @@ def _blocks(key: str) -> set[str]:
 class AccountIndex:
     """Indexes over the configured accounts; ``match`` is pure and deterministic."""
 
-    def __init__(self, accounts: Iterable[AccountRecord], *, threshold: float = 90,
-                 domain_aliases: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        accounts: Iterable[AccountRecord],
+        *,
+        threshold: float = 90,
+        domain_aliases: Mapping[str, str] | None = None,
+    ) -> None:
         self.accounts: list[AccountRecord] = list(accounts)
         self.threshold = threshold
         self.domain_aliases = dict(domain_aliases or {})
@@ -118,8 +159,9 @@ class AccountIndex:
     def __len__(self) -> int:
         return len(self.accounts)
 
-    def match(self, email_domain: str | None, is_free_email: bool,
-              company: str | None) -> AccountMatch | None:
+    def match(
+        self, email_domain: str | None, is_free_email: bool, company: str | None
+    ) -> AccountMatch | None:
         if email_domain and not is_free_email:
             found = self.match_domain(email_domain)
             if found is not None:
@@ -134,15 +176,22 @@ class AccountIndex:
         domain = normalise_domain(email_domain)
         via = self.domain_aliases.get(domain)
         if via is not None and via in self.by_domain:
-            return self._found(self.by_domain[via], "domain_alias", 100,
-                               f"email domain {domain} is an alias of {via}")
+            return self._found(
+                self.by_domain[via],
+                "domain_alias",
+                100,
+                f"email domain {domain} is an alias of {via}",
+            )
         labels = domain.split(".")
         for start in range(len(labels) - 1):
             candidate = ".".join(labels[start:])
             if candidate in self.by_domain:
                 method = "domain" if start == 0 else "subdomain"
-                detail = (f"email domain {domain} is the account's domain" if start == 0
-                          else f"email domain {domain} is a subdomain of {candidate}")
+                detail = (
+                    f"email domain {domain} is the account's domain"
+                    if start == 0
+                    else f"email domain {domain} is a subdomain of {candidate}"
+                )
                 return self._found(self.by_domain[candidate], method, 100, detail)
         return None
 
@@ -154,12 +203,17 @@ class AccountIndex:
         if key in self.by_name:
             index, is_alias = self.by_name[key]
             method = "alias" if is_alias else "name"
-            return self._found(index, method, 100, f"company {company!r} is {method} "
-                                                   f"{key!r} once normalised")
+            return self._found(
+                index, method, 100, f"company {company!r} is {method} {key!r} once normalised"
+            )
         if len(tokens) == 1 and 2 <= len(key) <= 6 and key in self.by_acronym:
             index = self.by_acronym[key]
-            return self._found(index, "acronym", 95, f"company {company!r} is the acronym of "
-                                                     f"{self.accounts[index].name!r}")
+            return self._found(
+                index,
+                "acronym",
+                95,
+                f"company {company!r} is the acronym of {self.accounts[index].name!r}",
+            )
         return self._fuzzy(company, " ".join(sorted(tokens)))
 
     def _fuzzy(self, company: str, sorted_key: str) -> AccountMatch | None:
@@ -168,12 +222,20 @@ class AccountIndex:
         candidates = sorted({i for b in _blocks(sorted_key) for i in self._blocks.get(b, ())})
         if not candidates:
             return None
-        best = process.extractOne(sorted_key, [self._keys[i] for i in candidates],
-                                  scorer=fuzz.ratio, score_cutoff=self.threshold)
+        best = process.extractOne(
+            sorted_key,
+            [self._keys[i] for i in candidates],
+            scorer=fuzz.ratio,
+            score_cutoff=self.threshold,
+        )
         if best is None:
             return None
         _, score, position = best
         index = self._owners[candidates[position]]
-        return self._found(index, "fuzzy", score,
-                           f"company {company!r} resembles {self.accounts[index].name!r} "
-                           f"({score:.0f}% ≥ {self.threshold:.0f}%)")
+        return self._found(
+            index,
+            "fuzzy",
+            score,
+            f"company {company!r} resembles {self.accounts[index].name!r} "
+            f"({score:.0f}% ≥ {self.threshold:.0f}%)",
+        )

@@ -13,7 +13,8 @@ class RerouteBody(BaseModel):
     reason: str = Field(min_length=1, max_length=500, examples=["rep is on sick leave"])
     requested_by: str = Field(default="operator", min_length=1, max_length=200)
     assignment_id: uuid.UUID | None = Field(
-        default=None, description="Only re-route if this is still the current assignment.")
+        default=None, description="Only re-route if this is still the current assignment."
+    )
 
 
 class Assignment(BaseModel):
@@ -33,7 +34,8 @@ class Assignment(BaseModel):
     created_at: datetime
     decision: dict[str, Any] = Field(
         description="account, territory, team, candidates, skipped reps and why, the strategy's "
-                    "pointer before and after, reasons and a one-line summary")
+        "pointer before and after, reasons and a one-line summary"
+    )
     lead: dict[str, Any] | None
 
 

@@ -20,10 +20,23 @@ async def assignment(engine: AsyncEngine, assignment_id: uuid.UUID) -> dict[str,
 
 async def lead_assignments(engine: AsyncEngine, lead_id: str) -> list[dict[str, Any]]:
     t = orm.assignments
-    query = (sa.select(t.c.id, t.c.kind, t.c.stage, t.c.owner_id, t.c.queue, t.c.team_id,
-                       t.c.strategy, t.c.previous_owner_id, t.c.config_version, t.c.created_at,
-                       t.c.decision["summary"].astext.label("summary"),
-                       t.c.decision["skipped"].label("skipped"))
-             .where(t.c.lead_id == lead_id).order_by(t.c.created_at, t.c.id))
+    query = (
+        sa.select(
+            t.c.id,
+            t.c.kind,
+            t.c.stage,
+            t.c.owner_id,
+            t.c.queue,
+            t.c.team_id,
+            t.c.strategy,
+            t.c.previous_owner_id,
+            t.c.config_version,
+            t.c.created_at,
+            t.c.decision["summary"].astext.label("summary"),
+            t.c.decision["skipped"].label("skipped"),
+        )
+        .where(t.c.lead_id == lead_id)
+        .order_by(t.c.created_at, t.c.id)
+    )
     async with engine.connect() as conn:
         return [dict(r) for r in (await conn.execute(query)).mappings()]

@@ -50,13 +50,17 @@ async def get_timeline(lead_id: str, engine: EngineDep) -> dict[str, Any]:
 
 
 @router.post("/leads/{lead_id}/erase", dependencies=[Admin], response_model=Erased)
-async def erase_lead(lead_id: str, engine: EngineDep, wake: WakeDep,
-                     body: Annotated[EraseIn | None, Body()] = None) -> dict[str, Any]:
+async def erase_lead(
+    lead_id: str, engine: EngineDep, wake: WakeDep, body: Annotated[EraseIn | None, Body()] = None
+) -> dict[str, Any]:
     """Erase the lead's personal data (GDPR art. 17) and publish ``lead.erased`` so every service
     scrubs its copy. Erasing twice is harmless and returns the first erasure's time."""
-    erased_at = await handlers.erase(lead_id, uow=ScoringUnitOfWork(engine),
-                                     now=utcnow(),
-                                     requested_by=body.requested_by if body else None)
+    erased_at = await handlers.erase(
+        lead_id,
+        uow=ScoringUnitOfWork(engine),
+        now=utcnow(),
+        requested_by=body.requested_by if body else None,
+    )
     wake()
     return {"lead_id": lead_id, "erased_at": erased_at}
 
@@ -68,5 +72,9 @@ async def get_model(models: ModelsDep) -> dict[str, Any]:
 
 
 async def on_not_found(_: Request, exc: Exception) -> JSONResponse:
-    return problem(404, "Lead not found", f"lead_id: no lead {exc}",
-                   type_="https://leadrelay.dev/problems/not-found")
+    return problem(
+        404,
+        "Lead not found",
+        f"lead_id: no lead {exc}",
+        type_="https://leadrelay.dev/problems/not-found",
+    )

@@ -52,17 +52,20 @@ def check(path: Path) -> int:
         yamlconf.print_problems(exc)
         return 1
     s = model_summary(model)
-    print(f"{path}: ok — version {s['version']}, {s['fit_rules']} fit rules, "
-          f"{s['engagement_rules']} engagement rules, grades {s['grades']}, "
-          f"MQL at grade {s['mql']['min_grade']} and engagement {s['mql']['min_engagement']}")
+    print(
+        f"{path}: ok — version {s['version']}, {s['fit_rules']} fit rules, "
+        f"{s['engagement_rules']} engagement rules, grades {s['grades']}, "
+        f"MQL at grade {s['mql']['min_grade']} and engagement {s['mql']['min_engagement']}"
+    )
     return 0
 
 
 async def _erase(settings: ScoringSettings, lead_id: str, requested_by: str | None) -> int:
     engine = make_engine(settings.database_url, pool_size=1, name="leadrelay-scoring-cli")
     try:
-        erased_at = await handlers.erase(lead_id, uow=ScoringUnitOfWork(engine),
-                                         now=utcnow(), requested_by=requested_by)
+        erased_at = await handlers.erase(
+            lead_id, uow=ScoringUnitOfWork(engine), now=utcnow(), requested_by=requested_by
+        )
     except LeadNotFound:
         print(f"error: no lead {lead_id}", file=sys.stderr)
         return 1

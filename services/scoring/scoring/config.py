@@ -26,11 +26,25 @@ GRADES: tuple[Grade, ...] = ("A", "B", "C", "D", "F")
 FORM_FILL = "form_fill"
 LN2 = log(2)
 EngagementOn = Literal[
-    "form_fill", "page_view", "email_open", "email_click", "content_download",
-    "webinar_registered", "webinar_attended", "ad_click", "product_signup", "demo_requested",
+    "form_fill",
+    "page_view",
+    "email_open",
+    "email_click",
+    "content_download",
+    "webinar_registered",
+    "webinar_attended",
+    "ad_click",
+    "product_signup",
+    "demo_requested",
 ]
 FitField = Literal[
-    "email_domain", "is_free_email", "company", "title", "country", "region", "company_size",
+    "email_domain",
+    "is_free_email",
+    "company",
+    "title",
+    "country",
+    "region",
+    "company_size",
     "industry",
 ]
 OPERATORS = ("equals", "in_", "any_word", "contains", "gte", "lte", "between", "present")
@@ -102,7 +116,12 @@ class FeedbackSpec(Spec):
     """How sales' reject reasons end a pass: these disqualify, every other reason recycles."""
 
     disqualify_reasons: tuple[RejectReason, ...] = (
-        "not_a_fit", "spam", "student", "competitor", "duplicate", "existing_customer",
+        "not_a_fit",
+        "spam",
+        "student",
+        "competitor",
+        "duplicate",
+        "existing_customer",
         "bad_contact_data",
     )
 
@@ -201,7 +220,8 @@ class ScoringModel:
     decay_rate: float = field(init=False, repr=False, compare=False)
     """λ = ln 2 / half-life, per second (derived)."""
     engagement_lines: tuple[tuple[str, int | None, float, str], ...] = field(
-        init=False, repr=False, compare=False)
+        init=False, repr=False, compare=False
+    )
     """(id, cap, the cap as a float (infinite without one), message) of each engagement rule,
     in the model's order (derived)."""
 
@@ -210,15 +230,17 @@ class ScoringModel:
     fit_fields: tuple[str, ...] = field(init=False, repr=False, compare=False)
     """The fields the fit rules test, in the order of their first rule (derived)."""
     _fit_rules_of: dict[str, tuple[tuple[int, FitRule], ...]] = field(
-        init=False, repr=False, compare=False)
+        init=False, repr=False, compare=False
+    )
     """Each tested field's rules with their places in ``fit_rules`` (derived)."""
-    engagement_tests: Mapping[str, tuple[tuple[str, int, str | None, str | None,
-                                               tuple[tuple[str, Any], ...]], ...]] = field(
-        init=False, repr=False, compare=False)
+    engagement_tests: Mapping[
+        str, tuple[tuple[str, int, str | None, str | None, tuple[tuple[str, Any], ...]], ...]
+    ] = field(init=False, repr=False, compare=False)
     """Per event type, (id, points, url_contains, campaign, properties) of its rules, sorted by
     id (derived from ``rules_by_type``, as plain tuples)."""
     fit_memo: dict[tuple[str, object], tuple[int, ...]] = field(
-        init=False, repr=False, compare=False)
+        init=False, repr=False, compare=False
+    )
     """(field, value) → what ``fit_held`` found for it (derived, filled as values are seen)."""
     half_life_s: float = field(init=False, repr=False, compare=False)
     """The half-life in seconds (derived)."""
@@ -229,19 +251,34 @@ class ScoringModel:
         for i, rule in enumerate(self.fit_rules):
             by_field.setdefault(rule.field, []).append((i, rule))
         object.__setattr__(self, "fit_fields", tuple(by_field))
-        object.__setattr__(self, "fit_lines", tuple(
-            (r.id, r.points, r.message) for r in self.fit_rules))
-        object.__setattr__(self, "_fit_rules_of", {
-            name: tuple(rules) for name, rules in by_field.items()})
-        object.__setattr__(self, "engagement_tests", {  # by id: one event's hits come sorted
-            kind: tuple(sorted((r.id, r.points, r.url_contains, r.campaign, r.properties)
-                               for r in rules))
-            for kind, rules in self.rules_by_type.items()})
+        object.__setattr__(
+            self, "fit_lines", tuple((r.id, r.points, r.message) for r in self.fit_rules)
+        )
+        object.__setattr__(
+            self, "_fit_rules_of", {name: tuple(rules) for name, rules in by_field.items()}
+        )
+        object.__setattr__(
+            self,
+            "engagement_tests",
+            {  # by id: one event's hits come sorted
+                kind: tuple(
+                    sorted(
+                        (r.id, r.points, r.url_contains, r.campaign, r.properties) for r in rules
+                    )
+                )
+                for kind, rules in self.rules_by_type.items()
+            },
+        )
         object.__setattr__(self, "fit_memo", {})
         object.__setattr__(self, "half_life_s", self.half_life.total_seconds())
-        object.__setattr__(self, "engagement_lines", tuple(
-            (r.id, r.cap, float(r.cap) if r.cap is not None else inf, r.message)
-            for r in self.engagement_rules))
+        object.__setattr__(
+            self,
+            "engagement_lines",
+            tuple(
+                (r.id, r.cap, float(r.cap) if r.cap is not None else inf, r.message)
+                for r in self.engagement_rules
+            ),
+        )
 
     def fit_held(self, name: str, raw: object) -> tuple[int, ...]:
         """Places in ``fit_rules`` of the rules of field ``name`` that hold for the value
@@ -255,10 +292,8 @@ class ScoringModel:
             if len(memo) >= FIT_MEMO_MAX:
                 memo.clear()
             fact = field_facts(name, raw)
-            found = memo[key] = tuple(i for i, rule in self._fit_rules_of[name]
-                                      if rule.test(fact))
+            found = memo[key] = tuple(i for i, rule in self._fit_rules_of[name] if rule.test(fact))
         return found
-
 
 
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
@@ -273,8 +308,9 @@ def _fit_test(rule: FitRuleSpec) -> tuple[Callable[[Facts], bool], str]:
     name = rule.field
     if rule.present is not None:
         want = rule.present
-        return (lambda f: (f.get(name) not in (None, "")) is want), \
-            f"{name} {'given' if want else 'missing'}"
+        return (
+            lambda f: (f.get(name) not in (None, "")) is want
+        ), f"{name} {'given' if want else 'missing'}"
     if rule.equals is not None:
         eq: Any = rule.equals.lower() if isinstance(rule.equals, str) else rule.equals
         return (lambda f: f.get(name) == eq), f"{name} is {rule.equals}"
@@ -285,9 +321,12 @@ def _fit_test(rule: FitRuleSpec) -> tuple[Callable[[Facts], bool], str]:
         single = frozenset(w.lower() for w in rule.any_word if " " not in w)
         phrases = tuple(w.lower() for w in rule.any_word if " " in w)
         key = f"{name}__words"
-        return (lambda f: bool(single & f.get(key, frozenset()))
-                or any(p in (f.get(name) or "") for p in phrases)), \
-            f"{name} mentions {', '.join(rule.any_word)}"
+        return (
+            lambda f: (
+                bool(single & f.get(key, frozenset()))
+                or any(p in (f.get(name) or "") for p in phrases)
+            )
+        ), f"{name} mentions {', '.join(rule.any_word)}"
     if rule.contains is not None:
         part = rule.contains.lower()
         return (lambda f: part in (f.get(name) or "")), f"{name} contains {rule.contains}"
@@ -304,8 +343,13 @@ def _range_test(rule: FitRuleSpec) -> tuple[Callable[[Facts], bool], str]:
         v = f.get(name)
         return isinstance(v, int) and lo <= v <= hi
 
-    text = (f"{name} between {low} and {high}" if rule.between
-            else f"{name} ≥ {low}" if low is not None else f"{name} ≤ {high}")
+    text = (
+        f"{name} between {low} and {high}"
+        if rule.between
+        else f"{name} ≥ {low}"
+        if low is not None
+        else f"{name} ≤ {high}"
+    )
     return test, text
 
 
@@ -339,11 +383,21 @@ def compile_model(spec: ModelSpec, checksum: str = "") -> ScoringModel:
     for r in spec.fit:
         test, text = _fit_test(r)
         fit_rules.append(FitRule(r.id, r.points, r.label or text, test, r.field))
-    eng = tuple(EngagementRule(
-        r.id, r.event, r.points, r.cap, r.label or f"{r.event.replace('_', ' ')}"
-        + (f" of a page containing {r.url_contains}" if r.url_contains else ""),
-        r.url_contains.lower() if r.url_contains else None, r.campaign,
-        tuple(sorted(r.properties.items()))) for r in spec.engagement)
+    eng = tuple(
+        EngagementRule(
+            r.id,
+            r.event,
+            r.points,
+            r.cap,
+            r.label
+            or f"{r.event.replace('_', ' ')}"
+            + (f" of a page containing {r.url_contains}" if r.url_contains else ""),
+            r.url_contains.lower() if r.url_contains else None,
+            r.campaign,
+            tuple(sorted(r.properties.items())),
+        )
+        for r in spec.engagement
+    )
     by_type: dict[str, tuple[EngagementRule, ...]] = {}
     for rule in eng:
         by_type[rule.event] = by_type.get(rule.event, ()) + (rule,)
@@ -352,27 +406,36 @@ def compile_model(spec: ModelSpec, checksum: str = "") -> ScoringModel:
         return timedelta(days=value) if value is not None else None
 
     return ScoringModel(
-        version=spec.version, checksum=checksum,
+        version=spec.version,
+        checksum=checksum,
         grades=tuple((g, spec.grades[g]) for g in GRADES[:-1]),
-        fit_rules=tuple(fit_rules), engagement_rules=eng, rules_by_type=by_type,
+        fit_rules=tuple(fit_rules),
+        engagement_rules=eng,
+        rules_by_type=by_type,
         half_life=timedelta(days=spec.engagement_half_life_days),
-        mql_min_grade=spec.mql.min_grade, mql_min_engagement=spec.mql.min_engagement,
-        fast_lanes=tuple(FastLane(f.id, f.event, f.min_grade,
-                                  f.url_contains.lower() if f.url_contains else None)
-                         for f in spec.fast_lanes),
+        mql_min_grade=spec.mql.min_grade,
+        mql_min_engagement=spec.mql.min_engagement,
+        fast_lanes=tuple(
+            FastLane(f.id, f.event, f.min_grade, f.url_contains.lower() if f.url_contains else None)
+            for f in spec.fast_lanes
+        ),
         disqualify_reasons=frozenset(spec.feedback.disqualify_reasons),
         mql_unaccepted_recycle=days(spec.timers.mql_unaccepted_recycle_days),
         inquiry_nurture=days(spec.timers.inquiry_nurture_days),
         lost_recycle=days(spec.timers.lost_recycle_days),
-        max_hits=spec.max_hits, spec=spec)
+        max_hits=spec.max_hits,
+        spec=spec,
+    )
 
 
 # -- parsing with line numbers ---------------------------------------------------------------
 
+
 def parse(text: str, source: str = "model.yaml") -> ScoringModel:
     """Validate YAML text and compile it; ``ModelError`` names each problem's line and field."""
-    spec = yamlconf.validate(ModelSpec, text, source, error=ModelError, aliases={"in_": "in"},
-                             what="model")
+    spec = yamlconf.validate(
+        ModelSpec, text, source, error=ModelError, aliases={"in_": "in"}, what="model"
+    )
     return compile_model(spec, hashlib.sha256(text.encode()).hexdigest())
 
 

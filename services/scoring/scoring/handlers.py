@@ -38,10 +38,12 @@ from .timeline import StageRecord, TimelineEntry
 
 class Leads(Protocol):
     async def get_many_for_update(self, lead_ids: Collection[str]) -> dict[str, LeadProfile]: ...
-    async def save_many(self, profiles: Sequence[LeadProfile], *, model_version: str,
-                        now: datetime) -> None: ...
-    async def due_for_timers(self, due: dict[Stage, float], now: datetime,
-                             limit: int) -> list[LeadProfile]: ...
+    async def save_many(
+        self, profiles: Sequence[LeadProfile], *, model_version: str, now: datetime
+    ) -> None: ...
+    async def due_for_timers(
+        self, due: dict[Stage, float], now: datetime, limit: int
+    ) -> list[LeadProfile]: ...
 
 
 class Timeline(Protocol):
@@ -64,7 +66,6 @@ class UnitOfWork(BaseUnitOfWork, Protocol):
     def history(self) -> History: ...
 
 
-
 @dataclass
 class Changes:
     """What a batch wrote, gathered in memory and flushed in a few statements."""
@@ -78,8 +79,9 @@ class Changes:
 
     async def flush(self, uow: UnitOfWork) -> None:
         if self.dirty:
-            await uow.leads.save_many(list(self.dirty.values()),
-                                      model_version=self.model.version, now=self.at)
+            await uow.leads.save_many(
+                list(self.dirty.values()), model_version=self.model.version, now=self.at
+            )
         if self.timeline:
             await uow.timeline.add_many(self.timeline)
         if self.history:
@@ -88,8 +90,9 @@ class Changes:
             await uow.emit(self.events)
 
 
-async def handle_batch(events: Sequence[Event], *, uow: UnitOfWork, model: ScoringModel,
-                       now: Callable[[], datetime]) -> None:
+async def handle_batch(
+    events: Sequence[Event], *, uow: UnitOfWork, model: ScoringModel, now: Callable[[], datetime]
+) -> None:
     async with uow:
         fresh = await uow.claim(events)
         if fresh:
@@ -118,8 +121,9 @@ async def record_handoffs(events: Sequence[Event], *, uow: UnitOfWork) -> None:
         await uow.commit()
 
 
-async def run_timers(*, uow: UnitOfWork, model: ScoringModel, now: datetime,
-                     limit: int = 500) -> int:
+async def run_timers(
+    *, uow: UnitOfWork, model: ScoringModel, now: datetime, limit: int = 500
+) -> int:
     """Apply time's moves (recycle unaccepted MQLs, nurture stale inquiries) to due leads."""
     async with uow:
         due = await uow.leads.due_for_timers(domain.due_after(model), now, limit)
@@ -134,8 +138,9 @@ async def run_timers(*, uow: UnitOfWork, model: ScoringModel, now: datetime,
     return len(changes.dirty)
 
 
-async def erase(lead_id: str, *, uow: UnitOfWork, now: datetime,
-                requested_by: str | None) -> datetime:
+async def erase(
+    lead_id: str, *, uow: UnitOfWork, now: datetime, requested_by: str | None
+) -> datetime:
     """Erase a lead's personal data here and tell every service to do the same (GDPR art. 17)."""
     async with uow:
         profile = (await uow.leads.get_many_for_update([lead_id])).get(lead_id)
@@ -147,29 +152,61 @@ async def erase(lead_id: str, *, uow: UnitOfWork, now: datetime,
         await uow.leads.save_many([erased], model_version="erasure", now=now)
         await uow.timeline.scrub(lead_id)
         await uow.scrub_outbox(lead_id)
-        await uow.timeline.add_many([TimelineEntry(
-            lead_id, now, "erased", "personal data erased on request",
-            {"requested_by": requested_by, "erased_fields": list(PERSONAL_FIELDS)}, None)])
-        await uow.emit([LeadErased(lead_id=lead_id, occurred_at=now,
-                                        erased_fields=PERSONAL_FIELDS, requested_by=requested_by)])
+        await uow.timeline.add_many(
+            [
+                TimelineEntry(
+                    lead_id,
+                    now,
+                    "erased",
+                    "personal data erased on request",
+                    {"requested_by": requested_by, "erased_fields": list(PERSONAL_FIELDS)},
+                    None,
+                )
+            ]
+        )
+        await uow.emit(
+            [
+                LeadErased(
+                    lead_id=lead_id,
+                    occurred_at=now,
+                    erased_fields=PERSONAL_FIELDS,
+                    requested_by=requested_by,
+                )
+            ]
+        )
         await uow.commit()
     return now
 
 
 # -- recording a decision ----------------------------------------------------------------------
 
+
 def _record(event: Event, decision: Decision, c: Changes) -> None:
     if decision.ignored is not None and decision.ignored.rule_id == "erasure.predates":
         return  # the event carries personal data the lead asked us to forget
     c.timeline.append(timeline.event_entry(event))
     if decision.refused:
-        c.timeline.append(TimelineEntry(
-            event.lead_id, c.at, "transition_refused",
-            f"refused: {decision.refused[0].message}",
-            {"reasons": [r.model_dump() for r in decision.refused]}, event.event_id))
+        c.timeline.append(
+            TimelineEntry(
+                event.lead_id,
+                c.at,
+                "transition_refused",
+                f"refused: {decision.refused[0].message}",
+                {"reasons": [r.model_dump() for r in decision.refused]},
+                event.event_id,
+            )
+        )
     if decision.ignored is not None:
-        c.timeline.append(TimelineEntry(event.lead_id, c.at, "no_change", decision.ignored.message,
-                                        {"rule_id": decision.ignored.rule_id}, event.event_id))
+        c.timeline.append(
+            TimelineEntry(
+                event.lead_id,
+                c.at,
+                "no_change",
+                decision.ignored.message,
+                {"rule_id": decision.ignored.rule_id},
+                event.event_id,
+            )
+        )
     p = decision.profile
     if p is None:
         return
@@ -187,15 +224,21 @@ def _record_score(event: Event, d: Decision, p: LeadProfile, c: Changes) -> None
     engagement_lines = timeline.engagement_lines_data(d.engagement_parts)
     fit_json, engagement_json = jsonio.dumps_str(fit_lines), jsonio.dumps_str(engagement_lines)
     version = c.model.version
-    c.events.append(lead_scored(p, _json_concat(fit_json, engagement_json), version, c.at,
-                                event.event_id))
-    c.timeline.append(TimelineEntry(
-        p.lead_id, c.at, "scored",
-        f"fit {p.fit_score} (grade {p.fit_grade}), engagement {p.engagement_score}",
-        {"fit": fit_lines, "engagement": engagement_lines, "model_version": version},
-        event.event_id,
-        f'{{"fit":{fit_json},"engagement":{engagement_json},"model_version":'
-        f'{jsonio.dumps_str(version)}}}'))
+    c.events.append(
+        lead_scored(p, _json_concat(fit_json, engagement_json), version, c.at, event.event_id)
+    )
+    c.timeline.append(
+        TimelineEntry(
+            p.lead_id,
+            c.at,
+            "scored",
+            f"fit {p.fit_score} (grade {p.fit_grade}), engagement {p.engagement_score}",
+            {"fit": fit_lines, "engagement": engagement_lines, "model_version": version},
+            event.event_id,
+            f'{{"fit":{fit_json},"engagement":{engagement_json},"model_version":'
+            f"{jsonio.dumps_str(version)}}}",
+        )
+    )
 
 
 def _json_concat(left: str, right: str) -> str:
@@ -207,39 +250,86 @@ def _json_concat(left: str, right: str) -> str:
     return f"{left[:-1]},{right[1:]}"
 
 
-def lead_scored(p: LeadProfile, lines_json: str, model_version: str, at: datetime,
-                cause: uuid.UUID, event_id: uuid.UUID | None = None) -> Serialised:
+def lead_scored(
+    p: LeadProfile,
+    lines_json: str,
+    model_version: str,
+    at: datetime,
+    cause: uuid.UUID,
+    event_id: uuid.UUID | None = None,
+) -> Serialised:
     """``lead.scored`` written straight to the JSON ``LeadScored`` would write (fields in its
     order, values as pydantic-core writes them), without building and validating the model
     first; ``test_lead_scored_is_the_json_of_the_contract`` holds the two equal. The
     contributions come already written (``lines_json``, a JSON array)."""
     event_id = event_id or uuid.uuid4()
-    head = jsonio.dumps_str({
-        "event_id": event_id, "lead_id": p.lead_id, "occurred_at": at, "schema_version": 1,
-        "fit_score": p.fit_score, "engagement_score": p.engagement_score})
-    tail = jsonio.dumps_str({"model_version": model_version, "cause_event_id": cause,
-                             "fit_grade": p.fit_grade})
+    head = jsonio.dumps_str(
+        {
+            "event_id": event_id,
+            "lead_id": p.lead_id,
+            "occurred_at": at,
+            "schema_version": 1,
+            "fit_score": p.fit_score,
+            "engagement_score": p.engagement_score,
+        }
+    )
+    tail = jsonio.dumps_str(
+        {"model_version": model_version, "cause_event_id": cause, "fit_grade": p.fit_grade}
+    )
     json = f'{head[:-1]},"contributions":{lines_json},{tail[1:]}'
     return Serialised(event_id, LeadScored.event_type, LeadScored.topic, p.lead_id, json)
 
 
-def _record_moves(event: Event | None, p: LeadProfile, moves: tuple[Transition, ...],
-                  c: Changes) -> None:
+def _record_moves(
+    event: Event | None, p: LeadProfile, moves: tuple[Transition, ...], c: Changes
+) -> None:
     cause = event.event_id if event else None
     cycle = p.cycle - sum(1 for m in moves if m.to_stage is Stage.MQL)
     for move in moves:
         cycle += move.to_stage is Stage.MQL
         reasons = [r.model_dump() for r in move.reasons]
-        c.events.append(StageChanged(
-            lead_id=p.lead_id, occurred_at=c.at, from_stage=move.from_stage,
-            to_stage=move.to_stage, reasons=move.reasons, model_version=c.model.version,
-            cause_event_id=cause or uuid.uuid4(), lead=p.snapshot, fit_score=p.fit_score,
-            engagement_score=p.engagement_score, fit_grade=p.fit_grade, actor=move.actor,
-            cycle=cycle))
-        c.history.append(StageRecord(p.lead_id, cycle, move.from_stage, move.to_stage,
-                                     move.actor, reasons, c.at, c.model.version, cause))
-        c.timeline.append(TimelineEntry(
-            p.lead_id, c.at, "stage_changed",
-            f"{move.from_stage or 'new'} → {move.to_stage} ({move.actor})",
-            {"reasons": reasons, "actor": move.actor, "cycle": cycle,
-             "model_version": c.model.version}, cause))
+        c.events.append(
+            StageChanged(
+                lead_id=p.lead_id,
+                occurred_at=c.at,
+                from_stage=move.from_stage,
+                to_stage=move.to_stage,
+                reasons=move.reasons,
+                model_version=c.model.version,
+                cause_event_id=cause or uuid.uuid4(),
+                lead=p.snapshot,
+                fit_score=p.fit_score,
+                engagement_score=p.engagement_score,
+                fit_grade=p.fit_grade,
+                actor=move.actor,
+                cycle=cycle,
+            )
+        )
+        c.history.append(
+            StageRecord(
+                p.lead_id,
+                cycle,
+                move.from_stage,
+                move.to_stage,
+                move.actor,
+                reasons,
+                c.at,
+                c.model.version,
+                cause,
+            )
+        )
+        c.timeline.append(
+            TimelineEntry(
+                p.lead_id,
+                c.at,
+                "stage_changed",
+                f"{move.from_stage or 'new'} → {move.to_stage} ({move.actor})",
+                {
+                    "reasons": reasons,
+                    "actor": move.actor,
+                    "cycle": cycle,
+                    "model_version": c.model.version,
+                },
+                cause,
+            )
+        )

@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 
 
 class EraseIn(BaseModel):
-    requested_by: str | None = Field(default=None, max_length=200,
-                                     description="who asked (a ticket id, not the person's data)")
+    requested_by: str | None = Field(
+        default=None, max_length=200, description="who asked (a ticket id, not the person's data)"
+    )
 
 
 class Erased(BaseModel):

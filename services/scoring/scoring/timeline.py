@@ -59,27 +59,57 @@ def handoff_entry(event: Event) -> TimelineEntry:
         if event.summary:
             summary += f": {event.summary}"
         detail: dict[str, Any] = {
-            "assignment_id": str(event.assignment_id), "owner_id": o.id, "owner_name": o.name,
-            "team_id": event.team_id, "strategy": event.strategy, "queue": event.queue,
-            "account_id": event.account_id, "territory": event.territory,
-            "previous_owner_id": event.previous_owner_id, "stage": event.stage.value,
+            "assignment_id": str(event.assignment_id),
+            "owner_id": o.id,
+            "owner_name": o.name,
+            "team_id": event.team_id,
+            "strategy": event.strategy,
+            "queue": event.queue,
+            "account_id": event.account_id,
+            "territory": event.territory,
+            "previous_owner_id": event.previous_owner_id,
+            "stage": event.stage.value,
             "config_version": event.config_version,
-            "reasons": [r.model_dump() for r in event.reasons]}
-        return TimelineEntry(event.lead_id, event.occurred_at, "reassigned" if
-                             event.reassignment else "assigned", summary, detail, event.event_id)
+            "reasons": [r.model_dump() for r in event.reasons],
+        }
+        return TimelineEntry(
+            event.lead_id,
+            event.occurred_at,
+            "reassigned" if event.reassignment else "assigned",
+            summary,
+            detail,
+            event.event_id,
+        )
     if isinstance(event, SlaBreached):
         why = event.reasons[0].message if event.reasons else f"SLA {event.policy_id} breached"
-        return TimelineEntry(event.lead_id, event.occurred_at, "sla_breached", why, {
-            "clock_id": str(event.clock_id), "assignment_id": str(event.assignment_id),
-            "owner_id": event.owner_id, "team_id": event.team_id, "policy_id": event.policy_id,
-            "due_at": event.due_at.isoformat(),
-            "reasons": [r.model_dump() for r in event.reasons]}, event.event_id)
+        return TimelineEntry(
+            event.lead_id,
+            event.occurred_at,
+            "sla_breached",
+            why,
+            {
+                "clock_id": str(event.clock_id),
+                "assignment_id": str(event.assignment_id),
+                "owner_id": event.owner_id,
+                "team_id": event.team_id,
+                "policy_id": event.policy_id,
+                "due_at": event.due_at.isoformat(),
+                "reasons": [r.model_dump() for r in event.reasons],
+            },
+            event.event_id,
+        )
     assert isinstance(event, RerouteRequested)
-    return TimelineEntry(event.lead_id, event.occurred_at, "reroute_requested",
-                         f"re-route requested by {event.requested_by}: {event.reason}", {
-                             "assignment_id": str(event.assignment_id)
-                             if event.assignment_id else None,
-                             "requested_by": event.requested_by}, event.event_id)
+    return TimelineEntry(
+        event.lead_id,
+        event.occurred_at,
+        "reroute_requested",
+        f"re-route requested by {event.requested_by}: {event.reason}",
+        {
+            "assignment_id": str(event.assignment_id) if event.assignment_id else None,
+            "requested_by": event.requested_by,
+        },
+        event.event_id,
+    )
 
 
 def event_entry(event: Event) -> TimelineEntry:
@@ -99,19 +129,38 @@ def event_entry(event: Event) -> TimelineEntry:
         kind = "feedback"
         code = f" ({event.reason_code.replace('_', ' ')})" if event.reason_code else ""
         summary = f"sales feedback: {event.feedback}{code}"
-        detail = {"actor_id": event.actor_id, "reason_code": event.reason_code,
-                  "note": event.note, "opportunity_id": event.opportunity_id,
-                  "amount": event.amount, "currency": event.currency}
+        detail = {
+            "actor_id": event.actor_id,
+            "reason_code": event.reason_code,
+            "note": event.note,
+            "opportunity_id": event.opportunity_id,
+            "amount": event.amount,
+            "currency": event.currency,
+        }
     return TimelineEntry(event.lead_id, event.occurred_at, kind, summary, detail, event.event_id)
 
 
 def fit_lines_data(parts: tuple[Part, ...]) -> list[dict[str, Any]]:
     """The fit explanation as plain data, as ``lead.scored`` and the timeline carry it."""
-    return [{"rule_id": x.rule_id, "points": x.points, "message": x.message,
-             "event_id": str(x.event_id) if x.event_id else None} for x in parts]
+    return [
+        {
+            "rule_id": x.rule_id,
+            "points": x.points,
+            "message": x.message,
+            "event_id": str(x.event_id) if x.event_id else None,
+        }
+        for x in parts
+    ]
 
 
 def engagement_lines_data(lines: tuple[EngagementLine, ...]) -> list[dict[str, Any]]:
     """The engagement explanation as plain data (as ``fit_lines_data``)."""
-    return [{"rule_id": x.rule_id, "points": x.points, "message": x.message,
-             "event_id": x.event_id or None} for x in lines]
+    return [
+        {
+            "rule_id": x.rule_id,
+            "points": x.points,
+            "message": x.message,
+            "event_id": x.event_id or None,
+        }
+        for x in lines
+    ]

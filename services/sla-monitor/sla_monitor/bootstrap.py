@@ -34,18 +34,33 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
         return policies.current.endpoints()
 
     service = Service(
-        "sla-monitor", settings, engine=engine, outbox=orm.outbox,
+        "sla-monitor",
+        settings,
+        engine=engine,
+        outbox=orm.outbox,
         retention=RetentionTables(orm.processed, orm.deliveries, orm.delivery_attempts),
-        webhooks=Webhooks(orm.deliveries, orm.delivery_attempts, orm.endpoint_states, endpoints,
-                          schedule(settings.webhook_schedule_s), settings.webhook_timeout_s))
+        webhooks=Webhooks(
+            orm.deliveries,
+            orm.delivery_attempts,
+            orm.endpoint_states,
+            endpoints,
+            schedule(settings.webhook_schedule_s),
+            settings.webhook_timeout_s,
+        ),
+    )
 
     async def watch_handoffs(events: Sequence[Event]) -> None:
-        await handlers.handle_batch(events, uow=SlaUnitOfWork(engine),
-                                    config=lambda: policies.current, now=utcnow)
+        await handlers.handle_batch(
+            events, uow=SlaUnitOfWork(engine), config=lambda: policies.current, now=utcnow
+        )
 
     async def fire_due() -> int:
-        fired = await handlers.fire_due(uow=SlaUnitOfWork(engine), config=policies.current,
-                                        now=utcnow(), limit=settings.scheduler_batch)
+        fired = await handlers.fire_due(
+            uow=SlaUnitOfWork(engine),
+            config=policies.current,
+            now=utcnow(),
+            limit=settings.scheduler_batch,
+        )
         return len(fired)
 
     async def gauges() -> int:
@@ -54,20 +69,33 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
         BREACHED_OPEN.set(overdue)
         return 0
 
-    service.subscribe(Subscription(
-        "consumer", [Topics.ROUTING, Topics.INTAKE, Topics.SCORING], settings.consumer_group,
-        watch_handoffs, event_types=[t.event_type for t in handlers.HANDLED],
-        fetch_wait_ms=settings.consumer_fetch_wait_ms or None))
+    service.subscribe(
+        Subscription(
+            "consumer",
+            [Topics.ROUTING, Topics.INTAKE, Topics.SCORING],
+            settings.consumer_group,
+            watch_handoffs,
+            event_types=[t.event_type for t in handlers.HANDLED],
+            fetch_wait_ms=settings.consumer_fetch_wait_ms or None,
+        )
+    )
     # deadlines live in PostgreSQL; every tick claims what is due, a full batch runs again at once
-    service.every(Job("scheduler", settings.scheduler_interval_s, fire_due,
-                      batch=settings.scheduler_batch))
+    service.every(
+        Job("scheduler", settings.scheduler_interval_s, fire_due, batch=settings.scheduler_batch)
+    )
     service.every(Job("gauges", 5.0, gauges))
     service.watch(policies, settings.policies_reload_interval_s)
     queue = delivery_api.queue_router(
         delivery_api.QueueTables(orm.deliveries, orm.delivery_attempts, orm.endpoint_states),
-        admin=Admin, endpoints_path="/channels", tags=["sla"],
+        admin=Admin,
+        endpoints_path="/channels",
+        tags=["sla"],
         configured=lambda request: request.app.state.policies.current.endpoints(),
-        prefix="/v1/sla")
-    return service.app(title="sla-monitor", routers=[api.router, queue], policies=policies,
-                       exception_handlers={delivery_api.DeliveryNotFound:
-                                           delivery_api.on_delivery_not_found})
+        prefix="/v1/sla",
+    )
+    return service.app(
+        title="sla-monitor",
+        routers=[api.router, queue],
+        policies=policies,
+        exception_handlers={delivery_api.DeliveryNotFound: delivery_api.on_delivery_not_found},
+    )

@@ -39,8 +39,7 @@ class Calendar:
     country: str | None = None
     subdivision: str | None = None
     exceptions: Mapping[date, Exception_] = field(default_factory=dict)
-    _years: dict[int, holidays.HolidayBase] = field(default_factory=dict, compare=False,
-                                                    repr=False)
+    _years: dict[int, holidays.HolidayBase] = field(default_factory=dict, compare=False, repr=False)
 
     def holiday(self, day: date) -> str | None:
         """The public holiday's name on ``day`` in this calendar's country, if any."""
@@ -48,8 +47,7 @@ class Calendar:
             return None
         table = self._years.get(day.year)
         if table is None:
-            table = holidays.country_holidays(self.country, subdiv=self.subdivision,
-                                              years=day.year)
+            table = holidays.country_holidays(self.country, subdiv=self.subdivision, years=day.year)
             self._years[day.year] = table
         return table.get(day)
 
@@ -119,8 +117,9 @@ def working_between(cal: Calendar, zone: ZoneInfo, start: datetime, end: datetim
     return total
 
 
-def closed_days(cal: Calendar, zone: ZoneInfo, start: datetime, end: datetime
-                ) -> list[tuple[date, str]]:
+def closed_days(
+    cal: Calendar, zone: ZoneInfo, start: datetime, end: datetime
+) -> list[tuple[date, str]]:
     """Whole local days between two instants that do not count, with why (for the alert)."""
     if cal.always:
         return []
@@ -140,16 +139,20 @@ def local_text(at: datetime, zone: ZoneInfo) -> str:
     return f"{DAY_NAMES[local.weekday()].capitalize()} {local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
-def explain_due(cal: Calendar, zone: ZoneInfo, start: datetime, due: datetime,
-                duration: timedelta) -> str:
+def explain_due(
+    cal: Calendar, zone: ZoneInfo, start: datetime, due: datetime, duration: timedelta
+) -> str:
     """Why the deadline falls where it does, in the assignee's wall time."""
-    text = (f"handed off {local_text(start, zone)}, due {local_text(due, zone)} "
-            f"({format_duration(duration)} of {'time' if cal.always else 'working time'} "
-            f"on calendar {cal.id} in {zone.key})")
+    text = (
+        f"handed off {local_text(start, zone)}, due {local_text(due, zone)} "
+        f"({format_duration(duration)} of {'time' if cal.always else 'working time'} "
+        f"on calendar {cal.id} in {zone.key})"
+    )
     skipped = closed_days(cal, zone, start, due)
     if skipped:
-        names = ", ".join(f"{DAY_NAMES[d.weekday()].capitalize()} {d:%m-%d} ({why})"
-                          for d, why in skipped)
+        names = ", ".join(
+            f"{DAY_NAMES[d.weekday()].capitalize()} {d:%m-%d} ({why})" for d, why in skipped
+        )
         text += f"; not counted: {names}"
     return text
 

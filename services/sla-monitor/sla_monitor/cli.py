@@ -45,18 +45,27 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         return 1
     if args.sla_command == "check":
-        print(f"{args.path}: ok — version {config.version}, {len(config.policies)} policies "
-              f"({', '.join(p.id for p in config.policies)}), "
-              f"{len(config.spec.calendars)} calendars, {len(config.channels)} channels")
+        print(
+            f"{args.path}: ok — version {config.version}, {len(config.policies)} policies "
+            f"({', '.join(p.id for p in config.policies)}), "
+            f"{len(config.spec.calendars)} calendars, {len(config.channels)} channels"
+        )
         return 0
     at = datetime.fromisoformat(args.at) if args.at else utcnow()
     if at.tzinfo is None:
         print("--at needs a UTC offset, e.g. 2026-11-27T17:45:00+01:00", file=sys.stderr)
         return 2
-    h = domain.Handoff(lead_id="(example)", assignment_id=uuid.uuid4(), stage=Stage(args.stage),
-                       owner=domain.Person("(rep)", "the rep"), team_id=args.team, at=at,
-                       owner_zone=args.zone, fit_grade=args.fit_grade,
-                       engagement_score=args.engagement)
+    h = domain.Handoff(
+        lead_id="(example)",
+        assignment_id=uuid.uuid4(),
+        stage=Stage(args.stage),
+        owner=domain.Person("(rep)", "the rep"),
+        team_id=args.team,
+        at=at,
+        owner_zone=args.zone,
+        fit_grade=args.fit_grade,
+        engagement_score=args.engagement,
+    )
     policy, reasons = domain.select(config, h)
     for reason in reasons:
         print(f"- {reason.message}")

@@ -158,8 +158,11 @@ class PolicySpec(_Strict):
 
     @model_validator(mode="after")
     def _order(self) -> PolicySpec:
-        if self.escalate_after is not None and self.reroute_after is not None \
-                and parse_duration(self.reroute_after) <= parse_duration(self.escalate_after):
+        if (
+            self.escalate_after is not None
+            and self.reroute_after is not None
+            and parse_duration(self.reroute_after) <= parse_duration(self.escalate_after)
+        ):
             raise ValueError("reroute_after must be later than escalate_after")
         return self
 
@@ -168,8 +171,9 @@ class ChannelSpec(_Strict):
     id: str = Field(min_length=1, max_length=100)
     type: Literal["webhook", "slack", "pagerduty"]
     url: str = Field(pattern=r"^https?://")
-    secret: str = Field(default="whsec_bGVhZHJlbGF5LXVuc2lnbmVk",
-                        pattern=r"^whsec_[A-Za-z0-9+/=]+$")
+    secret: str = Field(
+        default="whsec_bGVhZHJlbGF5LXVuc2lnbmVk", pattern=r"^whsec_[A-Za-z0-9+/=]+$"
+    )
     routing_key: str | None = None
     levels: tuple[Level, ...] = LEVELS
     enabled: bool = True
@@ -190,17 +194,23 @@ class SlaSpec(_Strict):
     @model_validator(mode="after")
     def _references(self) -> SlaSpec:
         problems = []
-        for what, ids in (("calendars", [c.id for c in self.calendars]),
-                          ("policies", [p.id for p in self.policies]),
-                          ("channels", [c.id for c in self.channels])):
-            problems += [f"{what}: id {i!r} is used {n} times"
-                         for i, n in Counter(ids).items() if n > 1]
+        for what, ids in (
+            ("calendars", [c.id for c in self.calendars]),
+            ("policies", [p.id for p in self.policies]),
+            ("channels", [c.id for c in self.channels]),
+        ):
+            problems += [
+                f"{what}: id {i!r} is used {n} times" for i, n in Counter(ids).items() if n > 1
+            ]
         calendars, channels = {c.id for c in self.calendars}, {c.id for c in self.channels}
         for p in self.policies:
             if p.calendar not in calendars:
                 problems.append(f"policies[{p.id}].calendar: unknown calendar {p.calendar!r}")
-            problems += [f"policies[{p.id}].channels: unknown channel {c!r}"
-                         for c in p.channels or () if c not in channels]
+            problems += [
+                f"policies[{p.id}].channels: unknown channel {c!r}"
+                for c in p.channels or ()
+                if c not in channels
+            ]
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -260,21 +270,32 @@ class SlaConfig:
         """The enabled channels that take ``level`` alerts for a policy."""
         policy = self.policy(policy_id)
         wanted = policy.channels if policy is not None else None
-        return [c.endpoint for c in self.channels.values()
-                if c.endpoint.enabled and level in c.levels
-                and (wanted is None or c.endpoint.id in wanted)]
+        return [
+            c.endpoint
+            for c in self.channels.values()
+            if c.endpoint.enabled
+            and level in c.levels
+            and (wanted is None or c.endpoint.id in wanted)
+        ]
 
 
 def _calendar(spec: CalendarSpec) -> Calendar:
-    exceptions = {e.date: Exception_(e.date, None if e.closed else
-                                     (_minutes(e.start), _minutes(e.end)), e.note)
-                  for e in spec.exceptions}
-    return Calendar(id=spec.id, zone=ZoneInfo(spec.timezone), always=spec.always,
-                    days=frozenset(DAY_NAMES.index(d) for d in spec.days),
-                    hours=(_minutes(spec.start), _minutes(spec.end)),
-                    country=spec.holidays.country if spec.holidays else None,
-                    subdivision=spec.holidays.subdivision if spec.holidays else None,
-                    exceptions=exceptions)
+    exceptions = {
+        e.date: Exception_(
+            e.date, None if e.closed else (_minutes(e.start), _minutes(e.end)), e.note
+        )
+        for e in spec.exceptions
+    }
+    return Calendar(
+        id=spec.id,
+        zone=ZoneInfo(spec.timezone),
+        always=spec.always,
+        days=frozenset(DAY_NAMES.index(d) for d in spec.days),
+        hours=(_minutes(spec.start), _minutes(spec.end)),
+        country=spec.holidays.country if spec.holidays else None,
+        subdivision=spec.holidays.subdivision if spec.holidays else None,
+        exceptions=exceptions,
+    )
 
 
 def _optional(value: str | int | float | None) -> timedelta | None:
@@ -284,19 +305,45 @@ def _optional(value: str | int | float | None) -> timedelta | None:
 def compile_config(spec: SlaSpec) -> SlaConfig:
     calendars = {c.id: _calendar(c) for c in spec.calendars}
     zones = {c.id: c.use_assignee_timezone for c in spec.calendars}
-    policies = tuple(Policy(
-        id=p.id, calendar=calendars[p.calendar], use_assignee_zone=zones[p.calendar],
-        first_touch=parse_duration(p.first_touch),
-        follow_ups=tuple(parse_duration(f) for f in p.follow_ups), warning_at=p.warning_at,
-        escalate_after=_optional(p.escalate_after), reroute_after=_optional(p.reroute_after),
-        max_reroutes=p.max_reroutes, channels=p.channels, when=p.when) for p in spec.policies)
+    policies = tuple(
+        Policy(
+            id=p.id,
+            calendar=calendars[p.calendar],
+            use_assignee_zone=zones[p.calendar],
+            first_touch=parse_duration(p.first_touch),
+            follow_ups=tuple(parse_duration(f) for f in p.follow_ups),
+            warning_at=p.warning_at,
+            escalate_after=_optional(p.escalate_after),
+            reroute_after=_optional(p.reroute_after),
+            max_reroutes=p.max_reroutes,
+            channels=p.channels,
+            when=p.when,
+        )
+        for p in spec.policies
+    )
     formats = {"webhook": "standard", "slack": "slack", "pagerduty": "pagerduty"}
-    channels = {c.id: Channel(Endpoint(id=c.id, url=c.url, secret=c.secret, enabled=c.enabled,
-                                       format=formats[c.type], routing_key=c.routing_key or ""),
-                              frozenset(c.levels)) for c in spec.channels}
+    channels = {
+        c.id: Channel(
+            Endpoint(
+                id=c.id,
+                url=c.url,
+                secret=c.secret,
+                enabled=c.enabled,
+                format=formats[c.type],
+                routing_key=c.routing_key or "",
+            ),
+            frozenset(c.levels),
+        )
+        for c in spec.channels
+    }
     digest = yamlconf.checksum(spec)
-    return SlaConfig(version=f"{spec.version}+{digest[:8]}", checksum=digest, spec=spec,
-                     policies=policies, channels=channels)
+    return SlaConfig(
+        version=f"{spec.version}+{digest[:8]}",
+        checksum=digest,
+        spec=spec,
+        policies=policies,
+        channels=channels,
+    )
 
 
 def parse(text: str, source: str = "sla.yaml") -> SlaConfig:

@@ -15,11 +15,16 @@ from .config import Policy, SlaConfig
 
 QUEUE_PREFIX = "queue:"
 ESCALATING = ("warning", "breach", "escalation", "reroute")  # in the order they fire
-SEVERITY = {"warning": "warning", "breach": "error", "escalation": "critical",
-            "reroute": "critical"}
+SEVERITY = {
+    "warning": "warning",
+    "breach": "error",
+    "escalation": "critical",
+    "reroute": "critical",
+}
 TERMINAL_FEEDBACK = frozenset({"rejected", "disqualified", "won", "lost"})
-CLOSING_STAGES = frozenset({Stage.RECYCLED, Stage.NURTURE, Stage.DISQUALIFIED, Stage.WON,
-                            Stage.LOST})
+CLOSING_STAGES = frozenset(
+    {Stage.RECYCLED, Stage.NURTURE, Stage.DISQUALIFIED, Stage.WON, Stage.LOST}
+)
 
 
 @dataclass(frozen=True)
@@ -82,8 +87,12 @@ class Clock:
         return "first-touch" if self.phase == 0 else f"follow-up {self.phase}"
 
     def level_at(self, level: str) -> datetime | None:
-        return {"warning": self.warn_at, "breach": self.due_at, "escalation": self.escalate_at,
-                "reroute": self.reroute_at}.get(level)
+        return {
+            "warning": self.warn_at,
+            "breach": self.due_at,
+            "escalation": self.escalate_at,
+            "reroute": self.reroute_at,
+        }.get(level)
 
 
 @dataclass(frozen=True)
@@ -125,11 +134,13 @@ def _matches(policy: Policy, h: Handoff) -> str | None:
         return f"fit grade {h.fit_grade} not in {list(w.fit_grades)}"
     if w.min_fit is not None and (h.fit_score is None or h.fit_score < w.min_fit):
         return f"fit {h.fit_score} below {w.min_fit}"
-    if w.min_engagement is not None and (h.engagement_score is None
-                                         or h.engagement_score < w.min_engagement):
+    if w.min_engagement is not None and (
+        h.engagement_score is None or h.engagement_score < w.min_engagement
+    ):
         return f"engagement {h.engagement_score} below {w.min_engagement}"
-    if w.max_engagement is not None and (h.engagement_score is not None
-                                         and h.engagement_score > w.max_engagement):
+    if w.max_engagement is not None and (
+        h.engagement_score is not None and h.engagement_score > w.max_engagement
+    ):
         return f"engagement {h.engagement_score} above {w.max_engagement}"
     return None
 
@@ -140,41 +151,76 @@ def select(config: SlaConfig, h: Handoff) -> tuple[Policy | None, tuple[Reason, 
     for policy in config.policies:
         why_not = _matches(policy, h)
         if why_not is None:
-            return policy, (*skipped, Reason(
-                rule_id=f"sla.policy.{policy.id}",
-                message=f"policy {policy.id} applies to this {h.stage.value} handoff "
-                        f"(config {config.version})"))
-        skipped.append(Reason(rule_id=f"sla.policy.{policy.id}.skipped",
-                              message=f"policy {policy.id} skipped: {why_not}"))
-    return None, (*skipped, Reason(rule_id="sla.policy.none",
-                                   message="no SLA policy covers this handoff; no clock started"))
+            return policy, (
+                *skipped,
+                Reason(
+                    rule_id=f"sla.policy.{policy.id}",
+                    message=f"policy {policy.id} applies to this {h.stage.value} handoff "
+                    f"(config {config.version})",
+                ),
+            )
+        skipped.append(
+            Reason(
+                rule_id=f"sla.policy.{policy.id}.skipped",
+                message=f"policy {policy.id} skipped: {why_not}",
+            )
+        )
+    return None, (
+        *skipped,
+        Reason(
+            rule_id="sla.policy.none", message="no SLA policy covers this handoff; no clock started"
+        ),
+    )
 
 
 def clock_id(assignment_id: uuid.UUID, stage: Stage, phase: int) -> uuid.UUID:
     return uuid.uuid5(assignment_id, f"clock:{stage.value}:{phase}")
 
 
-def start_clock(h: Handoff, policy: Policy, config_version: str, *, phase: int = 0,
-                at: datetime | None = None) -> Clock:
+def start_clock(
+    h: Handoff, policy: Policy, config_version: str, *, phase: int = 0, at: datetime | None = None
+) -> Clock:
     """A clock for ``phase`` of a handoff, with every level's instant worked out now."""
     start = at or h.at
     zone = policy.zone_for(h.owner_zone)
     cal, deadline = policy.calendar, policy.deadline(phase)
     due = add_working(cal, zone, start, deadline)
-    warn = (add_working(cal, zone, start, deadline * policy.warning_at)
-            if policy.warning_at is not None else None)
-    escalate = (add_working(cal, zone, due, policy.escalate_after)
-                if policy.escalate_after is not None else None)
-    reroute = (add_working(cal, zone, due, policy.reroute_after)
-               if policy.reroute_after is not None and h.reroutes < policy.max_reroutes
-               else None)
+    warn = (
+        add_working(cal, zone, start, deadline * policy.warning_at)
+        if policy.warning_at is not None
+        else None
+    )
+    escalate = (
+        add_working(cal, zone, due, policy.escalate_after)
+        if policy.escalate_after is not None
+        else None
+    )
+    reroute = (
+        add_working(cal, zone, due, policy.reroute_after)
+        if policy.reroute_after is not None and h.reroutes < policy.max_reroutes
+        else None
+    )
     clock = Clock(
-        id=clock_id(h.assignment_id, h.stage, phase), lead_id=h.lead_id,
-        assignment_id=h.assignment_id, stage=h.stage, phase=phase, owner=h.owner,
-        team_id=h.team_id, manager=h.manager, policy_id=policy.id,
-        policy_version=config_version, zone=zone.key, started_at=start, deadline=deadline,
-        due_at=due, due_text=explain_due(cal, zone, start, due, deadline), warn_at=warn,
-        escalate_at=escalate, reroute_at=reroute, facts=h)
+        id=clock_id(h.assignment_id, h.stage, phase),
+        lead_id=h.lead_id,
+        assignment_id=h.assignment_id,
+        stage=h.stage,
+        phase=phase,
+        owner=h.owner,
+        team_id=h.team_id,
+        manager=h.manager,
+        policy_id=policy.id,
+        policy_version=config_version,
+        zone=zone.key,
+        started_at=start,
+        deadline=deadline,
+        due_at=due,
+        due_text=explain_due(cal, zone, start, due, deadline),
+        warn_at=warn,
+        escalate_at=escalate,
+        reroute_at=reroute,
+        facts=h,
+    )
     level, when = next_level(clock, None) or (None, None)
     return replace(clock, next_level=level, next_at=when)
 
@@ -204,13 +250,17 @@ def works(clock: Clock, touch: Touch) -> Reason | None:
         owner_ids = {clock.owner.id.casefold(), (clock.owner.email or "").casefold()} - {""}
         if not clock.owner.id.startswith(QUEUE_PREFIX) and actor not in owner_ids:
             return None
-        return Reason(rule_id=f"sla.{clock.policy_id}.worked",
-                      message=f"{touch.type} logged by {touch.actor_id or 'someone'} "
-                              f"{after} after the handoff")
+        return Reason(
+            rule_id=f"sla.{clock.policy_id}.worked",
+            message=f"{touch.type} logged by {touch.actor_id or 'someone'} "
+            f"{after} after the handoff",
+        )
     if clock.phase > 0 or (clock.stage == Stage.SAL and touch.type == "accepted"):
         return None  # follow-ups need a touch by the rep; SAL starts at the accept itself
-    return Reason(rule_id=f"sla.{clock.policy_id}.worked",
-                  message=f"sales feedback '{touch.type}' {after} after the handoff")
+    return Reason(
+        rule_id=f"sla.{clock.policy_id}.worked",
+        message=f"sales feedback '{touch.type}' {after} after the handoff",
+    )
 
 
 def closes(touch: Touch) -> bool:
@@ -218,11 +268,16 @@ def closes(touch: Touch) -> bool:
     return touch.kind == "feedback" and touch.type in TERMINAL_FEEDBACK
 
 
-def follow_up(clock: Clock, policy: Policy | None, touch: Touch, config_version: str
-              ) -> Clock | None:
+def follow_up(
+    clock: Clock, policy: Policy | None, touch: Touch, config_version: str
+) -> Clock | None:
     """The next follow-up clock after a worked one, if the policy asks for one."""
-    if policy is None or clock.facts is None or closes(touch) \
-            or clock.phase >= len(policy.follow_ups):
+    if (
+        policy is None
+        or clock.facts is None
+        or closes(touch)
+        or clock.phase >= len(policy.follow_ups)
+    ):
         return None
     facts = replace(clock.facts, owner=clock.owner, manager=clock.manager, reroutes=0)
     return start_clock(facts, policy, config_version, phase=clock.phase + 1, at=touch.at)
@@ -237,46 +292,78 @@ def fire(clock: Clock, now: datetime) -> tuple[Alert, Clock]:
     over = format_duration(max(timedelta(0), now - clock.due_at))
     if level == "warning":
         left = format_duration(max(timedelta(0), clock.due_at - now))
-        message = (f"{clock.what} SLA ({clock.policy_id}) nearly used: {owner} has not worked "
-                   f"lead {clock.lead_id}; {left} left, {clock.due_text}")
+        message = (
+            f"{clock.what} SLA ({clock.policy_id}) nearly used: {owner} has not worked "
+            f"lead {clock.lead_id}; {left} left, {clock.due_text}"
+        )
     elif level == "breach":
-        message = (f"{clock.what} SLA ({clock.policy_id}) breached: no call, email or meeting "
-                   f"by {owner} within {format_duration(clock.deadline)} of working time; "
-                   f"{clock.due_text}")
+        message = (
+            f"{clock.what} SLA ({clock.policy_id}) breached: no call, email or meeting "
+            f"by {owner} within {format_duration(clock.deadline)} of working time; "
+            f"{clock.due_text}"
+        )
     elif level == "escalation":
-        to = (f"{clock.manager.name} ({clock.manager.id}), manager of {clock.owner.name}"
-              if clock.manager else f"ops: {clock.owner.name} has no manager configured")
-        message = (f"escalated to {to}: lead {clock.lead_id} still unworked {over} after its "
-                   f"{clock.what} deadline ({local_text(clock.due_at, zone)})")
+        to = (
+            f"{clock.manager.name} ({clock.manager.id}), manager of {clock.owner.name}"
+            if clock.manager
+            else f"ops: {clock.owner.name} has no manager configured"
+        )
+        message = (
+            f"escalated to {to}: lead {clock.lead_id} still unworked {over} after its "
+            f"{clock.what} deadline ({local_text(clock.due_at, zone)})"
+        )
         rerouted = clock.facts.reroutes if clock.facts else 0
         if rerouted and clock.reroute_at is None:
-            message += (f"; not re-routed again: re-routed {rerouted} time(s) in a row already "
-                        "without being worked")
+            message += (
+                f"; not re-routed again: re-routed {rerouted} time(s) in a row already "
+                "without being worked"
+            )
     else:
-        message = (f"re-route requested: lead {clock.lead_id} unworked {over} after its "
-                   f"{clock.what} deadline; router assigns the next eligible rep, "
-                   f"excluding {owner}")
-    alert = Alert(id=uuid.uuid5(clock.id, level), clock=clock, level=level,
-                  scheduled_at=scheduled, fired_at=now,
-                  reasons=(Reason(rule_id=f"sla.{clock.policy_id}.{level}", message=message),))
+        message = (
+            f"re-route requested: lead {clock.lead_id} unworked {over} after its "
+            f"{clock.what} deadline; router assigns the next eligible rep, "
+            f"excluding {owner}"
+        )
+    alert = Alert(
+        id=uuid.uuid5(clock.id, level),
+        clock=clock,
+        level=level,
+        scheduled_at=scheduled,
+        fired_at=now,
+        reasons=(Reason(rule_id=f"sla.{clock.policy_id}.{level}", message=message),),
+    )
     step = next_level(clock, level)
-    moved = replace(clock, last_level=level, next_level=step[0] if step else None,
-                    next_at=step[1] if step else None,
-                    breached_at=now if level == "breach" else clock.breached_at)
+    moved = replace(
+        clock,
+        last_level=level,
+        next_level=step[0] if step else None,
+        next_at=step[1] if step else None,
+        breached_at=now if level == "breach" else clock.breached_at,
+    )
     return alert, moved
 
 
 def end(clock: Clock, status: str, at: datetime, why: Reason) -> tuple[Clock, Alert | None]:
     """Stop a clock (worked, reassigned, closed); a resolve notice if it had alerted."""
-    ended = replace(clock, status=status, ended_at=at, outcome=why.message, next_level=None,
-                    next_at=None)
+    ended = replace(
+        clock, status=status, ended_at=at, outcome=why.message, next_level=None, next_at=None
+    )
     if clock.last_level is None:
         return ended, None
-    late = (f", {format_duration(at - clock.due_at)} after the deadline"
-            if at > clock.due_at else ", before the deadline")
-    message = (f"resolved: lead {clock.lead_id} ({clock.what} SLA {clock.policy_id}, "
-               f"last alert {clock.last_level}) is {status}{late}: {why.message}")
-    return ended, Alert(id=uuid.uuid5(clock.id, "resolved"), clock=ended, level="resolved",
-                        scheduled_at=at, fired_at=at,
-                        reasons=(Reason(rule_id=f"sla.{clock.policy_id}.resolved",
-                                        message=message), why))
+    late = (
+        f", {format_duration(at - clock.due_at)} after the deadline"
+        if at > clock.due_at
+        else ", before the deadline"
+    )
+    message = (
+        f"resolved: lead {clock.lead_id} ({clock.what} SLA {clock.policy_id}, "
+        f"last alert {clock.last_level}) is {status}{late}: {why.message}"
+    )
+    return ended, Alert(
+        id=uuid.uuid5(clock.id, "resolved"),
+        clock=ended,
+        level="resolved",
+        scheduled_at=at,
+        fired_at=at,
+        reasons=(Reason(rule_id=f"sla.{clock.policy_id}.resolved", message=message), why),
+    )

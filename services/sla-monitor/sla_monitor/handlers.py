@@ -34,8 +34,13 @@ from .config import SlaConfig
 from .domain import SEVERITY, Alert, Clock, Handoff, Person, Touch
 from .metrics import ALERTS, LATENESS
 
-ALERT_TYPES = {"warning": "sla.warning", "breach": "sla.breached", "escalation": "sla.escalated",
-               "reroute": "sla.reroute_requested", "resolved": "sla.resolved"}
+ALERT_TYPES = {
+    "warning": "sla.warning",
+    "breach": "sla.breached",
+    "escalation": "sla.escalated",
+    "reroute": "sla.reroute_requested",
+    "resolved": "sla.resolved",
+}
 REQUESTED_BY = "sla-monitor"
 
 
@@ -74,15 +79,24 @@ def handoff_of(event: LeadAssigned, previous: Clock | None, reroutes: int = 0) -
     o, m = event.owner, event.manager
     known = previous.facts if previous is not None else None
     return Handoff(
-        lead_id=event.lead_id, assignment_id=event.assignment_id, stage=event.stage,
-        owner=Person(o.id, o.name, o.email), team_id=event.team_id, at=event.occurred_at,
-        owner_zone=o.time_zone, manager=Person(m.id, m.name, m.email) if m else None,
+        lead_id=event.lead_id,
+        assignment_id=event.assignment_id,
+        stage=event.stage,
+        owner=Person(o.id, o.name, o.email),
+        team_id=event.team_id,
+        at=event.occurred_at,
+        owner_zone=o.time_zone,
+        manager=Person(m.id, m.name, m.email) if m else None,
         segment=event.segment or (known.segment if known else None),
         fit_grade=event.fit_grade or (known.fit_grade if known else None),
-        fit_score=event.fit_score if event.fit_score is not None else
-        (known.fit_score if known else None),
-        engagement_score=event.engagement_score if event.engagement_score is not None else
-        (known.engagement_score if known else None), reroutes=reroutes)
+        fit_score=event.fit_score
+        if event.fit_score is not None
+        else (known.fit_score if known else None),
+        engagement_score=event.engagement_score
+        if event.engagement_score is not None
+        else (known.engagement_score if known else None),
+        reroutes=reroutes,
+    )
 
 
 def reroutes_before(event: LeadAssigned, clocks: Sequence[Clock]) -> int:
@@ -99,10 +113,17 @@ def reroutes_before(event: LeadAssigned, clocks: Sequence[Clock]) -> int:
 
 def touch_of(event: ActivityLogged | FeedbackReceived) -> Touch:
     if isinstance(event, ActivityLogged):
-        return Touch(event.event_id, event.lead_id, "activity", event.activity_type,
-                     event.actor_id, event.occurred_at)
-    return Touch(event.event_id, event.lead_id, "feedback", event.feedback, event.actor_id,
-                 event.occurred_at)
+        return Touch(
+            event.event_id,
+            event.lead_id,
+            "activity",
+            event.activity_type,
+            event.actor_id,
+            event.occurred_at,
+        )
+    return Touch(
+        event.event_id, event.lead_id, "feedback", event.feedback, event.actor_id, event.occurred_at
+    )
 
 
 class _Leads:
@@ -110,17 +131,23 @@ class _Leads:
     (open clocks locked) and kept as the database would have them as each event changes them, so
     the batch's events are decided in order as if each had been handled on its own."""
 
-    def __init__(self, open_: dict[str, list[Clock]], latest: dict[str, Clock],
-                 touches: dict[str, list[Touch]]) -> None:
+    def __init__(
+        self,
+        open_: dict[str, list[Clock]],
+        latest: dict[str, Clock],
+        touches: dict[str, list[Touch]],
+    ) -> None:
         self._open = open_
         self._latest = latest
         self._touches = touches
 
     @classmethod
     async def load(cls, uow: UnitOfWork, lead_ids: Collection[str]) -> _Leads:
-        return cls(await uow.clocks.open_for_leads(lead_ids),
-                   await uow.clocks.latest_for_leads(lead_ids),
-                   await uow.touches.for_leads(lead_ids))
+        return cls(
+            await uow.clocks.open_for_leads(lead_ids),
+            await uow.clocks.latest_for_leads(lead_ids),
+            await uow.touches.for_leads(lead_ids),
+        )
 
     def open_for_lead(self, lead_id: str) -> list[Clock]:
         """Open clocks by id, as ``ClockStore.open_for_leads`` gives them."""
@@ -139,8 +166,11 @@ class _Leads:
             insort(kept, clock, key=lambda c: c.id)
         self._open[clock.lead_id] = kept
         latest = self._latest.get(clock.lead_id)
-        if latest is None or latest.id == clock.id or \
-                (clock.started_at, clock.phase) > (latest.started_at, latest.phase):
+        if (
+            latest is None
+            or latest.id == clock.id
+            or (clock.started_at, clock.phase) > (latest.started_at, latest.phase)
+        ):
             self._latest[clock.lead_id] = clock
 
     def touched(self, touch: Touch) -> None:
@@ -194,8 +224,13 @@ HANDLED = (LeadAssigned, ActivityLogged, FeedbackReceived, StageChanged)
 """The event types sla-monitor acts on; its consumer skips the others without decoding them."""
 
 
-async def handle_batch(events: Sequence[Event], *, uow: UnitOfWork,
-                       config: Callable[[], SlaConfig], now: Callable[[], datetime]) -> bool:
+async def handle_batch(
+    events: Sequence[Event],
+    *,
+    uow: UnitOfWork,
+    config: Callable[[], SlaConfig],
+    now: Callable[[], datetime],
+) -> bool:
     """A poll's events in one transaction: one claim, one read of their leads' clocks and
     touches (``_Leads``), each event decided in order against what the ones before it changed,
     then one write per table. The outcome is the one of handling them one by one.
@@ -226,8 +261,11 @@ async def handle_batch(events: Sequence[Event], *, uow: UnitOfWork,
 def _acts_on(event: Event) -> bool:
     if not isinstance(event, HANDLED):
         return False
-    return not isinstance(event, StageChanged) or event.to_stage == Stage.SAL \
+    return (
+        not isinstance(event, StageChanged)
+        or event.to_stage == Stage.SAL
         or event.to_stage in domain.CLOSING_STAGES
+    )
 
 
 def _start(h: Handoff, leads: _Leads, changes: _Changes) -> Clock | None:
@@ -252,29 +290,51 @@ def _assigned(event: LeadAssigned, leads: _Leads, changes: _Changes) -> None:
     for clock in open_:
         if clock.assignment_id == event.assignment_id:
             return  # this assignment already has its clock
-        changes.end(clock, "reassigned", event.occurred_at, Reason(
-            rule_id="sla.reassigned",
-            message=f"reassigned to {event.owner.name} ({event.owner.id}); a new clock starts"))
+        changes.end(
+            clock,
+            "reassigned",
+            event.occurred_at,
+            Reason(
+                rule_id="sla.reassigned",
+                message=f"reassigned to {event.owner.name} ({event.owner.id}); a new clock starts",
+            ),
+        )
     _start(handoff_of(event, previous, reroutes), leads, changes)
 
 
 def _stage(event: StageChanged, leads: _Leads, changes: _Changes) -> None:
     if event.to_stage in domain.CLOSING_STAGES:
         for clock in leads.open_for_lead(event.lead_id):
-            changes.end(clock, "closed", event.occurred_at, Reason(
-                rule_id="sla.closed", message=f"lead moved to {event.to_stage.value}"))
+            changes.end(
+                clock,
+                "closed",
+                event.occurred_at,
+                Reason(rule_id="sla.closed", message=f"lead moved to {event.to_stage.value}"),
+            )
         return
     latest = leads.latest_for_lead(event.lead_id)
     if latest is None or latest.facts is None:
         return  # never handed to a rep: nobody to hold to a SAL follow-up
-    h = replace(latest.facts, stage=Stage.SAL, at=event.occurred_at, owner=latest.owner,
-                manager=latest.manager, reroutes=0)
+    h = replace(
+        latest.facts,
+        stage=Stage.SAL,
+        at=event.occurred_at,
+        owner=latest.owner,
+        manager=latest.manager,
+        reroutes=0,
+    )
     if _start(h, leads, changes) is None:
         return
     for clock in leads.open_for_lead(event.lead_id):
         if clock.stage != Stage.SAL:
-            changes.end(clock, "closed", event.occurred_at, Reason(
-                rule_id="sla.closed", message="lead accepted (SAL): the SAL policy takes over"))
+            changes.end(
+                clock,
+                "closed",
+                event.occurred_at,
+                Reason(
+                    rule_id="sla.closed", message="lead accepted (SAL): the SAL policy takes over"
+                ),
+            )
 
 
 def _touched(touch: Touch, leads: _Leads, changes: _Changes) -> None:
@@ -284,17 +344,23 @@ def _touched(touch: Touch, leads: _Leads, changes: _Changes) -> None:
         why = domain.works(clock, touch)
         if why is not None:
             changes.end(clock, "worked", touch.at, why)
-            nxt = domain.follow_up(clock, changes.config.policy(clock.policy_id), touch,
-                                   changes.config.version)
+            nxt = domain.follow_up(
+                clock, changes.config.policy(clock.policy_id), touch, changes.config.version
+            )
             if nxt is not None:
                 changes.start(nxt)
         elif domain.closes(touch) and touch.at >= clock.started_at:
-            changes.end(clock, "closed", touch.at, Reason(
-                rule_id="sla.closed", message=f"sales feedback '{touch.type}'"))
+            changes.end(
+                clock,
+                "closed",
+                touch.at,
+                Reason(rule_id="sla.closed", message=f"sales feedback '{touch.type}'"),
+            )
 
 
-async def fire_due(*, uow: UnitOfWork, config: SlaConfig, now: datetime, limit: int = 500
-                   ) -> list[Alert]:
+async def fire_due(
+    *, uow: UnitOfWork, config: SlaConfig, now: datetime, limit: int = 500
+) -> list[Alert]:
     """Fire the next level of every clock that is due, once; one transaction for the batch."""
     async with uow:
         changes = _Changes(config)
@@ -303,11 +369,17 @@ async def fire_due(*, uow: UnitOfWork, config: SlaConfig, now: datetime, limit: 
             changes.changed.append(moved)
             changes.alerts.append(alert)
             if alert.level == "reroute":
-                changes.events.append(RerouteRequested(
-                    event_id=domain.reroute_event_id(clock.id), lead_id=clock.lead_id,
-                    occurred_at=now, assignment_id=clock.assignment_id,
-                    reason=f"SLA {clock.policy_id} {clock.what} deadline missed by "
-                           f"{clock.owner.id}", requested_by=REQUESTED_BY))
+                changes.events.append(
+                    RerouteRequested(
+                        event_id=domain.reroute_event_id(clock.id),
+                        lead_id=clock.lead_id,
+                        occurred_at=now,
+                        assignment_id=clock.assignment_id,
+                        reason=f"SLA {clock.policy_id} {clock.what} deadline missed by "
+                        f"{clock.owner.id}",
+                        requested_by=REQUESTED_BY,
+                    )
+                )
         await changes.write(uow)
         await uow.commit()
     for alert in changes.alerts:
@@ -319,39 +391,75 @@ def events_for(alert: Alert) -> list[Event]:
     if alert.level != "breach":
         return []
     c = alert.clock
-    return [SlaBreached(
-        event_id=uuid.uuid5(c.id, "breach"), lead_id=c.lead_id, occurred_at=alert.fired_at,
-        clock_id=c.id, assignment_id=c.assignment_id, owner_id=c.owner.id, team_id=c.team_id,
-        policy_id=c.policy_id, started_at=c.started_at, due_at=c.due_at, reasons=alert.reasons)]
+    return [
+        SlaBreached(
+            event_id=uuid.uuid5(c.id, "breach"),
+            lead_id=c.lead_id,
+            occurred_at=alert.fired_at,
+            clock_id=c.id,
+            assignment_id=c.assignment_id,
+            owner_id=c.owner.id,
+            team_id=c.team_id,
+            policy_id=c.policy_id,
+            started_at=c.started_at,
+            due_at=c.due_at,
+            reasons=alert.reasons,
+        )
+    ]
 
 
 def alert_data(alert: Alert) -> dict[str, Any]:
     """The alert as every channel sees it (PagerDuty and Slack take what they need)."""
     c = alert.clock
     return {
-        "alert_id": str(alert.id), "level": alert.level, "lead_id": c.lead_id,
-        "clock_id": str(c.id), "assignment_id": str(c.assignment_id), "stage": c.stage.value,
-        "phase": c.phase, "sla": c.what, "policy_id": c.policy_id,
-        "policy_version": c.policy_version, "owner_id": c.owner.id,
+        "alert_id": str(alert.id),
+        "level": alert.level,
+        "lead_id": c.lead_id,
+        "clock_id": str(c.id),
+        "assignment_id": str(c.assignment_id),
+        "stage": c.stage.value,
+        "phase": c.phase,
+        "sla": c.what,
+        "policy_id": c.policy_id,
+        "policy_version": c.policy_version,
+        "owner_id": c.owner.id,
         "owner": {"id": c.owner.id, "name": c.owner.name, "email": c.owner.email},
-        "manager": ({"id": c.manager.id, "name": c.manager.name, "email": c.manager.email}
-                    if c.manager else None),
-        "team_id": c.team_id, "time_zone": c.zone, "started_at": c.started_at.isoformat(),
-        "due_at": c.due_at.isoformat(), "due_local": local_text(c.due_at, ZoneInfo(c.zone)),
-        "scheduled_at": alert.scheduled_at.isoformat(), "fired_at": alert.fired_at.isoformat(),
+        "manager": (
+            {"id": c.manager.id, "name": c.manager.name, "email": c.manager.email}
+            if c.manager
+            else None
+        ),
+        "team_id": c.team_id,
+        "time_zone": c.zone,
+        "started_at": c.started_at.isoformat(),
+        "due_at": c.due_at.isoformat(),
+        "due_local": local_text(c.due_at, ZoneInfo(c.zone)),
+        "scheduled_at": alert.scheduled_at.isoformat(),
+        "fired_at": alert.fired_at.isoformat(),
         "breached_at": c.breached_at.isoformat() if c.breached_at else None,
-        "summary": alert.summary, "text": alert.summary,
+        "summary": alert.summary,
+        "text": alert.summary,
         "reasons": [r.model_dump() for r in alert.reasons],
         "action": "resolve" if alert.level == "resolved" else "trigger",
-        "dedup_key": f"leadrelay-sla-{c.id}", "severity": SEVERITY.get(alert.level, "info"),
-        "source": "leadrelay-sla-monitor", "component": c.policy_id, "group": c.team_id,
+        "dedup_key": f"leadrelay-sla-{c.id}",
+        "severity": SEVERITY.get(alert.level, "info"),
+        "source": "leadrelay-sla-monitor",
+        "component": c.policy_id,
+        "group": c.team_id,
     }
 
 
 def webhooks_for(alert: Alert, config: SlaConfig) -> list[dict[str, Any]]:
     event_type = ALERT_TYPES[alert.level]
     payload = envelope(event_type, alert.fired_at, alert_data(alert))
-    return [{"id": f"msg_{uuid.uuid5(alert.id, endpoint.id).hex}", "endpoint_id": endpoint.id,
-             "url": endpoint.url, "event_type": event_type, "lead_id": alert.clock.lead_id,
-             "payload": payload}
-            for endpoint in config.channels_for(alert.clock.policy_id, alert.level)]
+    return [
+        {
+            "id": f"msg_{uuid.uuid5(alert.id, endpoint.id).hex}",
+            "endpoint_id": endpoint.id,
+            "url": endpoint.url,
+            "event_type": event_type,
+            "lead_id": alert.clock.lead_id,
+            "payload": payload,
+        }
+        for endpoint in config.channels_for(alert.clock.policy_id, alert.level)
+    ]

@@ -29,15 +29,26 @@ def sign_v3(secret: str, method: str, uri: str, body: bytes, timestamp_ms: str) 
     return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
 
 
-def verify_v3(secret: str, *, method: str, uri: str, body: bytes, signature: str | None,
-              timestamp_ms: str | None, now: datetime, max_age_s: int) -> None:
+def verify_v3(
+    secret: str,
+    *,
+    method: str,
+    uri: str,
+    body: bytes,
+    signature: str | None,
+    timestamp_ms: str | None,
+    now: datetime,
+    max_age_s: int,
+) -> None:
     if not signature or not timestamp_ms or not timestamp_ms.isdigit():
         raise SignatureInvalid(
-            "X-HubSpot-Signature-v3 and X-HubSpot-Request-Timestamp are required")
+            "X-HubSpot-Signature-v3 and X-HubSpot-Request-Timestamp are required"
+        )
     age_s = now.timestamp() - int(timestamp_ms) / 1000
     if abs(age_s) > max_age_s:
-        raise SignatureInvalid(f"X-HubSpot-Request-Timestamp is {int(age_s)} s old "
-                               f"(at most {max_age_s} s allowed)")
+        raise SignatureInvalid(
+            f"X-HubSpot-Request-Timestamp is {int(age_s)} s old (at most {max_age_s} s allowed)"
+        )
     expected = sign_v3(secret, method, uri, body, timestamp_ms)
     if not hmac.compare_digest(expected, signature.strip()):
         raise SignatureInvalid("X-HubSpot-Signature-v3 does not match the request")
@@ -64,10 +75,12 @@ def translate(payload: Any) -> Translation:
     if not submissions:
         out.ignored.append("contact without form submission")
     profile = {
-        "email": email, "first_name": text(_prop(properties, "firstname")),
+        "email": email,
+        "first_name": text(_prop(properties, "firstname")),
         "last_name": text(_prop(properties, "lastname")),
         "company": text(_prop(properties, "company")),
-        "title": text(_prop(properties, "jobtitle")), "phone": text(_prop(properties, "phone"), 40),
+        "title": text(_prop(properties, "jobtitle")),
+        "phone": text(_prop(properties, "phone"), 40),
         "country": text(_prop(properties, "country"), 60),
         "region": text(_prop(properties, "state"), 100),
         "postal_code": text(_prop(properties, "zip"), 20),
@@ -78,22 +91,33 @@ def translate(payload: Any) -> Translation:
         if not isinstance(sub, dict) or not sub.get("conversion-id"):
             raise PayloadInvalid(f"form-submissions.{index}.conversion-id", "is required")
         occurred = sub.get("timestamp")
-        utm = {k: str(v)[:2000] for k in ("utm_source", "utm_medium", "utm_campaign")
-               if (v := _prop(properties, k))}
+        utm = {
+            k: str(v)[:2000]
+            for k in ("utm_source", "utm_medium", "utm_campaign")
+            if (v := _prop(properties, k))
+        }
         try:
-            form = FormFill.model_validate({
-                **{k: v for k, v in profile.items() if v is not None},
-                "page_url": text(sub.get("page-url"), 2000),
-                "occurred_at": datetime.fromtimestamp(int(occurred) / 1000, UTC)
-                if isinstance(occurred, (int, float)) else None,
-                "source_system": SOURCE,
-                "fields": {k: v for k, v in {
-                    "form_id": text(sub.get("form-id")), "form_title": text(sub.get("title")),
-                    "hubspot_contact_id": text(payload.get("vid")),
-                    "portal_id": text(sub.get("portal-id") or payload.get("portal-id")),
-                }.items() if v},
-                "utm": utm,
-            })
+            form = FormFill.model_validate(
+                {
+                    **{k: v for k, v in profile.items() if v is not None},
+                    "page_url": text(sub.get("page-url"), 2000),
+                    "occurred_at": datetime.fromtimestamp(int(occurred) / 1000, UTC)
+                    if isinstance(occurred, (int, float))
+                    else None,
+                    "source_system": SOURCE,
+                    "fields": {
+                        k: v
+                        for k, v in {
+                            "form_id": text(sub.get("form-id")),
+                            "form_title": text(sub.get("title")),
+                            "hubspot_contact_id": text(payload.get("vid")),
+                            "portal_id": text(sub.get("portal-id") or payload.get("portal-id")),
+                        }.items()
+                        if v
+                    },
+                    "utm": utm,
+                }
+            )
         except ValidationError as exc:
             first = exc.errors()[0]
             raise PayloadInvalid(".".join(str(p) for p in first["loc"]), first["msg"]) from exc

@@ -36,10 +36,17 @@ log = get_logger(__name__)
 
 
 def _row_to_key(row: Any) -> ApiKey:
-    return ApiKey(key_id=row.key_id, kind=KeyKind(row.kind), source=row.source,
-                  scopes=frozenset(Scope(s) for s in row.scopes), key_hash=row.key_hash,
-                  allowed_origins=tuple(row.allowed_origins or ()), rate_limit=row.rate_limit,
-                  created_at=row.created_at, revoked_at=row.revoked_at)
+    return ApiKey(
+        key_id=row.key_id,
+        kind=KeyKind(row.kind),
+        source=row.source,
+        scopes=frozenset(Scope(s) for s in row.scopes),
+        key_hash=row.key_hash,
+        allowed_origins=tuple(row.allowed_origins or ()),
+        rate_limit=row.rate_limit,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
 
 
 class PgKeyStore:
@@ -55,8 +62,7 @@ class PgKeyStore:
 
     async def get(self, key_id: str) -> ApiKey | None:
         now = time.monotonic()
-        if self._loaded_at is None or (not self._refreshing
-                                       and now - self._loaded_at > self._ttl):
+        if self._loaded_at is None or (not self._refreshing and now - self._loaded_at > self._ttl):
             await self._reload(now)
         if key_id in self._keys:
             return self._keys[key_id]
@@ -104,11 +110,12 @@ class PgKeyStore:
     async def _fetch_one(self, key_id: str) -> ApiKey | None:
         try:
             rows = await asyncio.wait_for(
-                self._select(sa.select(api_keys).where(api_keys.c.key_id == key_id)),
-                self._timeout)
+                self._select(sa.select(api_keys).where(api_keys.c.key_id == key_id)), self._timeout
+            )
         except Exception as exc:
-            raise KeyStoreUnavailable(f"the key store did not answer: {type(exc).__name__}") \
-                from exc
+            raise KeyStoreUnavailable(
+                f"the key store did not answer: {type(exc).__name__}"
+            ) from exc
         return _row_to_key(rows[0]) if rows else None
 
     async def _select(self, query: sa.Select[Any]) -> list[Any]:
@@ -116,9 +123,15 @@ class PgKeyStore:
             return list((await conn.execute(query)).all())
 
 
-async def create_key(engine: AsyncEngine, *, source: str, scopes: Sequence[str],
-                     kind: KeyKind = KeyKind.SECRET, allowed_origins: Sequence[str] = (),
-                     rate_limit: str | None = None) -> tuple[str, ApiKey]:
+async def create_key(
+    engine: AsyncEngine,
+    *,
+    source: str,
+    scopes: Sequence[str],
+    kind: KeyKind = KeyKind.SECRET,
+    allowed_origins: Sequence[str] = (),
+    rate_limit: str | None = None,
+) -> tuple[str, ApiKey]:
     """Store a new key's hash and return the key itself (the only time it is ever seen)."""
     wanted = frozenset(Scope(s) for s in scopes)
     validate_new_key(kind, wanted)
@@ -127,14 +140,29 @@ async def create_key(engine: AsyncEngine, *, source: str, scopes: Sequence[str],
 
         parse(rate_limit)  # raises ValueError naming the notation
     key, key_id = new_key(kind)
-    record = ApiKey(key_id=key_id, kind=kind, source=source, scopes=wanted,
-                    key_hash=hash_key(key), allowed_origins=tuple(allowed_origins),
-                    rate_limit=rate_limit, created_at=utcnow())
+    record = ApiKey(
+        key_id=key_id,
+        kind=kind,
+        source=source,
+        scopes=wanted,
+        key_hash=hash_key(key),
+        allowed_origins=tuple(allowed_origins),
+        rate_limit=rate_limit,
+        created_at=utcnow(),
+    )
     async with engine.begin() as conn:
-        await conn.execute(api_keys.insert().values(
-            key_id=key_id, kind=kind.value, source=source, scopes=sorted(wanted),
-            key_hash=record.key_hash, allowed_origins=list(allowed_origins),
-            rate_limit=rate_limit, created_at=record.created_at))
+        await conn.execute(
+            api_keys.insert().values(
+                key_id=key_id,
+                kind=kind.value,
+                source=source,
+                scopes=sorted(wanted),
+                key_hash=record.key_hash,
+                allowed_origins=list(allowed_origins),
+                rate_limit=rate_limit,
+                created_at=record.created_at,
+            )
+        )
     return key, record
 
 
@@ -147,6 +175,8 @@ async def list_keys(engine: AsyncEngine) -> list[ApiKey]:
 async def revoke_key(engine: AsyncEngine, key_id: str) -> bool:
     async with engine.begin() as conn:
         result = await conn.execute(
-            api_keys.update().where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=utcnow()))
+            api_keys.update()
+            .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
     return bool(result.rowcount)

@@ -58,8 +58,9 @@ def _validated(model: type[M], data: dict[str, Any], path: str) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise PayloadInvalid(f"{path}.{'.'.join(str(p) for p in first['loc'])}",
-                             first["msg"]) from exc
+        raise PayloadInvalid(
+            f"{path}.{'.'.join(str(p) for p in first['loc'])}", first["msg"]
+        ) from exc
 
 
 def _form(item: Any, path: str) -> tuple[FormFill, str] | None:
@@ -79,23 +80,54 @@ def _form(item: Any, path: str) -> tuple[FormFill, str] | None:
                 return value
         return None
 
-    known = {"email", "firstname", "first_name", "lastname", "last_name", "company", "position",
-             "jobtitle", "phone", "mobile", "country", "state", "zipcode", "numemployees",
-             "industry"}
+    known = {
+        "email",
+        "firstname",
+        "first_name",
+        "lastname",
+        "last_name",
+        "company",
+        "position",
+        "jobtitle",
+        "phone",
+        "mobile",
+        "country",
+        "state",
+        "zipcode",
+        "numemployees",
+        "industry",
+    }
     form_info = _object(sub.get("form"))
-    form = _validated(FormFill, {k: v for k, v in {
-        "email": email, "first_name": pick("firstname", "first_name"),
-        "last_name": pick("lastname", "last_name"), "company": pick("company"),
-        "title": pick("position", "jobtitle"), "phone": pick("phone", "mobile", limit=40),
-        "country": pick("country", limit=60), "region": pick("state", limit=100),
-        "postal_code": pick("zipcode", limit=20),
-        "company_size": company_size(results.get("numemployees")),
-        "industry": pick("industry"), "page_url": text(sub.get("referer"), 2000),
-        "occurred_at": text(sub.get("dateSubmitted")), "source_system": SOURCE,
-        "fields": {str(k)[:100]: str(v)[:2000] for k, v in results.items()
-                   if k not in known and v not in (None, "") and not isinstance(v, (dict, list))}
-        | ({"form": str(form_info["alias"])[:2000]} if form_info.get("alias") else {}),
-    }.items() if v is not None}, path)
+    form = _validated(
+        FormFill,
+        {
+            k: v
+            for k, v in {
+                "email": email,
+                "first_name": pick("firstname", "first_name"),
+                "last_name": pick("lastname", "last_name"),
+                "company": pick("company"),
+                "title": pick("position", "jobtitle"),
+                "phone": pick("phone", "mobile", limit=40),
+                "country": pick("country", limit=60),
+                "region": pick("state", limit=100),
+                "postal_code": pick("zipcode", limit=20),
+                "company_size": company_size(results.get("numemployees")),
+                "industry": pick("industry"),
+                "page_url": text(sub.get("referer"), 2000),
+                "occurred_at": text(sub.get("dateSubmitted")),
+                "source_system": SOURCE,
+                "fields": {
+                    str(k)[:100]: str(v)[:2000]
+                    for k, v in results.items()
+                    if k not in known and v not in (None, "") and not isinstance(v, (dict, list))
+                }
+                | ({"form": str(form_info["alias"])[:2000]} if form_info.get("alias") else {}),
+            }.items()
+            if v is not None
+        },
+        path,
+    )
     return form, f"{SOURCE}:form_submission:{sub['id']}"
 
 
@@ -112,13 +144,26 @@ def _page_hit(item: Any, path: str) -> EngagementIn | None:
     if email is None:
         return None
     from_email = hit.get("source") == "email"
-    return _validated(EngagementIn, {
-        "email": email, "engagement_type": "email_click" if from_email else "page_view",
-        "url": text(hit.get("url"), 2000), "occurred_at": text(hit.get("dateHit"))
-        or text(item.get("timestamp")), "source_system": SOURCE,
-        "properties": {k: v for k, v in {"title": text(hit.get("urlTitle")),
-                                         "email_id": text(hit.get("sourceId"))}.items() if v},
-        "source_event_id": f"{SOURCE}:page_hit:{hit['id']}"}, path)
+    return _validated(
+        EngagementIn,
+        {
+            "email": email,
+            "engagement_type": "email_click" if from_email else "page_view",
+            "url": text(hit.get("url"), 2000),
+            "occurred_at": text(hit.get("dateHit")) or text(item.get("timestamp")),
+            "source_system": SOURCE,
+            "properties": {
+                k: v
+                for k, v in {
+                    "title": text(hit.get("urlTitle")),
+                    "email_id": text(hit.get("sourceId")),
+                }.items()
+                if v
+            },
+            "source_event_id": f"{SOURCE}:page_hit:{hit['id']}",
+        },
+        path,
+    )
 
 
 def _email_open(item: Any, path: str) -> EngagementIn | None:
@@ -126,11 +171,18 @@ def _email_open(item: Any, path: str) -> EngagementIn | None:
     if email is None:
         return None
     mail = _object(stat.get("email"))
-    return _validated(EngagementIn, {
-        "email": email, "engagement_type": "email_open",
-        "occurred_at": text(stat.get("dateRead")) or text(item.get("timestamp")),
-        "campaign": text(mail.get("name")), "source_system": SOURCE,
-        "source_event_id": f"{SOURCE}:email_open:{stat['id']}"}, path)
+    return _validated(
+        EngagementIn,
+        {
+            "email": email,
+            "engagement_type": "email_open",
+            "occurred_at": text(stat.get("dateRead")) or text(item.get("timestamp")),
+            "campaign": text(mail.get("name")),
+            "source_system": SOURCE,
+            "source_event_id": f"{SOURCE}:email_open:{stat['id']}",
+        },
+        path,
+    )
 
 
 def translate(payload: Any) -> Translation:

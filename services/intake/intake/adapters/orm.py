@@ -9,7 +9,8 @@ SCHEMA = "intake"
 metadata = service_metadata(SCHEMA)
 
 api_keys = sa.Table(
-    "api_keys", metadata,
+    "api_keys",
+    metadata,
     sa.Column("key_id", sa.Text, primary_key=True),
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("source", sa.Text, nullable=False),
@@ -17,7 +18,8 @@ api_keys = sa.Table(
     sa.Column("key_hash", sa.Text, nullable=False),
     sa.Column("allowed_origins", pg.ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.Column("rate_limit", sa.Text),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-              server_default=sa.func.now()),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
 )

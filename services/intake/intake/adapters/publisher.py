@@ -18,8 +18,11 @@ from ..errors import NotAccepted
 
 log = get_logger(__name__)
 
-SEND_SECONDS = Histogram("intake_kafka_send_seconds", "Time from send to acks=all",
-                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+SEND_SECONDS = Histogram(
+    "intake_kafka_send_seconds",
+    "Time from send to acks=all",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 
 
 class KafkaPublisher:
@@ -56,6 +59,10 @@ class KafkaPublisher:
         SEND_SECONDS.observe(time.perf_counter() - started)
         failed = [o for o in outcomes if o is not None]
         if failed:  # the answer says which items to retry; ops see why (no payload in it)
-            log.warning("kafka_not_acknowledged", events=len(failed), of=len(records),
-                        error=str(failed[0])[:300])
+            log.warning(
+                "kafka_not_acknowledged",
+                events=len(failed),
+                of=len(records),
+                error=str(failed[0])[:300],
+            )
         return outcomes

@@ -28,16 +28,21 @@ from . import orm
 log = get_logger(__name__)
 
 
-async def activate(engine: AsyncEngine, config: RoutingConfig, source: str,
-                   now: datetime) -> None:
+async def activate(engine: AsyncEngine, config: RoutingConfig, source: str, now: datetime) -> None:
     """Store a version (once) and make it the active one."""
     t = orm.configs
-    stmt = insert(t).values(version=config.version, checksum=config.checksum,
-                            document=config.document(), source=source, created_at=now,
-                            activated_at=now)
+    stmt = insert(t).values(
+        version=config.version,
+        checksum=config.checksum,
+        document=config.document(),
+        source=source,
+        created_at=now,
+        activated_at=now,
+    )
     async with engine.begin() as conn:
-        await conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.version],
-                                                      set_={"activated_at": now}))
+        await conn.execute(
+            stmt.on_conflict_do_update(index_elements=[t.c.version], set_={"activated_at": now})
+        )
 
 
 async def known(engine: AsyncEngine, version: str) -> bool:
@@ -50,8 +55,9 @@ async def known(engine: AsyncEngine, version: str) -> bool:
 async def active_version(engine: AsyncEngine) -> str | None:
     t = orm.configs
     async with engine.connect() as conn:
-        return await conn.scalar(sa.select(t.c.version).order_by(t.c.activated_at.desc(),
-                                                                 t.c.version).limit(1))
+        return await conn.scalar(
+            sa.select(t.c.version).order_by(t.c.activated_at.desc(), t.c.version).limit(1)
+        )
 
 
 async def fetch(engine: AsyncEngine, version: str) -> RoutingConfig:
@@ -65,8 +71,11 @@ async def fetch(engine: AsyncEngine, version: str) -> RoutingConfig:
 
 async def versions(engine: AsyncEngine, limit: int = 50) -> list[dict[str, Any]]:
     t = orm.configs
-    query = (sa.select(t.c.version, t.c.checksum, t.c.source, t.c.created_at, t.c.activated_at)
-             .order_by(t.c.activated_at.desc()).limit(limit))
+    query = (
+        sa.select(t.c.version, t.c.checksum, t.c.source, t.c.created_at, t.c.activated_at)
+        .order_by(t.c.activated_at.desc())
+        .limit(limit)
+    )
     async with engine.connect() as conn:
         return [dict(r) for r in (await conn.execute(query)).mappings()]
 
@@ -75,11 +84,13 @@ class ConfigStore(WatchedFile[RoutingConfig]):
     """Holds this instance's active configuration: the file seeds the table, the table wins."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__(path, lambda text, source: parse(text, source, path.parent),
-                         what="routing_config")
+        super().__init__(
+            path, lambda text, source: parse(text, source, path.parent), what="routing_config"
+        )
 
-    async def register(self, engine: AsyncEngine, config: RoutingConfig, text: str,
-                       now: datetime) -> None:
+    async def register(
+        self, engine: AsyncEngine, config: RoutingConfig, text: str, now: datetime
+    ) -> None:
         """A version the table has never seen (a deploy changed the file) becomes active."""
         if not await known(engine, config.version):
             await activate(engine, config, f"file:{self.path}", now)

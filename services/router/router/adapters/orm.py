@@ -18,7 +18,8 @@ metadata = service_metadata(SCHEMA)
 TS = sa.DateTime(timezone=True)
 
 assignments = sa.Table(
-    "assignments", metadata,
+    "assignments",
+    metadata,
     sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
     sa.Column("lead_id", sa.Text, nullable=False, index=True),
     sa.Column("stage", sa.Text, nullable=False),
@@ -36,21 +37,24 @@ assignments = sa.Table(
 )
 
 rr_state = sa.Table(
-    "round_robin_state", metadata,
+    "round_robin_state",
+    metadata,
     sa.Column("pool_id", sa.Text, primary_key=True),
     sa.Column("position", sa.Integer, nullable=False, server_default="0"),
     sa.Column("updated_at", TS, nullable=False, server_default=sa.func.now()),
 )
 
 rep_loads = sa.Table(
-    "rep_daily_loads", metadata,
+    "rep_daily_loads",
+    metadata,
     sa.Column("rep_id", sa.Text, primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("assigned", sa.Integer, nullable=False),
 )
 
 lead_owners = sa.Table(
-    "lead_owners", metadata,
+    "lead_owners",
+    metadata,
     sa.Column("lead_id", sa.Text, primary_key=True),
     sa.Column("assignment_id", pg.UUID(as_uuid=True), nullable=False),
     sa.Column("owner_id", sa.Text),
@@ -62,7 +66,8 @@ lead_owners = sa.Table(
 )
 
 configs = sa.Table(
-    "configs", metadata,
+    "configs",
+    metadata,
     sa.Column("version", sa.Text, primary_key=True),
     sa.Column("checksum", sa.Text, nullable=False),
     sa.Column("document", pg.JSONB, nullable=False),
@@ -76,5 +81,6 @@ processed = processed_events_table(metadata)
 deliveries = deliveries_table(metadata)
 endpoint_states = endpoint_states_table(metadata)
 attempts = delivery_attempts_table(metadata)
-common = CommonTables(outbox=outbox, processed=processed, deliveries=deliveries,
-                      endpoint_states=endpoint_states)
+common = CommonTables(
+    outbox=outbox, processed=processed, deliveries=deliveries, endpoint_states=endpoint_states
+)

@@ -20,21 +20,31 @@ from ..domain import CurrentOwner
 from . import orm
 
 
-def _upsert(table: sa.Table, keys: Sequence[str], set_: Callable[[Any], Mapping[str, Any]]
-            ) -> sa.Executable:
+def _upsert(
+    table: sa.Table, keys: Sequence[str], set_: Callable[[Any], Mapping[str, Any]]
+) -> sa.Executable:
     """``INSERT … ON CONFLICT (keys) DO UPDATE SET …``, built once: building ``excluded`` and
     its column proxies anew for every batch was about 4 % of router's CPU under end-to-end
     load."""
     stmt = insert(table)
-    return stmt.on_conflict_do_update(index_elements=[table.c[k] for k in keys],
-                                      set_=set_(stmt.excluded))
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c[k] for k in keys], set_=set_(stmt.excluded)
+    )
 
 
-_ADD_LOADS = _upsert(orm.rep_loads, ("rep_id", "day"),
-                     lambda new: {"assigned": orm.rep_loads.c.assigned + new.assigned})
-_PUT_OWNERS = _upsert(orm.lead_owners, ("lead_id",), lambda new: {
-    c: new[c] for c in ("assignment_id", "owner_id", "queue", "team_id", "stage", "lead",
-                        "assigned_at")})
+_ADD_LOADS = _upsert(
+    orm.rep_loads,
+    ("rep_id", "day"),
+    lambda new: {"assigned": orm.rep_loads.c.assigned + new.assigned},
+)
+_PUT_OWNERS = _upsert(
+    orm.lead_owners,
+    ("lead_id",),
+    lambda new: {
+        c: new[c]
+        for c in ("assignment_id", "owner_id", "queue", "team_id", "stage", "lead", "assigned_at")
+    },
+)
 
 
 class RoundRobinState:
@@ -53,16 +63,20 @@ class RoundRobinState:
         found = await self._select_for_update(ids)
         missing = [i for i in ids if i not in found]
         if missing:
-            await self._conn.execute(insert(orm.rr_state).on_conflict_do_nothing(),
-                                     [{"pool_id": i} for i in missing])
+            await self._conn.execute(
+                insert(orm.rr_state).on_conflict_do_nothing(), [{"pool_id": i} for i in missing]
+            )
             found.update(await self._select_for_update(missing))
         return found
 
     async def _select_for_update(self, ids: list[str]) -> dict[str, int]:
         t = orm.rr_state
-        rows = await self._conn.execute(sa.select(t.c.pool_id, t.c.position)
-                                        .where(any_of(t.c.pool_id, ids)).order_by(t.c.pool_id)
-                                        .with_for_update())
+        rows = await self._conn.execute(
+            sa.select(t.c.pool_id, t.c.position)
+            .where(any_of(t.c.pool_id, ids))
+            .order_by(t.c.pool_id)
+            .with_for_update()
+        )
         return {r.pool_id: r.position for r in rows}
 
     async def set_many(self, positions: Mapping[str, int], now: datetime) -> None:
@@ -70,9 +84,11 @@ class RoundRobinState:
             return
         t = orm.rr_state
         await self._conn.execute(
-            sa.update(t).where(t.c.pool_id == sa.bindparam("pid"))
+            sa.update(t)
+            .where(t.c.pool_id == sa.bindparam("pid"))
             .values(position=sa.bindparam("pos"), updated_at=now),
-            [{"pid": k, "pos": v} for k, v in sorted(positions.items())])
+            [{"pid": k, "pos": v} for k, v in sorted(positions.items())],
+        )
 
 
 class RepLoads:
@@ -89,7 +105,8 @@ class RepLoads:
         t = orm.rep_loads
         since = (now - timedelta(days=8)).date()
         rows = await self._conn.execute(
-            sa.select(t).where(any_of(t.c.rep_id, ids), t.c.day >= since))
+            sa.select(t).where(any_of(t.c.rep_id, ids), t.c.day >= since)
+        )
         for r in rows:
             out[r.rep_id][r.day] = r.assigned
         return out
@@ -99,7 +116,8 @@ class RepLoads:
             return
         await self._conn.execute(
             _ADD_LOADS,
-            [{"rep_id": r, "day": d, "assigned": n} for (r, d), n in sorted(increments.items())])
+            [{"rep_id": r, "day": d, "assigned": n} for (r, d), n in sorted(increments.items())],
+        )
 
 
 class LeadOwners:
@@ -112,44 +130,87 @@ class LeadOwners:
             return {}
         t = orm.lead_owners
         rows = await self._conn.execute(sa.select(t).where(any_of(t.c.lead_id, ids)))
-        return {r.lead_id: CurrentOwner(r.lead_id, r.assignment_id, r.owner_id, r.queue,
-                                        r.team_id, r.stage, r.lead) for r in rows}
+        return {
+            r.lead_id: CurrentOwner(
+                r.lead_id, r.assignment_id, r.owner_id, r.queue, r.team_id, r.stage, r.lead
+            )
+            for r in rows
+        }
 
     async def put_many(self, owners: Sequence[CurrentOwner], now: datetime) -> None:
         if not owners:
             return
         await self._conn.execute(
             _PUT_OWNERS,
-            [{"lead_id": o.lead_id, "assignment_id": o.assignment_id, "owner_id": o.owner_id,
-              "queue": o.queue, "team_id": o.team_id, "stage": o.stage, "lead": o.lead,
-              "assigned_at": now} for o in owners])
+            [
+                {
+                    "lead_id": o.lead_id,
+                    "assignment_id": o.assignment_id,
+                    "owner_id": o.owner_id,
+                    "queue": o.queue,
+                    "team_id": o.team_id,
+                    "stage": o.stage,
+                    "lead": o.lead,
+                    "assigned_at": now,
+                }
+                for o in owners
+            ],
+        )
 
     async def scrub(self, lead_id: str) -> None:
         """Erasure: the lead snapshots kept with its ownership and its assignments."""
-        for t, key in ((orm.lead_owners, orm.lead_owners.c.lead_id),
-                       (orm.assignments, orm.assignments.c.id)):
-            rows = (await self._conn.execute(sa.select(key, t.c.lead).where(
-                t.c.lead_id == lead_id, t.c.lead.is_not(None)))).all()
+        for t, key in (
+            (orm.lead_owners, orm.lead_owners.c.lead_id),
+            (orm.assignments, orm.assignments.c.id),
+        ):
+            rows = (
+                await self._conn.execute(
+                    sa.select(key, t.c.lead).where(t.c.lead_id == lead_id, t.c.lead.is_not(None))
+                )
+            ).all()
             for row_key, lead in rows:
-                await self._conn.execute(sa.update(t).where(key == row_key)
-                                         .values(lead=scrub(lead)))
+                await self._conn.execute(
+                    sa.update(t).where(key == row_key).values(lead=scrub(lead))
+                )
 
 
 class Assignments:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    COLUMNS = ("id", "lead_id", "stage", "owner_id", "queue", "team_id", "strategy",
-               "decision", "config_version", "cause_event_id", "created_at", "kind",
-               "previous_owner_id", "lead")
+    COLUMNS = (
+        "id",
+        "lead_id",
+        "stage",
+        "owner_id",
+        "queue",
+        "team_id",
+        "strategy",
+        "decision",
+        "config_version",
+        "cause_event_id",
+        "created_at",
+        "kind",
+        "previous_owner_id",
+        "lead",
+    )
     JSON_COLUMNS = frozenset({"decision", "lead"})
 
     async def add_many(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append assignment records (COPY: a batch's are the largest rows router writes)."""
         if rows:
-            await copy_rows(self._conn, orm.assignments, self.COLUMNS, [
-                tuple(_json_or_none(r.get(c)) if c in self.JSON_COLUMNS else r.get(c)
-                      for c in self.COLUMNS) for r in rows])
+            await copy_rows(
+                self._conn,
+                orm.assignments,
+                self.COLUMNS,
+                [
+                    tuple(
+                        _json_or_none(r.get(c)) if c in self.JSON_COLUMNS else r.get(c)
+                        for c in self.COLUMNS
+                    )
+                    for r in rows
+                ],
+            )
 
 
 def _json_or_none(value: Any) -> str | None:

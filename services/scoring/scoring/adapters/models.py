@@ -17,5 +17,4 @@ from . import orm
 
 class ModelStore(WatchedFile[ScoringModel]):
     def __init__(self, path: Path | None) -> None:
-        super().__init__(path, parse, what="scoring_model", table=orm.models,
-                         default=default_text)
+        super().__init__(path, parse, what="scoring_model", table=orm.models, default=default_text)

@@ -10,7 +10,8 @@ SCHEMA = "scoring"
 metadata = service_metadata(SCHEMA)
 
 leads = sa.Table(
-    "leads", metadata,
+    "leads",
+    metadata,
     sa.Column("lead_id", sa.Text, primary_key=True),
     sa.Column("snapshot", pg.JSONB, nullable=False),
     sa.Column("stage", sa.Text),
@@ -27,14 +28,17 @@ leads = sa.Table(
     sa.Column("cycle", sa.Integer, nullable=False, server_default="0"),
     sa.Column("erased_at", sa.DateTime(timezone=True)),
     sa.Index("ix_leads_stage_entered_at", "stage", "stage_entered_at"),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-              server_default=sa.func.now()),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
-              server_default=sa.func.now()),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column(
+        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
 )
 
 timeline = sa.Table(
-    "timeline", metadata,
+    "timeline",
+    metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
     sa.Column("lead_id", sa.Text, nullable=False, index=True),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
@@ -45,7 +49,8 @@ timeline = sa.Table(
 )
 
 stage_history = sa.Table(
-    "stage_history", metadata,
+    "stage_history",
+    metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
     sa.Column("lead_id", sa.Text, nullable=False, index=True),
     sa.Column("cycle", sa.Integer, nullable=False),
@@ -59,7 +64,8 @@ stage_history = sa.Table(
 )
 
 models = sa.Table(
-    "models", metadata,
+    "models",
+    metadata,
     sa.Column("version", sa.Text, primary_key=True),
     sa.Column("checksum", sa.Text, nullable=False),
     sa.Column("source", sa.Text, nullable=False),

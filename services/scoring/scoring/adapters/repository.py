@@ -24,9 +24,23 @@ from ..domain import Hit, LeadProfile, Part
 from ..timeline import StageRecord, TimelineEntry, fit_lines_data
 from . import orm
 
-SAVED = ("snapshot", "snapshot_at", "stage", "stage_entered_at", "fit_score", "fit_grade",
-         "engagement_score", "hits", "engagement_since", "cycle", "erased_at", "model_version",
-         "form_fills", "fit_parts", "updated_at")
+SAVED = (
+    "snapshot",
+    "snapshot_at",
+    "stage",
+    "stage_entered_at",
+    "fit_score",
+    "fit_grade",
+    "engagement_score",
+    "hits",
+    "engagement_since",
+    "cycle",
+    "erased_at",
+    "model_version",
+    "form_fills",
+    "fit_parts",
+    "updated_at",
+)
 
 
 def hits_json(hits: tuple[Hit, ...]) -> str:
@@ -40,8 +54,9 @@ def hits_from_json(rows: list[list[Any]]) -> tuple[Hit, ...]:
 
 def parts_json(parts: tuple[Part, ...]) -> str:
     """The fit lines as stored: a JSON array of ``[rule_id, points, message, event_id]``."""
-    return jsonio.dumps_str([[x["rule_id"], x["points"], x["message"], x["event_id"]]
-                             for x in fit_lines_data(parts)])
+    return jsonio.dumps_str(
+        [[x["rule_id"], x["points"], x["message"], x["event_id"]] for x in fit_lines_data(parts)]
+    )
 
 
 def parts_from_json(rows: list[list[Any]]) -> tuple[Part, ...]:
@@ -54,22 +69,35 @@ def profile_from_row(row: Mapping[Any, Any]) -> LeadProfile:
     snapshot = row["snapshot"]
     return LeadProfile(
         lead_id=row["lead_id"],
-        snapshot=LeadSnapshot.model_validate_json(snapshot) if isinstance(snapshot, str)
+        snapshot=LeadSnapshot.model_validate_json(snapshot)
+        if isinstance(snapshot, str)
         else LeadSnapshot.model_validate(snapshot),
-        snapshot_at=row["snapshot_at"], stage=Stage(row["stage"]) if row["stage"] else None,
-        stage_entered_at=row["stage_entered_at"], fit_score=row["fit_score"],
-        fit_grade=row["fit_grade"], engagement_score=row["engagement_score"],
-        hits=hits_from_json(row["hits"]), engagement_since=row["engagement_since"],
-        cycle=row["cycle"], erased_at=row["erased_at"], form_fills=row["form_fills"],
-        fit_parts=parts_from_json(row["fit_parts"]), fit_version=row["model_version"])
+        snapshot_at=row["snapshot_at"],
+        stage=Stage(row["stage"]) if row["stage"] else None,
+        stage_entered_at=row["stage_entered_at"],
+        fit_score=row["fit_score"],
+        fit_grade=row["fit_grade"],
+        engagement_score=row["engagement_score"],
+        hits=hits_from_json(row["hits"]),
+        engagement_since=row["engagement_since"],
+        cycle=row["cycle"],
+        erased_at=row["erased_at"],
+        form_fills=row["form_fills"],
+        fit_parts=parts_from_json(row["fit_parts"]),
+        fit_version=row["model_version"],
+    )
 
 
 # The profiles are read and written through asyncpg directly, on the unit of work's connection
 # and in its transaction: through SQLAlchemy, per-row and per-column parameter processing (and
 # its JSON serialiser called column by column) cost more of the consumer's CPU than building
 # the rows. The statements are written once, here, from the table's definition.
-_SQL_TYPES: dict[type[Any], str] = {sa.Text: "text", pg.JSONB: "jsonb", sa.Integer: "integer",
-                                    sa.DateTime: "timestamptz"}
+_SQL_TYPES: dict[type[Any], str] = {
+    sa.Text: "text",
+    pg.JSONB: "jsonb",
+    sa.Integer: "integer",
+    sa.DateTime: "timestamptz",
+}
 
 
 def _sql_type(column: sa.Column[Any]) -> str:
@@ -85,10 +113,25 @@ _UPSERT = (
     f"SELECT u.*, ${len(WRITTEN) + 1}::timestamptz, ${len(WRITTEN) + 1}::timestamptz FROM unnest("
     + ", ".join(f"${i}::{_sql_type(orm.leads.c[c])}[]" for i, c in enumerate(WRITTEN, 1))
     + ") AS u ON CONFLICT (lead_id) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in SAVED))
-_READ = ("lead_id", "snapshot::text AS snapshot", "snapshot_at", "stage", "stage_entered_at",
-         "fit_score", "fit_grade", "engagement_score", "hits", "engagement_since", "cycle",
-         "erased_at", "form_fills", "fit_parts", "model_version")
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in SAVED)
+)
+_READ = (
+    "lead_id",
+    "snapshot::text AS snapshot",
+    "snapshot_at",
+    "stage",
+    "stage_entered_at",
+    "fit_score",
+    "fit_grade",
+    "engagement_score",
+    "hits",
+    "engagement_since",
+    "cycle",
+    "erased_at",
+    "form_fills",
+    "fit_parts",
+    "model_version",
+)
 _SELECT = f"SELECT {', '.join(_READ)} FROM {_LEADS}"
 _FOR_UPDATE = f"{_SELECT} WHERE lead_id = ANY($1::text[]) ORDER BY lead_id FOR UPDATE"
 
@@ -109,8 +152,9 @@ class LeadRepository:
         self._loaded[profile.lead_id] = (profile.snapshot, row["snapshot"])
         return profile
 
-    async def save_many(self, profiles: Sequence[LeadProfile], *, model_version: str,
-                        now: datetime) -> None:
+    async def save_many(
+        self, profiles: Sequence[LeadProfile], *, model_version: str, now: datetime
+    ) -> None:
         if not profiles:
             return
         columns = list(zip(*[self._values(p, model_version) for p in profiles], strict=True))
@@ -119,15 +163,32 @@ class LeadRepository:
     def _values(self, p: LeadProfile, model_version: str) -> tuple[Any, ...]:
         """One row in ``WRITTEN``'s order, JSON columns as JSON text."""
         loaded = self._loaded.get(p.lead_id)
-        snapshot = loaded[1] if loaded is not None and loaded[0] is p.snapshot else \
-            p.snapshot.model_dump_json()
-        return (p.lead_id, snapshot, p.snapshot_at, p.stage.value if p.stage else None,
-                p.stage_entered_at, p.fit_score, p.fit_grade, p.engagement_score,
-                hits_json(p.hits), p.engagement_since, p.cycle, p.erased_at, model_version,
-                p.form_fills, parts_json(p.fit_parts))
+        snapshot = (
+            loaded[1]
+            if loaded is not None and loaded[0] is p.snapshot
+            else p.snapshot.model_dump_json()
+        )
+        return (
+            p.lead_id,
+            snapshot,
+            p.snapshot_at,
+            p.stage.value if p.stage else None,
+            p.stage_entered_at,
+            p.fit_score,
+            p.fit_grade,
+            p.engagement_score,
+            hits_json(p.hits),
+            p.engagement_since,
+            p.cycle,
+            p.erased_at,
+            model_version,
+            p.form_fills,
+            parts_json(p.fit_parts),
+        )
 
-    async def due_for_timers(self, due: dict[Stage, float], now: datetime,
-                             limit: int) -> list[LeadProfile]:
+    async def due_for_timers(
+        self, due: dict[Stage, float], now: datetime, limit: int
+    ) -> list[LeadProfile]:
         if not due:
             return []
         params: list[Any] = []
@@ -138,7 +199,9 @@ class LeadRepository:
         params.append(limit)
         rows = await (await driver(self._conn)).fetch(
             f"{_SELECT} WHERE {' OR '.join(when)} ORDER BY stage_entered_at "
-            f"LIMIT ${len(params)} FOR UPDATE SKIP LOCKED", *params)
+            f"LIMIT ${len(params)} FOR UPDATE SKIP LOCKED",
+            *params,
+        )
         return [self._profile(row) for row in rows]
 
 
@@ -149,21 +212,34 @@ class TimelineRepository:
     async def add_many(self, entries: Sequence[TimelineEntry]) -> None:
         """Append entries (COPY: two or three per event, the most rows scoring writes)."""
         if entries:
-            await copy_rows(self._conn, orm.timeline,
-                            ("lead_id", "at", "kind", "summary", "detail", "event_id"),
-                            [(e.lead_id, e.at, e.kind, e.summary,
-                              e.detail_json if e.detail_json is not None
-                              else jsonio.dumps_str(e.detail), e.event_id) for e in entries])
+            await copy_rows(
+                self._conn,
+                orm.timeline,
+                ("lead_id", "at", "kind", "summary", "detail", "event_id"),
+                [
+                    (
+                        e.lead_id,
+                        e.at,
+                        e.kind,
+                        e.summary,
+                        e.detail_json if e.detail_json is not None else jsonio.dumps_str(e.detail),
+                        e.event_id,
+                    )
+                    for e in entries
+                ],
+            )
 
     async def scrub(self, lead_id: str) -> None:
         t = orm.timeline
-        rows = (await self._conn.execute(
-            sa.select(t.c.id, t.c.detail).where(t.c.lead_id == lead_id))).all()
+        rows = (
+            await self._conn.execute(sa.select(t.c.id, t.c.detail).where(t.c.lead_id == lead_id))
+        ).all()
         for row in rows:
             cleaned = scrub(row.detail)
             if cleaned != row.detail:
-                await self._conn.execute(sa.update(t).where(t.c.id == row.id)
-                                         .values(detail=cleaned))
+                await self._conn.execute(
+                    sa.update(t).where(t.c.id == row.id).values(detail=cleaned)
+                )
 
 
 class HistoryRepository:
@@ -171,12 +247,23 @@ class HistoryRepository:
         self._conn = conn
 
     async def add_many(self, records: Sequence[StageRecord]) -> None:
-        await self._conn.execute(sa.insert(orm.stage_history), [
-            {"lead_id": r.lead_id, "cycle": r.cycle,
-             "from_stage": r.from_stage.value if r.from_stage else None,
-             "to_stage": r.to_stage.value, "actor": r.actor, "reasons": r.reasons, "at": r.at,
-             "model_version": r.model_version, "cause_event_id": r.cause_event_id}
-            for r in records])
+        await self._conn.execute(
+            sa.insert(orm.stage_history),
+            [
+                {
+                    "lead_id": r.lead_id,
+                    "cycle": r.cycle,
+                    "from_stage": r.from_stage.value if r.from_stage else None,
+                    "to_stage": r.to_stage.value,
+                    "actor": r.actor,
+                    "reasons": r.reasons,
+                    "at": r.at,
+                    "model_version": r.model_version,
+                    "cause_event_id": r.cause_event_id,
+                }
+                for r in records
+            ],
+        )
 
 
 class ScoringUnitOfWork(SqlUnitOfWork):

@@ -23,12 +23,17 @@ from .stages import QUALIFIABLE, M, S, T, Transition, TransitionRejected, path, 
 __all__ = ["apply", "due_after", "erase", "on_engagement", "on_feedback", "on_time"]
 
 
-def apply(profile: LeadProfile | None, event: Event, model: ScoringModel, now: datetime
-          ) -> Decision:
+def apply(
+    profile: LeadProfile | None, event: Event, model: ScoringModel, now: datetime
+) -> Decision:
     """Apply one intake event to a lead (``None``: scoring has not seen it yet)."""
     if profile and profile.erased_at and event.occurred_at <= profile.erased_at:
-        return Decision(profile=None, ignored=Reason(
-            rule_id="erasure.predates", message="event is older than the lead's erasure"))
+        return Decision(
+            profile=None,
+            ignored=Reason(
+                rule_id="erasure.predates", message="event is older than the lead's erasure"
+            ),
+        )
     if isinstance(event, (FormSubmitted, EngagementRecorded)):
         return on_engagement(profile, event, model, now)
     if isinstance(event, FeedbackReceived):
@@ -36,13 +41,18 @@ def apply(profile: LeadProfile | None, event: Event, model: ScoringModel, now: d
     return Decision(profile=None)
 
 
-def on_engagement(profile: LeadProfile | None, event: FormSubmitted | EngagementRecorded,
-                  model: ScoringModel, now: datetime) -> Decision:
+def on_engagement(
+    profile: LeadProfile | None,
+    event: FormSubmitted | EngagementRecorded,
+    model: ScoringModel,
+    now: datetime,
+) -> Decision:
     base = profile or LeadProfile(lead_id=event.lead_id)
     event_id, ts = str(event.event_id), event.occurred_at.timestamp()
     if seen(base.hits, event_id, ts):
-        return Decision(profile=None, ignored=Reason(
-            rule_id="event.duplicate", message="event already counted"))
+        return Decision(
+            profile=None, ignored=Reason(rule_id="event.duplicate", message="event already counted")
+        )
     snapshot, snapshot_at = base.snapshot, base.snapshot_at
     is_form = isinstance(event, FormSubmitted)
     if isinstance(event, FormSubmitted):
@@ -54,57 +64,106 @@ def on_engagement(profile: LeadProfile | None, event: FormSubmitted | Engagement
     else:  # who they are did not change: the fit explanation stands, with its own cause
         fit_score, fit_parts = base.fit_score, base.fit_parts
     what = doing(event)
-    hits = add_hits(base.hits, hits_for(what, model, event_id, ts), base.engagement_since, now,
-                    model)
+    hits = add_hits(
+        base.hits, hits_for(what, model, event_id, ts), base.engagement_since, now, model
+    )
     sums = hit_sums(hits, model, base.sums)
     eng_score, eng_parts = engagement(hits, model, now, sums)
-    scored = replace(base, snapshot=snapshot, snapshot_at=snapshot_at, fit_score=fit_score,
-                     fit_grade=grade(model, fit_score), engagement_score=eng_score, hits=hits,
-                     form_fills=base.form_fills + is_form, fit_parts=fit_parts,
-                     fit_version=model.version, sums=sums)
+    scored = replace(
+        base,
+        snapshot=snapshot,
+        snapshot_at=snapshot_at,
+        fit_score=fit_score,
+        fit_grade=grade(model, fit_score),
+        engagement_score=eng_score,
+        hits=hits,
+        form_fills=base.form_fills + is_form,
+        fit_parts=fit_parts,
+        fit_version=model.version,
+        sums=sums,
+    )
     moves = _qualify(scored, what, model, fit_parts, eng_parts)
     changed = profile is None or (fit_score, scored.fit_grade, eng_score) != (
-        base.fit_score, base.fit_grade, base.engagement_score)
-    return Decision(_moved(scored, moves, now), fit_parts, eng_parts, moves,
-                    score_changed=changed)
+        base.fit_score,
+        base.fit_grade,
+        base.engagement_score,
+    )
+    return Decision(_moved(scored, moves, now), fit_parts, eng_parts, moves, score_changed=changed)
 
 
-def _qualify(p: LeadProfile, what: Doing, model: ScoringModel,
-             fit_parts: tuple[Part, ...], eng_parts: tuple[EngagementLine, ...]
-             ) -> tuple[Transition, ...]:
+def _qualify(
+    p: LeadProfile,
+    what: Doing,
+    model: ScoringModel,
+    fit_parts: tuple[Part, ...],
+    eng_parts: tuple[EngagementLine, ...],
+) -> tuple[Transition, ...]:
     moves: list[Transition] = []
     stage = p.stage
     kind, url, _, _ = what
     if stage is None:
-        moves.append(transition(None, Stage.INQUIRY, M, (Reason(
-            rule_id="stage.first_touch",
-            message=f"first known contact: {kind.replace('_', ' ')}"),)))
+        moves.append(
+            transition(
+                None,
+                Stage.INQUIRY,
+                M,
+                (
+                    Reason(
+                        rule_id="stage.first_touch",
+                        message=f"first known contact: {kind.replace('_', ' ')}",
+                    ),
+                ),
+            )
+        )
         stage = Stage.INQUIRY
     if stage not in QUALIFIABLE:
         return tuple(moves)
-    lane = next((f for f in model.fast_lanes
-                 if f.event == kind and grade_at_least(p.fit_grade, f.min_grade)
-                 and (f.url_contains is None or f.url_contains in url)), None)
+    lane = next(
+        (
+            f
+            for f in model.fast_lanes
+            if f.event == kind
+            and grade_at_least(p.fit_grade, f.min_grade)
+            and (f.url_contains is None or f.url_contains in url)
+        ),
+        None,
+    )
     if lane is not None:
-        why = (Reason(rule_id=lane.id, message=f"fast lane: {kind.replace('_', ' ')} from a "
-                      f"grade {p.fit_grade} lead (lane needs {lane.min_grade} or better)"),
-               Reason(rule_id="mql.fit", message=_fit_line(p, fit_parts)))
+        why = (
+            Reason(
+                rule_id=lane.id,
+                message=f"fast lane: {kind.replace('_', ' ')} from a "
+                f"grade {p.fit_grade} lead (lane needs {lane.min_grade} or better)",
+            ),
+            Reason(rule_id="mql.fit", message=_fit_line(p, fit_parts)),
+        )
         moves.append(transition(stage, Stage.MQL, M, why))
-    elif grade_at_least(p.fit_grade, model.mql_min_grade) and \
-            p.engagement_score >= model.mql_min_engagement:
+    elif (
+        grade_at_least(p.fit_grade, model.mql_min_grade)
+        and p.engagement_score >= model.mql_min_engagement
+    ):
         since = " since it was recycled" if stage is Stage.RECYCLED else ""
-        why = (Reason(rule_id="mql.fit", message=f"{_fit_line(p, fit_parts)}, needs "
-                      f"{model.mql_min_grade} or better"),
-               Reason(rule_id="mql.engagement", message=f"engagement {p.engagement_score}{since}"
-                      f" reached {model.mql_min_engagement} (" +
-                      ", ".join(x.message for x in eng_parts) + ")"))
+        why = (
+            Reason(
+                rule_id="mql.fit",
+                message=f"{_fit_line(p, fit_parts)}, needs {model.mql_min_grade} or better",
+            ),
+            Reason(
+                rule_id="mql.engagement",
+                message=f"engagement {p.engagement_score}{since}"
+                f" reached {model.mql_min_engagement} ("
+                + ", ".join(x.message for x in eng_parts)
+                + ")",
+            ),
+        )
         moves.append(transition(stage, Stage.MQL, M, why))
     return tuple(moves)
 
 
 def _fit_line(p: LeadProfile, fit_parts: tuple[Part, ...]) -> str:
-    return f"fit {p.fit_score} (grade {p.fit_grade}: " + \
-        ", ".join(x.message for x in fit_parts) + ")"
+    return (
+        f"fit {p.fit_score} (grade {p.fit_grade}: " + ", ".join(x.message for x in fit_parts) + ")"
+    )
 
 
 def _moved(p: LeadProfile, moves: tuple[Transition, ...], now: datetime) -> LeadProfile:
@@ -120,13 +179,17 @@ def _moved(p: LeadProfile, moves: tuple[Transition, ...], now: datetime) -> Lead
 
 
 FEEDBACK_TARGETS: dict[str, tuple[Stage, ...]] = {
-    "accepted": (Stage.SAL,), "disqualified": (Stage.DISQUALIFIED,),
-    "converted": (Stage.SQL,), "won": (Stage.WON,), "lost": (Stage.LOST,),
+    "accepted": (Stage.SAL,),
+    "disqualified": (Stage.DISQUALIFIED,),
+    "converted": (Stage.SQL,),
+    "won": (Stage.WON,),
+    "lost": (Stage.LOST,),
 }
 
 
-def on_feedback(profile: LeadProfile | None, event: FeedbackReceived, model: ScoringModel,
-                now: datetime) -> Decision:
+def on_feedback(
+    profile: LeadProfile | None, event: FeedbackReceived, model: ScoringModel, now: datetime
+) -> Decision:
     """Sales' word moves the lead: accept → SAL, reject → Recycled or Disqualified (by reason),
     convert → SQL (and Opportunity with an opportunity id), won / lost close it."""
     current = profile.stage if profile else None
@@ -134,8 +197,10 @@ def on_feedback(profile: LeadProfile | None, event: FeedbackReceived, model: Sco
     for target in _targets(event, model):
         steps.extend(path(steps[-1] if steps else current, target))
     if not steps:
-        return Decision(profile=None, ignored=Reason(
-            rule_id="feedback.no_change", message=f"lead is already {current}"))
+        return Decision(
+            profile=None,
+            ignored=Reason(rule_id="feedback.no_change", message=f"lead is already {current}"),
+        )
     reason = _feedback_reason(event, model)
     moves, stage = [], current
     try:
@@ -161,14 +226,19 @@ def _feedback_reason(event: FeedbackReceived, model: ScoringModel) -> Reason:
     who = f" by {event.actor_id}" if event.actor_id else ""
     if event.feedback == "rejected":
         code = event.reason_code or "other"
-        end = ("disqualified" if code in model.disqualify_reasons
-               else "recycled to marketing nurture")
-        return Reason(rule_id=f"feedback.rejected.{code}",
-                      message=f"rejected{who} ({code.replace('_', ' ')}): {end}")
+        end = (
+            "disqualified" if code in model.disqualify_reasons else "recycled to marketing nurture"
+        )
+        return Reason(
+            rule_id=f"feedback.rejected.{code}",
+            message=f"rejected{who} ({code.replace('_', ' ')}): {end}",
+        )
     if event.feedback == "disqualified":
         code = event.reason_code or "other"
-        return Reason(rule_id=f"feedback.disqualified.{code}",
-                      message=f"disqualified{who} ({code.replace('_', ' ')})")
+        return Reason(
+            rule_id=f"feedback.disqualified.{code}",
+            message=f"disqualified{who} ({code.replace('_', ' ')})",
+        )
     extra = f", opportunity {event.opportunity_id}" if event.opportunity_id else ""
     return Reason(rule_id=f"feedback.{event.feedback}", message=f"{event.feedback}{who}{extra}")
 
@@ -176,9 +246,11 @@ def _feedback_reason(event: FeedbackReceived, model: ScoringModel) -> Reason:
 def on_time(profile: LeadProfile, model: ScoringModel, now: datetime) -> Decision:
     """Moves made by time alone: an MQL never accepted is recycled, an inquiry that never
     qualified joins nurture, a lost deal is recycled after a while."""
-    rules = {Stage.MQL: (model.mql_unaccepted_recycle, Stage.RECYCLED, "not accepted by sales"),
-             Stage.INQUIRY: (model.inquiry_nurture, Stage.NURTURE, "did not qualify"),
-             Stage.LOST: (model.lost_recycle, Stage.RECYCLED, "lost")}
+    rules = {
+        Stage.MQL: (model.mql_unaccepted_recycle, Stage.RECYCLED, "not accepted by sales"),
+        Stage.INQUIRY: (model.inquiry_nurture, Stage.NURTURE, "did not qualify"),
+        Stage.LOST: (model.lost_recycle, Stage.RECYCLED, "lost"),
+    }
     rule = rules.get(profile.stage) if profile.stage else None
     if rule is None or profile.stage_entered_at is None:
         return Decision(profile=None)
@@ -186,14 +258,25 @@ def on_time(profile: LeadProfile, model: ScoringModel, now: datetime) -> Decisio
     if after is None or now < profile.stage_entered_at + after:
         return Decision(profile=None)
     days = after.total_seconds() / 86400
-    move = transition(profile.stage, target, T, (Reason(
-        rule_id=f"timer.{profile.stage}_to_{target}",
-        message=f"{what} within {days:g} days of becoming {profile.stage}"),))
+    move = transition(
+        profile.stage,
+        target,
+        T,
+        (
+            Reason(
+                rule_id=f"timer.{profile.stage}_to_{target}",
+                message=f"{what} within {days:g} days of becoming {profile.stage}",
+            ),
+        ),
+    )
     return Decision(profile=_moved(profile, (move,), now), transitions=(move,))
 
 
 def due_after(model: ScoringModel) -> dict[Stage, float]:
     """Seconds after which each timed stage is due for ``on_time`` (for the sweep's query)."""
-    pairs = ((Stage.MQL, model.mql_unaccepted_recycle), (Stage.INQUIRY, model.inquiry_nurture),
-             (Stage.LOST, model.lost_recycle))
+    pairs = (
+        (Stage.MQL, model.mql_unaccepted_recycle),
+        (Stage.INQUIRY, model.inquiry_nurture),
+        (Stage.LOST, model.lost_recycle),
+    )
     return {stage: after.total_seconds() for stage, after in pairs if after is not None}

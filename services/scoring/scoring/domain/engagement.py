@@ -91,9 +91,7 @@ def covers(sums: HitSums, hits: tuple[Hit, ...], model: ScoringModel) -> bool:
 
 def _add(by_rule: dict[str, RuleSum], rule_id: str, value: float, event_id: str) -> None:
     found = by_rule.get(rule_id)
-    by_rule[rule_id] = RuleSum(value, 1, event_id) if found is None else found.plus(
-        value, event_id
-    )
+    by_rule[rule_id] = RuleSum(value, 1, event_id) if found is None else found.plus(value, event_id)
 
 
 def hit_sums(
@@ -149,8 +147,12 @@ def engagement(
         totals = {}
         for ts, event_id, rule_id, points in hits:  # canonical order: reproducible sums
             age = now_ts - ts
-            _add(totals, rule_id, points * exp(-model.decay_rate * age) if age > 0 else points,
-                 event_id)
+            _add(
+                totals,
+                rule_id,
+                points * exp(-model.decay_rate * age) if age > 0 else points,
+                event_id,
+            )
     if not totals:
         return 0, ()
     lines: list[EngagementLine] = []

@@ -18,7 +18,8 @@ metadata = service_metadata(SCHEMA)
 TS = sa.DateTime(timezone=True)
 
 clocks = sa.Table(
-    "clocks", metadata,
+    "clocks",
+    metadata,
     sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
     sa.Column("lead_id", sa.Text, nullable=False, index=True),
     sa.Column("assignment_id", pg.UUID(as_uuid=True), nullable=False),
@@ -53,7 +54,8 @@ clocks = sa.Table(
 )
 
 touches = sa.Table(
-    "touches", metadata,
+    "touches",
+    metadata,
     sa.Column("event_id", pg.UUID(as_uuid=True), primary_key=True),
     sa.Column("lead_id", sa.Text, nullable=False, index=True),
     sa.Column("kind", sa.Text, nullable=False),
@@ -63,7 +65,8 @@ touches = sa.Table(
 )
 
 alerts = sa.Table(
-    "alerts", metadata,
+    "alerts",
+    metadata,
     sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
     sa.Column("clock_id", pg.UUID(as_uuid=True), nullable=False, index=True),
     sa.Column("lead_id", sa.Text, nullable=False, index=True),
@@ -79,7 +82,8 @@ alerts = sa.Table(
 )
 
 policies = sa.Table(
-    "policies", metadata,
+    "policies",
+    metadata,
     sa.Column("version", sa.Text, primary_key=True),
     sa.Column("checksum", sa.Text, nullable=False),
     sa.Column("source", sa.Text, nullable=False),

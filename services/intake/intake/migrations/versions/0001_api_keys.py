@@ -2,6 +2,7 @@
 
 Revision ID: 0001
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql as pg
@@ -23,8 +24,9 @@ def upgrade() -> None:
         sa.Column("key_hash", sa.Text, nullable=False),
         sa.Column("allowed_origins", pg.ARRAY(sa.Text), nullable=False, server_default="{}"),
         sa.Column("rate_limit", sa.Text),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.Column("revoked_at", sa.DateTime(timezone=True)),
         sa.PrimaryKeyConstraint("key_id", name="pk_api_keys"),
         schema=SCHEMA,

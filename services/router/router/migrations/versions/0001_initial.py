@@ -2,6 +2,7 @@
 
 Revision ID: 0001
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql as pg
@@ -36,8 +37,9 @@ def upgrade() -> None:
         "round_robin_state",
         sa.Column("pool_id", sa.Text, nullable=False),
         sa.Column("position", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.PrimaryKeyConstraint("pool_id", name="pk_round_robin_state"),
         schema=SCHEMA,
     )

@@ -3,6 +3,7 @@ attempts.
 
 Revision ID: 0002
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql as pg

@@ -2,6 +2,7 @@
 
 Revision ID: 0002
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql as pg
@@ -25,8 +26,9 @@ def upgrade() -> None:
         sa.Column("erased_at", TS),
     ):
         op.add_column("leads", column, schema=SCHEMA)
-    op.create_index("ix_leads_stage_entered_at", "leads", ["stage", "stage_entered_at"],
-                    schema=SCHEMA)
+    op.create_index(
+        "ix_leads_stage_entered_at", "leads", ["stage", "stage_entered_at"], schema=SCHEMA
+    )
     op.create_table(
         "stage_history",
         sa.Column("id", sa.BigInteger, sa.Identity(), nullable=False),
@@ -59,6 +61,13 @@ def downgrade() -> None:
     op.drop_table("models", schema=SCHEMA)
     op.drop_table("stage_history", schema=SCHEMA)
     op.drop_index("ix_leads_stage_entered_at", "leads", schema=SCHEMA)
-    for name in ("erased_at", "cycle", "engagement_since", "fit_parts", "hits", "snapshot_at",
-                 "fit_grade"):
+    for name in (
+        "erased_at",
+        "cycle",
+        "engagement_since",
+        "fit_parts",
+        "hits",
+        "snapshot_at",
+        "fit_grade",
+    ):
         op.drop_column("leads", name, schema=SCHEMA)

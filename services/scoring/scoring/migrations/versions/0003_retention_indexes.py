@@ -2,6 +2,7 @@
 
 Revision ID: 0003
 """
+
 from leadrelay_shared.db_migrations import create_retention_indexes_v3, drop_retention_indexes_v3
 
 revision = "0003"

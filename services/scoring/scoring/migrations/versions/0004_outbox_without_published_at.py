@@ -2,6 +2,7 @@
 
 Revision ID: 0004
 """
+
 from leadrelay_shared.db_migrations import add_outbox_published_at_v4, drop_outbox_published_at_v4
 
 revision = "0004"

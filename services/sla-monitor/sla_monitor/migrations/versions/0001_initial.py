@@ -2,6 +2,7 @@
 
 Revision ID: 0001
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql as pg
@@ -34,8 +35,13 @@ def upgrade() -> None:
         schema=SCHEMA,
     )
     op.create_index("ix_clocks_lead_id", "clocks", ["lead_id"], schema=SCHEMA)
-    op.create_index("ix_clocks_open_due", "clocks", ["due_at"], schema=SCHEMA,
-                    postgresql_where=sa.text("status = 'open'"))
+    op.create_index(
+        "ix_clocks_open_due",
+        "clocks",
+        ["due_at"],
+        schema=SCHEMA,
+        postgresql_where=sa.text("status = 'open'"),
+    )
     op.create_table(
         "activities",
         sa.Column("event_id", pg.UUID(as_uuid=True), nullable=False),

@@ -6,6 +6,7 @@ Open v1 clocks are carried over: they keep their deadline and still fire their b
 
 Revision ID: 0002
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql as pg
@@ -54,16 +55,29 @@ def upgrade() -> None:
           last_level = CASE WHEN status = 'breached' THEN 'breach' END,
           status = CASE status WHEN 'breached' THEN 'open' WHEN 'superseded' THEN 'reassigned'
                    ELSE status END""")
-    op.create_index("ix_clocks_next_at", "clocks", ["next_at"], schema=SCHEMA,
-                    postgresql_where=sa.text("next_at IS NOT NULL"))
-    op.create_index("ix_clocks_open_due", "clocks", ["due_at"], schema=SCHEMA,
-                    postgresql_where=sa.text("status = 'open'"))
+    op.create_index(
+        "ix_clocks_next_at",
+        "clocks",
+        ["next_at"],
+        schema=SCHEMA,
+        postgresql_where=sa.text("next_at IS NOT NULL"),
+    )
+    op.create_index(
+        "ix_clocks_open_due",
+        "clocks",
+        ["due_at"],
+        schema=SCHEMA,
+        postgresql_where=sa.text("status = 'open'"),
+    )
     op.create_index("ix_clocks_started_at", "clocks", ["started_at"], schema=SCHEMA)
 
     op.rename_table("activities", "touches", schema=SCHEMA)
     op.alter_column("touches", "activity_type", new_column_name="type", schema=SCHEMA)
-    op.add_column("touches", sa.Column("kind", sa.Text, nullable=False,
-                                       server_default="activity"), schema=SCHEMA)
+    op.add_column(
+        "touches",
+        sa.Column("kind", sa.Text, nullable=False, server_default="activity"),
+        schema=SCHEMA,
+    )
     op.alter_column("touches", "kind", server_default=None, schema=SCHEMA)
     op.execute(f"ALTER INDEX {SCHEMA}.ix_activities_lead_id RENAME TO ix_touches_lead_id")
     op.execute(f"ALTER TABLE {SCHEMA}.touches RENAME CONSTRAINT pk_activities TO pk_touches")
@@ -84,8 +98,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_alerts"),
         schema=SCHEMA,
     )
-    for name, cols in (("ix_alerts_clock_id", ["clock_id"]), ("ix_alerts_lead_id", ["lead_id"]),
-                       ("ix_alerts_fired_at", ["fired_at"])):
+    for name, cols in (
+        ("ix_alerts_clock_id", ["clock_id"]),
+        ("ix_alerts_lead_id", ["lead_id"]),
+        ("ix_alerts_fired_at", ["fired_at"]),
+    ):
         op.create_index(name, "alerts", cols, schema=SCHEMA)
     op.create_table(
         "policies",
@@ -118,13 +135,35 @@ def downgrade() -> None:
           WHEN status IN ('reassigned', 'closed') THEN 'superseded' ELSE status END""")
     for name in ("ix_clocks_next_at", "ix_clocks_open_due", "ix_clocks_started_at"):
         op.drop_index(name, "clocks", schema=SCHEMA)
-    for name in ("stage", "phase", "owner_name", "owner_email", "manager", "policy_version",
-                 "zone", "deadline_s", "due_text", "warn_at", "escalate_at", "reroute_at",
-                 "next_level", "next_at", "last_level", "outcome", "facts"):
+    for name in (
+        "stage",
+        "phase",
+        "owner_name",
+        "owner_email",
+        "manager",
+        "policy_version",
+        "zone",
+        "deadline_s",
+        "due_text",
+        "warn_at",
+        "escalate_at",
+        "reroute_at",
+        "next_level",
+        "next_at",
+        "last_level",
+        "outcome",
+        "facts",
+    ):
         op.drop_column("clocks", name, schema=SCHEMA)
     op.alter_column("clocks", "ended_at", new_column_name="worked_at", schema=SCHEMA)
     op.alter_column("clocks", "status", server_default="open", schema=SCHEMA)
-    op.create_index("ix_clocks_open_due", "clocks", ["due_at"], schema=SCHEMA,
-                    postgresql_where=sa.text("status = 'open'"))
-    op.create_unique_constraint("uq_clocks_assignment_id", "clocks", ["assignment_id"],
-                                schema=SCHEMA)
+    op.create_index(
+        "ix_clocks_open_due",
+        "clocks",
+        ["due_at"],
+        schema=SCHEMA,
+        postgresql_where=sa.text("status = 'open'"),
+    )
+    op.create_unique_constraint(
+        "uq_clocks_assignment_id", "clocks", ["assignment_id"], schema=SCHEMA
+    )
