@@ -345,8 +345,7 @@ class Serialised:
     """An event already written as its contract's JSON, for the outbox.
 
     For the hottest event of all: scoring writes a ``lead.scored`` with every contribution for
-    nearly every intake event, and validating the model only to dump it again was about a sixth
-    of its consumer's CPU. The code that builds one is held, by test, to the JSON the contract
+    nearly every intake event, so it skips validating a model only to dump it again. The code that builds one is held, by test, to the JSON the contract
     model would write for the same values."""
 
     event_id: uuid.UUID

@@ -1,9 +1,9 @@
 """JSON in and out through pydantic-core, which pydantic already brings: its Rust encoder and
-parser are three to four times faster than the standard library's on our events, and exact on
-integers of any size (where orjson would refuse them or turn them into floats).
+parser are faster than the standard library's, and exact on integers of any size (where orjson
+would refuse them or turn them into floats).
 
 Used for Kafka record values, the JSON(B) columns of every table (through the engine) and webhook
-bodies: on router's consumer path that was a tenth of the CPU.
+bodies.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ def partition_for_key(
 ) -> int:
     """aiokafka's default partitioner (the Java client's murmur2, so every client puts a lead in
     the same partition), with each key's hash remembered: aiokafka's murmur2 is pure Python,
-    about 10 µs per lead id, and the same leads come back event after event."""
+    and the same leads come back event after event."""
     if key is None:
         return DefaultPartitioner()(key, all_partitions, available)  # type: ignore[no-any-return]
     return all_partitions[_key_hash(key) % len(all_partitions)]
@@ -96,16 +96,14 @@ class _Open:
 class BatchSender:
     """Sends records in record batches, one partition's records from every caller in one.
 
-    The records go into record batches (aiokafka's batch API) instead of one ``send`` each: a
-    ``send`` is about 20 µs of Python per record, an append to a batch a few. But ``send_batch``
-    queues a batch only once its partition has none unsent, and aiokafka keeps one produce
-    request in flight per broker, so a partition takes one batch per round trip. When each call
-    sent batches of its own, concurrent calls for a partition queued behind each other: at 300
-    leads/s end to end, where round trips grew to hundreds of milliseconds, 102 to 115 of 150
-    event batches were refused after 2 s (intake's ``503``). Here the records of concurrent
-    calls go into the batch that waits for the partition, so one round trip takes all of them
-    (46 to 61 refused, three runs each). A batch not taken by its first caller's deadline is
-    not sent at all; each caller learns, record by record, what was acknowledged in time.
+    The records go into record batches (aiokafka's batch API), which costs far less Python per
+    record than one ``send`` each. But ``send_batch`` queues a batch only once its partition has
+    none unsent, and aiokafka keeps one produce request in flight per broker, so a partition
+    takes one batch per round trip; if each caller sent batches of its own, concurrent callers
+    would queue behind each other. Here the records of concurrent calls go into the batch that
+    waits for the partition, so one round trip takes all of them. A batch not taken by its first
+    caller's deadline is not sent at all; each caller learns, record by record, what was
+    acknowledged in time.
     """
 
     def __init__(self, producer: AIOKafkaProducer) -> None:

@@ -120,8 +120,7 @@ class OutboxRelay:
         """Send the batch in order and wait for every acknowledgement; raise if any is missing
         (the transaction then rolls back and the rows go out again). The JSON goes out as
         PostgreSQL writes it (``payload::text``, keys in jsonb's order, a space after each
-        separator): in a profile of router's benchmark, parsing each row only to write it again
-        was about half of the relay's Python."""
+        separator), rather than parsed only to be written again."""
         records = [
             encode_json(
                 r.event_type,

@@ -94,15 +94,9 @@ class Runtime:
 
 
 YOUNG_GC_THRESHOLD = 100_000
-"""Allocations between two young collections (CPython's default is 700): a batch of 500 events
-allocates tens of thousands of short-lived objects, and collecting every 700 of them cost a tenth
-of a handler's time in profiles. At 20,000, a young collection still met the objects of the
-requests in flight and moved them on: once intake's batch requests shared record batches (and so
-were alive at the same time), a young collection took 3 ms against 0.6, and collections took
-1.5 s of a 10 s batch load against 0.5 s. At 100,000 most requests end before a collection
-(A/B, fresh processes: intake's batch load 85–95 against 99–110 µs per event, three pairs;
-``bench.e2e.trace`` at 300 leads/s, p99 1.09 and 1.26 s against 2.29 and 1.54 s, 0 and 33 event
-batches refused against 33 and 40)."""
+"""Allocations between two young collections (CPython's default is 700): a batch of events
+allocates tens of thousands of short-lived objects, and with this threshold most requests and
+batches end before a young collection meets their objects and moves them on."""
 
 
 def settle_heap() -> None:
@@ -110,8 +104,7 @@ def settle_heap() -> None:
     configuration: hundreds of thousands of objects that live as long as the process) out of the
     cyclic garbage collector's sight, and collect young objects less often.
 
-    Without it, every full collection walks the whole configuration again: with 10,000 accounts
-    and 1,000 reps that was 40 % of router's handler time. Called once the service has started,
+    Without it, every full collection walks the whole configuration again. Called once the service has started,
     and again after a configuration is reloaded: what was frozen is thawed and collected first, so
     a replaced configuration is freed and no garbage is frozen. In between, reference counting
     and the collector free new objects as usual; only cycles among frozen objects wait for the

@@ -1,9 +1,8 @@
 """Per-key rate limits (the ``limits`` library, sliding-window counters in process memory).
 
-The asyncio flavour of ``limits``: its thread-based memory storage starts a ``threading.Timer``
-to expire counters every 10 ms while requests arrive, about a hundred threads a second under load,
-each taking the GIL from the event loop (about a sixth of intake's samples in a py-spy profile at
-1,400 req/s); the asyncio storage expires them in a task on the service's own loop.
+The asyncio flavour of ``limits``: its thread-based memory storage expires counters with timer
+threads that take the GIL from the event loop under load; the asyncio storage expires them in a
+task on the service's own loop.
 
 The limit holds per intake process: with N instances behind a load balancer a key gets up to N
 times its limit. A shared store would fix that at the cost of a network call per request; see

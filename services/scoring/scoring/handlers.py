@@ -216,10 +216,8 @@ def _record(event: Event, decision: Decision, c: Changes) -> None:
 
 
 def _record_score(event: Event, d: Decision, p: LeadProfile, c: Changes) -> None:
-    # Each line as plain data once: the timeline keeps these dicts and lead.scored writes them
-    # as they are (no model per line, see lead_scored).
-    # The lines are written as JSON once, for both lead.scored and the timeline (about a
-    # sixteenth of the consumer's CPU went to writing them twice).
+    # Each line as plain data once, and written as JSON once: the timeline and lead.scored both
+    # carry them as they are (no model per line, see lead_scored).
     fit_lines = timeline.fit_lines_data(d.fit_parts)
     engagement_lines = timeline.engagement_lines_data(d.engagement_parts)
     fit_json, engagement_json = jsonio.dumps_str(fit_lines), jsonio.dumps_str(engagement_lines)
