@@ -345,8 +345,8 @@ class Serialised:
     """An event already written as its contract's JSON, for the outbox.
 
     For the hottest event of all: scoring writes a ``lead.scored`` with every contribution for
-    nearly every intake event, so it skips validating a model only to dump it again. The code that builds one is held, by test, to the JSON the contract
-    model would write for the same values."""
+    nearly every intake event, so it skips validating a model only to dump it again. The code that
+    builds one is held, by test, to the JSON the contract model would write for the same values."""
 
     event_id: uuid.UUID
     event_type: str

@@ -36,13 +36,13 @@ def async_url(url: str) -> str:
 def make_engine(url: str, *, pool_size: int = 10, name: str = "leadrelay") -> AsyncEngine:
     """An engine whose connections show as ``name`` in ``pg_stat_activity``.
 
-    Pooled connections are not pinged at checkout: with asyncpg SQLAlchemy's ping is three
-    round trips (``BEGIN``, ``;``, ``ROLLBACK``) before every transaction. A connection that died in the pool (the server restarted, or
-    ended it) fails its next statement instead and is discarded (when SQLAlchemy meets the
-    error itself, with every connection of the pool made before it), and the work is retried:
-    a consumer's batch is transient on such an error and runs again (``consumer.is_transient``;
-    ``tests/integration/test_consumer.py`` ends the connections of a running consumer), and
-    the relays and other background loops run their next round."""
+    Pooled connections are not pinged at checkout: with asyncpg SQLAlchemy's ping is three round
+    trips (``BEGIN``, ``;``, ``ROLLBACK``) before every transaction. A connection that died in the
+    pool (the server restarted, or ended it) fails its next statement instead and is discarded (when
+    SQLAlchemy meets the error itself, with every connection of the pool made before it), and the
+    work is retried: a consumer's batch is transient on such an error and runs again
+    (``consumer.is_transient``; ``tests/integration/test_consumer.py`` ends the connections of a
+    running consumer), and the relays and other background loops run their next round."""
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,
@@ -97,9 +97,9 @@ async def copy_rows(
     conn: AsyncConnection, table: sa.Table, columns: Sequence[str], records: Iterable[Sequence[Any]]
 ) -> None:
     """Append rows with PostgreSQL's ``COPY … FROM STDIN`` (binary), inside the connection's
-    transaction. For the largest plain inserts (outbox, router's assignments, scoring's
-    timeline): an executemany through SQLAlchemy spends more on per-row parameter processing
-    than PostgreSQL spends inserting. JSON(B) values are passed already serialised (``jsonio``), as the engine's
+    transaction. For the largest plain inserts (outbox, router's assignments, scoring's timeline):
+    an executemany through SQLAlchemy spends more on per-row parameter processing than PostgreSQL
+    spends inserting. JSON(B) values are passed already serialised (``jsonio``), as the engine's
     codec expects; a conflict is an error, as for an ``INSERT``."""
     await (await driver(conn)).copy_records_to_table(
         table.name, schema_name=table.schema, columns=list(columns), records=records

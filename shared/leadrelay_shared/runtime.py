@@ -104,12 +104,11 @@ def settle_heap() -> None:
     configuration: hundreds of thousands of objects that live as long as the process) out of the
     cyclic garbage collector's sight, and collect young objects less often.
 
-    Without it, every full collection walks the whole configuration again. Called once the service has started,
-    and again after a configuration is reloaded: what was frozen is thawed and collected first, so
-    a replaced configuration is freed and no garbage is frozen. In between, reference counting
-    and the collector free new objects as usual; only cycles among frozen objects wait for the
-    next settle.
-    """
+    Without it, every full collection walks the whole configuration again. Called once the service
+    has started, and again after a configuration is reloaded: what was frozen is thawed and
+    collected first, so a replaced configuration is freed and no garbage is frozen. In between,
+    reference counting and the collector free new objects as usual; only cycles among frozen objects
+    wait for the next settle."""
     gc.unfreeze()
     gc.collect()
     gc.freeze()
