@@ -20,8 +20,8 @@ from leadrelay_shared.contracts import RerouteRequested
 from leadrelay_shared.web import Admin, EngineDep, WakeDep, problem
 
 from . import admin, handlers, views
-from .adapters import configs
-from .adapters.configs import ConfigStore
+from .adapters import config_store
+from .adapters.config_store import ConfigStore
 from .adapters.repository import RouterUnitOfWork
 from .config import RoutingConfig, RoutingSpec, canonical, compile_config, from_document
 from .errors import ConfigError, NotFound
@@ -108,7 +108,7 @@ async def get_config(store: StoreDep) -> dict[str, Any]:
 
 @router.get("/routing/config/versions", response_model=ConfigVersions)
 async def config_versions(engine: EngineDep) -> dict[str, Any]:
-    return {"items": await configs.versions(engine)}
+    return {"items": await config_store.versions(engine)}
 
 
 async def _document(request: Request) -> dict[str, Any]:
@@ -151,7 +151,7 @@ async def _activate(
 ) -> dict[str, Any]:
     before = store.current
     candidate: RoutingConfig = compile_config(from_document(doc, source))
-    await configs.activate(engine, candidate, source, utcnow())
+    await config_store.activate(engine, candidate, source, utcnow())
     await store.refresh(engine)
     return {
         "version": candidate.version,

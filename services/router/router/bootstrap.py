@@ -18,7 +18,7 @@ from leadrelay_shared.web import Admin
 
 from . import api, handlers
 from .adapters import alerts, orm
-from .adapters.configs import ConfigStore
+from .adapters.config_store import ConfigStore
 from .adapters.repository import RouterUnitOfWork
 from .errors import ConfigError, NotFound
 from .settings import RouterSettings

@@ -14,7 +14,7 @@ from leadrelay_shared.clock import utcnow
 from leadrelay_shared.web import Admin, EngineDep, WakeDep, problem
 
 from . import handlers, views
-from .adapters.models import ModelStore
+from .adapters.config_store import ModelStore
 from .adapters.repository import ScoringUnitOfWork
 from .errors import LeadNotFound
 from .schemas import Erased, EraseIn, Lead, ModelSummary, Timeline

@@ -15,7 +15,7 @@ from leadrelay_shared.service import Job, Service, Subscription
 
 from . import api, handlers
 from .adapters import orm
-from .adapters.models import ModelStore
+from .adapters.config_store import ModelStore
 from .adapters.repository import ScoringUnitOfWork
 from .errors import LeadNotFound
 from .settings import ScoringSettings, timeline_group

@@ -15,8 +15,8 @@ from leadrelay_shared.migrate import upgrade
 
 from . import handlers
 from .adapters.repository import ScoringUnitOfWork
-from .config import ModelError, parse
-from .errors import LeadNotFound
+from .config import parse
+from .errors import LeadNotFound, ModelError
 from .settings import ScoringSettings
 from .views import model_summary
 

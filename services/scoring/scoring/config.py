@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from leadrelay_shared import yamlconf
 from leadrelay_shared.contracts import EngagementType, LeadSnapshot, RejectReason
 
+from .errors import ModelError
+
 Grade = Literal["A", "B", "C", "D", "F"]
 GRADES: tuple[Grade, ...] = ("A", "B", "C", "D", "F")
 FORM_FILL = "form_fill"
@@ -48,10 +50,6 @@ FitField = Literal[
     "industry",
 ]
 OPERATORS = ("equals", "in_", "any_word", "contains", "gte", "lte", "between", "present")
-
-
-class ModelError(yamlconf.ConfigFileError):
-    """A model file that cannot be used; ``problems`` name the line and the field of each."""
 
 
 class Spec(BaseModel):

@@ -18,7 +18,7 @@ from leadrelay_shared.web import Admin
 
 from . import api, handlers, views
 from .adapters import orm
-from .adapters.policies import PolicyStore
+from .adapters.config_store import PolicyStore
 from .adapters.repository import SlaUnitOfWork
 from .metrics import BREACHED_OPEN, OPEN_CLOCKS
 from .settings import SlaSettings

@@ -14,7 +14,8 @@ from leadrelay_shared.contracts import Stage
 
 from . import domain
 from .calendar import local_text
-from .config import PolicyError, SlaConfig, load
+from .config import SlaConfig, load
+from .errors import PolicyError
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -26,15 +26,12 @@ from leadrelay_shared.contracts import Stage
 from leadrelay_shared.delivery import Endpoint
 
 from .calendar import DAY_NAMES, Calendar, Exception_
+from .errors import PolicyError
 
 Level = Literal["warning", "breach", "escalation", "reroute", "resolved"]
 LEVELS: tuple[Level, ...] = ("warning", "breach", "escalation", "reroute", "resolved")
 DEFAULT_PATH = Path(__file__).with_name("default_sla.yaml")  # shipped with the package
 _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
-
-
-class PolicyError(yamlconf.ConfigFileError):
-    """An SLA policy file that cannot be used."""
 
 
 def parse_duration(value: str | int | float) -> timedelta:

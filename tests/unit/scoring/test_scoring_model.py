@@ -12,7 +12,8 @@ from leadrelay_shared.contracts import LeadSnapshot
 from scoring import cli
 from scoring import config as scoring_config
 from scoring import domain as scoring_domain
-from scoring.config import ModelError, default_text, facts, parse
+from scoring.config import default_text, facts, parse
+from scoring.errors import ModelError
 
 GOOD_HEAD = "version: t1\ngrades: {A: 70, B: 50, C: 30, D: 15}\n"
 

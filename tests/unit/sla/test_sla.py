@@ -19,7 +19,8 @@ from leadrelay_shared.delivery import body_for
 from sla_monitor import domain, handlers
 from sla_monitor.adapters.repository import clock_of, row_of
 from sla_monitor.calendar import Calendar, Exception_, add_working, working_between
-from sla_monitor.config import PolicyError, parse, parse_duration
+from sla_monitor.config import parse, parse_duration
+from sla_monitor.errors import PolicyError
 from tests.factories import T0, activity, assigned, feedback, form
 from tests.unit.sla.fakes import FakeSlaUow
 
