@@ -3,9 +3,10 @@ periodic jobs, the config files it watches, whether it relays an outbox and deli
 its API routers); ``Service.app`` builds the rest: the lifespan that starts and stops it all,
 health and readiness, metrics, retention, problem documents and operator tokens.
 
-Declared handlers run only once the lifespan has started, so they may use ``relay`` and
-``deliverer``; the service wakes both after every batch and every job tick that did work, so
-what a transaction queued goes out without waiting for a poll.
+Declared handlers run only once the lifespan has started, so they may use ``deliverer``. After
+a batch the service wakes the outbox relay (and, for a subscription that says so, the
+deliverer) unless the handler answered ``False``, nothing to send; after a job tick that did
+work it wakes both. What a transaction queued then goes out without waiting for a poll.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import retention
 from .clock import every, utcnow
-from .consumer import BatchHandler, EventConsumer
+from .consumer import EventConsumer
 from .contracts import Event
 from .delivery import DEFAULT_SCHEDULE_S, DeadHook, Deliverer, Endpoint, http_client
 from .outbox import OutboxRelay
@@ -56,8 +57,9 @@ class Subscription:
     name: str
     topics: Sequence[str]
     group_id: str
-    handle: BatchHandler
+    handle: Callable[[Sequence[Event]], Awaitable[bool | None]]
     event_types: Collection[str] | None = None
+    wakes_deliverer: bool = False
     lanes: int = 1
     collect: bool = True
     fetch_wait_ms: int | None = None
@@ -143,11 +145,11 @@ class Service:
         assert self._deliverer is not None, "the service has no webhooks, or has not started"
         return self._deliverer
 
-    def wake(self) -> None:
+    def wake(self, *, deliverer: bool = True) -> None:
         """Send what a commit queued now, not at the next poll."""
         if self._relay is not None:
             self._relay.wake()
-        if self._deliverer is not None:
+        if deliverer and self._deliverer is not None:
             self._deliverer.wake()
 
     def app(
@@ -255,8 +257,8 @@ class Service:
 
     def _make_consumer(self, sub: Subscription) -> EventConsumer:
         async def handle(events: Sequence[Event]) -> None:
-            await sub.handle(events)
-            self.wake()
+            if await sub.handle(events) is not False:
+                self.wake(deliverer=sub.wakes_deliverer)
 
         s = self.settings
         return EventConsumer(

@@ -39,8 +39,9 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
             events, uow=ScoringUnitOfWork(engine), model=models.current, now=utcnow
         )
 
-    async def record_handoffs(events: Sequence[Event]) -> None:
+    async def record_handoffs(events: Sequence[Event]) -> bool:
         await handlers.record_handoffs(events, uow=ScoringUnitOfWork(engine))
+        return False  # timeline entries only: nothing to send
 
     async def timers() -> int:
         return await handlers.run_timers(

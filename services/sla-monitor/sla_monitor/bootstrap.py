@@ -49,8 +49,8 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
         ),
     )
 
-    async def watch_handoffs(events: Sequence[Event]) -> None:
-        await handlers.handle_batch(
+    async def watch_handoffs(events: Sequence[Event]) -> bool:
+        return await handlers.handle_batch(
             events, uow=SlaUnitOfWork(engine), config=lambda: policies.current, now=utcnow
         )
 
@@ -77,6 +77,7 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
             watch_handoffs,
             event_types=[t.event_type for t in handlers.HANDLED],
             fetch_wait_ms=settings.consumer_fetch_wait_ms or None,
+            wakes_deliverer=True,
         )
     )
     # deadlines live in PostgreSQL; every tick claims what is due, a full batch runs again at once
