@@ -10,7 +10,6 @@ from prometheus_client import Counter
 
 from leadrelay_shared.web import problem
 
-from .adapters.inbound import PayloadInvalid, SignatureInvalid
 from .auth import AuthError, KeyStoreUnavailable
 from .ratelimit import RateLimited
 
@@ -34,6 +33,20 @@ class InvalidInput(IntakeError):
 
 class NotAccepted(IntakeError):
     """Kafka did not acknowledge in time: the request was not accepted and may be retried."""
+
+
+class SignatureInvalid(IntakeError):
+    """A marketing tool's webhook signature does not match its body (or is missing, or old)."""
+
+
+class PayloadInvalid(IntakeError):
+    """A marketing tool's payload does not have the documented shape; the message names the
+    path."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
 
 
 async def on_invalid_input(_: Request, exc: Exception) -> JSONResponse:

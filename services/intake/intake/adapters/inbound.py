@@ -6,7 +6,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import PayloadInvalid, SignatureInvalid
 from ..schemas import EngagementIn, FormFill
+
+__all__ = ["PayloadInvalid", "SignatureInvalid", "Translation", "company_size", "text"]
 
 
 @dataclass(frozen=True)
@@ -16,19 +19,6 @@ class Translation:
     forms: list[tuple[FormFill, str]] = field(default_factory=list)  # (form, source event id)
     engagements: list[EngagementIn] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
-
-
-class SignatureInvalid(Exception):
-    """The webhook's signature does not match its body (or is missing, or too old)."""
-
-
-class PayloadInvalid(Exception):
-    """The payload does not have the documented shape; the message names the path."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
-        self.message = message
 
 
 def company_size(raw: Any) -> int | None:
