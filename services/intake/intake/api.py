@@ -242,18 +242,7 @@ FORM_FIELDS = {
     "properties": {
         name: {"type": "string"}
         for name in (
-            "email",
-            "first_name",
-            "last_name",
-            "company",
-            "title",
-            "phone",
-            "country",
-            "region",
-            "postal_code",
-            "company_size",
-            "industry",
-            "page_url",
+            *sorted(domain.FORM_SCALARS),
             "utm_source",
             "utm_campaign",
             "consent_marketing",
