@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import retention
 from .clock import every, utcnow
-from .consumer import EventConsumer
+from .consumer import BatchHandler, EventConsumer
 from .contracts import Event
 from .delivery import DEFAULT_SCHEDULE_S, DeadHook, Deliverer, Endpoint, http_client
 from .outbox import OutboxRelay
@@ -255,17 +255,22 @@ class Service:
             on_dead=hooks.on_dead,
         )
 
-    def _make_consumer(self, sub: Subscription) -> EventConsumer:
+    def batch_handler(self, sub: Subscription) -> BatchHandler:
+        """The subscription's handler, waking what it gave work to once it has committed."""
+
         async def handle(events: Sequence[Event]) -> None:
             if await sub.handle(events) is not False:
                 self.wake(deliverer=sub.wakes_deliverer)
 
+        return handle
+
+    def _make_consumer(self, sub: Subscription) -> EventConsumer:
         s = self.settings
         return EventConsumer(
             bootstrap=s.kafka_bootstrap_servers,
             group_id=sub.group_id,
             topics=sub.topics,
-            batch_handler=handle,
+            batch_handler=self.batch_handler(sub),
             producer=self.runtime.producer,
             max_records=s.consumer_max_records,
             offset_reset=s.consumer_offset_reset,
