@@ -39,6 +39,7 @@ from leadrelay_shared.db import make_engine
 from leadrelay_shared.kafka import ensure_topics, make_producer
 from leadrelay_shared.migrate import upgrade
 from leadrelay_shared.outbox import OutboxRelay
+from leadrelay_shared.runtime import settle_heap
 from scoring import domain, handlers
 from scoring.adapters import orm
 from scoring.adapters.repository import ScoringUnitOfWork
@@ -148,6 +149,7 @@ def bench_pure(seconds: float) -> float:
         else sample_engagement(rnd, profiles[i % 200].lead_id, now)
         for i in range(5000)
     ]
+    settle_heap()  # the collector as the service runs it (bootstrap settles once started)
     done, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         for i, event in enumerate(events):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from math import exp
 from typing import NamedTuple
@@ -31,9 +30,9 @@ class Hit(NamedTuple):
     points: int
 
 
-@dataclass(frozen=True, slots=True)
-class EngagementLine:
-    """One engagement rule's share of the score; the sentence is built only when asked for."""
+class EngagementLine(NamedTuple):
+    """One engagement rule's share of the score; the sentence is built only when asked for.
+    Tuples, as hits are: a scored event makes one per engaged rule."""
 
     rule_id: str
     points: int
@@ -49,20 +48,18 @@ class EngagementLine:
         return f"{self.hits} × {self.label}: {self.value:.1f} after decay{cap}"
 
 
-@dataclass(frozen=True, slots=True)
-class RuleSum:
+class RuleSum(NamedTuple):
     """One rule's share of ``HitSums``: the sum, how many hits it adds up, the last one's event."""
 
     total: float
-    count: int
+    hits: int
     last: str
 
     def plus(self, value: float, event_id: str) -> RuleSum:
-        return RuleSum(self.total + value, self.count + 1, event_id)
+        return RuleSum(self.total + value, self.hits + 1, event_id)
 
 
-@dataclass(frozen=True, slots=True)
-class HitSums:
+class HitSums(NamedTuple):
     """The hits' per-rule sums, anchored at the first hit's time: for each rule, the sum in
     canonical order of ``points × e^(λ(ts − anchor))``. A rule's decayed value at ``now`` is
     its sum × ``e^(−λ(now − anchor))``.
@@ -125,16 +122,43 @@ def hit_sums(
     return HitSums(rate, hits[0], hits[-1], len(hits), by_rule)
 
 
-def engagement(
-    hits: tuple[Hit, ...], model: ScoringModel, now: datetime, sums: HitSums | None = None
-) -> tuple[int, tuple[EngagementLine, ...]]:
+class Engagement(NamedTuple):
+    """An engagement score at one moment, with what explains it: each rule's sum and the decay
+    factor since the sums' anchor. The explanation's lines are built when asked for: deciding
+    needs only the score."""
+
+    score: int
+    totals: Mapping[str, RuleSum]
+    factor: float
+    model: ScoringModel
+
+    def lines(self) -> tuple[EngagementLine, ...]:
+        """Each engaged rule's share, capped and rounded, in the model's order."""
+        out = []
+        for rule_id, cap, ceiling, label in self.model.engagement_lines:
+            found = self.totals.get(rule_id)
+            if found is not None:
+                total = _capped(found.total * self.factor, ceiling)
+                if points := round(total):
+                    out.append(
+                        EngagementLine(rule_id, points, found.hits, total, cap, label, found.last)
+                    )
+        return tuple(out)
+
+
+def _capped(value: float, ceiling: float) -> float:
+    return ceiling if value > ceiling else -ceiling if value < -ceiling else value
+
+
+def score_engagement(
+    hits: tuple[Hit, ...], model: ScoringModel, now_ts: float, sums: HitSums | None = None
+) -> Engagement:
     """What they did, at ``now``: each hit halves in value every half-life; each rule's sum is
     capped; the total is at least 0.
 
     With every hit in the past, a rule's value is its anchored sum times one decay factor. A
     hit in the future (a late clock) is worth its points, undecayed, so then each hit is
-    decayed on its own."""
-    now_ts = now.timestamp()
+    decayed on its own. ``now_ts`` is the moment in epoch seconds."""
     totals: dict[str, RuleSum] | None = None
     factor = 1.0
     if hits and hits[-1].ts <= now_ts:
@@ -147,26 +171,29 @@ def engagement(
         totals = {}
         for ts, event_id, rule_id, points in hits:  # canonical order: reproducible sums
             age = now_ts - ts
-            _add(
-                totals,
-                rule_id,
-                points * exp(-model.decay_rate * age) if age > 0 else points,
-                event_id,
-            )
+            value = points * exp(-model.decay_rate * age) if age > 0 else float(points)
+            _add(totals, rule_id, value, event_id)
     if not totals:
-        return 0, ()
-    lines: list[EngagementLine] = []
-    for rule_id, cap, ceiling, label in model.engagement_lines:
+        return Engagement(0, {}, factor, model)
+    score = 0
+    for rule_id, _, ceiling, _ in model.engagement_lines:
         found = totals.get(rule_id)
-        if found is None:
-            continue
-        total = min(max(found.total * factor, -ceiling), ceiling)
-        points = round(total)
-        if points:
-            lines.append(
-                EngagementLine(rule_id, points, found.count, total, cap, label, found.last)
-            )
-    return max(sum(x.points for x in lines), 0), tuple(lines)
+        if found is not None:  # the cap written out: this loop is the decision's hottest
+            total = found.total * factor
+            if total > ceiling:
+                total = ceiling
+            elif total < -ceiling:
+                total = -ceiling
+            score += round(total)
+    return Engagement(max(score, 0), totals, factor, model)
+
+
+def engagement(
+    hits: tuple[Hit, ...], model: ScoringModel, now: datetime, sums: HitSums | None = None
+) -> tuple[int, tuple[EngagementLine, ...]]:
+    """The engagement score at ``now`` and its explanation (``score_engagement``)."""
+    scored = score_engagement(hits, model, now.timestamp(), sums)
+    return scored.score, scored.lines()
 
 
 def doing(event: FormSubmitted | EngagementRecorded) -> Doing:
@@ -180,22 +207,25 @@ def hits_for(what: Doing, model: ScoringModel, event_id: str, ts: float) -> tupl
     """The hits one event leaves: sorted, as they share a time and event and the model's
     tests come sorted by rule id."""
     kind, url, campaign, props = what
-    return tuple(
-        Hit(ts, event_id, rule_id, points)
-        for rule_id, points, url_contains, rule_campaign, properties in model.engagement_tests.get(
-            kind, ()
-        )
-        if not (url_contains and url_contains not in url)
-        and not (rule_campaign and rule_campaign != campaign)
-        and not (properties and any(props.get(k) != v for k, v in properties))
-    )
+    found = []
+    for rule_id, points, url_contains, rule_campaign, properties in model.engagement_tests.get(
+        kind, ()
+    ):
+        if url_contains and url_contains not in url:
+            continue
+        if rule_campaign and rule_campaign != campaign:
+            continue
+        if properties and any(props.get(k) != v for k, v in properties):
+            continue
+        found.append(Hit(ts, event_id, rule_id, points))
+    return tuple(found)
 
 
 def add_hits(
     hits: tuple[Hit, ...],
     new: tuple[Hit, ...],
     since: datetime | None,
-    now: datetime,
+    now_ts: float,
     model: ScoringModel,
 ) -> tuple[Hit, ...]:
     """The sorted hits with ``new`` added, less those that can no longer count: before
@@ -210,7 +240,7 @@ def add_hits(
         for hit in new:
             insort(as_list, hit)
         merged = tuple(as_list)
-    horizon = now.timestamp() - model.half_life_s * PRUNE_AFTER_HALF_LIVES
+    horizon = now_ts - model.half_life_s * PRUNE_AFTER_HALF_LIVES
     if since is not None:
         horizon = max(horizon, since.timestamp())
     start = max(bisect_left(merged, (horizon, "")), len(merged) - model.max_hits)

@@ -14,7 +14,10 @@ RANK: dict[str, int] = {g: i for i, g in enumerate(GRADES)}
 
 def grade(model: ScoringModel, fit_score: int) -> str:
     """The fit grade of a score: the first grade whose minimum it reaches, else F."""
-    return next((name for name, floor in model.grades if fit_score >= floor), "F")
+    for name, floor in model.grades:
+        if fit_score >= floor:
+            return name
+    return "F"
 
 
 def grade_at_least(grade: str, minimum: str) -> bool:
@@ -44,8 +47,6 @@ def fit(
     snapshot: LeadSnapshot, model: ScoringModel, event_id: uuid.UUID | None
 ) -> tuple[int, tuple[Part, ...]]:
     """Who they are: every fit rule that holds adds its points; the total is at least 0."""
-    parts = tuple(
-        Part(rule_id, points, message, event_id)
-        for rule_id, points, message in (model.fit_lines[i] for i in fit_held(model, snapshot))
-    )
+    lines = model.fit_lines
+    parts = tuple([Part(*lines[i], event_id) for i in fit_held(model, snapshot)])
     return max(sum(p.points for p in parts), 0), parts

@@ -5,19 +5,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from leadrelay_shared.contracts import LeadSnapshot, Reason, Stage
 
 if TYPE_CHECKING:
-    from .engagement import EngagementLine, Hit, HitSums
+    from .engagement import Engagement, EngagementLine, Hit, HitSums
     from .stages import Transition
 
 ERASED_KEEPS = ("company", "country", "region", "company_size", "industry", "is_free_email")
 
 
-@dataclass(frozen=True, slots=True)
-class Part:
+class Part(NamedTuple):
     """One line of a fit score's explanation, with the event that caused it."""
 
     rule_id: str
@@ -49,18 +48,22 @@ class LeadProfile:
     """Derived from ``hits`` (never stored): per-rule sums that make the next score O(rules)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """What an event did to a lead: the new profile (None: nothing to keep), the explanation of
     its scores, the stage changes made, and any change that was asked for but refused."""
 
     profile: LeadProfile | None
     fit_parts: tuple[Part, ...] = ()
-    engagement_parts: tuple[EngagementLine, ...] = ()
+    engagement: Engagement | None = None
     transitions: tuple[Transition, ...] = ()
     refused: tuple[Reason, ...] = ()
     score_changed: bool = False
     ignored: Reason | None = None
+
+    @property
+    def engagement_parts(self) -> tuple[EngagementLine, ...]:
+        """The explanation of the engagement score, built when asked for."""
+        return self.engagement.lines() if self.engagement is not None else ()
 
 
 def merge_snapshot(
