@@ -118,13 +118,17 @@ def _matches(given: bytes, *tokens: str | None) -> bool:
     )
 
 
-def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+async def require_admin(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> None:
     """A dependency for changes: ``Authorization: Bearer <app.state.admin_token>``."""
     if not _matches(_bearer(authorization), request.app.state.admin_token):
         raise Unauthorized("authorization: a valid admin bearer token is required for changes")
 
 
-def require_reader(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+async def require_reader(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> None:
     """A dependency for reads (lead data, scores, assignments, clocks, deliveries, configuration):
     ``Authorization: Bearer`` with the service's read token or its admin token. A read token
     never allows a change."""
@@ -141,12 +145,12 @@ def operator_api(app: FastAPI, admin_token: SecretStr, read_token: SecretStr | N
     return Depends(require_reader)
 
 
-def get_engine(request: Request) -> AsyncEngine:
+async def get_engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.app.state.engine
     return engine
 
 
-def get_wake(request: Request) -> Callable[[], None]:
+async def get_wake(request: Request) -> Callable[[], None]:
     """Wakes the service's outbox relay and deliverer after a request committed work."""
     wake: Callable[[], None] = request.app.state.wake
     return wake

@@ -4,7 +4,7 @@ mapped to problem documents in ``errors``."""
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 from asgi_correlation_id import correlation_id
 from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.responses import RedirectResponse
-from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.base import SecurityBase
 from pydantic import ValidationError
 
 from leadrelay_shared.clock import utcnow
@@ -118,80 +119,68 @@ def client_ip(request: Request, settings: IntakeSettings) -> str | None:
     return request.client.host if request.client else None
 
 
-def get_gate(request: Request) -> Gate:
+class KeyAuth(SecurityBase):
+    """Authorises a request for one scope, as a single FastAPI security dependency: a key in
+    ``Authorization: Bearer``, in ``X-API-Key``, or (forms only) in ``?key=``. A JSON endpoint
+    also refuses another media type here, before FastAPI validates the body. ``signed_by``
+    verifies a marketing tool's signature first and says whether the request was signed (then no
+    key is needed)."""
+
+    def __init__(
+        self,
+        scope: Scope,
+        *,
+        json_body: bool = True,
+        signed_by: Callable[[Gate, Request, bytes], bool] | None = None,
+    ) -> None:
+        self.model = HTTPBearerModel(
+            description="An API key: `Authorization: Bearer lr_sk_...`, or the same key in "
+            "`X-API-Key`; HTML forms may send a publishable key as `?key=lr_pk_...`"
+        )
+        self.scheme_name = "apiKey"
+        self.scope = scope
+        self.json_body = json_body
+        self.signed_by = signed_by
+
+    async def __call__(self, request: Request) -> Caller:
+        gate = gate_of(request)
+        if self.json_body:
+            require_json(request)
+        signed = False
+        if self.signed_by is not None:
+            signed = self.signed_by(gate, request, await request.body())
+        presented, via_query = _presented_key(request)
+        return await gate.authorise(request, self.scope, presented, via_query, signed=signed)
+
+
+def require(
+    scope: Scope,
+    *,
+    json_body: bool = True,
+    signed_by: Callable[[Gate, Request, bytes], bool] | None = None,
+) -> KeyAuth:
+    return KeyAuth(scope, json_body=json_body, signed_by=signed_by)
+
+
+def _presented_key(request: Request) -> tuple[str | None, bool]:
+    auth = request.headers.get("authorization")
+    if auth and auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None, False
+    if key := request.headers.get("x-api-key"):
+        return key.strip(), False
+    if key := request.query_params.get("key"):
+        return key.strip(), True
+    return None, False
+
+
+def gate_of(request: Request) -> Gate:
     gate: Gate = request.app.state.gate
     return gate
 
 
-def get_publisher(request: Request) -> Publisher:
+def publisher_of(request: Request) -> Publisher:
     publisher: Publisher = request.app.state.publisher
     return publisher
-
-
-GateDep = Annotated[Gate, Depends(get_gate)]
-PublisherDep = Annotated[Publisher, Depends(get_publisher)]
-Bearer = Annotated[
-    HTTPAuthorizationCredentials | None,
-    Depends(
-        HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer lr_sk_...`")
-    ),
-]
-KeyHeader = Annotated[
-    str | None,
-    Depends(
-        APIKeyHeader(name="X-API-Key", auto_error=False, description="The same key in `X-API-Key`")
-    ),
-]
-KeyQuery = Annotated[
-    str | None,
-    Depends(
-        APIKeyQuery(
-            name="key", auto_error=False, description="A publishable key, for HTML form posts only"
-        )
-    ),
-]
-
-
-def require(
-    scope: Scope, *, signed_by: Callable[[Request, bytes], bool] | None = None
-) -> Callable[..., Awaitable[Caller]]:
-    """The dependency that authorises a request for ``scope``: a key in the Authorization
-    header, in X-API-Key, or (forms only) in ``?key=``. ``signed_by`` verifies a marketing
-    tool's signature first and says whether the request was signed (then no key is needed)."""
-
-    async def authorise(
-        request: Request, gate: GateDep, bearer: Bearer, header: KeyHeader, query: KeyQuery
-    ) -> Caller:
-        signed = signed_by(request, await request.body()) if signed_by else False
-        presented = (bearer.credentials.strip() if bearer else None) or (
-            header.strip() if header else None
-        )
-        via_query = presented is None and bool(query)
-        if via_query and query:
-            presented = query.strip()
-        return await gate.authorise(request, scope, presented, via_query, signed=signed)
-
-    return authorise
-
-
-def idempotency_key(
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            json_schema_extra={"maxLength": IDEMPOTENCY_KEY_MAX},
-            description="Retry with the same key and the event keeps its id: counted once "
-            "downstream",
-        ),
-    ] = None,
-) -> str | None:
-    if idempotency_key is not None and len(idempotency_key) > IDEMPOTENCY_KEY_MAX:
-        raise InvalidInput(
-            "Idempotency-Key",
-            "string_too_long",
-            f"at most {IDEMPOTENCY_KEY_MAX} characters, got {len(idempotency_key)}",
-        )
-    return idempotency_key
 
 
 def require_json(request: Request) -> None:
@@ -212,21 +201,35 @@ def media_type(request: Request) -> str:
 
 
 def context(request: Request, caller: Caller, key: str | None) -> RequestContext:
-    gate = get_gate(request)
+    """What a use case needs of the request: its time, who sent it, its idempotency key and
+    its audit record."""
+    if key is not None and len(key) > IDEMPOTENCY_KEY_MAX:
+        raise InvalidInput(
+            "Idempotency-Key",
+            "string_too_long",
+            f"at most {IDEMPOTENCY_KEY_MAX} characters, got {len(key)}",
+        )
+    settings = gate_of(request).settings
     audit = domain.audit(
         key_id=caller.key_id,
-        client_ip=client_ip(request, gate.settings),
+        client_ip=client_ip(request, settings),
         user_agent=request.headers.get("user-agent"),
         request_id=correlation_id.get(),
-        ip_hash_key=gate.settings.ip_hash_key.get_secret_value().encode(),
+        ip_hash_key=settings.ip_hash_key.get_secret_value().encode(),
     )
     return RequestContext(
         now=utcnow(), caller_scope=caller.key_id or caller.source, idempotency_key=key, audit=audit
     )
 
 
-IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
-JsonOnly = Depends(require_json)
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        json_schema_extra={"maxLength": IDEMPOTENCY_KEY_MAX},
+        description="Retry with the same key and the event keeps its id: counted once downstream",
+    ),
+]
 LeadId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
@@ -290,9 +293,8 @@ async def form_input(request: Request) -> tuple[FormFill, str | None]:
 )
 async def post_form(
     request: Request,
-    caller: Annotated[Caller, Depends(require(Scope.FORMS))],
-    key: IdempotencyKey,
-    publisher: PublisherDep,
+    caller: Annotated[Caller, Depends(require(Scope.FORMS, json_body=False))],
+    key: IdempotencyKey = None,
 ) -> Any:
     """Accept a form fill, as JSON or straight from an HTML form (urlencoded or multipart).
 
@@ -301,8 +303,10 @@ async def post_form(
     """
     form, redirect = await form_input(request)
     if redirect is not None:
-        _check_redirect(redirect, get_gate(request).settings, caller)
-    event = await handlers.submit_form(form, publisher=publisher, ctx=context(request, caller, key))
+        _check_redirect(redirect, gate_of(request).settings, caller)
+    event = await handlers.submit_form(
+        form, publisher=publisher_of(request), ctx=context(request, caller, key)
+    )
     if redirect is not None:
         return RedirectResponse(redirect, status_code=303)
     return accepted(event)
@@ -321,27 +325,25 @@ def _check_redirect(url: str, settings: IntakeSettings, caller: Caller) -> None:
         )
 
 
-@router.post("/events", status_code=202, dependencies=[JsonOnly])
+@router.post("/events", status_code=202)
 async def post_event(
     request: Request,
     event_in: EngagementIn,
     caller: Annotated[Caller, Depends(require(Scope.EVENTS))],
-    key: IdempotencyKey,
-    publisher: PublisherDep,
+    key: IdempotencyKey = None,
 ) -> Accepted:
     """Accept one marketing event (page view, email open/click, download, webinar, ...).
 
     A repeat with the same `source_event_id` (or Idempotency-Key) keeps the same event id.
     """
     event = await handlers.record_engagement(
-        event_in, publisher=publisher, ctx=context(request, caller, key)
+        event_in, publisher=publisher_of(request), ctx=context(request, caller, key)
     )
     return accepted(event)
 
 
 @router.post(
     "/events:batch",
-    dependencies=[JsonOnly],
     responses={
         200: {
             "description": "Every item's outcome: accepted, rejected (with errors) or "
@@ -353,17 +355,16 @@ async def post_events_batch(
     request: Request,
     batch: BatchIn,
     caller: Annotated[Caller, Depends(require(Scope.EVENTS))],
-    key: IdempotencyKey,
-    publisher: PublisherDep,
+    key: IdempotencyKey = None,
 ) -> BatchResult:
     """Accept many marketing events; a bad item never holds back its neighbours."""
-    limit = get_gate(request).settings.batch_max_items
+    limit = gate_of(request).settings.batch_max_items
     if len(batch.items) > limit:
         raise InvalidInput(
             "items", "max_items", f"at most {limit} items per batch, got {len(batch.items)}"
         )
     result = await handlers.record_batch(
-        _items(batch.items), publisher=publisher, ctx=context(request, caller, key)
+        _items(batch.items), publisher=publisher_of(request), ctx=context(request, caller, key)
     )
     if result["unavailable"] and not result["accepted"]:
         raise NotAccepted("no item of the batch was acknowledged")
@@ -381,41 +382,39 @@ def _items(raw_items: list[Any]) -> list[EngagementIn | list[ItemError]]:
     return items
 
 
-@router.post("/activities", status_code=202, dependencies=[JsonOnly])
+@router.post("/activities", status_code=202)
 async def post_activity(
     request: Request,
     activity: ActivityIn,
     caller: Annotated[Caller, Depends(require(Scope.ACTIVITIES))],
-    key: IdempotencyKey,
-    publisher: PublisherDep,
+    key: IdempotencyKey = None,
 ) -> Accepted:
     """Accept a call, email or meeting logged by a sales system against a lead."""
     event = await handlers.log_activity(
-        activity, publisher=publisher, ctx=context(request, caller, key)
+        activity, publisher=publisher_of(request), ctx=context(request, caller, key)
     )
     return accepted(event)
 
 
-@router.post("/leads/{lead_id}/feedback", status_code=202, dependencies=[JsonOnly])
+@router.post("/leads/{lead_id}/feedback", status_code=202)
 async def post_feedback(
     request: Request,
     lead_id: LeadId,
     feedback: FeedbackIn,
     caller: Annotated[Caller, Depends(require(Scope.FEEDBACK))],
-    key: IdempotencyKey,
-    publisher: PublisherDep,
+    key: IdempotencyKey = None,
 ) -> Accepted:
     """Sales feedback on a lead: accepted, rejected or disqualified (with a reason code),
     converted to an opportunity, won or lost."""
     event = await handlers.give_feedback(
-        lead_id, feedback, publisher=publisher, ctx=context(request, caller, key)
+        lead_id, feedback, publisher=publisher_of(request), ctx=context(request, caller, key)
     )
     return accepted(event)
 
 
-def hubspot_signed(request: Request, body: bytes) -> bool:
+def hubspot_signed(gate: Gate, request: Request, body: bytes) -> bool:
     """With `INTAKE_HUBSPOT_CLIENT_SECRET` set, the v3 signature is required."""
-    settings = get_gate(request).settings
+    settings = gate.settings
     secret = settings.hubspot_client_secret
     if secret is None:
         return False
@@ -432,9 +431,9 @@ def hubspot_signed(request: Request, body: bytes) -> bool:
     return True
 
 
-def mautic_signed(request: Request, body: bytes) -> bool:
+def mautic_signed(gate: Gate, request: Request, body: bytes) -> bool:
     """With `INTAKE_MAUTIC_WEBHOOK_SECRET` set, `Webhook-Signature` is required."""
-    secret = get_gate(request).settings.mautic_webhook_secret
+    secret = gate.settings.mautic_webhook_secret
     if secret is None:
         return False
     mautic.verify(secret.get_secret_value(), body, request.headers.get("webhook-signature"))
@@ -453,8 +452,9 @@ ADAPTER_BODY = {
 @router.post("/adapters/hubspot", status_code=202, tags=["adapters"], openapi_extra=ADAPTER_BODY)
 async def post_hubspot(
     request: Request,
-    publisher: PublisherDep,
-    caller: Annotated[Caller, Depends(require(Scope.ADAPTERS, signed_by=hubspot_signed))],
+    caller: Annotated[
+        Caller, Depends(require(Scope.ADAPTERS, json_body=False, signed_by=hubspot_signed))
+    ],
 ) -> AdapterResult:
     """A HubSpot workflow webhook (contact with `form-submissions`).
 
@@ -462,14 +462,17 @@ async def post_hubspot(
     without it, an API key with `adapters:write` is.
     """
     translation = hubspot.translate(_json(await request.body()))
-    return await _publish_translation(translation, context(request, caller, None), publisher)
+    return await _publish_translation(
+        translation, context(request, caller, None), publisher_of(request)
+    )
 
 
 @router.post("/adapters/mautic", status_code=202, tags=["adapters"], openapi_extra=ADAPTER_BODY)
 async def post_mautic(
     request: Request,
-    publisher: PublisherDep,
-    caller: Annotated[Caller, Depends(require(Scope.ADAPTERS, signed_by=mautic_signed))],
+    caller: Annotated[
+        Caller, Depends(require(Scope.ADAPTERS, json_body=False, signed_by=mautic_signed))
+    ],
 ) -> AdapterResult:
     """A Mautic webhook (form submissions, page hits, email opens).
 
@@ -477,7 +480,9 @@ async def post_mautic(
     without it, an API key with `adapters:write` is.
     """
     translation = mautic.translate(_json(await request.body()))
-    return await _publish_translation(translation, context(request, caller, None), publisher)
+    return await _publish_translation(
+        translation, context(request, caller, None), publisher_of(request)
+    )
 
 
 def _json(body: bytes) -> Any:

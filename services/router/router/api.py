@@ -38,7 +38,7 @@ from .schemas import (
 router = APIRouter(prefix="/v1", tags=["routing"])
 
 
-def get_store(request: Request) -> ConfigStore:
+async def get_store(request: Request) -> ConfigStore:
     store: ConfigStore = request.app.state.configs
     return store
 

@@ -22,7 +22,7 @@ from .schemas import Erased, EraseIn, Lead, ModelSummary, Timeline
 router = APIRouter(prefix="/v1", tags=["leads"])
 
 
-def get_models(request: Request) -> ModelStore:
+async def get_models(request: Request) -> ModelStore:
     models: ModelStore = request.app.state.models
     return models
 
