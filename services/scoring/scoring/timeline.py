@@ -141,16 +141,18 @@ def event_entry(event: Event) -> TimelineEntry:
 
 
 def fit_lines_data(parts: tuple[Part, ...]) -> list[dict[str, Any]]:
-    """The fit explanation as plain data, as ``lead.scored`` and the timeline carry it."""
-    return [
-        {
-            "rule_id": x.rule_id,
-            "points": x.points,
-            "message": x.message,
-            "event_id": str(x.event_id) if x.event_id else None,
-        }
-        for x in parts
-    ]
+    """The fit explanation as plain data, as ``lead.scored`` and the timeline carry it. A
+    fit's lines share their cause, so its id is written as text once."""
+    causes: dict[object, str | None] = {}
+    out = []
+    for x in parts:
+        cause = causes.get(x.event_id, "")
+        if cause == "":
+            cause = causes[x.event_id] = str(x.event_id) if x.event_id else None
+        out.append(
+            {"rule_id": x.rule_id, "points": x.points, "message": x.message, "event_id": cause}
+        )
+    return out
 
 
 def engagement_lines_data(lines: tuple[EngagementLine, ...]) -> list[dict[str, Any]]:
