@@ -21,7 +21,7 @@ from leadrelay_shared.privacy import scrub
 from leadrelay_shared.uow import SqlUnitOfWork
 
 from ..domain import Hit, LeadProfile, Part
-from ..timeline import StageRecord, TimelineEntry, fit_lines_data
+from ..timeline import StageRecord, TimelineEntry
 from . import orm
 
 SAVED = (
@@ -53,10 +53,9 @@ def hits_from_json(rows: list[list[Any]]) -> tuple[Hit, ...]:
 
 
 def parts_json(parts: tuple[Part, ...]) -> str:
-    """The fit lines as stored: a JSON array of ``[rule_id, points, message, event_id]``."""
-    return jsonio.dumps_str(
-        [[x["rule_id"], x["points"], x["message"], x["event_id"]] for x in fit_lines_data(parts)]
-    )
+    """The fit lines as stored: a JSON array of ``[rule_id, points, message, event_id]`` (a
+    part is a tuple of those, written as an array)."""
+    return jsonio.dumps_str(parts)
 
 
 def parts_from_json(rows: list[list[Any]]) -> tuple[Part, ...]:
