@@ -135,19 +135,20 @@ class Engagement(NamedTuple):
     def lines(self) -> tuple[EngagementLine, ...]:
         """Each engaged rule's share, capped and rounded, in the model's order."""
         out = []
+        factor, totals = self.factor, self.totals
         for rule_id, cap, ceiling, label in self.model.engagement_lines:
-            found = self.totals.get(rule_id)
+            found = totals.get(rule_id)
             if found is not None:
-                total = _capped(found.total * self.factor, ceiling)
+                total = found.total * factor
+                if total > ceiling:
+                    total = ceiling
+                elif total < -ceiling:
+                    total = -ceiling
                 if points := round(total):
                     out.append(
                         EngagementLine(rule_id, points, found.hits, total, cap, label, found.last)
                     )
         return tuple(out)
-
-
-def _capped(value: float, ceiling: float) -> float:
-    return ceiling if value > ceiling else -ceiling if value < -ceiling else value
 
 
 def score_engagement(
@@ -178,7 +179,7 @@ def score_engagement(
     score = 0
     for rule_id, _, ceiling, _ in model.engagement_lines:
         found = totals.get(rule_id)
-        if found is not None:  # the cap written out: this loop is the decision's hottest
+        if found is not None:  # the cap written out, as in lines(): the decision's hottest loop
             total = found.total * factor
             if total > ceiling:
                 total = ceiling

@@ -71,7 +71,7 @@ def merge_snapshot(
 ) -> tuple[LeadSnapshot, datetime | None]:
     """Newer non-empty values win; an older (late) event only fills what is still missing."""
     old, old_at = profile.snapshot, profile.snapshot_at
-    updates = {k: v for k, v in new.model_dump().items() if v not in (None, "")}
+    updates = {k: v for k, v in new if v not in (None, "")}  # a snapshot's fields are flat
     if old_at is not None and at < old_at:
         missing = {k: v for k, v in updates.items() if getattr(old, k) in (None, "")}
         return old.model_copy(update=missing), old_at
