@@ -60,6 +60,9 @@ class Gate:
     keys: KeyStore
     limiter: RateLimiter
 
+    def __post_init__(self) -> None:
+        self.ip_hash_key = self.settings.ip_hash_key.get_secret_value().encode()
+
     async def authorise(
         self,
         request: Request,
@@ -209,13 +212,13 @@ def context(request: Request, caller: Caller, key: str | None) -> RequestContext
             "string_too_long",
             f"at most {IDEMPOTENCY_KEY_MAX} characters, got {len(key)}",
         )
-    settings = gate_of(request).settings
+    gate = gate_of(request)
     audit = domain.audit(
         key_id=caller.key_id,
-        client_ip=client_ip(request, settings),
+        client_ip=client_ip(request, gate.settings),
         user_agent=request.headers.get("user-agent"),
         request_id=correlation_id.get(),
-        ip_hash_key=settings.ip_hash_key.get_secret_value().encode(),
+        ip_hash_key=gate.ip_hash_key,
     )
     return RequestContext(
         now=utcnow(), caller_scope=caller.key_id or caller.source, idempotency_key=key, audit=audit
