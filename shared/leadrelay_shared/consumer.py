@@ -159,8 +159,8 @@ class EventConsumer:
         self._stopping = True
 
     async def run(self) -> None:
-        await self._start_with_retry()
-        try:
+        try:  # a consumer stopped while it still starts is closed too
+            await self._start_with_retry()
             batch: Batch = {}
             while not self._stopping:
                 if not batch:

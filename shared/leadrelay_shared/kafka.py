@@ -10,10 +10,10 @@ import asyncio
 import contextlib
 import functools
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
@@ -319,6 +319,34 @@ async def start_group_at_end(
         ]
         consumer.assign(tps)
         await consumer.commit(await consumer.end_offsets(tps))
+    finally:
+        await consumer.stop()
+
+
+async def read_history(
+    bootstrap: str, topics: Sequence[str], *, max_records: int = 500
+) -> AsyncIterator[list[ConsumerRecord]]:
+    """Every record of ``topics`` (leadrelay's, with their partition counts) from the earliest
+    offset up to their ends at the time of the call, in chunks of at most ``max_records``; no
+    consumer group, nothing committed. For rebuilding a read model from the topics' history."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        max_poll_records=max_records,
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in range(Topics.PARTITIONS[t])]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            batch = await consumer.getmany(timeout_ms=200, max_records=max_records)
+            for tp, records in batch.items():
+                records = [r for r in records if r.offset < ends[tp]]
+                if records:
+                    yield records
     finally:
         await consumer.stop()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import sqlalchemy as sa
@@ -70,9 +70,11 @@ class Runtime:
         if not task.cancelled() and task.exception() is not None:
             log.error("background_task_died", task=task.get_name(), error=repr(task.exception()))
 
-    async def after_producer(self, coro: Coroutine[Any, Any, Any]) -> Any:
+    async def after_producer(self, start: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+        """Run ``start()`` once the producer is up; a service stopped before that never makes
+        what ``start`` would have made (a Kafka consumer, say), so nothing is left unclosed."""
         await self.producer_ready.wait()
-        return await coro
+        return await start()
 
     async def ready(self) -> dict[str, bool]:
         checks = {"kafka": self.producer_ready.is_set() and await broker_reachable(self.producer)}

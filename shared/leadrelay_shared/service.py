@@ -205,15 +205,13 @@ class Service:
                     runtime.producer,
                     poll_interval_s=self.settings.relay_poll_interval_s,
                 )
-                runtime.spawn(runtime.after_producer(self._relay.run()), "outbox-relay")
+                runtime.spawn(runtime.after_producer(self._relay.run), "outbox-relay")
             if self.webhooks is not None:
                 client = http_client(self.webhooks.timeout_s)
                 self._deliverer = self._make_deliverer(client)
                 runtime.spawn(self._deliverer.run(), "webhooks")
             for sub in self.subscriptions:
-                consumer = self._make_consumer(sub)
-                self._consumers.append(consumer)
-                runtime.spawn(runtime.after_producer(consumer.run()), sub.name)
+                runtime.spawn(runtime.after_producer(self._consume(sub)), sub.name)
             for job in self._all_jobs():
                 runtime.spawn(
                     every(
@@ -263,6 +261,14 @@ class Service:
                 self.wake(deliverer=sub.wakes_deliverer)
 
         return handle
+
+    def _consume(self, sub: Subscription) -> Callable[[], Coroutine[Any, Any, None]]:
+        def start() -> Coroutine[Any, Any, None]:
+            consumer = self._make_consumer(sub)
+            self._consumers.append(consumer)
+            return consumer.run()
+
+        return start
 
     def _make_consumer(self, sub: Subscription) -> EventConsumer:
         s = self.settings

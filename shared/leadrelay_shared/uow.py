@@ -20,8 +20,8 @@ from .db import copy_rows, driver
 from .privacy import scrub
 
 
-class UnitOfWork(Protocol):
-    """What handlers need of any unit of work; services add their repositories."""
+class Transaction(Protocol):
+    """One database transaction a handler opens and commits."""
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
@@ -30,10 +30,15 @@ class UnitOfWork(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+    async def commit(self) -> None: ...
+
+
+class UnitOfWork(Transaction, Protocol):
+    """What handlers need of any unit of work; services add their repositories."""
+
     async def claim(self, events: Sequence[Event]) -> list[Event]: ...
     async def emit(self, events: Sequence[Event | Serialised]) -> None: ...
     async def scrub_outbox(self, lead_id: str) -> None: ...
-    async def commit(self) -> None: ...
 
 
 class CommonTables:
@@ -93,18 +98,12 @@ class CommonTables:
         )
 
 
-class SqlUnitOfWork:
-    """Base for each service's unit of work; subclasses add their repositories in ``_open``."""
+class SqlTransaction:
+    """One transaction on one connection, rolled back unless committed; subclasses add their
+    repositories in ``_open``."""
 
-    def __init__(
-        self, engine: AsyncEngine, tables: CommonTables, *, lease_webhooks_s: float | None = None
-    ) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._tables = tables
-        self._lease_webhooks_s = lease_webhooks_s
-        self.leased_webhooks: list[dict[str, Any]] = []
-        """With ``lease_webhooks_s``: the webhooks ``enqueue_webhooks`` queued leased to this
-        process for that long, for ``Deliverer.take`` once the transaction has committed."""
         self._conn: AsyncConnection | None = None
         self._tx: AsyncTransaction | None = None
 
@@ -139,6 +138,21 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         assert self._tx is not None
         await self._tx.commit()
+
+
+class SqlUnitOfWork(SqlTransaction):
+    """Base for each service's unit of work: a transaction with the processed-event marks, the
+    outbox and the webhook queue."""
+
+    def __init__(
+        self, engine: AsyncEngine, tables: CommonTables, *, lease_webhooks_s: float | None = None
+    ) -> None:
+        super().__init__(engine)
+        self._tables = tables
+        self._lease_webhooks_s = lease_webhooks_s
+        self.leased_webhooks: list[dict[str, Any]] = []
+        """With ``lease_webhooks_s``: the webhooks ``enqueue_webhooks`` queued leased to this
+        process for that long, for ``Deliverer.take`` once the transaction has committed."""
 
     async def claim(self, events: Sequence[Event]) -> list[Event]:
         """Mark incoming events processed, in one statement; returns those not processed before

@@ -13,31 +13,14 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from leadrelay_shared.codec import encode
-from leadrelay_shared.contracts import Topics
-from leadrelay_shared.kafka import make_producer, send_record
+from leadrelay_shared.kafka import make_producer, read_history, send_record
 
 
 async def read_to_end(
     bootstrap: str, topic: str, keep: Callable[[ConsumerRecord], bool] = lambda r: True
 ) -> list[ConsumerRecord]:
     """Every record on ``topic`` up to its end offsets at the time of the call."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
-    )
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(Topics.PARTITIONS[topic])]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        found: list[ConsumerRecord] = []
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            batch = await consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                found.extend(r for r in records if keep(r))
-        return found
-    finally:
-        await consumer.stop()
+    return [r async for chunk in read_history(bootstrap, [topic]) for r in chunk if keep(r)]
 
 
 async def committed_offset(
