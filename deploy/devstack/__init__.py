@@ -1,1 +1,1 @@
-"""devstack: starts leadrelay's real parts locally (Kafka, PostgreSQL, the four services)."""
+"""devstack: starts leadrelay's real parts locally (Kafka, PostgreSQL, the five services)."""

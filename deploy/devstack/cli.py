@@ -64,8 +64,9 @@ def run_stack(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="leadrelay")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="start Kafka, PostgreSQL and the four services")
+    sub.add_parser("run", help="start Kafka, PostgreSQL and the five services")
     sub.add_parser("demo", help="post sample leads to a running stack and show the results")
+    from analytics import cli as analytics_cli
     from intake import cli as intake_cli
     from router import cli as routing_cli
     from scoring import cli as scoring_cli
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     scoring_cli.add_parser(sub)
     routing_cli.add_parser(sub)
     sla_cli.add_parser(sub)
+    analytics_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "run":
         return run_stack(args)
@@ -86,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         return routing_cli.run(args)
     if args.command == "sla":
         return sla_cli.run(args)
+    if args.command in ("analytics", "funnel", "plan"):
+        return analytics_cli.run(args)
     from . import demo
 
     return demo.main()

@@ -77,6 +77,7 @@ class KafkaServer:
 
 
 def _properties(log_dir: Path, port: int, controller_port: int) -> str:
+    # topics keep their whole history, so that analytics can be rebuilt from it
     return f"""process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}
@@ -97,7 +98,7 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
-log.retention.hours=168
+log.retention.ms=-1
 """
 
 

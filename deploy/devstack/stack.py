@@ -1,4 +1,4 @@
-"""Starts and stops the whole stack: Kafka, PostgreSQL and the four services as processes.
+"""Starts and stops the whole stack: Kafka, PostgreSQL and the five services as processes.
 
 Kafka and PostgreSQL are started only when ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL`` are not
 set. Each service's output is shown with its name in front. ``stop`` ends everything, services
@@ -21,6 +21,7 @@ from typing import IO
 import httpx
 from pydantic import SecretStr
 
+from analytics.settings import AnalyticsSettings
 from leadrelay_shared.kafka import ensure_topics
 from leadrelay_shared.settings import BackendSettings
 from router.settings import RouterSettings
@@ -46,17 +47,20 @@ SERVICES = (
     ServiceSpec("scoring", "scoring", "SCORING_", 8001),
     ServiceSpec("router", "router", "ROUTER_", 8002),
     ServiceSpec("sla-monitor", "sla_monitor", "SLA_", 8003),
+    ServiceSpec("analytics", "analytics", "ANALYTICS_", 8004),
 )
 OPERATOR_SETTINGS: dict[str, type[BackendSettings]] = {
     "scoring": ScoringSettings,
     "router": RouterSettings,
     "sla-monitor": SlaSettings,
+    "analytics": AnalyticsSettings,
 }
 COLOURS = {
     "intake": 36,
     "scoring": 35,
     "router": 33,
     "sla-monitor": 32,
+    "analytics": 31,
     "kafka": 34,
     "postgres": 34,
 }
@@ -162,7 +166,7 @@ class Stack:
                 time.sleep(0.2)
 
     def admin_token(self, name: str) -> str:
-        """The bearer token of ``name``'s operator API (scoring, router, sla-monitor) as the
+        """The bearer token of ``name``'s operator API (every service but intake) as the
         stack runs it: ``<PREFIX>ADMIN_TOKEN`` from the environment, else the service's
         development default."""
         spec = next(s for s in SERVICES if s.name == name)

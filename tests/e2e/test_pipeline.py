@@ -1,4 +1,5 @@
-"""The four services as real processes: form fill → signed webhook → SLA alert (or none)."""
+"""The five services as real processes: form fill → signed webhook → SLA alert (or none), and
+the funnel analytics draws from it."""
 
 from __future__ import annotations
 
@@ -77,6 +78,7 @@ channels:
             "SCORING_CONSUMER_GROUP": f"e2e-scoring-{suffix}",
             "ROUTER_CONSUMER_GROUP": f"e2e-router-{suffix}",
             "SLA_CONSUMER_GROUP": f"e2e-sla-{suffix}",
+            "ANALYTICS_CONSUMER_GROUP": f"e2e-analytics-{suffix}",
         },
     )
     try:
@@ -137,6 +139,37 @@ async def test_form_fill_arrives_as_a_verified_webhook(running: Running) -> None
     handoff = next(e for e in entries if e["kind"] == "assigned")
     assert handoff["detail"]["owner_id"] == data["owner"]["id"], entries
     assert handoff["summary"].endswith(data["summary"])
+
+
+async def test_the_funnel_counts_a_lead_from_its_form_to_its_owner(running: Running) -> None:
+    source = f"e2e-{uuid.uuid4().hex[:8]}"
+    email = f"e2e-{uuid.uuid4().hex[:8]}@contoso.example"
+    resp = await running.intake.post(
+        "/v1/forms",
+        json={
+            "email": email,
+            "first_name": "Grace",
+            "company": "Contoso",
+            "title": "VP Sales",
+            "utm": {"utm_source": source},
+        },
+    )
+    assert resp.status_code == 202, resp.text
+    routed = await running.receiver.wait_for("crm", resp.json()["lead_id"], 30)
+    owner = routed[0].payload["data"]["owner"]["id"]
+    async with httpx.AsyncClient(
+        base_url=running.stack.url("analytics"),
+        headers={"Authorization": f"Bearer {running.stack.admin_token('analytics')}"},
+    ) as analytics:
+        for _ in range(100):
+            body = (await analytics.get("/v1/waterfall", params={"source": source})).json()
+            stages = {s["stage"]: s for g in body["groups"] for s in g["stages"]}
+            by_rep = await analytics.get("/v1/waterfall", params={"source": source, "rep": owner})
+            if stages and stages["mql"]["entered"] == 1 and by_rep.json()["groups"]:
+                break
+            await asyncio.sleep(0.2)
+    assert (stages["inquiry"]["entered"], stages["mql"]["entered"]) == (1, 1), stages
+    assert stages["inquiry"]["reached_next"] == 1 and stages["mql"]["balance"] == 1
 
 
 async def test_activity_before_the_deadline_means_no_alert(running: Running) -> None:

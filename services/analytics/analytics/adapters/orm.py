@@ -1,0 +1,120 @@
+"""analytics' read model, in the ``analytics`` schema: facts taken from the events of every
+topic, one row per event (its id is the key, so a redelivered event changes nothing), and one
+row per lead with what the figures are cut by. Nothing here is personal data: no names, emails,
+notes or subjects, only ids, times, stages, codes and amounts."""
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+from leadrelay_shared.db import service_metadata
+
+SCHEMA = "analytics"
+metadata = service_metadata(SCHEMA)
+TS = sa.DateTime(timezone=True)
+
+
+def _event_id() -> sa.Column[object]:
+    return sa.Column("event_id", pg.UUID(as_uuid=True), primary_key=True)
+
+
+leads = sa.Table(
+    "leads",
+    metadata,
+    sa.Column("lead_id", sa.Text, primary_key=True),
+    # the first thing seen of the lead (its first touch): where it came from
+    sa.Column("first_at", TS),
+    sa.Column("first_event", pg.UUID(as_uuid=True)),
+    sa.Column("origin", sa.Text),  # marketing | sales
+    sa.Column("source", sa.Text),
+    sa.Column("campaign", sa.Text),
+    # its latest assignment: who owns it
+    sa.Column("assigned_at", TS),
+    sa.Column("assignment_event", pg.UUID(as_uuid=True)),
+    sa.Column("owner_id", sa.Text),
+    sa.Column("team_id", sa.Text),
+    sa.Column("territory", sa.Text),
+    sa.Column("segment", sa.Text),
+    # its latest stage
+    sa.Column("stage", sa.Text),
+    sa.Column("stage_at", TS),
+    sa.Column("stage_order", sa.Integer),
+    sa.Index("ix_leads_stage", "stage"),
+)
+
+touches = sa.Table(
+    "touches",
+    metadata,
+    _event_id(),
+    sa.Column("lead_id", sa.Text, nullable=False),
+    sa.Column("at", TS, nullable=False),
+    sa.Column("origin", sa.Text, nullable=False),  # marketing | sales
+    sa.Column("kind", sa.Text, nullable=False),  # form, an engagement type, call/email/meeting
+    sa.Column("source", sa.Text),
+    sa.Column("campaign", sa.Text),
+    sa.Column("actor_id", sa.Text),  # who in sales did it (activities)
+    sa.Index("ix_touches_lead_at", "lead_id", "at"),
+)
+
+stage_changes = sa.Table(
+    "stage_changes",
+    metadata,
+    _event_id(),
+    sa.Column("lead_id", sa.Text, nullable=False),
+    sa.Column("at", TS, nullable=False),
+    sa.Column("cycle", sa.Integer, nullable=False),
+    sa.Column("from_stage", sa.Text),
+    sa.Column("to_stage", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text),
+    sa.Index("ix_stage_changes_stage_at", "to_stage", "at"),
+    sa.Index("ix_stage_changes_lead_at", "lead_id", "at"),
+)
+
+assignments = sa.Table(
+    "assignments",
+    metadata,
+    _event_id(),
+    sa.Column("assignment_id", pg.UUID(as_uuid=True), nullable=False),
+    sa.Column("lead_id", sa.Text, nullable=False),
+    sa.Column("at", TS, nullable=False),
+    sa.Column("stage", sa.Text, nullable=False),
+    sa.Column("owner_id", sa.Text, nullable=False),
+    sa.Column("team_id", sa.Text, nullable=False),
+    sa.Column("territory", sa.Text),
+    sa.Column("segment", sa.Text),
+    sa.Column("reassignment", sa.Boolean, nullable=False),
+    sa.Index("ix_assignments_at", "at"),
+    sa.Index("ix_assignments_lead_at", "lead_id", "at"),
+)
+
+breaches = sa.Table(
+    "breaches",
+    metadata,
+    _event_id(),
+    sa.Column("lead_id", sa.Text, nullable=False),
+    sa.Column("assignment_id", pg.UUID(as_uuid=True), nullable=False),
+    sa.Column("at", TS, nullable=False),
+    sa.Column("owner_id", sa.Text, nullable=False),
+    sa.Column("team_id", sa.Text, nullable=False),
+    sa.Column("policy_id", sa.Text, nullable=False),
+    sa.Column("started_at", TS, nullable=False),
+    sa.Column("due_at", TS, nullable=False),
+    sa.Index("ix_breaches_at", "at"),
+)
+
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    _event_id(),
+    sa.Column("lead_id", sa.Text, nullable=False),
+    sa.Column("at", TS, nullable=False),
+    sa.Column("feedback", sa.Text, nullable=False),
+    sa.Column("reason_code", sa.Text),
+    sa.Column("actor_id", sa.Text),
+    sa.Column("opportunity_id", sa.Text),
+    sa.Column("amount_minor", sa.BigInteger),  # in the currency's minor unit (cents)
+    sa.Column("currency", sa.Text),
+    sa.Index("ix_feedback_at", "at"),
+    sa.Index("ix_feedback_lead_at", "lead_id", "at"),
+)
+
+FACTS = (touches, stage_changes, assignments, breaches, feedback)

@@ -1,0 +1,383 @@
+"""What analytics keeps of each event, and the planner: pure functions of plain data.
+
+Every event becomes facts keyed by its own id (so a redelivery writes nothing new), and
+candidates for its lead's row that win only if they are the lead's first touch, its latest
+assignment or its latest stage. Whatever order the events arrive in, the read model ends the
+same.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from itertools import pairwise
+from typing import Any
+
+from leadrelay_shared.contracts import (
+    ActivityLogged,
+    EngagementRecorded,
+    Event,
+    FeedbackReceived,
+    FormSubmitted,
+    LeadAssigned,
+    SlaBreached,
+    Stage,
+    StageChanged,
+)
+
+MARKETING, SALES = "marketing", "sales"
+HANDLED: tuple[type[Event], ...] = (
+    FormSubmitted,
+    EngagementRecorded,
+    ActivityLogged,
+    FeedbackReceived,
+    StageChanged,
+    LeadAssigned,
+    SlaBreached,
+)
+"""The events analytics keeps facts of; the consumer skips the others undecoded."""
+
+FUNNEL: tuple[Stage, ...] = (
+    Stage.INQUIRY,
+    Stage.MQL,
+    Stage.SAL,
+    Stage.SQL,
+    Stage.OPPORTUNITY,
+    Stage.WON,
+)
+"""The waterfall's forward stages, in order; a lead reaches the next stage by entering it or any
+stage after it (a fast lane may skip one)."""
+SIDE: tuple[Stage, ...] = (Stage.NURTURE, Stage.RECYCLED, Stage.DISQUALIFIED, Stage.LOST)
+STAGES: tuple[Stage, ...] = FUNNEL + SIDE
+
+# Moves of one decision share a time; within a cycle they follow the waterfall, and a side stage
+# ends what came before it in that cycle.
+_ORDER: dict[str, int] = {s.value: i for i, s in enumerate(FUNNEL)} | {
+    s.value: len(FUNNEL) for s in SIDE
+}
+
+RATE_NAMES: tuple[str, ...] = tuple(f"{a.value}_to_{b.value}" for a, b in pairwise(FUNNEL))
+"""``inquiry_to_mql`` … ``opportunity_to_won``: the planner's rates, one per forward step."""
+
+# ISO 4217 minor units where they are not 2 (amounts are kept in minor units, so that every
+# split of a deal sums exactly to it)
+_MINOR_DIGITS: dict[str, int] = {
+    **dict.fromkeys(
+        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0
+    ),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+    **dict.fromkeys("CLF UYW".split(), 4),
+}
+
+
+def minor_digits(currency: str) -> int:
+    return _MINOR_DIGITS.get(currency, 2)
+
+
+def to_minor(amount: float, currency: str) -> int:
+    """An amount in the currency's minor unit, from its decimal text (no binary rounding)."""
+    return int((Decimal(str(amount)) * 10 ** minor_digits(currency)).to_integral_value())
+
+
+def from_minor(minor: int, currency: str) -> Decimal:
+    return Decimal(minor).scaleb(-minor_digits(currency))
+
+
+def stage_order(stage: str, cycle: int) -> int:
+    """Orders a lead's stage changes that share a time: by cycle, then along the waterfall."""
+    return cycle * 16 + _ORDER[stage]
+
+
+@dataclass
+class Facts:
+    """The rows a batch of events adds: one list per fact table, and the lead candidates."""
+
+    touches: list[dict[str, Any]] = field(default_factory=list)
+    stage_changes: list[dict[str, Any]] = field(default_factory=list)
+    assignments: list[dict[str, Any]] = field(default_factory=list)
+    breaches: list[dict[str, Any]] = field(default_factory=list)
+    feedback: list[dict[str, Any]] = field(default_factory=list)
+    firsts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    owners: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def tables(self) -> dict[str, list[dict[str, Any]]]:
+        return {
+            "touches": self.touches,
+            "stage_changes": self.stage_changes,
+            "assignments": self.assignments,
+            "breaches": self.breaches,
+            "feedback": self.feedback,
+        }
+
+
+def _keep(
+    best: dict[str, dict[str, Any]], row: dict[str, Any], key: tuple[Any, ...], newest: bool
+) -> None:
+    """Keep for the row's lead the earliest (or newest) candidate by ``key``."""
+    held = best.get(row["lead_id"])
+    if held is None or (key > held["_key"] if newest else key < held["_key"]):
+        best[row["lead_id"]] = {**row, "_key": key}
+
+
+def _first(
+    facts: Facts, event: Event, origin: str, source: str | None, campaign: str | None
+) -> None:
+    _keep(
+        facts.firsts,
+        {
+            "lead_id": event.lead_id,
+            "first_at": event.occurred_at,
+            "first_event": event.event_id,
+            "origin": origin,
+            "source": source,
+            "campaign": campaign,
+        },
+        (event.occurred_at, str(event.event_id)),
+        newest=False,
+    )
+
+
+def facts_of(events: Iterable[Event]) -> Facts:
+    """What analytics keeps of ``events``. No personal data is kept: no names, emails, notes,
+    subjects or URLs."""
+    facts = Facts()
+    for e in events:
+        if isinstance(e, FormSubmitted | EngagementRecorded | ActivityLogged):
+            if isinstance(e, FormSubmitted):
+                origin, kind = MARKETING, "form"
+                source = e.utm.get("utm_source") or e.source_system
+                campaign = e.utm.get("utm_campaign")
+                actor = None
+            elif isinstance(e, EngagementRecorded):
+                origin, kind = MARKETING, e.engagement_type
+                raw = e.properties.get("utm_source")
+                source = str(raw) if raw else e.source_system
+                campaign = e.campaign
+                actor = None
+            else:
+                origin, kind, source, campaign = SALES, e.activity_type, e.source_system, None
+                actor = e.actor_id
+            facts.touches.append(
+                {
+                    "event_id": e.event_id,
+                    "lead_id": e.lead_id,
+                    "at": e.occurred_at,
+                    "origin": origin,
+                    "kind": kind,
+                    "source": source,
+                    "campaign": campaign,
+                    "actor_id": actor,
+                }
+            )
+            _first(facts, e, origin, source, campaign)
+        elif isinstance(e, FeedbackReceived):
+            minor = None if e.amount is None or not e.currency else to_minor(e.amount, e.currency)
+            facts.feedback.append(
+                {
+                    "event_id": e.event_id,
+                    "lead_id": e.lead_id,
+                    "at": e.occurred_at,
+                    "feedback": e.feedback,
+                    "reason_code": e.reason_code,
+                    "actor_id": e.actor_id,
+                    "opportunity_id": e.opportunity_id,
+                    "amount_minor": minor,
+                    "currency": e.currency if minor is not None else None,
+                }
+            )
+            _first(facts, e, SALES, e.source_system, None)
+        elif isinstance(e, StageChanged):
+            row = {
+                "event_id": e.event_id,
+                "lead_id": e.lead_id,
+                "at": e.occurred_at,
+                "cycle": e.cycle,
+                "from_stage": e.from_stage.value if e.from_stage else None,
+                "to_stage": e.to_stage.value,
+                "actor": e.actor,
+            }
+            facts.stage_changes.append(row)
+            order = stage_order(e.to_stage.value, e.cycle)
+            _keep(
+                facts.stages,
+                {
+                    "lead_id": e.lead_id,
+                    "stage": e.to_stage.value,
+                    "stage_at": e.occurred_at,
+                    "stage_order": order,
+                },
+                (e.occurred_at, order),
+                newest=True,
+            )
+        elif isinstance(e, LeadAssigned):
+            row = {
+                "event_id": e.event_id,
+                "assignment_id": e.assignment_id,
+                "lead_id": e.lead_id,
+                "at": e.occurred_at,
+                "stage": e.stage.value,
+                "owner_id": e.owner.id,
+                "team_id": e.team_id,
+                "territory": e.territory,
+                "segment": e.segment,
+                "reassignment": e.reassignment,
+            }
+            facts.assignments.append(row)
+            _keep(
+                facts.owners,
+                {
+                    "lead_id": e.lead_id,
+                    "assigned_at": e.occurred_at,
+                    "assignment_event": e.event_id,
+                    "owner_id": e.owner.id,
+                    "team_id": e.team_id,
+                    "territory": e.territory,
+                    "segment": e.segment,
+                },
+                (e.occurred_at, str(e.event_id)),
+                newest=True,
+            )
+        elif isinstance(e, SlaBreached):
+            facts.breaches.append(
+                {
+                    "event_id": e.event_id,
+                    "lead_id": e.lead_id,
+                    "assignment_id": e.assignment_id,
+                    "at": e.occurred_at,
+                    "owner_id": e.owner_id,
+                    "team_id": e.team_id,
+                    "policy_id": e.policy_id,
+                    "started_at": e.started_at,
+                    "due_at": e.due_at,
+                }
+            )
+    return facts
+
+
+# -- the planner: the reverse waterfall ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A conversion rate measured on cohorts, with how many leads it rests on."""
+
+    rate: float | None
+    sample: int
+
+
+@dataclass(frozen=True)
+class PlanStage:
+    stage: Stage
+    needed: int
+    run_rate: int
+    gap: int
+    rate_to_next: float | None
+    rate_source: str | None  # given | measured
+    sample: int | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    revenue_target: Decimal
+    avg_deal_size: Decimal
+    deal_size_source: str
+    marketing_share: float
+    window_days: int
+    stages: tuple[PlanStage, ...]
+    reasons: tuple[str, ...]
+
+
+class PlanError(ValueError):
+    """The plan cannot be made: a rate is zero or missing with nothing measured, or no deal
+    size. ``field`` names the input to supply."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def plan(
+    *,
+    revenue_target: float,
+    avg_deal_size: float | None,
+    measured_deal_size: Decimal | None,
+    marketing_share: float,
+    window_days: int,
+    rates: Mapping[str, float],
+    measured: Mapping[str, Measured],
+    run_rates: Mapping[Stage, int],
+) -> Plan:
+    """How many of each stage the revenue target needs: the deals it takes, divided by the
+    product of the conversion rates below each stage, rounded up only at the end. A rate left
+    out is the measured cohort conversion; a deal size left out is the measured average won
+    amount. ``run_rates`` are the entries of each stage in the last ``window_days``."""
+    reasons: list[str] = []
+    if avg_deal_size is not None:
+        deal, deal_source = Decimal(str(avg_deal_size)), "given"
+    elif measured_deal_size is not None and measured_deal_size > 0:
+        deal, deal_source = measured_deal_size, "measured"
+        reasons.append(f"average deal size {deal} measured on won deals")
+    else:
+        raise PlanError("avg_deal_size", "no won deals measured: give avg_deal_size")
+    if deal <= 0:
+        raise PlanError("avg_deal_size", "avg_deal_size must be more than 0")
+    deals = Decimal(str(revenue_target)) * Decimal(str(marketing_share)) / deal
+    used: dict[str, tuple[Decimal, str, int | None]] = {}
+    for name in RATE_NAMES:
+        if name in rates:
+            used[name] = (Decimal(str(rates[name])), "given", None)
+        else:
+            m = measured.get(name)
+            if m is None or m.rate is None:
+                raise PlanError(f"rates.{name}", f"{name} was not given and nothing measured")
+            used[name] = (Decimal(str(m.rate)), "measured", m.sample)
+            reasons.append(f"{name} {m.rate:.4f} measured on {m.sample} leads")
+        if used[name][0] <= 0:
+            raise PlanError(f"rates.{name}", f"{name} is 0: no number of leads reaches a deal")
+    needed: dict[Stage, Decimal] = {Stage.WON: deals}
+    for i in reversed(range(len(RATE_NAMES))):  # from the deals down to the inquiries
+        needed[FUNNEL[i]] = needed[FUNNEL[i + 1]] / used[RATE_NAMES[i]][0]
+    stages = []
+    for i, stage in enumerate(FUNNEL):
+        need = math.ceil(needed[stage])
+        run = run_rates.get(stage, 0)
+        rate = used[RATE_NAMES[i]] if i < len(RATE_NAMES) else None
+        stages.append(
+            PlanStage(
+                stage=stage,
+                needed=need,
+                run_rate=run,
+                gap=max(need - run, 0),
+                rate_to_next=float(rate[0]) if rate else None,
+                rate_source=rate[1] if rate else None,
+                sample=rate[2] if rate else None,
+            )
+        )
+    return Plan(
+        revenue_target=Decimal(str(revenue_target)),
+        avg_deal_size=deal,
+        deal_size_source=deal_source,
+        marketing_share=marketing_share,
+        window_days=window_days,
+        stages=tuple(stages),
+        reasons=tuple(reasons),
+    )
+
+
+def later_than(stage: Stage) -> list[str]:
+    """The forward stages after ``stage``: entering any of them reaches its next stage."""
+    return [s.value for s in FUNNEL[FUNNEL.index(stage) + 1 :]]
+
+
+def conversion(reached: int, size: int) -> float | None:
+    return round(reached / size, 6) if size else None
+
+
+def mature(window_end: datetime, horizon: timedelta, now: datetime) -> bool:
+    """Whether every lead of a cohort that entered before ``window_end`` has had the horizon
+    to reach the next stage; a younger cohort's conversion can still grow."""
+    return window_end + horizon <= now
