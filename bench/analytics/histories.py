@@ -4,9 +4,10 @@ Every lead fills a form (its first touch, from one of a few sources and campaign
 inquiry. At each forward step the leads that go on are chosen by a fixed pattern, not by chance:
 of the ``n`` leads at a stage, the ``j``-th goes on when ``j mod b < a`` for the step's rate
 ``a/b``, so ``n // b * a + min(n mod b, a)`` go on, exactly. Each step takes a fixed delay. MQLs
-are assigned to a rep (who calls them), MQLs that sales does not accept are rejected with a
-reason, and won deals carry an amount. So the waterfall of such a history is known in closed
-form (``expected_entries``, ``DELAYS``).
+are assigned to a rep, who calls them (all but every seventh, whose SLA breaches); MQLs that
+sales does not accept are rejected with a reason and recycled; opportunities carry their amount
+(pipeline) and won deals theirs. So the figures of such a history are known in closed form
+(``expected_entries``, ``DELAYS``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from leadrelay_shared.contracts import (
     LeadSnapshot,
     Owner,
     Reason,
+    SlaBreached,
     Stage,
     StageChanged,
 )
@@ -52,6 +54,8 @@ DEAL_MINOR = 1_000_000  # 10,000.00 EUR
 REJECTIONS = ("not_a_fit", "no_budget", "bad_timing")
 ASSIGN_AFTER = timedelta(minutes=1)
 FIRST_CALL_AFTER = timedelta(minutes=20)
+BREACH_AFTER = timedelta(hours=1)
+UNWORKED_EVERY = 7  # the 1st, 8th, 15th … MQL is never called, and its SLA breaches
 
 
 def goes_on(j: int, stage: Stage) -> bool:
@@ -125,7 +129,7 @@ def history(people: list[Lead], seed: int = 7) -> Iterator[Event]:
             if stage is not None:
                 j = ordinal[stage] - 1
                 if not goes_on(j, stage):
-                    if stage is Stage.MQL:  # sales rejects it, and it goes back to nurture
+                    if stage is Stage.MQL:  # sales rejects it, and it is recycled
                         at += DELAYS[stage]
                         yield from _rejected(rnd, lead, at, cycle, owner[0])
                     break
@@ -134,23 +138,14 @@ def history(people: list[Lead], seed: int = 7) -> Iterator[Event]:
             yield _moved(rnd, lead, stage, nxt, at, cycle)
             ordinal[nxt] += 1
             if nxt is Stage.MQL:
-                assigned = at + ASSIGN_AFTER
-                yield _assigned(rnd, lead, assigned, owner)
-                yield ActivityLogged(
-                    event_id=_uuid(rnd),
-                    lead_id=lead.lead_id,
-                    occurred_at=assigned + FIRST_CALL_AFTER,
-                    received_at=assigned + FIRST_CALL_AFTER,
-                    activity_type="call",
-                    actor_id=owner[0],
-                )
-            if nxt is Stage.WON:
+                yield from _handed_off(rnd, lead, at + ASSIGN_AFTER, owner, ordinal[Stage.MQL])
+            if nxt in (Stage.OPPORTUNITY, Stage.WON):
                 yield FeedbackReceived(
                     event_id=_uuid(rnd),
                     lead_id=lead.lead_id,
                     occurred_at=at,
                     received_at=at,
-                    feedback="won",
+                    feedback="won" if nxt is Stage.WON else "converted",
                     actor_id=owner[0],
                     opportunity_id=f"opp-{lead.index}",
                     amount=DEAL_MINOR / 100,
@@ -175,6 +170,38 @@ def _moved(
         cycle=cycle,
         actor="marketing" if new in (Stage.INQUIRY, Stage.MQL) else "sales",
     )
+
+
+def _handed_off(
+    rnd: random.Random, lead: Lead, at: datetime, owner: tuple[str, str], nth: int
+) -> Iterator[Event]:
+    """The MQL's assignment, then its owner's first call, or (every ``UNWORKED_EVERY``-th
+    MQL, from the first) no call and a breached SLA."""
+    assigned = _assigned(rnd, lead, at, owner)
+    yield assigned
+    if nth % UNWORKED_EVERY == 1:
+        yield SlaBreached(
+            event_id=_uuid(rnd),
+            lead_id=lead.lead_id,
+            occurred_at=at + BREACH_AFTER,
+            clock_id=_uuid(rnd),
+            assignment_id=assigned.assignment_id,
+            owner_id=owner[0],
+            team_id=owner[1],
+            policy_id="first-touch",
+            started_at=at,
+            due_at=at + BREACH_AFTER,
+            reasons=(),
+        )
+    else:
+        yield ActivityLogged(
+            event_id=_uuid(rnd),
+            lead_id=lead.lead_id,
+            occurred_at=at + FIRST_CALL_AFTER,
+            received_at=at + FIRST_CALL_AFTER,
+            activity_type="call",
+            actor_id=owner[0],
+        )
 
 
 def _assigned(rnd: random.Random, lead: Lead, at: datetime, owner: tuple[str, str]) -> LeadAssigned:
@@ -208,4 +235,4 @@ def _rejected(
         reason_code=REJECTIONS[lead.index % len(REJECTIONS)],
         actor_id=actor,
     )
-    yield _moved(rnd, lead, Stage.MQL, Stage.NURTURE, at, cycle)
+    yield _moved(rnd, lead, Stage.MQL, Stage.RECYCLED, at, cycle)

@@ -93,7 +93,7 @@ async def test_a_history_out_of_order_gives_the_closed_form_waterfall_and_rebuil
             done = all(got.get(s.value, {}).get("entered") == n for s, n in want.items())
             return (
                 groups
-                if done and got["nurture"]["entered"] == want[Stage.MQL] - want[Stage.SAL]
+                if done and got["recycled"]["entered"] == want[Stage.MQL] - want[Stage.SAL]
                 else None
             )
 
@@ -103,7 +103,7 @@ async def test_a_history_out_of_order_gives_the_closed_form_waterfall_and_rebuil
         funnel = list(histories.FUNNEL)
         for i, stage in enumerate(funnel[:-1]):
             assert got[stage.value]["reached"] == want[funnel[i + 1]], stage
-        leavers = want[Stage.MQL] - want[Stage.SAL]  # rejected back to nurture
+        leavers = want[Stage.MQL] - want[Stage.SAL]  # rejected and recycled
         assert {s: got[s.value]["balance"] for s in funnel} == {
             Stage.INQUIRY: want[Stage.INQUIRY] - want[Stage.MQL],
             Stage.MQL: 0,
@@ -112,7 +112,7 @@ async def test_a_history_out_of_order_gives_the_closed_form_waterfall_and_rebuil
             Stage.OPPORTUNITY: want[Stage.OPPORTUNITY] - want[Stage.WON],
             Stage.WON: want[Stage.WON],
         }
-        assert got["nurture"]["balance"] == leavers
+        assert got["recycled"]["balance"] == leavers
         for g in groups.values():
             stages = {s["stage"]: s for s in g["stages"]}
             for stage, delay in histories.DELAYS.items():
@@ -139,11 +139,71 @@ async def test_a_history_out_of_order_gives_the_closed_form_waterfall_and_rebuil
         assert lines[0].startswith("group,stage,entered,balance,next_stage")
         assert f"{sources[0]},inquiry,{groups[sources[0]]['stages'][0]['entered']}," in as_csv.text
 
+        await _speed_leakage_attribution(client, sources, want)
+
         before = (await client.get("/v1/waterfall", params=PERIOD | {"by": "source"})).json()
         rebuilt = await cli.rebuild(settings)
         assert rebuilt >= len(events)
         after = (await client.get("/v1/waterfall", params=PERIOD | {"by": "source"})).json()
         assert after == before
+
+
+async def _speed_leakage_attribution(
+    client: httpx.AsyncClient, sources: tuple[str, ...], want: dict[Stage, int]
+) -> None:
+    mqls = want[Stage.MQL]
+    unworked = -(-mqls // histories.UNWORKED_EVERY)  # the 1st, 8th, 15th … MQL
+    speed = {
+        g["group"]: g
+        for g in (await client.get("/v1/speed-to-lead", params=PERIOD | {"by": "source"})).json()[
+            "groups"
+        ]
+    }
+    mine = [speed[s] for s in sources if s in speed]
+    assert sum(g["handoffs"] for g in mine) == mqls
+    assert sum(g["touched"] for g in mine) == mqls - unworked
+    delay = histories.DELAYS[Stage.INQUIRY] + histories.ASSIGN_AFTER
+    for g in mine:
+        assert (g["system"]["p50_s"], g["system"]["p90_s"]) == (delay.total_seconds(),) * 2
+        rep = histories.FIRST_CALL_AFTER.total_seconds()
+        assert (g["rep"]["p50_s"], g["rep"]["p90_s"]) == (rep, rep)
+        assert g["rep"]["within_5m"] == 0 and g["rep"]["within_60m"] == g["touched"]
+        assert g["total"]["beyond_60m"] == g["touched"]
+
+    leaks: dict[str, int] = {}
+    for source in sources:
+        body = (
+            await client.get("/v1/leakage", params=PERIOD | {"source": source, "limit": 5})
+        ).json()
+        for name in ("untouched_before_breach", "mql_unanswered", "recycled", "requalified"):
+            leaks[name] = leaks.get(name, 0) + body[name]["count"]
+            assert len(body[name]["lead_ids"]) == min(body[name]["count"], 5)
+        leaks["rejected"] = leaks.get("rejected", 0) + sum(r["count"] for r in body["rejections"])
+        assert {r["reason_code"] for r in body["rejections"]} <= set(histories.REJECTIONS)
+    assert leaks == {
+        "untouched_before_breach": unworked,
+        "mql_unanswered": 0,
+        "recycled": mqls - want[Stage.SAL],
+        "requalified": 0,
+        "rejected": mqls - want[Stage.SAL],
+    }
+
+    credits = (await client.get("/v1/attribution", params=PERIOD | {"by": "source"})).json()[
+        "credits"
+    ]
+    for model in ("first_touch", "last_touch", "linear", "u_shaped", "w_shaped", "time_decay"):
+        mine_ = [c for c in credits if c["model"] == model and c["key"] in sources]
+        assert (
+            sum(c["pipeline_minor"] for c in mine_)
+            == want[Stage.OPPORTUNITY] * histories.DEAL_MINOR
+        )
+        assert sum(c["revenue_minor"] for c in mine_) == want[Stage.WON] * histories.DEAL_MINOR
+
+    for source in sources:
+        rows = (
+            await client.get("/v1/sourcing", params=PERIOD | {"source": source, "by": "source"})
+        ).json()["rows"]
+        assert {(r["origin"], r["share"]) for r in rows} <= {("marketing", 1.0)}
 
 
 async def test_the_planner_answers_with_given_rates_and_names_what_is_missing(

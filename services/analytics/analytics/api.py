@@ -11,7 +11,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
@@ -19,7 +19,7 @@ from leadrelay_shared.clock import utcnow
 from leadrelay_shared.web import EngineDep
 
 from . import domain, views
-from .schemas import PlanIn, PlanOut, Waterfall
+from .schemas import Attribution, Leakage, PlanIn, PlanOut, Sourcing, SpeedToLead, Waterfall
 from .views import By, Cut
 
 router = APIRouter(prefix="/v1", tags=["funnel"])
@@ -61,9 +61,23 @@ def wants_csv(request: Request) -> bool:
     return CSV in request.headers.get("accept", "")
 
 
+def _flat(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A row with nested objects spread into ``outer_inner`` columns, lists joined by spaces."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            out |= _flat(value, f"{prefix}{key}_")
+        elif isinstance(value, list):
+            out[f"{prefix}{key}"] = " ".join(map(str, value))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def as_csv(rows: Sequence[dict[str, Any]], filename: str) -> Response:
     """Rows as CSV, columns in the order of the first row."""
     out = io.StringIO()
+    rows = [_flat(r) for r in rows]
     if rows:
         writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
@@ -129,3 +143,89 @@ async def post_plan(request: Request, engine: EngineDep, body: PlanIn) -> Any:
     if wants_csv(request):
         return as_csv(answer["stages"], "plan")
     return answer
+
+
+def _period(cut: Cut) -> dict[str, str]:
+    return {"since": cut.since.isoformat(), "until": cut.until.isoformat()}
+
+
+@router.get("/speed-to-lead", response_model=SpeedToLead, responses=AS_CSV)
+async def get_speed_to_lead(
+    request: Request, engine: EngineDep, period: CutDep, by: By | None = None
+) -> Any:
+    """Form fill to assignment (the system's part), assignment to the owner's first touch (the
+    rep's part), and form fill to first touch: p50, p90, and how many within 5, 15 and 60
+    minutes, per team, rep or time with ``by``."""
+    groups = await views.speed_to_lead(engine, period, by=by)
+    if wants_csv(request):
+        return as_csv(groups, "speed-to-lead")
+    return _period(period) | {"by": by, "groups": groups}
+
+
+@router.get("/leakage", response_model=Leakage, responses=AS_CSV)
+async def get_leakage(
+    request: Request,
+    engine: EngineDep,
+    period: CutDep,
+    unanswered_days: Annotated[int, Query(ge=1, le=365)] = 7,
+    limit: Annotated[int, Query(ge=0, le=10_000)] = 100,
+) -> Any:
+    """Handed-off leads untouched before their SLA breached, MQLs sales neither accepted nor
+    rejected within ``unanswered_days``, rejections and disqualifications by reason, source and
+    campaign, recycled and re-qualified leads; each with its lead ids. As CSV: the rejections."""
+    found = await views.leakage(
+        engine, period, unanswered_days=unanswered_days, now=utcnow(), limit=limit
+    )
+    if wants_csv(request):
+        return as_csv(found["rejections"], "rejections")
+    return _period(period) | found
+
+
+@router.get("/attribution", response_model=Attribution, responses=AS_CSV)
+async def get_attribution(
+    request: Request,
+    engine: EngineDep,
+    period: CutDep,
+    by: Annotated[Literal["campaign", "source"], Query()] = "campaign",
+    model: Annotated[list[domain.AttributionModel] | None, Query()] = None,
+) -> Any:
+    """Pipeline (opportunities) and revenue (won deals) of the period credited to campaigns or
+    sources under each attribution model, split in minor units so that every model sums to the
+    deals' amounts exactly, per currency."""
+    models = model or list(domain.ATTRIBUTION_MODELS)
+    found = await views.deals(engine, period)
+    touches = await views.marketing_touches(engine, [d.lead_id for d in found])
+    credits = []
+    for name in models:
+        credited = domain.attribute(name, found, touches, by)
+        keys = sorted({(c, k) for c, _, k in credited}, key=lambda x: (x[0], x[1] or ""))
+        for currency, key in keys:
+            pipeline = credited.get((currency, "pipeline", key), 0)
+            revenue = credited.get((currency, "revenue", key), 0)
+            credits.append(
+                {
+                    "model": name,
+                    "by": by,
+                    "key": key,
+                    "currency": currency,
+                    "pipeline": domain.from_minor(pipeline, currency),
+                    "revenue": domain.from_minor(revenue, currency),
+                    "pipeline_minor": pipeline,
+                    "revenue_minor": revenue,
+                }
+            )
+    if wants_csv(request):
+        return as_csv(credits, "attribution")
+    return _period(period) | {"models": models, "credits": credits}
+
+
+@router.get("/sourcing", response_model=Sourcing, responses=AS_CSV)
+async def get_sourcing(
+    request: Request, engine: EngineDep, period: CutDep, by: By | None = "month"
+) -> Any:
+    """The share of pipeline and revenue marketing sourced against sales, per month (or
+    another group with ``by``) and currency."""
+    rows = await views.sourcing(engine, period, by=by)
+    if wants_csv(request):
+        return as_csv(rows, "sourcing")
+    return _period(period) | {"by": by, "rows": rows}

@@ -9,12 +9,13 @@ same.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from itertools import pairwise
-from typing import Any
+from typing import Any, Literal, get_args
 
 from leadrelay_shared.contracts import (
     ActivityLogged,
@@ -381,3 +382,119 @@ def mature(window_end: datetime, horizon: timedelta, now: datetime) -> bool:
     """Whether every lead of a cohort that entered before ``window_end`` has had the horizon
     to reach the next stage; a younger cohort's conversion can still grow."""
     return window_end + horizon <= now
+
+
+# -- attribution -------------------------------------------------------------------------------
+
+AttributionModel = Literal[
+    "first_touch", "last_touch", "linear", "u_shaped", "w_shaped", "time_decay"
+]
+ATTRIBUTION_MODELS: tuple[AttributionModel, ...] = get_args(AttributionModel)
+DECAY_HALF_LIFE = timedelta(days=7)
+UNATTRIBUTED = "(no marketing touch)"
+
+
+@dataclass(frozen=True)
+class Touch:
+    """A marketing touch of a lead, as attribution credits it."""
+
+    at: datetime
+    source: str | None
+    campaign: str | None
+    kind: str
+
+
+@dataclass(frozen=True)
+class Deal:
+    """An amount to credit: an opportunity's (pipeline) or a won deal's (revenue).
+    ``mql_at`` is the lead's latest MQL entry before it, ``opened_at`` its opportunity's
+    creation (for W-shaped); either may be unknown."""
+
+    lead_id: str
+    at: datetime
+    kind: str  # pipeline | revenue
+    amount_minor: int
+    currency: str
+    mql_at: datetime | None = None
+    opened_at: datetime | None = None
+
+
+def split(amount: int, weights: Sequence[Fraction]) -> list[int]:
+    """``amount`` (minor units) in parts proportional to ``weights`` that sum to it exactly:
+    each part rounded down, the units left over going to the largest remainders (the earlier
+    part first on a tie)."""
+    total = sum(weights)
+    exact = [amount * w / total for w in weights]
+    parts = [math.floor(x) for x in exact]
+    left = amount - sum(parts)
+    order = sorted(range(len(exact)), key=lambda i: (-(exact[i] - parts[i]), i))
+    for i in order[:left]:
+        parts[i] += 1
+    return parts
+
+
+def _last_at_or_before(touches: Sequence[Touch], moment: datetime | None) -> int:
+    if moment is None:
+        return len(touches) - 1
+    before = [i for i, t in enumerate(touches) if t.at <= moment]
+    return before[-1] if before else 0
+
+
+def _shaped(count: int, named: dict[int, Fraction], spread: Fraction) -> list[Fraction]:
+    """Named touches get their shares (adding up when one touch has two roles); the others
+    share ``spread`` equally, or, when there are none, the named ones do."""
+    weights = [Fraction(0)] * count
+    for i, share in named.items():
+        weights[i] += share
+    rest = [i for i in range(count) if i not in named]
+    for i in rest or list(named):
+        weights[i] += spread / len(rest or named)
+    return weights
+
+
+def attribution_weights(model: str, touches: Sequence[Touch], deal: Deal) -> list[Fraction]:
+    """Each touch's share of ``deal`` under ``model``; ``touches`` are the lead's marketing
+    touches up to the deal, oldest first (at least one)."""
+    n = len(touches)
+    if model == "first_touch":
+        return [Fraction(1)] + [Fraction(0)] * (n - 1)
+    if model == "last_touch":  # the last touch before the lead became an MQL
+        last = _last_at_or_before(touches, deal.mql_at)
+        return [Fraction(int(i == last)) for i in range(n)]
+    if model == "linear":
+        return [Fraction(1, n)] * n
+    created = next((i for i, t in enumerate(touches) if t.kind == "form"), 0)
+    if model == "u_shaped":
+        named = {0: Fraction(2, 5)}
+        named[created] = named.get(created, Fraction(0)) + Fraction(2, 5)
+        return _shaped(n, named, Fraction(1, 5))
+    if model == "w_shaped":
+        opened = _last_at_or_before(touches, deal.opened_at or deal.at)
+        named = {0: Fraction(3, 10)}
+        for i in (created, opened):
+            named[i] = named.get(i, Fraction(0)) + Fraction(3, 10)
+        return _shaped(n, named, Fraction(1, 10))
+    if model == "time_decay":
+        half = DECAY_HALF_LIFE.total_seconds()
+        return [Fraction(2 ** (-(deal.at - t.at).total_seconds() / half)) for t in touches]
+    raise ValueError(f"unknown attribution model {model!r}")
+
+
+def attribute(
+    model: str, deals: Iterable[Deal], touches: Mapping[str, Sequence[Touch]], by: str
+) -> dict[tuple[str, str, str | None], int]:
+    """Per (currency, pipeline|revenue, the touch's ``by``: source or campaign): the minor units
+    ``model`` credits. Every deal's amount is credited whole: a deal with no marketing touch
+    before it goes to ``UNATTRIBUTED``."""
+    out: dict[tuple[str, str, str | None], int] = {}
+    for deal in deals:
+        before = [t for t in touches.get(deal.lead_id, ()) if t.at <= deal.at]
+        if not before:
+            key = (deal.currency, deal.kind, UNATTRIBUTED)
+            out[key] = out.get(key, 0) + deal.amount_minor
+            continue
+        parts = split(deal.amount_minor, attribution_weights(model, before, deal))
+        for touch, part in zip(before, parts, strict=True):
+            key = (deal.currency, deal.kind, getattr(touch, by))
+            out[key] = out.get(key, 0) + part
+    return out

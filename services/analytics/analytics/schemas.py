@@ -94,3 +94,90 @@ class PlanOut(BaseModel):
     window_days: int
     stages: list[PlanStageOut]
     reasons: list[str]
+
+
+class SpeedPart(BaseModel):
+    p50_s: float | None
+    p90_s: float | None
+    measured: int = Field(description="handoffs with both ends of this span")
+    within_5m: int
+    within_15m: int
+    within_60m: int
+    beyond_60m: int
+
+
+class SpeedGroup(BaseModel):
+    group: str | None
+    handoffs: int = Field(description="first assignments in the period")
+    touched: int = Field(description="of them, touched by their owner")
+    system: SpeedPart = Field(description="form fill to assignment")
+    rep: SpeedPart = Field(description="assignment to the owner's first touch")
+    total: SpeedPart = Field(description="form fill to the owner's first touch")
+
+
+class SpeedToLead(BaseModel):
+    since: str
+    until: str
+    by: str | None
+    groups: list[SpeedGroup]
+
+
+class Leads(BaseModel):
+    count: int
+    lead_ids: list[str] = Field(description="the first of them, by id, up to `limit`")
+
+
+class Rejection(BaseModel):
+    feedback: str
+    reason_code: str
+    source: str | None
+    campaign: str | None
+    count: int
+    lead_ids: list[str]
+
+
+class Leakage(BaseModel):
+    since: str
+    until: str
+    unanswered_days: int
+    untouched_before_breach: Leads
+    mql_unanswered: Leads
+    recycled: Leads
+    requalified: Leads
+    rejections: list[Rejection]
+
+
+class Credit(BaseModel):
+    model: str
+    by: str
+    key: str | None = Field(description="the source or campaign credited")
+    currency: str
+    pipeline: Decimal
+    revenue: Decimal
+    pipeline_minor: int
+    revenue_minor: int
+
+
+class Attribution(BaseModel):
+    since: str
+    until: str
+    models: list[str]
+    credits: list[Credit]
+
+
+class SourcingRow(BaseModel):
+    group: str | None
+    currency: str
+    kind: str = Field(description="pipeline or revenue")
+    origin: str = Field(description="marketing or sales: how the lead was first seen")
+    deals: int
+    amount: Decimal
+    amount_minor: int
+    share: float | None
+
+
+class Sourcing(BaseModel):
+    since: str
+    until: str
+    by: str | None
+    rows: list[SourcingRow]

@@ -44,10 +44,11 @@ class Cut:
     team: str | None = None
     rep: str | None = None
 
-    def where(self) -> tuple[str, dict[str, Any]]:
-        """SQL conditions on the lead ``l`` and their parameters (the period is not here)."""
+    def where(self, columns: dict[str, str] | None = None) -> tuple[str, dict[str, Any]]:
+        """SQL conditions on the lead ``l`` (or on ``columns`` where given) and their
+        parameters (the period is not here)."""
         clauses, params = [], {}
-        for name, column in _DIMENSIONS.items():
+        for name, column in (_DIMENSIONS | (columns or {})).items():
             value = getattr(self, name)
             if value is not None:
                 clauses.append(f"{column} = :{name}")
@@ -217,3 +218,235 @@ async def average_won(engine: AsyncEngine, cut: Cut) -> tuple[Decimal | None, st
 def flatten(groups: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The waterfall as one row per group and stage (its CSV)."""
     return [{"group": g["group"], **s} for g in groups for s in g["stages"]]
+
+
+# -- speed to lead ------------------------------------------------------------------------------
+
+SPEED_BANDS_S = (300, 900, 3600)  # within 5, 15 and 60 minutes
+# team and rep of a handoff are its assignment's, not the lead's latest
+_OF_ASSIGNMENT = {"team": "a.team_id", "rep": "a.owner_id"}
+
+
+def _speed_columns(name: str, start: str, end: str) -> str:
+    span = f"extract(epoch FROM {end} - {start})"
+    bands = ", ".join(
+        f"count(*) FILTER (WHERE {span} <= {s}) AS {name}_within_{s // 60}m" for s in SPEED_BANDS_S
+    )
+    return (
+        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {span}) AS {name}_p50_s, "
+        f"percentile_cont(0.9) WITHIN GROUP (ORDER BY {span}) AS {name}_p90_s, "
+        f"count({end} - {start}) AS {name}_measured, {bands}"
+    )
+
+
+async def speed_to_lead(engine: AsyncEngine, cut: Cut, *, by: By | None) -> list[dict[str, Any]]:
+    """First assignments of leads in the period: form fill to assignment (the system's part),
+    assignment to the owner's first touch (the rep's part), form fill to first touch; p50, p90
+    and how many within 5, 15 and 60 minutes, per group."""
+    cuts, params = cut.where(_OF_ASSIGNMENT)
+    group = (
+        "NULL::text"
+        if by is None
+        else (
+            _OF_ASSIGNMENT.get(by) or (_group(by, "a.at") if by in TIME_UNITS else _DIMENSIONS[by])
+        )
+    )
+    sql = sa.text(
+        f"""
+        WITH handoffs AS (
+            SELECT {group} AS g, a.at AS assigned_at,
+                   (SELECT max(t.at) FROM {SCHEMA}.touches t WHERE t.lead_id = a.lead_id
+                      AND t.kind = 'form' AND t.at <= a.at) AS form_at,
+                   (SELECT min(t.at) FROM {SCHEMA}.touches t WHERE t.lead_id = a.lead_id
+                      AND t.origin = 'sales' AND t.actor_id = a.owner_id
+                      AND t.at >= a.at) AS touched_at
+            FROM {SCHEMA}.assignments a JOIN {_L} l ON l.lead_id = a.lead_id
+            WHERE NOT a.reassignment AND a.at >= :since AND a.at < :until{cuts}
+        )
+        SELECT g, count(*) AS handoffs, count(touched_at) AS touched,
+               {_speed_columns("system", "form_at", "assigned_at")},
+               {_speed_columns("rep", "assigned_at", "touched_at")},
+               {_speed_columns("total", "form_at", "touched_at")}
+        FROM handoffs GROUP BY g ORDER BY g NULLS FIRST
+        """
+    )
+    async with engine.connect() as conn:
+        rows = await conn.execute(sql, params | {"since": cut.since, "until": cut.until})
+        out = []
+        for r in rows.mappings():
+            row: dict[str, Any] = {
+                "group": r["g"],
+                "handoffs": r["handoffs"],
+                "touched": r["touched"],
+            }
+            for part in ("system", "rep", "total"):
+                measured = r[f"{part}_measured"]
+                row[part] = {
+                    "p50_s": _seconds(r[f"{part}_p50_s"]),
+                    "p90_s": _seconds(r[f"{part}_p90_s"]),
+                    "measured": measured,
+                    **{f"within_{b // 60}m": r[f"{part}_within_{b // 60}m"] for b in SPEED_BANDS_S},
+                    "beyond_60m": measured - r[f"{part}_within_60m"],
+                }
+            out.append(row)
+        return out
+
+
+# -- leakage ------------------------------------------------------------------------------------
+
+
+async def leakage(
+    engine: AsyncEngine, cut: Cut, *, unanswered_days: int, now: datetime, limit: int
+) -> dict[str, Any]:
+    """Where handed-off leads leak, each count with (up to ``limit`` of) its lead ids."""
+    cuts, params = cut.where()
+    params |= {"since": cut.since, "until": cut.until, "limit": limit}
+    answered = ["sal", "sql", "opportunity", "won", "lost", "recycled", "disqualified"]
+    queries = {
+        # breached handoffs whose owner never touched the lead between assignment and breach
+        "untouched_before_breach": f"""
+            SELECT DISTINCT b.lead_id FROM {SCHEMA}.breaches b JOIN {_L} l ON l.lead_id = b.lead_id
+            WHERE b.at >= :since AND b.at < :until{cuts} AND NOT EXISTS (
+                SELECT 1 FROM {SCHEMA}.touches t WHERE t.lead_id = b.lead_id
+                  AND t.origin = 'sales' AND t.actor_id = b.owner_id
+                  AND t.at >= b.started_at AND t.at <= b.at)""",
+        # MQLs old enough to judge that sales neither accepted nor rejected within the days
+        "mql_unanswered": f"""
+            SELECT DISTINCT s.lead_id FROM {_T} s JOIN {_L} l ON l.lead_id = s.lead_id
+            WHERE s.to_stage = 'mql' AND s.at >= :since AND s.at < :until
+              AND s.at <= :judged{cuts} AND NOT EXISTS (
+                SELECT 1 FROM {_T} x WHERE x.lead_id = s.lead_id
+                  AND x.to_stage = ANY(:answered) AND x.at >= s.at
+                  AND x.at <= s.at + :days)
+              AND NOT EXISTS (
+                SELECT 1 FROM {SCHEMA}.feedback f WHERE f.lead_id = s.lead_id
+                  AND f.at >= s.at AND f.at <= s.at + :days)""",
+        "recycled": f"""
+            SELECT DISTINCT s.lead_id FROM {_T} s JOIN {_L} l ON l.lead_id = s.lead_id
+            WHERE s.to_stage = 'recycled' AND s.at >= :since AND s.at < :until{cuts}""",
+        # leads that became MQLs again after an earlier cycle
+        "requalified": f"""
+            SELECT DISTINCT s.lead_id FROM {_T} s JOIN {_L} l ON l.lead_id = s.lead_id
+            WHERE s.to_stage = 'mql' AND s.cycle > 1 AND s.at >= :since AND s.at < :until{cuts}""",
+    }
+    days = timedelta(days=unanswered_days)
+    extra = {"judged": now - days, "days": days, "answered": answered}
+    out: dict[str, Any] = {"unanswered_days": unanswered_days}
+    async with engine.connect() as conn:
+        for name, body in queries.items():
+            statement = sa.text(
+                f"WITH found AS ({body}) SELECT (SELECT count(*) FROM found) AS n, "
+                "(SELECT array_agg(lead_id) FROM (SELECT lead_id FROM found ORDER BY lead_id "
+                "LIMIT :limit) ids) AS ids"
+            )
+            if ":answered" in body:
+                statement = statement.bindparams(sa.bindparam("answered", type_=pg.ARRAY(sa.Text)))
+            row = (await conn.execute(statement, params | extra)).one()
+            out[name] = {"count": row.n, "lead_ids": sorted(row.ids or [])}
+        rejections = sa.text(
+            f"""
+            SELECT f.feedback, coalesce(f.reason_code, 'other') AS reason_code, l.source,
+                   l.campaign, count(*) AS count, array_agg(DISTINCT f.lead_id) AS lead_ids
+            FROM {SCHEMA}.feedback f JOIN {_L} l ON l.lead_id = f.lead_id
+            WHERE f.feedback IN ('rejected', 'disqualified')
+              AND f.at >= :since AND f.at < :until{cuts}
+            GROUP BY 1, 2, 3, 4 ORDER BY count DESC, 1, 2, 3 NULLS FIRST, 4 NULLS FIRST
+            """
+        )
+        out["rejections"] = [
+            {**r, "lead_ids": sorted(r["lead_ids"])[:limit]}
+            for r in (await conn.execute(rejections, params)).mappings()
+        ]
+    return out
+
+
+# -- attribution and sourcing -------------------------------------------------------------------
+
+
+async def deals(engine: AsyncEngine, cut: Cut) -> list[domain.Deal]:
+    """Opportunities (converted, with an amount) and won deals in the period, with the lead's
+    latest MQL entry and opportunity creation before each."""
+    cuts, params = cut.where()
+    sql = sa.text(
+        f"""
+        SELECT f.lead_id, f.at, f.feedback, f.amount_minor, f.currency,
+               (SELECT max(s.at) FROM {_T} s WHERE s.lead_id = f.lead_id
+                  AND s.to_stage = 'mql' AND s.at <= f.at) AS mql_at,
+               (SELECT max(s.at) FROM {_T} s WHERE s.lead_id = f.lead_id
+                  AND s.to_stage = 'opportunity' AND s.at <= f.at) AS opened_at
+        FROM {SCHEMA}.feedback f JOIN {_L} l ON l.lead_id = f.lead_id
+        WHERE f.feedback IN ('converted', 'won') AND f.amount_minor IS NOT NULL
+          AND f.at >= :since AND f.at < :until{cuts}
+        ORDER BY f.at, f.event_id
+        """
+    )
+    async with engine.connect() as conn:
+        rows = await conn.execute(sql, params | {"since": cut.since, "until": cut.until})
+        return [
+            domain.Deal(
+                lead_id=r.lead_id,
+                at=r.at,
+                kind="revenue" if r.feedback == "won" else "pipeline",
+                amount_minor=r.amount_minor,
+                currency=r.currency,
+                mql_at=r.mql_at,
+                opened_at=r.opened_at,
+            )
+            for r in rows
+        ]
+
+
+async def marketing_touches(
+    engine: AsyncEngine, lead_ids: Sequence[str]
+) -> dict[str, list[domain.Touch]]:
+    """The marketing touches of the leads, oldest first (time, then event id: a stable order)."""
+    sql = sa.text(
+        f"SELECT lead_id, at, source, campaign, kind FROM {SCHEMA}.touches "
+        "WHERE lead_id = ANY(:ids) AND origin = 'marketing' ORDER BY lead_id, at, event_id"
+    ).bindparams(sa.bindparam("ids", type_=pg.ARRAY(sa.Text)))
+    out: dict[str, list[domain.Touch]] = {}
+    async with engine.connect() as conn:
+        for r in await conn.execute(sql, {"ids": list(set(lead_ids))}):
+            out.setdefault(r.lead_id, []).append(
+                domain.Touch(at=r.at, source=r.source, campaign=r.campaign, kind=r.kind)
+            )
+    return out
+
+
+async def sourcing(engine: AsyncEngine, cut: Cut, *, by: By | None) -> list[dict[str, Any]]:
+    """Pipeline and revenue per group, marketing-sourced (first seen through a form or a
+    marketing event) against sales-sourced (first seen through sales activity or a sales
+    system), per currency."""
+    cuts, params = cut.where()
+    sql = sa.text(
+        f"""
+        SELECT {_group(by, "f.at")} AS g, f.currency,
+               CASE WHEN f.feedback = 'won' THEN 'revenue' ELSE 'pipeline' END AS kind,
+               coalesce(l.origin, 'unknown') AS origin, sum(f.amount_minor) AS amount_minor,
+               count(*) AS deals
+        FROM {SCHEMA}.feedback f JOIN {_L} l ON l.lead_id = f.lead_id
+        WHERE f.feedback IN ('converted', 'won') AND f.amount_minor IS NOT NULL
+          AND f.at >= :since AND f.at < :until{cuts}
+        GROUP BY 1, 2, 3, 4 ORDER BY 1 NULLS FIRST, 2, 3, 4
+        """
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sql, params | {"since": cut.since, "until": cut.until})).all()
+    totals: dict[tuple[Any, ...], int] = {}
+    for r in rows:
+        totals[(r.g, r.currency, r.kind)] = (
+            totals.get((r.g, r.currency, r.kind), 0) + r.amount_minor
+        )
+    return [
+        {
+            "group": r.g,
+            "currency": r.currency,
+            "kind": r.kind,
+            "origin": r.origin,
+            "deals": r.deals,
+            "amount": str(domain.from_minor(r.amount_minor, r.currency)),
+            "amount_minor": r.amount_minor,
+            "share": domain.conversion(r.amount_minor, totals[(r.g, r.currency, r.kind)]),
+        }
+        for r in rows
+    ]

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from analytics import domain
 from analytics.domain import Measured, PlanError
@@ -132,3 +136,87 @@ def test_the_generated_history_has_its_closed_form_counts() -> None:
     want = histories.expected_entries(2000)
     assert {s: entered.get(s.value, 0) for s in want} == want
     assert want[Stage.MQL] == 200 and want[Stage.SAL] == 170
+
+
+def touches(*kinds: str, days_before: tuple[int, ...] | None = None) -> list[domain.Touch]:
+    ago = days_before or tuple(range(len(kinds) - 1, -1, -1))
+    return [
+        domain.Touch(at=T0 - timedelta(days=d), source=f"s{i}", campaign=f"c{i}", kind=k)
+        for i, (k, d) in enumerate(zip(kinds, ago, strict=True))
+    ]
+
+
+DEAL = domain.Deal(lead_id="l", at=T0, kind="revenue", amount_minor=100_000, currency="EUR")
+
+
+def test_u_and_w_shapes_credit_first_touch_creation_and_opportunity() -> None:
+    four = touches("page_view", "form", "email_click", "webinar_attended")
+    F = Fraction
+    assert domain.attribution_weights("u_shaped", four, DEAL) == [
+        F(2, 5),
+        F(2, 5),
+        F(1, 10),
+        F(1, 10),
+    ]
+    opened = replace(DEAL, opened_at=T0 - timedelta(days=1))  # after the email click
+    assert domain.attribution_weights("w_shaped", four, opened) == [
+        F(3, 10),
+        F(3, 10),
+        F(3, 10),
+        F(1, 10),
+    ]
+    # the first touch is the form that created the lead: it takes both shares, the rest 20 %
+    one_form = touches("form", "page_view")
+    assert domain.attribution_weights("u_shaped", one_form, DEAL) == [F(4, 5), F(1, 5)]
+    assert domain.attribution_weights("u_shaped", touches("form"), DEAL) == [F(1)]
+
+
+def test_last_touch_is_the_last_before_the_mql_and_time_decay_halves_weekly() -> None:
+    three = touches("form", "email_click", "page_view", days_before=(20, 10, 1))
+    mql = replace(DEAL, mql_at=T0 - timedelta(days=5))
+    assert domain.attribution_weights("last_touch", three, mql) == [0, 1, 0]
+    decay = domain.attribution_weights(
+        "time_decay", touches("form", "page_view", days_before=(7, 0)), DEAL
+    )
+    assert decay[0] * 2 == decay[1]
+
+
+@given(
+    amount=st.integers(min_value=0, max_value=10**12),
+    weights=st.lists(st.fractions(min_value=0, max_value=100), min_size=1, max_size=12).filter(
+        lambda w: sum(w) > 0
+    ),
+)
+def test_a_split_sums_exactly_and_each_part_is_within_one_unit(
+    amount: int, weights: list[Fraction]
+) -> None:
+    parts = domain.split(amount, weights)
+    assert sum(parts) == amount
+    for part, w in zip(parts, weights, strict=True):
+        assert abs(part - amount * w / sum(weights)) < 1
+
+
+@given(
+    amounts=st.lists(st.integers(min_value=1, max_value=10**9), min_size=1, max_size=5),
+    kinds=st.lists(
+        st.sampled_from(["form", "page_view", "email_click", "webinar_attended"]),
+        min_size=0,
+        max_size=8,
+    ),
+    model=st.sampled_from(domain.ATTRIBUTION_MODELS),
+)
+def test_every_model_credits_every_deal_whole(
+    amounts: list[int], kinds: list[str], model: str
+) -> None:
+    lead_touches = {"l": touches(*kinds)} if kinds else {}
+    deals = [
+        replace(DEAL, amount_minor=a, kind=k, mql_at=T0 - timedelta(days=1))
+        for a, k in zip(amounts, ["revenue", "pipeline"] * 3, strict=False)
+    ]
+    credited = domain.attribute(model, deals, lead_touches, "campaign")
+    for kind in ("revenue", "pipeline"):
+        assert sum(v for (c, k, _), v in credited.items() if k == kind) == sum(
+            d.amount_minor for d in deals if d.kind == kind
+        )
+    if not kinds:
+        assert {key for _, _, key in credited} == {domain.UNATTRIBUTED}
