@@ -15,14 +15,14 @@ from sqlalchemy.engine import Connection
 from .db import make_engine
 
 
-def upgrade(package: str, database_url: str, schema: str) -> None:
-    """Bring ``schema`` to the newest revision of ``package``'s migrations (sync; call before
-    serving)."""
+def upgrade(package: str, database_url: str, schema: str, revision: str = "head") -> None:
+    """Bring ``schema`` to the newest revision of ``package``'s migrations, or to
+    ``revision`` (sync; call before serving)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files(package) / "migrations"))
     cfg.attributes["database_url"] = database_url
     cfg.attributes["schema"] = schema
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, revision)
 
 
 def run_env(context: EnvironmentContext | ModuleType, target_metadata: sa.MetaData) -> None:

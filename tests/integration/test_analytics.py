@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from analytics import cli
 from analytics.adapters import orm
@@ -21,6 +22,7 @@ from analytics.bootstrap import create_app
 from analytics.settings import AnalyticsSettings
 from bench.analytics import histories
 from leadrelay_shared.contracts import Stage
+from leadrelay_shared.db import make_engine
 from leadrelay_shared.migrate import upgrade
 from tests.factories import T0
 from tests.infra import Infra
@@ -245,3 +247,46 @@ async def test_the_planner_answers_with_given_rates_and_names_what_is_missing(
         bad = await client.post("/v1/plan", json=body | {"revenue_target": -1})
         assert bad.status_code == 422
         assert bad.json()["errors"][0]["field"] == "revenue_target"
+
+
+async def test_the_second_migration_fills_what_stage_changes_now_keep(
+    infra: Infra, database_url: str
+) -> None:
+    """A read model written before stage changes kept their next entry and their lead's
+    dimensions gets both from the migration that adds them."""
+    await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA, "0001")
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO analytics.leads (lead_id, source, owner_id) "
+                    "VALUES ('m-1', 'google', 'rep-ana')"
+                )
+            )
+            for stage, hours in (("inquiry", 0), ("mql", 5), ("recycled", 9)):
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO analytics.stage_changes "
+                        "(event_id, lead_id, at, cycle, to_stage) "
+                        "VALUES (:id, 'm-1', :at, 1, :stage)"
+                    ),
+                    {"id": uuid.uuid4(), "at": T0 + timedelta(hours=hours), "stage": stage},
+                )
+        await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA)
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT to_stage, funnel_rank, next_at, source, owner_id "
+                        "FROM analytics.stage_changes ORDER BY at"
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        ("inquiry", 0, T0 + timedelta(hours=5), "google", "rep-ana"),
+        ("mql", 1, None, "google", "rep-ana"),
+        ("recycled", None, None, "google", "rep-ana"),
+    ]

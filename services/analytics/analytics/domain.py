@@ -200,6 +200,7 @@ def facts_of(events: Iterable[Event]) -> Facts:
                 "from_stage": e.from_stage.value if e.from_stage else None,
                 "to_stage": e.to_stage.value,
                 "actor": e.actor,
+                "funnel_rank": FUNNEL.index(e.to_stage) if e.to_stage in FUNNEL else None,
             }
             facts.stage_changes.append(row)
             order = stage_order(e.to_stage.value, e.cycle)

@@ -65,8 +65,26 @@ stage_changes = sa.Table(
     sa.Column("from_stage", sa.Text),
     sa.Column("to_stage", sa.Text, nullable=False),
     sa.Column("actor", sa.Text),
-    sa.Index("ix_stage_changes_stage_at", "to_stage", "at"),
+    # kept by the writer from the lead's other rows, whatever order they came in: the place of
+    # a forward stage in the waterfall (null for a side stage), when the lead next entered a
+    # later forward stage, and the lead's dimensions, so a waterfall reads one table
+    sa.Column("funnel_rank", sa.SmallInteger),
+    sa.Column("next_at", TS),
+    sa.Column("source", sa.Text),
+    sa.Column("campaign", sa.Text),
+    sa.Column("segment", sa.Text),
+    sa.Column("territory", sa.Text),
+    sa.Column("team_id", sa.Text),
+    sa.Column("owner_id", sa.Text),
+    sa.Index("ix_stage_changes_at", "at"),
     sa.Index("ix_stage_changes_lead_at", "lead_id", "at"),
+    # the entries that went on, for velocity: a small share of all entries
+    sa.Index(
+        "ix_stage_changes_went_on",
+        "at",
+        postgresql_include=["to_stage", "next_at"],
+        postgresql_where=sa.text("next_at IS NOT NULL"),
+    ),
 )
 
 assignments = sa.Table(

@@ -54,6 +54,28 @@ OWNER = ("assigned_at", "assignment_event", "owner_id", "team_id", "territory", 
 STAGE = ("stage", "stage_at", "stage_order")
 
 
+_S, _LEADS = f"{orm.SCHEMA}.stage_changes", f"{orm.SCHEMA}.leads"
+# A stage change's next forward entry and its lead's dimensions, recomputed for the leads of a
+# batch from all their rows: a function of the set of facts, so the order they came in and a
+# redelivery change nothing. Rows already right are left alone.
+_REFRESH_STAGES = sa.text(
+    f"""
+    UPDATE {_S} s SET next_at = n.next_at, source = n.source, campaign = n.campaign,
+        segment = n.segment, territory = n.territory, team_id = n.team_id, owner_id = n.owner_id
+    FROM (
+        SELECT c.event_id, l.source, l.campaign, l.segment, l.territory, l.team_id, l.owner_id,
+               (SELECT min(x.at) FROM {_S} x WHERE x.lead_id = c.lead_id AND x.at >= c.at
+                  AND x.funnel_rank > c.funnel_rank) AS next_at
+        FROM {_S} c LEFT JOIN {_LEADS} l ON l.lead_id = c.lead_id
+        WHERE c.lead_id = ANY(:leads)
+    ) n
+    WHERE s.event_id = n.event_id AND (s.next_at, s.source, s.campaign, s.segment, s.territory,
+        s.team_id, s.owner_id) IS DISTINCT FROM (n.next_at, n.source, n.campaign, n.segment,
+        n.territory, n.team_id, n.owner_id)
+    """
+).bindparams(sa.bindparam("leads", type_=pg.ARRAY(sa.Text)))
+
+
 class AnalyticsUnitOfWork(SqlTransaction):
     """One transaction over the read model."""
 
@@ -73,6 +95,12 @@ class AnalyticsUnitOfWork(SqlTransaction):
                 rows = [candidates[k] for k in sorted(candidates)]
                 statement, params = _upsert(rows, columns, wins)
                 await self.conn.execute(statement, params)
+
+        leads = sorted(
+            {r["lead_id"] for r in facts.stage_changes} | set(facts.firsts) | set(facts.owners)
+        )
+        if leads:
+            await self.conn.execute(_REFRESH_STAGES, {"leads": leads})
 
     async def reset(self) -> None:
         """Empty the read model (a rebuild replays the topics into it)."""
