@@ -26,13 +26,14 @@ from typing import Any
 from bench.common import RESULTS, RESULTS_ENV, ROOT, SCRATCH_ENV, machine, remove_scratch
 from devstack.stack import Stack
 
-BENCHES = ("e2e", "intake", "scoring", "router", "sla")
+BENCHES = ("e2e", "intake", "scoring", "router", "sla", "analytics")
 TITLES = {
     "e2e": "End to end",
     "intake": "intake",
     "scoring": "scoring",
     "router": "router",
     "sla": "sla-monitor",
+    "analytics": "analytics",
 }
 COMMAND = {
     "e2e": "python -m bench.e2e",
@@ -40,6 +41,7 @@ COMMAND = {
     "scoring": "python -m bench.scoring",
     "router": "python -m bench.router",
     "sla": "python -m bench.sla",
+    "analytics": "python -m bench.analytics",
 }
 
 

@@ -1,9 +1,10 @@
 """``python -m bench.e2e``: speed to lead, end to end, beside the ceilings of the parts we use.
 
 The stack is started as ``make run`` starts it (PostgreSQL and Kafka embedded and durable,
-unless ``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` point elsewhere; the four services as
-processes), with router on a large generated configuration (1,000 reps, 10,000 accounts, 500
-territory rules) whose webhook points at a receiver in a process of its own. A load generator,
+unless ``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` point elsewhere; the five services as
+processes, or all but those named by ``--without``), with router on a large generated
+configuration (1,000 reps, 10,000 accounts, 500 territory rules) whose webhook points at a
+receiver in a process of its own. A load generator,
 another process, posts the seeded leads of ``bench.e2e.leads`` at fixed rates.
 
 Figures:
@@ -53,7 +54,7 @@ from bench.e2e import seed
 from bench.router.__main__ import large_document
 from devstack import kafka
 from devstack.ports import free_port
-from devstack.stack import Stack
+from devstack.stack import SERVICES, Stack
 from leadrelay_shared.kafka import ensure_topics, start_group_at_end
 from scoring.settings import timeline_group
 
@@ -234,7 +235,7 @@ async def start_groups_at_end(bootstrap: str, groups: Iterable[str]) -> None:
         await start_group_at_end(bootstrap, group)
 
 
-def start_stack(work: Path, receiver: Receiver) -> Stack:
+def start_stack(work: Path, receiver: Receiver, without: tuple[str, ...] = ()) -> Stack:
     routing = work / "routing.yaml"
     routing.write_text(
         yaml.safe_dump(large_document(webhook_url=f"{receiver.url}/hooks/crm"), sort_keys=False)
@@ -253,10 +254,13 @@ def start_stack(work: Path, receiver: Receiver) -> Stack:
         "SLA_POLICIES_PATH": str(policies),
         "INTAKE_RATE_LIMIT": "1000000/second",
     }
-    for prefix in ("INTAKE", "SCORING", "ROUTER", "SLA"):
+    for prefix in ("INTAKE", "SCORING", "ROUTER", "SLA", "ANALYTICS"):
         env[f"{prefix}_LOG_LEVEL"] = "warning"
     groups = (
-        {prefix: f"bench-e2e-{prefix.lower()}-{suffix}" for prefix in ("SCORING", "ROUTER", "SLA")}
+        {
+            prefix: f"bench-e2e-{prefix.lower()}-{suffix}"
+            for prefix in ("SCORING", "ROUTER", "SLA", "ANALYTICS")
+        }
         if external
         else {}
     )
@@ -276,7 +280,7 @@ def start_stack(work: Path, receiver: Receiver) -> Stack:
                 stack.bootstrap, [*groups.values(), timeline_group(groups["SCORING"])]
             )
         )
-    stack.start_services()
+    stack.start_services(tuple(s.name for s in SERVICES if s.name not in without))
     stack.wait_ready()
     return stack
 
@@ -292,7 +296,13 @@ def main() -> int:
         default="10000,1000000",
         help="stored leads to seed before the scale runs (comma-separated)",
     )
+    parser.add_argument(
+        "--without",
+        default="",
+        help="services not to start (comma-separated), e.g. analytics, to compare",
+    )
     args = parser.parse_args()
+    without = tuple(s.strip() for s in args.without.split(",") if s.strip())
     smoke = args.smoke
     runs = 1 if smoke else args.runs
     duration, step_s = (1.0, 1.0) if smoke else (args.duration, args.step)
@@ -354,7 +364,7 @@ def main() -> int:
     receiver = Receiver()
     stack: Stack | None = None
     try:
-        stack = start_stack(work, receiver)
+        stack = start_stack(work, receiver, without)
         key = stack.api_key("bench-e2e")
         run_step(stack, key, receiver, 20, 0.5 if smoke else 3.0, "warm")  # connections, caches
         for r in range(runs):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -157,6 +158,8 @@ def main(
     *, package: str, schema: str | None, settings: Any, create_app: Any, proxy_headers: bool = True
 ) -> None:
     """A service process: migrate its schema (if it has one), then serve its app."""
+    if settings.nice:
+        os.nice(settings.nice)
     if schema is not None:
         from .migrate import upgrade
 

@@ -36,6 +36,9 @@ class ServiceSettings(BaseSettings):
     # Where a consumer group seen for the first time starts: the whole topic, or only new events.
     consumer_offset_reset: Literal["earliest", "latest"] = "earliest"
     relay_poll_interval_s: float = 0.5
+    # The process's scheduling priority (Unix nice, 0 to 19): a service off the lead's way
+    # (analytics) yields the cores to those on it when they are busy.
+    nice: int = Field(default=0, ge=0, le=19)
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> ServiceSettings:

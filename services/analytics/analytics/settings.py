@@ -8,6 +8,9 @@ class AnalyticsSettings(BackendSettings):
     model_config = SettingsConfigDict(env_prefix="ANALYTICS_", extra="ignore")
 
     port: int = 8004
+    # off the lead's way: when the cores are busy, the lead's path goes first and analytics
+    # catches up after
+    nice: int = Field(default=10, ge=0, le=19)
     consumer_group: str = "leadrelay-analytics"
     # analytics is off a lead's way to its rep: it waits up to this long for a fuller fetch,
     # so that it writes few, larger batches on the cores the lead's path shares
