@@ -278,7 +278,7 @@ def main() -> int:
     )
     waterfall = report.add(
         Figure(
-            f"waterfall by month and source, {leads:,} leads",
+            f"waterfall of a year by month, {leads:,} leads",
             "ms p99",
             [],
             target=200,

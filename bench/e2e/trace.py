@@ -41,7 +41,7 @@ from devstack.stack import Stack
 from leadrelay_shared.contracts import LeadAssigned, StageChanged, Topics
 
 HOPS = ("202", "scoring decides", "scoring publishes", "router decides", "webhook arrives")
-PROCESSES = ("intake", "scoring", "router", "sla_monitor", "bench.e2e.receiver")
+PROCESSES = ("intake", "scoring", "router", "sla_monitor", "analytics", "bench.e2e.receiver")
 
 
 def cpu_seconds() -> dict[str, float]:
@@ -141,12 +141,14 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="leads per second")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds of the step")
     parser.add_argument("--warmup", type=float, default=20.0, help="seconds at the same rate")
+    parser.add_argument("--without", default="", help="services not to start (comma-separated)")
     args = parser.parse_args()
     work = scratch_dir("bench-e2e-trace-")
     receiver = Receiver()
     stack: Stack | None = None
     try:
-        stack = start_stack(work, receiver)  # inside: a failed start still removes the folder
+        without = tuple(s.strip() for s in args.without.split(",") if s.strip())
+        stack = start_stack(work, receiver, without)  # inside: a failed start still removes the folder
         key = stack.api_key("trace")
         post_leads(stack.url("intake"), key, args.rate, args.warmup, "warmup")
         time.sleep(3)
