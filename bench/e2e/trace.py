@@ -148,7 +148,8 @@ def main() -> int:
     stack: Stack | None = None
     try:
         without = tuple(s.strip() for s in args.without.split(",") if s.strip())
-        stack = start_stack(work, receiver, without)  # inside: a failed start still removes the folder
+        # inside the try: a failed start still removes the folder
+        stack = start_stack(work, receiver, without)
         key = stack.api_key("trace")
         post_leads(stack.url("intake"), key, args.rate, args.warmup, "warmup")
         time.sleep(3)
