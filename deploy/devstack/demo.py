@@ -6,11 +6,13 @@ import asyncio
 import os
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from analytics.settings import AnalyticsSettings
 from router.config import load
 from router.settings import RouterSettings
 from sla_monitor.config import load as load_policies
@@ -144,7 +146,33 @@ async def run(intake_url: str, receiver_port: int, wait_s: float) -> int:
         f"({len(_breaches(receiver, ours))} breaches), "
         f"{len(receiver.rejected)} bad signatures."
     )
+    await show_funnel()
     return 0 if routed else 1
+
+
+async def show_funnel() -> None:
+    """The last day's funnel as analytics counts it, every demo run so far included."""
+    url = os.environ.get("ANALYTICS_URL", "http://127.0.0.1:8004")
+    token = os.environ.get("ANALYTICS_ADMIN_TOKEN") or (
+        AnalyticsSettings().admin_token.get_secret_value()
+    )
+    since = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    try:
+        async with httpx.AsyncClient(
+            base_url=url, timeout=5, headers={"Authorization": f"Bearer {token}"}
+        ) as client:
+            waterfall = (await client.get("/v1/waterfall", params={"since": since})).json()
+            leakage = (await client.get("/v1/leakage", params={"since": since})).json()
+    except (httpx.HTTPError, ValueError):
+        return  # analytics is not running here
+    stages = {s["stage"]: s["entered"] for g in waterfall["groups"] for s in g["stages"]}
+    print(
+        "funnel of the last day (analytics, "
+        f"{url}/v1/waterfall): "
+        + " → ".join(f"{stages.get(s, 0)} {s}" for s in ("inquiry", "mql", "sal"))
+        + f"; {leakage['untouched_before_breach']['count']} handed off and never touched "
+        "before the SLA breached"
+    )
 
 
 def alerted(receiver: Receiver, leads: set[str]) -> bool:
