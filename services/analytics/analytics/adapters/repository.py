@@ -3,55 +3,68 @@ first touch, the latest assignment and the latest stage win whatever order event
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
+from leadrelay_shared.db import insert_rows, unnest_insert
 from leadrelay_shared.uow import SqlTransaction
 
 from ..domain import Facts
 from . import orm
 
-_L = orm.leads
-
-
-def _upsert(
-    rows: list[dict[str, Any]], columns: tuple[str, ...], wins: sa.ColumnElement[bool]
-) -> tuple[sa.Insert, list[dict[str, Any]]]:
-    """An upsert of ``columns`` that changes a lead's row only where ``wins``, and its rows."""
-    insert = pg.insert(_L)
-    return insert.on_conflict_do_update(
-        index_elements=[_L.c.lead_id],
-        set_={c: insert.excluded[c] for c in columns},
-        where=wins,
-    ), [{k: r[k] for k in ("lead_id", *columns)} for r in rows]
-
-
-def _first_wins() -> sa.ColumnElement[bool]:
-    x = pg.insert(_L).excluded
-    return sa.or_(
-        _L.c.first_at.is_(None),
-        sa.tuple_(x.first_at, sa.cast(x.first_event, sa.Text))
-        < sa.tuple_(_L.c.first_at, sa.cast(_L.c.first_event, sa.Text)),
-    )
-
-
-def _latest_wins(at: str, key: str, key_text: bool) -> sa.ColumnElement[bool]:
-    x = pg.insert(_L).excluded
-
-    def k(col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-        return sa.cast(col, sa.Text) if key_text else col
-
-    return sa.or_(
-        _L.c[at].is_(None),
-        sa.tuple_(x[at], k(x[key])) > sa.tuple_(_L.c[at], k(_L.c[key])),
-    )
-
-
 FIRST = ("first_at", "first_event", "origin", "source", "campaign")
 OWNER = ("assigned_at", "assignment_event", "owner_id", "team_id", "territory", "segment")
 STAGE = ("stage", "stage_at", "stage_order")
+
+
+def _upsert(columns: tuple[str, ...], wins: str) -> str:
+    """Lead rows with ``columns``, changing a lead's row only where ``wins`` (``t`` is the
+    row, ``EXCLUDED`` the candidate)."""
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
+    return unnest_insert(
+        orm.leads, ("lead_id", *columns), f"(lead_id) DO UPDATE SET {sets} WHERE {wins}"
+    )
+
+
+# candidates win when they are the lead's first touch, its latest assignment, its latest stage;
+# ties break on the event id (or the stage's order), so the winner is the same in any order
+_UPSERTS = (
+    (
+        "firsts",
+        FIRST,
+        _upsert(
+            FIRST,
+            "t.first_at IS NULL OR (EXCLUDED.first_at, EXCLUDED.first_event::text) "
+            "< (t.first_at, t.first_event::text)",
+        ),
+    ),
+    (
+        "owners",
+        OWNER,
+        _upsert(
+            OWNER,
+            "t.assigned_at IS NULL OR (EXCLUDED.assigned_at, EXCLUDED.assignment_event::text) "
+            "> (t.assigned_at, t.assignment_event::text)",
+        ),
+    ),
+    (
+        "stages",
+        STAGE,
+        _upsert(
+            STAGE,
+            "t.stage_at IS NULL OR (EXCLUDED.stage_at, EXCLUDED.stage_order) "
+            "> (t.stage_at, t.stage_order)",
+        ),
+    ),
+)
+
+
+@functools.cache
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    return unnest_insert(orm.metadata.tables[f"{orm.SCHEMA}.{table}"], columns)
 
 
 _S, _LEADS = f"{orm.SCHEMA}.stage_changes", f"{orm.SCHEMA}.leads"
@@ -84,18 +97,17 @@ class AnalyticsUnitOfWork(SqlTransaction):
         written in id order, so two writers never deadlock."""
         for name, rows in facts.tables().items():
             if rows:
-                table = orm.metadata.tables[f"{orm.SCHEMA}.{name}"]
-                await self.conn.execute(pg.insert(table).on_conflict_do_nothing(), rows)
-        for candidates, columns, wins in (
-            (facts.firsts, FIRST, _first_wins()),
-            (facts.owners, OWNER, _latest_wins("assigned_at", "assignment_event", True)),
-            (facts.stages, STAGE, _latest_wins("stage_at", "stage_order", False)),
-        ):
-            if candidates:
-                rows = [candidates[k] for k in sorted(candidates)]
-                statement, params = _upsert(rows, columns, wins)
-                await self.conn.execute(statement, params)
-
+                columns = tuple(rows[0])
+                await insert_rows(self.conn, _insert(name, columns), columns, rows)
+        candidates: dict[str, dict[str, dict[str, Any]]] = {
+            "firsts": facts.firsts,
+            "owners": facts.owners,
+            "stages": facts.stages,
+        }
+        for name, columns, sql in _UPSERTS:
+            if candidates[name]:
+                rows = [candidates[name][k] for k in sorted(candidates[name])]
+                await insert_rows(self.conn, sql, ("lead_id", *columns), rows)
         leads = sorted(
             {r["lead_id"] for r in facts.stage_changes} | set(facts.firsts) | set(facts.owners)
         )

@@ -11,12 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadrelay_shared import jsonio
 from leadrelay_shared.contracts import LeadSnapshot, Stage
-from leadrelay_shared.db import copy_rows, driver
+from leadrelay_shared.db import copy_rows, driver, sql_type
 from leadrelay_shared.privacy import scrub
 from leadrelay_shared.uow import SqlUnitOfWork
 
@@ -91,18 +90,6 @@ def profile_from_row(row: Mapping[Any, Any]) -> LeadProfile:
 # and in its transaction: through SQLAlchemy, per-row and per-column parameter processing (and
 # its JSON serialiser called column by column) cost more of the consumer's CPU than building
 # the rows. The statements are written once, here, from the table's definition.
-_SQL_TYPES: dict[type[Any], str] = {
-    sa.Text: "text",
-    pg.JSONB: "jsonb",
-    sa.Integer: "integer",
-    sa.DateTime: "timestamptz",
-}
-
-
-def _sql_type(column: sa.Column[Any]) -> str:
-    return _SQL_TYPES[type(column.type)]
-
-
 _LEADS = f"{orm.SCHEMA}.{orm.leads.name}"
 # the columns save_many writes, in the order of the rows it builds; created_at and updated_at
 # are the batch's ``now`` and come last, one parameter for both
@@ -110,7 +97,7 @@ WRITTEN = ("lead_id", *SAVED[:-1])
 _UPSERT = (
     f"INSERT INTO {_LEADS} ({', '.join(WRITTEN)}, created_at, updated_at) "
     f"SELECT u.*, ${len(WRITTEN) + 1}::timestamptz, ${len(WRITTEN) + 1}::timestamptz FROM unnest("
-    + ", ".join(f"${i}::{_sql_type(orm.leads.c[c])}[]" for i, c in enumerate(WRITTEN, 1))
+    + ", ".join(f"${i}::{sql_type(orm.leads.c[c])}[]" for i, c in enumerate(WRITTEN, 1))
     + ") AS u ON CONFLICT (lead_id) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in SAVED)
 )
