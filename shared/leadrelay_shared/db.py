@@ -98,23 +98,26 @@ def sql_type(column: sa.Column[Any]) -> str:
     return str(column.type.compile(dialect=pg.dialect())).lower()  # type: ignore[no-untyped-call]
 
 
-def unnest_insert(table: sa.Table, columns: Sequence[str], conflict: str = "DO NOTHING") -> str:
-    """``INSERT … SELECT * FROM unnest($1::type[], …) ON CONFLICT …``: many rows in one
-    statement, one array parameter per column, the same statement whatever the count (parsed,
-    planned and prepared once), unlike an executemany that runs once per row."""
+def unnest_insert(
+    table: sa.Table, columns: Sequence[str], conflict: str = "DO NOTHING", returning: str = ""
+) -> str:
+    """``INSERT … SELECT * FROM unnest($1::type[], …) ON CONFLICT … [RETURNING …]``: many rows
+    in one statement, one array parameter per column, the same statement whatever the count
+    (parsed, planned and prepared once), unlike an executemany that runs once per row."""
     arrays = ", ".join(f"${i}::{sql_type(table.c[name])}[]" for i, name in enumerate(columns, 1))
     return (
         f"INSERT INTO {table.schema}.{table.name} AS t ({', '.join(columns)}) "
         f"SELECT * FROM unnest({arrays}) ON CONFLICT {conflict}"
+        + (f" RETURNING {returning}" if returning else "")
     )
 
 
 async def insert_rows(
     conn: AsyncConnection, sql: str, columns: Sequence[str], rows: Sequence[dict[str, Any]]
-) -> None:
+) -> list[Any]:
     """Run an ``unnest_insert`` statement for ``rows`` (dicts with every one of ``columns``)
-    on the connection, inside its transaction."""
-    await (await driver(conn)).execute(sql, *([r[c] for r in rows] for c in columns))
+    on the connection, inside its transaction; returns what it returns."""
+    return list(await (await driver(conn)).fetch(sql, *([r[c] for r in rows] for c in columns)))
 
 
 async def copy_rows(

@@ -90,14 +90,26 @@ async def test_a_history_out_of_order_gives_the_closed_form_waterfall_and_rebuil
     async with analytics(settings) as client:
 
         async def complete() -> dict[str, Any] | None:
+            """The waterfall once every stage change is in, and every topic's events (the
+            four topics are consumed side by side, each at its own pace)."""
             groups = await by_source(client, sources)
             got = totals(groups)
             done = all(got.get(s.value, {}).get("entered") == n for s, n in want.items())
-            return (
-                groups
-                if done and got["recycled"]["entered"] == want[Stage.MQL] - want[Stage.SAL]
-                else None
+            done = done and got["recycled"]["entered"] == want[Stage.MQL] - want[Stage.SAL]
+            speed = await client.get("/v1/speed-to-lead", params=PERIOD | {"by": "source"})
+            handoffs = sum(g["handoffs"] for g in speed.json()["groups"] if g["group"] in sources)
+            touched = sum(g["touched"] for g in speed.json()["groups"] if g["group"] in sources)
+            breached = 0
+            for source in sources:
+                leak = await client.get("/v1/leakage", params=PERIOD | {"source": source})
+                breached += leak.json()["untouched_before_breach"]["count"]
+            unworked = -(-want[Stage.MQL] // histories.UNWORKED_EVERY)
+            everything = (handoffs, touched, breached) == (
+                want[Stage.MQL],
+                want[Stage.MQL] - unworked,
+                unworked,
             )
+            return groups if done and everything else None
 
         groups = await wait_for(complete, timeout_s=90)
         assert groups, totals(await by_source(client, sources))

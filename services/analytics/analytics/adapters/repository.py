@@ -25,7 +25,10 @@ def _upsert(columns: tuple[str, ...], wins: str) -> str:
     row, ``EXCLUDED`` the candidate)."""
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
     return unnest_insert(
-        orm.leads, ("lead_id", *columns), f"(lead_id) DO UPDATE SET {sets} WHERE {wins}"
+        orm.leads,
+        ("lead_id", *columns),
+        f"(lead_id) DO UPDATE SET {sets} WHERE {wins}",
+        returning="lead_id",
     )
 
 
@@ -64,7 +67,7 @@ _UPSERTS = (
 
 @functools.cache
 def _insert(table: str, columns: tuple[str, ...]) -> str:
-    return unnest_insert(orm.metadata.tables[f"{orm.SCHEMA}.{table}"], columns)
+    return unnest_insert(orm.metadata.tables[f"{orm.SCHEMA}.{table}"], columns, returning="lead_id")
 
 
 _S, _LEADS = f"{orm.SCHEMA}.stage_changes", f"{orm.SCHEMA}.leads"
@@ -95,10 +98,15 @@ class AnalyticsUnitOfWork(SqlTransaction):
     async def add(self, facts: Facts) -> None:
         """Each fact once (a redelivered event is already there), then the lead rows; leads are
         written in id order, so two writers never deadlock."""
+        # the leads whose stage changes may now be wrong: a new stage change, or a row whose
+        # first touch or owner changed (a touch that is not the lead's first changes nothing)
+        changed: set[str] = set()
         for name, rows in facts.tables().items():
             if rows:
                 columns = tuple(rows[0])
-                await insert_rows(self.conn, _insert(name, columns), columns, rows)
+                added = await insert_rows(self.conn, _insert(name, columns), columns, rows)
+                if name == "stage_changes":
+                    changed.update(r[0] for r in added)
         candidates: dict[str, dict[str, dict[str, Any]]] = {
             "firsts": facts.firsts,
             "owners": facts.owners,
@@ -107,12 +115,11 @@ class AnalyticsUnitOfWork(SqlTransaction):
         for name, columns, sql in _UPSERTS:
             if candidates[name]:
                 rows = [candidates[name][k] for k in sorted(candidates[name])]
-                await insert_rows(self.conn, sql, ("lead_id", *columns), rows)
-        leads = sorted(
-            {r["lead_id"] for r in facts.stage_changes} | set(facts.firsts) | set(facts.owners)
-        )
-        if leads:
-            await self.conn.execute(_REFRESH_STAGES, {"leads": leads})
+                won = await insert_rows(self.conn, sql, ("lead_id", *columns), rows)
+                if name != "stages":
+                    changed.update(r[0] for r in won)
+        if changed:
+            await self.conn.execute(_REFRESH_STAGES, {"leads": sorted(changed)})
 
     async def reset(self) -> None:
         """Empty the read model (a rebuild replays the topics into it)."""
