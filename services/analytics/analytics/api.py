@@ -1,4 +1,5 @@
-"""analytics' HTTP entrypoint: the waterfall and the planner under ``/v1``.
+"""analytics' HTTP entrypoint under ``/v1``: the waterfall, speed to lead, leakage,
+attribution, sourcing and the planner.
 
 Every route needs ``Authorization: Bearer`` with ``$ANALYTICS_READ_TOKEN`` or
 ``$ANALYTICS_ADMIN_TOKEN``. Every table answers as CSV when asked with ``Accept: text/csv``.

@@ -370,11 +370,6 @@ def plan(
     )
 
 
-def later_than(stage: Stage) -> list[str]:
-    """The forward stages after ``stage``: entering any of them reaches its next stage."""
-    return [s.value for s in FUNNEL[FUNNEL.index(stage) + 1 :]]
-
-
 def conversion(reached: int, size: int) -> float | None:
     return round(reached / size, 6) if size else None
 
