@@ -146,18 +146,17 @@ def decode(
         event_type, ce_id = raw_type.decode(), header_map["ce_id"].decode()
     except UnicodeDecodeError as exc:
         raise PoisonMessage(f"invalid CloudEvent: headers are not UTF-8: {exc}") from exc
-    try:
-        data = jsonio.loads(value)
-    except ValueError as exc:
-        raise PoisonMessage(f"event data is not a JSON object: {exc}") from exc
     event_cls = EVENT_TYPES.get(event_type)
     if event_cls is None:
         raise PoisonMessage(f"unknown event type {event_type!r}")
-    if not isinstance(data, dict):
-        raise PoisonMessage("event data is not a JSON object")
-    try:
-        event = event_cls.model_validate(data)
+    try:  # parsed and validated in one pass
+        event = event_cls.model_validate_json(value)
     except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            raise PoisonMessage(f"event data is not a JSON object: {first['msg']}") from exc
+        if first["type"] == "model_type" and not first["loc"]:
+            raise PoisonMessage("event data is not a JSON object") from exc
         raise PoisonMessage(f"schema violation for {event_type}: {_first_error(exc)}") from exc
     if str(event.event_id) != ce_id:
         raise PoisonMessage("ce_id does not match the event_id in the data")
