@@ -32,6 +32,7 @@ from analytics import handlers
 from analytics.adapters import orm
 from analytics.adapters.repository import AnalyticsUnitOfWork
 from analytics.bootstrap import create_app
+from analytics.schemas import PLAN_EXAMPLE
 from analytics.settings import AnalyticsSettings
 from bench.analytics import histories
 from bench.common import (
@@ -237,18 +238,7 @@ async def bench_reports(
                 }
                 await timed(client, "GET", "/v1/waterfall", 2, params=by_month)
                 waterfall = await timed(client, "GET", "/v1/waterfall", requests, params=by_month)
-                example = {
-                    "revenue_target": 1000000,
-                    "avg_deal_size": 10000,
-                    "window_days": 180,
-                    "rates": {
-                        "inquiry_to_mql": 0.10,
-                        "mql_to_sal": 0.85,
-                        "sal_to_sql": 0.60,
-                        "sql_to_opportunity": 1.0,
-                        "opportunity_to_won": 0.30,
-                    },
-                }
+                example = PLAN_EXAMPLE
                 await timed(client, "POST", "/v1/plan", 2, json=example)
                 plan = await timed(client, "POST", "/v1/plan", requests, json=example)
     return waterfall, plan, facts

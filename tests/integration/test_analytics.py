@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from analytics import cli
 from analytics.adapters import orm
 from analytics.bootstrap import create_app
+from analytics.schemas import PLAN_EXAMPLE
 from analytics.settings import AnalyticsSettings
 from bench.analytics import histories
 from leadrelay_shared.contracts import Stage
@@ -231,19 +232,7 @@ async def test_the_planner_answers_with_given_rates_and_names_what_is_missing(
         read_token=READER,
     )
     async with analytics(settings) as client:
-        body = {
-            "revenue_target": 1000000,
-            "avg_deal_size": 10000,
-            "marketing_share": 1.0,
-            "window_days": 180,
-            "rates": {
-                "inquiry_to_mql": 0.10,
-                "mql_to_sal": 0.85,
-                "sal_to_sql": 0.60,
-                "sql_to_opportunity": 1.0,
-                "opportunity_to_won": 0.30,
-            },
-        }
+        body = PLAN_EXAMPLE
         resp = await client.post("/v1/plan", json=body)
         assert resp.status_code == 200, resp.text
         stages = {s["stage"]: s for s in resp.json()["stages"]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -48,6 +49,22 @@ class Rates(BaseModel):
     opportunity_to_won: float | None = Field(default=None, gt=0, le=1)
 
 
+PLAN_EXAMPLE: dict[str, Any] = {
+    "revenue_target": 1000000,
+    "avg_deal_size": 10000,
+    "marketing_share": 1.0,
+    "window_days": 180,
+    "rates": {
+        "inquiry_to_mql": 0.10,
+        "mql_to_sal": 0.85,
+        "sal_to_sql": 0.60,
+        "sql_to_opportunity": 1.0,
+        "opportunity_to_won": 0.30,
+    },
+}
+"""A revenue target of 1,000,000 at 10,000 a deal with the example rates: 6,536 inquiries."""
+
+
 class PlanIn(BaseModel):
     revenue_target: float = Field(gt=0)
     avg_deal_size: float | None = Field(default=None, gt=0)
@@ -55,25 +72,7 @@ class PlanIn(BaseModel):
     window_days: int = Field(default=180, ge=1, le=3650)
     rates: Rates = Rates()
 
-    model_config = {
-        "json_schema_extra": {
-            "examples": [
-                {
-                    "revenue_target": 1000000,
-                    "avg_deal_size": 10000,
-                    "marketing_share": 1.0,
-                    "window_days": 180,
-                    "rates": {
-                        "inquiry_to_mql": 0.10,
-                        "mql_to_sal": 0.85,
-                        "sal_to_sql": 0.60,
-                        "sql_to_opportunity": 1.0,
-                        "opportunity_to_won": 0.30,
-                    },
-                }
-            ]
-        }
-    }
+    model_config = {"json_schema_extra": {"examples": [PLAN_EXAMPLE]}}
 
 
 class PlanStageOut(BaseModel):

@@ -14,17 +14,12 @@ from hypothesis import strategies as st
 
 from analytics import domain
 from analytics.domain import Measured, PlanError
+from analytics.schemas import PLAN_EXAMPLE
 from bench.analytics import histories
 from leadrelay_shared.contracts import Stage
 from tests.factories import T0, activity, feedback, form
 
-EXAMPLE = {
-    "inquiry_to_mql": 0.10,
-    "mql_to_sal": 0.85,
-    "sal_to_sql": 0.60,
-    "sql_to_opportunity": 1.0,
-    "opportunity_to_won": 0.30,
-}
+EXAMPLE: dict[str, float] = PLAN_EXAMPLE["rates"]
 
 
 def plan(**overrides: object) -> domain.Plan:
