@@ -77,7 +77,9 @@ class KafkaServer:
 
 
 def _properties(log_dir: Path, port: int, controller_port: int) -> str:
-    # topics keep their whole history, so that analytics can be rebuilt from it
+    # Topics keep their whole history, so that analytics can be rebuilt from it; so do the
+    # groups' offsets, or a stack stopped longer than Kafka's default week would find its
+    # groups gone and read that history again from the start.
     return f"""process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}
@@ -99,6 +101,7 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 log.retention.ms=-1
+offsets.retention.minutes=5256000
 """
 
 
