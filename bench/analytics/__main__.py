@@ -63,7 +63,7 @@ class NoRelay:
         self._stopped = asyncio.Event()
 
     def wake(self) -> None:
-        pass
+        """Nothing is queued, so nothing to wake."""
 
     async def run(self) -> None:
         await self._stopped.wait()

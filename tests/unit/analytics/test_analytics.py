@@ -160,7 +160,7 @@ def test_u_and_w_shapes_credit_first_touch_creation_and_opportunity() -> None:
         F(3, 10),
         F(1, 10),
     ]
-    # the first touch is the form that created the lead: it takes both shares, the rest 20 %
+    # the first touch is the form that created the lead: it takes both named shares
     one_form = touches("form", "page_view")
     assert domain.attribution_weights("u_shaped", one_form, DEAL) == [F(4, 5), F(1, 5)]
     assert domain.attribution_weights("u_shaped", touches("form"), DEAL) == [F(1)]
