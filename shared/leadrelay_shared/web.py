@@ -1,10 +1,13 @@
-"""HTTP pieces every service's API shares: problem documents, health and metrics routes."""
+"""HTTP pieces every service's API shares: problem documents, CSV answers, health and metrics
+routes."""
 
 from __future__ import annotations
 
+import csv
 import hmac
+import io
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -33,6 +36,10 @@ REQUEST_SECONDS = Histogram(
 access_log = get_logger("leadrelay.access")
 
 PROBLEM = "application/problem+json"
+CSV = "text/csv"
+AS_CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {CSV: {}}, "description": "JSON, or CSV with `Accept: text/csv`"}
+}
 
 
 def problem(
@@ -305,4 +312,36 @@ def install_request_tracking(app: FastAPI, *, log_requests: bool = True) -> None
         CorrelationIdMiddleware,
         header_name="X-Request-ID",
         validator=lambda value: 0 < len(value) <= 64 and value.isprintable(),
+    )
+
+
+def wants_csv(request: Request) -> bool:
+    return CSV in request.headers.get("accept", "")
+
+
+def _flat(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A row with nested objects spread into ``outer_inner`` columns, lists joined by spaces."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            out |= _flat(value, f"{prefix}{key}_")
+        elif isinstance(value, list):
+            out[f"{prefix}{key}"] = " ".join(map(str, value))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def as_csv(rows: Sequence[dict[str, Any]], filename: str) -> Response:
+    """Rows as CSV, columns in the order of the first row."""
+    out = io.StringIO()
+    rows = [_flat(r) for r in rows]
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return Response(
+        out.getvalue(),
+        media_type=f"{CSV}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
     )

@@ -7,27 +7,20 @@ Every route needs ``Authorization: Bearer`` with ``$ANALYTICS_READ_TOKEN`` or
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request
 
 from leadrelay_shared.clock import utcnow
-from leadrelay_shared.web import EngineDep
+from leadrelay_shared.web import AS_CSV, EngineDep, as_csv, wants_csv
 
 from . import domain, views
 from .schemas import Attribution, Leakage, PlanIn, PlanOut, Sourcing, SpeedToLead, Waterfall
 from .views import By, Cut
 
 router = APIRouter(prefix="/v1", tags=["funnel"])
-CSV = "text/csv"
-AS_CSV: dict[int | str, dict[str, Any]] = {
-    200: {"content": {CSV: {}}, "description": "JSON, or CSV with `Accept: text/csv`"}
-}
 
 
 async def cut(
@@ -56,38 +49,6 @@ async def cut(
 
 
 CutDep = Annotated[Cut, Depends(cut)]
-
-
-def wants_csv(request: Request) -> bool:
-    return CSV in request.headers.get("accept", "")
-
-
-def _flat(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A row with nested objects spread into ``outer_inner`` columns, lists joined by spaces."""
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, dict):
-            out |= _flat(value, f"{prefix}{key}_")
-        elif isinstance(value, list):
-            out[f"{prefix}{key}"] = " ".join(map(str, value))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def as_csv(rows: Sequence[dict[str, Any]], filename: str) -> Response:
-    """Rows as CSV, columns in the order of the first row."""
-    out = io.StringIO()
-    rows = [_flat(r) for r in rows]
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return Response(
-        out.getvalue(),
-        media_type=f"{CSV}; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
-    )
 
 
 @router.get("/waterfall", response_model=Waterfall, responses=AS_CSV)
