@@ -13,7 +13,9 @@ from leadrelay_shared.contracts import (
     FormSubmitted,
     LeadAssigned,
     Owner,
+    Reason,
     Stage,
+    StageChanged,
     lead_id_for,
 )
 
@@ -132,4 +134,19 @@ def assigned(
         fit_grade=grade,
         engagement_score=engagement,
         manager=Owner(id="mgr-sam", name="Sam") if manager else None,
+    )
+
+
+def mql(email: str, occurred_at: datetime = T0) -> StageChanged:
+    """Scoring's word that the lead of a form from ``email`` became an MQL."""
+    f = form(email=email)
+    return StageChanged(
+        lead_id=f.lead_id,
+        occurred_at=occurred_at,
+        from_stage=Stage.INQUIRY,
+        to_stage=Stage.MQL,
+        reasons=(Reason(rule_id="mql", message="qualified"),),
+        model_version="m",
+        cause_event_id=f.event_id,
+        lead=f.lead,
     )

@@ -1,16 +1,20 @@
 """Helpers the integration tests share: sending events, reading topics back (no consumer group:
-assigned partitions from the start), waiting for a condition, a group's members."""
+assigned partitions from the start), waiting for a condition, a group's members, a service's
+app served in process."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from fastapi import FastAPI
 
 from leadrelay_shared.codec import encode
 from leadrelay_shared.kafka import make_producer, read_history, send_record
@@ -66,3 +70,16 @@ async def group_members(bootstrap: str, group: str) -> int:
         return len(group_row[5]) if group_row[2] == "Stable" else 0
     finally:
         await admin.close()
+
+
+@asynccontextmanager
+async def served(app: FastAPI, token: str) -> AsyncIterator[httpx.AsyncClient]:
+    """``app`` running in this process (its lifespan started), and a client that calls it
+    with ``token``."""
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://app",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client:
+            yield client

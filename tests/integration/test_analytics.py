@@ -27,7 +27,7 @@ from leadrelay_shared.db import make_engine
 from leadrelay_shared.migrate import upgrade
 from tests.factories import T0
 from tests.infra import Infra
-from tests.integration.helpers import send, wait_for
+from tests.integration.helpers import send, served, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -42,14 +42,8 @@ PERIOD = {
 @asynccontextmanager
 async def analytics(settings: AnalyticsSettings) -> AsyncIterator[httpx.AsyncClient]:
     await asyncio.to_thread(upgrade, "analytics", settings.database_url, orm.SCHEMA)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://a",
-            headers={"Authorization": f"Bearer {READER}"},
-        ) as client:
-            yield client
+    async with served(create_app(settings), READER) as client:
+        yield client
 
 
 async def by_source(client: httpx.AsyncClient, sources: tuple[str, ...]) -> dict[str, Any]:

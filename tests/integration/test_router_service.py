@@ -6,32 +6,27 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
 from devstack.ports import free_port
 from devstack.receiver import Receiver
 from devstack.stack import ServiceSpec, Stack
-from leadrelay_shared.contracts import Reason, RerouteRequested, Stage, StageChanged
+from leadrelay_shared.contracts import RerouteRequested
 from leadrelay_shared.db import make_engine
 from leadrelay_shared.kafka import start_group_at_end
 from leadrelay_shared.migrate import upgrade
 from router.adapters import orm
-from router.bootstrap import create_app
-from router.settings import RouterSettings
-from tests.factories import T0, form
+from tests.factories import T0
 from tests.infra import Infra
 from tests.integration.helpers import group_members, send, wait_for
+from tests.integration.routing import mql, router_app
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_aW50ZWdyYXRpb24tdGVzdC1zZWNyZXQ="
-TOKEN = "test-admin-token"
 REPS = ("rep-a", "rep-b", "rep-c", "rep-d")
 
 
@@ -46,20 +41,6 @@ webhooks:
   - {{id: ops, url: "http://127.0.0.1:{port}/hooks/ops", secret: "{SECRET}",
      events: [webhook.dead_lettered]}}
 {extra}"""
-
-
-def mql(i: int) -> StageChanged:
-    f = form(email=f"lead{i}@company{i}.example")
-    return StageChanged(
-        lead_id=f.lead_id,
-        occurred_at=T0,
-        from_stage=Stage.INQUIRY,
-        to_stage=Stage.MQL,
-        reasons=(Reason(rule_id="mql", message="qualified"),),
-        model_version="m",
-        cause_event_id=f.event_id,
-        lead=f.lead,
-    )
 
 
 async def test_two_router_processes_share_one_pool_fairly(
@@ -122,34 +103,6 @@ async def test_two_router_processes_share_one_pool_fairly(
     finally:
         await asyncio.to_thread(stack.stop)
         await engine.dispose()
-
-
-@asynccontextmanager
-async def router_app(
-    infra: Infra, database_url: str, config: Path
-) -> AsyncIterator[httpx.AsyncClient]:
-    await asyncio.to_thread(upgrade, "router", database_url, orm.SCHEMA)
-    group = f"t-{uuid.uuid4()}"
-    await start_group_at_end(infra.bootstrap, group)
-    settings = RouterSettings(
-        database_url=database_url,
-        kafka_bootstrap_servers=infra.bootstrap,
-        consumer_group=group,
-        relay_poll_interval_s=0.1,
-        config_path=config,
-        config_reload_interval_s=0.2,
-        admin_token=TOKEN,
-        webhook_schedule_s="0.1,0.1",
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        assert await wait_for(lambda: group_members(infra.bootstrap, settings.consumer_group)) == 1
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://r",
-            headers={"authorization": f"Bearer {TOKEN}"},
-        ) as client:
-            yield client
 
 
 async def test_admin_api_reroute_and_webhooks(

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from devstack.ports import free_port
 from devstack.receiver import Receiver
 from devstack.stack import ServiceSpec, Stack
-from leadrelay_shared.contracts import ActivityLogged, Reason, Stage, StageChanged, Topics
+from leadrelay_shared.contracts import ActivityLogged, Stage, Topics
 from leadrelay_shared.db import make_engine
 from leadrelay_shared.kafka import start_group_at_end
 from leadrelay_shared.migrate import upgrade
@@ -25,7 +25,7 @@ from sla_monitor import domain
 from sla_monitor.adapters import orm
 from sla_monitor.adapters.repository import row_of
 from sla_monitor.config import parse
-from tests.factories import form
+from tests.factories import mql
 from tests.infra import Infra
 from tests.integration.helpers import group_members, read_to_end, send, wait_for
 
@@ -180,20 +180,6 @@ channels:
 """
 
 
-def mql(email: str) -> StageChanged:
-    f = form(email=email)
-    return StageChanged(
-        lead_id=f.lead_id,
-        occurred_at=datetime.now(UTC),
-        from_stage=Stage.INQUIRY,
-        to_stage=Stage.MQL,
-        reasons=(Reason(rule_id="mql", message="qualified"),),
-        model_version="m",
-        cause_event_id=f.event_id,
-        lead=f.lead,
-    )
-
-
 async def test_resolve_notice_and_reroute_through_router(
     infra: Infra, database_url: str, tmp_path: Path
 ) -> None:
@@ -228,7 +214,9 @@ async def test_resolve_notice_and_reroute_through_router(
         await asyncio.to_thread(stack.wait_ready, 90)
         for group in groups.values():
             assert await wait_for(lambda g=group: group_members(infra.bootstrap, g), 60) == 1
-        worked, ignored = mql(f"w-{suffix}@acme.example"), mql(f"i-{suffix}@acme.example")
+        now = datetime.now(UTC)
+        worked = mql(f"w-{suffix}@acme.example", now)
+        ignored = mql(f"i-{suffix}@acme.example", now)
         await send(infra.bootstrap, worked, ignored)
         sla = httpx.AsyncClient(
             base_url=stack.url("sla-monitor"),
