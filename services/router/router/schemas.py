@@ -88,3 +88,60 @@ class ConfigChange(BaseModel):
     previous: str
     diff: dict[str, Any]
     imported: int | None = Field(default=None, description="accounts read from the CSV")
+
+
+class SimulatedLead(BaseModel):
+    """One replayed assignment: the owner it got and the owner the candidate gives it."""
+
+    lead_id: str
+    assignment_id: uuid.UUID
+    routed_at: datetime
+    kind: str
+    stage: str
+    owner_before: str | None
+    team_before: str | None
+    territory_before: str | None
+    queue_before: str | None
+    owner_after: str | None
+    team_after: str | None
+    territory_after: str | None
+    queue_after: str | None
+    strategy_after: str
+    changed: bool
+    why_after: str
+
+
+class SimulatedRep(BaseModel):
+    rep_id: str
+    before: int
+    after: int
+    change: int
+    capacity_before: int = Field(description="leads the rep was passed over for, at capacity")
+    capacity_after: int
+
+
+class SimulatedPool(BaseModel):
+    team_id: str
+    strategy: str | None = Field(description="the pool's strategy in the candidate")
+    spread_before: float | None = Field(
+        description="most assignments of a member less the fewest, per unit of weight"
+    )
+    spread_after: float | None
+    assigned_after: dict[str, int]
+
+
+class Simulation(BaseModel):
+    """What a candidate configuration would have done with a window of real leads."""
+
+    candidate_version: str
+    routed_under: list[str] = Field(description="the versions the window was really routed under")
+    window_from: datetime
+    window_to: datetime
+    leads_replayed: int
+    leads_changed: int
+    queued_before: int = Field(description="leads that went to a queue or found nobody")
+    queued_after: int
+    summary: list[str]
+    reps: list[SimulatedRep]
+    pools: list[SimulatedPool]
+    leads: list[SimulatedLead] = Field(description="the changed leads, or all with leads=all")

@@ -34,6 +34,9 @@ assignments = sa.Table(
     sa.Column("queue", sa.Text),
     sa.Column("previous_owner_id", sa.Text),
     sa.Column("lead", pg.JSONB),
+    # the order assignments were made in (a batch's share their created_at): what-ifs replay it
+    sa.Column("seq", sa.BigInteger, sa.Identity(always=False), nullable=False),
+    sa.Index("ix_assignments_created_at_seq", "created_at", "seq"),
 )
 
 rr_state = sa.Table(
