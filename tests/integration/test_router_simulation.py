@@ -14,6 +14,7 @@ import sqlalchemy as sa
 import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from devstack.cli import main
 from leadrelay_shared.contracts import Topics
 from leadrelay_shared.db import make_engine
 from router.adapters import orm
@@ -26,7 +27,11 @@ LEADS = 60
 
 
 async def test_a_simulation_is_faithful_changes_nothing_and_shows_a_pause(
-    infra: Infra, database_url: str, tmp_path: Path
+    infra: Infra,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     config = tmp_path / "routing.yaml"
     config.write_text(
@@ -107,6 +112,18 @@ async def test_a_simulation_is_faithful_changes_nothing_and_shows_a_pause(
             ):
                 bad = await api.post("/v1/routing/simulate", params=params, json=current)
                 assert bad.status_code == 422 and field in bad.text, bad.text
+
+            # the command line says the same, and writes the per-lead CSV
+            candidate, out = tmp_path / "paused.yaml", tmp_path / "leads.csv"
+            candidate.write_text(yaml.safe_dump(paused))
+            monkeypatch.setenv("DATABASE_URL", database_url)
+            capsys.readouterr()
+            argv = ["routing", "simulate", str(candidate), "--days", "1", "--csv", str(out)]
+            assert await asyncio.to_thread(main, argv) == 0
+            printed = capsys.readouterr().out
+            assert f"{LEADS + 1} routed leads" in printed
+            assert f"{changed['leads_changed']} would get another owner" in printed
+            assert len(out.read_text().splitlines()) == LEADS + 2
 
             assert await _state(engine, infra.bootstrap) == before
     finally:
