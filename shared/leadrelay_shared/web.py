@@ -8,11 +8,12 @@ import hmac
 import io
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Annotated, Any
 
 from asgi_correlation_id import CorrelationIdMiddleware
-from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -20,6 +21,7 @@ from pydantic import BaseModel, Field, SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .clock import utcnow
 from .logging import get_logger
 
 REQUESTS = Counter(
@@ -344,4 +346,30 @@ def as_csv(rows: Sequence[dict[str, Any]], filename: str) -> Response:
         out.getvalue(),
         media_type=f"{CSV}; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+    )
+
+
+def window(
+    days: Annotated[int | None, Query(ge=1, le=366, description="the last N days")] = None,
+    from_: Annotated[datetime | None, Query(alias="from", description="window start")] = None,
+    to: Annotated[datetime | None, Query(description="window end (default: now)")] = None,
+) -> tuple[datetime, datetime]:
+    """The window of history a what-if replays: ``days`` back from now (30 by default), or
+    ``from`` (and ``to``)."""
+    if days is not None and from_ is not None:
+        raise _invalid_query("days", "give days or from, not both")
+    until = to or utcnow()
+    since = from_ or until - timedelta(days=days or 30)
+    if since >= until:
+        raise _invalid_query("from", "the window's start must come before its end")
+    return since, until
+
+
+WindowDep = Annotated[tuple[datetime, datetime], Depends(window)]
+
+
+def _invalid_query(field: str, message: str) -> RequestValidationError:
+    """A problem with a query parameter, answered as pydantic's are (naming the field)."""
+    return RequestValidationError(
+        [{"loc": ("query", field), "msg": message, "type": "value_error"}]
     )

@@ -1,6 +1,6 @@
 """Helpers the integration tests share: sending events, reading topics back (no consumer group:
 assigned partitions from the start), waiting for a condition, a group's members, a service's
-app served in process."""
+app served in process, the state of a service's tables and of the topics."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadrelay_shared.codec import encode
+from leadrelay_shared.contracts import Topics
 from leadrelay_shared.kafka import make_producer, read_history, send_record
 
 
@@ -83,3 +86,42 @@ async def served(app: FastAPI, token: str) -> AsyncIterator[httpx.AsyncClient]:
             headers={"Authorization": f"Bearer {token}"},
         ) as client:
             yield client
+
+
+async def settled(engine: AsyncEngine, metadata: sa.MetaData, bootstrap: str) -> dict[str, Any]:
+    """``state`` once it stops changing (the service's relay emptied its outbox)."""
+    previous = None
+    for _ in range(50):
+        now = await state(engine, metadata, bootstrap)
+        if now == previous:
+            return now
+        previous = now
+        await asyncio.sleep(0.5)
+    raise AssertionError("the service never settled")
+
+
+async def state(engine: AsyncEngine, metadata: sa.MetaData, bootstrap: str) -> dict[str, Any]:
+    """Every table of ``metadata`` (its rows' count and digest) and every topic's end offsets:
+    equal before and after something that must change nothing."""
+    found: dict[str, Any] = {}
+    async with engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            name = f"{table.schema}.{table.name}"
+            found[name] = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT count(*), md5(coalesce(string_agg(t::text, '|' "
+                        f"ORDER BY t::text), '')) FROM {name} t"
+                    )
+                )
+            ).one()
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await reader.start()
+    try:
+        partitions = [
+            TopicPartition(topic, p) for topic, n in Topics.PARTITIONS.items() for p in range(n)
+        ]
+        found["offsets"] = await reader.end_offsets(partitions)
+    finally:
+        await reader.stop()
+    return found

@@ -7,19 +7,16 @@ import asyncio
 import csv
 import io
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 import yaml
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from devstack.cli import main
-from leadrelay_shared.contracts import Topics
 from leadrelay_shared.db import make_engine
 from router.adapters import orm
 from tests.infra import Infra
-from tests.integration.helpers import send, wait_for
+from tests.integration.helpers import send, settled, state, wait_for
 from tests.integration.routing import mql, router_app
 
 pytestmark = pytest.mark.integration
@@ -59,7 +56,7 @@ async def test_a_simulation_is_faithful_changes_nothing_and_shows_a_pause(
             assert await wait_for(lambda: routed(LEADS))
             reroute = await api.post(f"/v1/leads/{rerouted}/reroute", json={"reason": "on leave"})
             assert reroute.status_code == 200
-            before = await _settled(engine, infra.bootstrap)
+            before = await settled(engine, orm.metadata, infra.bootstrap)
 
             current = (await api.get("/v1/routing/config")).json()["document"]
             same = await api.post("/v1/routing/simulate", params={"days": 1}, json=current)
@@ -125,44 +122,6 @@ async def test_a_simulation_is_faithful_changes_nothing_and_shows_a_pause(
             assert f"{changed['leads_changed']} would get another owner" in printed
             assert len(out.read_text().splitlines()) == LEADS + 2
 
-            assert await _state(engine, infra.bootstrap) == before
+            assert await state(engine, orm.metadata, infra.bootstrap) == before
     finally:
         await engine.dispose()
-
-
-async def _settled(engine: Any, bootstrap: str) -> dict[str, Any]:
-    """The state once the service has nothing left to do (its relay emptied the outbox)."""
-    previous = None
-    for _ in range(50):
-        now = await _state(engine, bootstrap)
-        if now == previous:
-            return now
-        previous = now
-        await asyncio.sleep(0.5)
-    raise AssertionError("router never settled")
-
-
-async def _state(engine: Any, bootstrap: str) -> dict[str, Any]:
-    """Every router table's rows (as a digest) and every topic's end offsets."""
-    state: dict[str, Any] = {}
-    async with engine.connect() as conn:
-        for table in orm.metadata.sorted_tables:
-            name = f"{orm.SCHEMA}.{table.name}"
-            state[name] = (
-                await conn.execute(
-                    sa.text(
-                        "SELECT count(*), md5(coalesce(string_agg(t::text, '|' "
-                        f"ORDER BY t::text), '')) FROM {name} t"
-                    )
-                )
-            ).one()
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await reader.start()
-    try:
-        partitions = [
-            TopicPartition(topic, p) for topic, n in Topics.PARTITIONS.items() for p in range(n)
-        ]
-        state["offsets"] = await reader.end_offsets(partitions)
-    finally:
-        await reader.stop()
-    return state

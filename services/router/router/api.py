@@ -8,18 +8,25 @@ Every route needs ``Authorization: Bearer`` (the bootstrap includes the routers 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadrelay_shared import yamlconf
 from leadrelay_shared.clock import utcnow
 from leadrelay_shared.contracts import RerouteRequested
-from leadrelay_shared.web import AS_CSV, Admin, EngineDep, WakeDep, as_csv, problem, wants_csv
+from leadrelay_shared.web import (
+    AS_CSV,
+    Admin,
+    EngineDep,
+    WakeDep,
+    WindowDep,
+    as_csv,
+    problem,
+    wants_csv,
+)
 
 from . import admin, handlers, simulation, views
 from .adapters import config_store
@@ -163,33 +170,11 @@ async def _activate(
     }
 
 
-def window(
-    days: Annotated[int | None, Query(ge=1, le=366, description="the last N days")] = None,
-    from_: Annotated[datetime | None, Query(alias="from", description="window start")] = None,
-    to: Annotated[datetime | None, Query(description="window end (default: now)")] = None,
-) -> tuple[datetime, datetime]:
-    """The window of routed leads to replay: ``days`` back from now (30 by default), or
-    ``from`` (and ``to``)."""
-    if days is not None and from_ is not None:
-        raise _invalid("days", "give days or from, not both")
-    until = to or utcnow()
-    since = from_ or until - timedelta(days=days or 30)
-    if since >= until:
-        raise _invalid("from", "the window's start must come before its end")
-    return since, until
-
-
-def _invalid(field: str, message: str) -> RequestValidationError:
-    return RequestValidationError(
-        [{"loc": ("query", field), "msg": message, "type": "value_error"}]
-    )
-
-
 @router.post("/routing/simulate", response_model=Simulation, responses=AS_CSV)
 async def simulate(
     request: Request,
     engine: EngineDep,
-    span: Annotated[tuple[datetime, datetime], Depends(window)],
+    span: WindowDep,
     leads: Literal["changed", "all"] = "changed",
 ) -> Any:
     """Replay the leads routed in the window through a candidate configuration (YAML or JSON,

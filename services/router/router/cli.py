@@ -4,14 +4,13 @@ routed in a window through one (``simulate``, on the database named by ``DATABAS
 from __future__ import annotations
 
 import argparse
-import asyncio
-import csv
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from leadrelay_shared import yamlconf
-from leadrelay_shared.clock import utcnow
+from leadrelay_shared.cli import add_what_if, what_if
 from leadrelay_shared.db import make_engine
 
 from . import admin, views
@@ -33,10 +32,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "simulate", help="what a candidate routing file would have done with the leads routed"
     )
     sim.add_argument("path", type=Path, help="the candidate routing file")
-    sim.add_argument("--days", type=int, default=None, help="the last N days (default 30)")
-    sim.add_argument("--from", dest="since", type=datetime.fromisoformat, default=None)
-    sim.add_argument("--to", dest="until", type=datetime.fromisoformat, default=None)
-    sim.add_argument("--csv", type=Path, default=None, help="write one row per lead to FILE")
+    add_what_if(sim)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,35 +72,13 @@ def simulate(args: argparse.Namespace) -> int:
     candidate = _load(args.path)
     if candidate is None:
         return 1
-    if args.days is not None and args.since is not None:
-        print("error: give --days or --from, not both")
-        return 2
-    until = _aware(args.until) if args.until else utcnow()
-    since = _aware(args.since) if args.since else until - timedelta(days=args.days or 30)
-    if since >= until:
-        print("error: --from must come before --to")
-        return 2
 
-    async def replay() -> list[str]:
+    async def replay(since: datetime, until: datetime) -> tuple[list[str], list[dict[str, Any]]]:
         engine = make_engine(RouterSettings().database_url, name="leadrelay-routing-simulate")
         try:
             result = await views.what_if(engine, candidate, since, until)
         finally:
             await engine.dispose()
-        if args.csv is not None:
-            with args.csv.open("w", newline="") as out:
-                rows = [r.row() for r in result.leads]
-                writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["lead_id"])
-                writer.writeheader()
-                writer.writerows(rows)
-        return result.summary()
+        return result.summary(), [r.row() for r in result.leads]
 
-    print("\n".join(asyncio.run(replay())))
-    if args.csv is not None:
-        print(f"per-lead rows written to {args.csv}")
-    return 0
-
-
-def _aware(at: datetime) -> datetime:
-    """A time given without a zone is UTC."""
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    return what_if(args, replay)
