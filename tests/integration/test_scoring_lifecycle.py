@@ -14,6 +14,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from devstack.cli import main
 from leadrelay_shared.codec import decode, encode
 from leadrelay_shared.contracts import (
     Event,
@@ -33,7 +34,7 @@ from scoring.config import default_text
 from scoring.settings import ScoringSettings
 from tests.factories import assigned, engagement, feedback, form
 from tests.infra import Infra
-from tests.integration.helpers import read_to_end
+from tests.integration.helpers import read_to_end, settled, state
 
 ADMIN, READER = "test-scoring-admin", "test-scoring-reader"
 AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
@@ -338,3 +339,130 @@ async def test_a_new_group_with_the_latest_offset_reset_skips_what_came_before(
                 break
             assert asyncio.get_running_loop().time() < deadline
         assert (await s.client.get(f"/v1/leads/{old.lead_id}")).status_code == 404
+
+
+async def test_a_what_if_replays_the_leads_as_they_were_scored_and_changes_nothing(
+    infra: Infra,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The leads scored by the service, re-scored under its own model, end where the service
+    left them; under a candidate that makes grade B from 40 points, the one lead of 40 becomes
+    an MQL. Neither touches a table or a topic."""
+    now = datetime.now(UTC)
+    suffix = uuid.uuid4().hex[:8]
+    buyer = form(f"vp-{suffix}@northwind.example", at=now)
+    analyst = form(f"analyst-{suffix}@contoso.example", title="Analyst", at=now)
+    analyst = analyst.model_copy(update={"utm": {"utm_source": "ads", "utm_campaign": "spring"}})
+    student = form(f"{suffix}@gmail.com", at=now)
+    candidate = default_text().replace(
+        "grades: {A: 70, B: 50, C: 30, D: 15}", "grades: {A: 70, B: 40, C: 30, D: 15}"
+    )
+    engine = make_engine(database_url)
+    try:
+        async with scoring(infra, database_url) as s:
+            await s.send(
+                buyer,
+                analyst,
+                engagement(analyst.lead_id, url="https://x.example/pricing", at=now),
+                student,
+                feedback(buyer.lead_id, "accepted", at=now),
+            )
+            stored = {
+                buyer.lead_id: await s.lead_when(buyer.lead_id, stage_is("sal")),
+                analyst.lead_id: await s.lead_when(
+                    analyst.lead_id, lambda b: b["engagement_score"] > 30
+                ),
+                student.lead_id: await s.lead_when(student.lead_id, stage_is("inquiry")),
+            }
+            before = await settled(engine, orm.metadata, infra.bootstrap)
+
+            active = (await s.client.get("/v1/scoring/model")).json()["version"]
+            same = await s.client.post(
+                "/v1/scoring/simulate", params={"days": 1, "leads": "all"}, content=default_text()
+            )
+            assert same.status_code == 200, same.text
+            body = same.json()
+            assert body["active_version"] == active and body["leads_changed"] == 0
+            mine = {r["lead_id"]: r for r in body["leads"] if r["lead_id"] in stored}
+            assert len(mine) == 3
+            for lead_id, row in mine.items():
+                kept = stored[lead_id]
+                assert (row["stage_before"], row["fit_before"], row["grade_before"]) == (
+                    kept["stage"],
+                    kept["fit_score"],
+                    kept["fit_grade"],
+                )
+                assert (row["stage_after"], row["fit_after"]) == (kept["stage"], kept["fit_score"])
+
+            changed = await s.client.post(
+                "/v1/scoring/simulate", params={"days": 1}, content=candidate
+            )
+            rows = {r["lead_id"]: r for r in changed.json()["leads"]}
+            assert rows[analyst.lead_id]["stage_after"] == "mql"
+            assert rows[analyst.lead_id]["mql_after"] and not rows[analyst.lead_id]["mql_before"]
+            assert buyer.lead_id not in rows and student.lead_id not in rows
+            spring = [g for g in changed.json()["by_source"] if g["campaign"] == "spring"]
+            assert spring[0]["mql_change"] >= 1
+            assert suffix not in changed.text  # lead ids and scores: no addresses
+
+            as_csv = await s.client.post(
+                "/v1/scoring/simulate",
+                params={"days": 1},
+                content=candidate,
+                headers={"Accept": "text/csv"},
+            )
+            assert as_csv.text.startswith("lead_id,source,campaign,stage_before")
+            bad = await s.client.post("/v1/scoring/simulate", content="version: x\ngrades: 3\n")
+            assert bad.status_code == 422 and "grades" in bad.json()["detail"]
+
+            # the command line says the same, and writes the per-lead CSV
+            model, out = tmp_path / "candidate.yaml", tmp_path / "leads.csv"
+            model.write_text(candidate)
+            monkeypatch.setenv("DATABASE_URL", database_url)
+            capsys.readouterr()
+            argv = ["scoring", "simulate", str(model), "--days", "1", "--csv", str(out)]
+            assert await asyncio.to_thread(main, argv) == 0
+            assert changed.json()["summary"][1] in capsys.readouterr().out
+            assert analyst.lead_id in out.read_text()
+            assert await asyncio.to_thread(main, [*argv[:3], "--days", "0"]) == 2
+
+            assert await state(engine, orm.metadata, infra.bootstrap) == before
+    finally:
+        await engine.dispose()
+
+
+async def test_timeline_entries_before_revision_0005_get_their_inputs(database_url: str) -> None:
+    """Entries written before the timeline kept an event's type, source system and feedback as
+    fields get them from their summaries."""
+    await asyncio.to_thread(upgrade, "scoring", database_url, orm.SCHEMA, revision="0004")
+    engine = make_engine(database_url)
+    rows = [
+        ("engagement", "webinar attended", {"url": None}),
+        ("form_submitted", "form fill from hubspot", {"utm": {}}),
+        ("feedback", "sales feedback: rejected (no budget)", {"reason_code": "no_budget"}),
+    ]
+    try:
+        async with engine.begin() as conn:
+            for kind, summary, detail in rows:
+                await conn.execute(
+                    orm.timeline.insert().values(
+                        lead_id="l1",
+                        at=datetime.now(UTC),
+                        kind=kind,
+                        summary=summary,
+                        detail=detail,
+                    )
+                )
+        await asyncio.to_thread(upgrade, "scoring", database_url, orm.SCHEMA)
+        async with engine.connect() as conn:
+            found = dict(
+                (await conn.execute(sa.select(orm.timeline.c.kind, orm.timeline.c.detail))).all()
+            )
+    finally:
+        await engine.dispose()
+    assert found["engagement"]["engagement_type"] == "webinar_attended"
+    assert found["form_submitted"]["source_system"] == "hubspot"
+    assert found["feedback"] == {"reason_code": "no_budget", "feedback": "rejected"}

@@ -5,19 +5,29 @@ Every route needs ``Authorization: Bearer`` with ``SCORING_READ_TOKEN`` or ``SCO
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse
 
 from leadrelay_shared.clock import utcnow
-from leadrelay_shared.web import Admin, EngineDep, WakeDep, problem
+from leadrelay_shared.web import (
+    AS_CSV,
+    Admin,
+    EngineDep,
+    WakeDep,
+    WindowDep,
+    as_csv,
+    problem,
+    wants_csv,
+)
 
-from . import handlers, views
+from . import handlers, simulation, views
 from .adapters.config_store import ModelStore
 from .adapters.repository import ScoringUnitOfWork
-from .errors import LeadNotFound
-from .schemas import Erased, EraseIn, Lead, ModelSummary, Timeline
+from .config import parse
+from .errors import LeadNotFound, ModelError
+from .schemas import Erased, EraseIn, Lead, ModelSummary, ScoringSimulation, Timeline
 
 router = APIRouter(prefix="/v1", tags=["leads"])
 
@@ -71,10 +81,43 @@ async def get_model(models: ModelsDep) -> dict[str, Any]:
     return views.model_summary(models.current)
 
 
+@router.post(
+    "/scoring/simulate", tags=["model"], response_model=ScoringSimulation, responses=AS_CSV
+)
+async def simulate(
+    request: Request,
+    engine: EngineDep,
+    models: ModelsDep,
+    span: WindowDep,
+    leads: Literal["changed", "all"] = "changed",
+) -> Any:
+    """Re-score the leads active in the window under a candidate model (the body: a model file,
+    YAML or JSON) from their stored events at the moments they happened, beside where the
+    active model left them, and say what would change: MQLs per source and campaign, grades,
+    and the leads that end in another stage. Changes nothing. As CSV: one row per lead."""
+    text = (await request.body()).decode("utf-8", errors="replace")
+    candidate = parse(text, "request body")
+    result = await views.what_if(engine, models.current, candidate, *span)
+    if wants_csv(request):
+        return as_csv([c.row() for c in result.leads], "rescored")
+    return simulation.answer(result, every_lead=leads == "all")
+
+
 async def on_not_found(_: Request, exc: Exception) -> JSONResponse:
     return problem(
         404,
         "Lead not found",
         f"lead_id: no lead {exc}",
         type_="https://leadrelay.dev/problems/not-found",
+    )
+
+
+async def on_model_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ModelError)
+    return problem(
+        422,
+        "Invalid scoring model",
+        "; ".join(exc.problems),
+        type_="https://leadrelay.dev/problems/invalid-model",
+        errors=[{"detail": p} for p in exc.problems],
     )

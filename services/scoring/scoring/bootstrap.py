@@ -17,7 +17,7 @@ from . import api, handlers
 from .adapters import orm
 from .adapters.config_store import ModelStore
 from .adapters.repository import ScoringUnitOfWork
-from .errors import LeadNotFound
+from .errors import LeadNotFound, ModelError
 from .settings import ScoringSettings, timeline_group
 
 
@@ -80,6 +80,6 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     return service.app(
         title="scoring",
         routers=[api.router],
-        exception_handlers={LeadNotFound: api.on_not_found},
+        exception_handlers={LeadNotFound: api.on_not_found, ModelError: api.on_model_error},
         models=models,
     )

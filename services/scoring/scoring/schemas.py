@@ -93,3 +93,55 @@ class ModelSummary(BaseModel):
     mql: dict[str, Any]
     fast_lanes: list[dict[str, Any]]
     timers: dict[str, Any]
+
+
+class RescoredLead(BaseModel):
+    """One lead at the window's end under the active model and under the candidate."""
+
+    lead_id: str
+    source: str
+    campaign: str
+    stage_before: str | None
+    stage_after: str | None
+    mql_before: bool = Field(description="became MQL within the window under the active model")
+    mql_after: bool
+    fit_before: int
+    fit_after: int
+    grade_before: str
+    grade_after: str
+    engagement_before: int
+    engagement_after: int
+    why_before: str = Field(description="the reasons of its last stage change")
+    why_after: str
+
+
+class MqlsBySource(BaseModel):
+    source: str
+    campaign: str
+    leads: int
+    mql_before: int
+    mql_after: int
+    mql_change: int
+
+
+class GradeCount(BaseModel):
+    grade: str
+    before: int
+    after: int
+
+
+class ScoringSimulation(BaseModel):
+    """What a candidate model would have made of a window of real leads."""
+
+    active_version: str
+    candidate_version: str
+    window_from: datetime
+    window_to: datetime
+    leads_rescored: int
+    leads_changed: int
+    mql_before: int
+    mql_after: int
+    summary: list[str]
+    by_source: list[MqlsBySource]
+    grades: list[GradeCount]
+    leads: list[RescoredLead] = Field(description="the changed leads, or all with leads=all")

@@ -113,15 +113,26 @@ def handoff_entry(event: Event) -> TimelineEntry:
 
 
 def event_entry(event: Event) -> TimelineEntry:
+    """An intake event as the timeline keeps it: with what scoring needs to decide on it again
+    (the what-if replays these), the lead's snapshot aside."""
     kind, summary = "event", event.event_type
     detail: dict[str, Any] = {}
     if isinstance(event, FormSubmitted):
         kind, summary = "form_submitted", f"form fill from {event.source_system}"
-        detail = {"page_url": event.page_url, "utm": event.utm}
+        detail = {
+            "page_url": event.page_url,
+            "utm": event.utm,
+            "source_system": event.source_system,
+        }
     elif isinstance(event, EngagementRecorded):
         kind = "engagement"
         summary = event.engagement_type.replace("_", " ")
-        detail = {"url": event.url, "campaign": event.campaign, "properties": event.properties}
+        detail = {
+            "engagement_type": event.engagement_type,
+            "url": event.url,
+            "campaign": event.campaign,
+            "properties": event.properties,
+        }
     elif isinstance(event, ActivityLogged):
         kind, summary = "activity", f"{event.activity_type} logged by sales"
         detail = {"actor_id": event.actor_id, "subject": event.subject}
@@ -130,6 +141,7 @@ def event_entry(event: Event) -> TimelineEntry:
         code = f" ({event.reason_code.replace('_', ' ')})" if event.reason_code else ""
         summary = f"sales feedback: {event.feedback}{code}"
         detail = {
+            "feedback": event.feedback,
             "actor_id": event.actor_id,
             "reason_code": event.reason_code,
             "note": event.note,

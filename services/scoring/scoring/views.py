@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from leadrelay_shared import jsonio
+from leadrelay_shared.contracts import (
+    EngagementRecorded,
+    FeedbackReceived,
+    FormSubmitted,
+    LeadSnapshot,
+    Reason,
+    Stage,
+)
+from leadrelay_shared.db import driver
+
 from . import domain
 from .adapters import orm
 from .adapters.repository import profile_from_row
 from .config import ScoringModel
+from .simulation import Input, LeadInputs, Scored, Simulation, first_touch, simulate
 
 
 async def lead(
@@ -100,3 +115,116 @@ def model_summary(model: ScoringModel) -> dict[str, Any]:
         "fast_lanes": [f.model_dump() for f in spec.fast_lanes],
         "timers": spec.timers.model_dump(),
     }
+
+
+# -- what-if: the inputs a simulation replays ---------------------------------------------------
+
+INPUT_KINDS = ["form_submitted", "engagement", "feedback"]
+# Through asyncpg directly, JSON as text: a large window is hundreds of thousands of rows,
+# each parsed once where SQLAlchemy's row processing would decode it first.
+_ACTIVE = f"""
+    SELECT DISTINCT lead_id FROM {orm.SCHEMA}.timeline
+    WHERE at >= $1 AND at < $2 AND kind = ANY($3::text[])
+    """
+_INPUTS = f"""
+    SELECT lead_id, at, kind, detail::text AS detail, event_id FROM {orm.SCHEMA}.timeline
+    WHERE lead_id = ANY($1::text[]) AND at < $2 AND kind = ANY($3::text[])
+    ORDER BY lead_id, at, id
+    """
+# each lead as scoring knows it and where it stood when the window closed
+_KEPT = f"""
+    SELECT l.lead_id, l.snapshot::text AS snapshot, l.fit_score, l.fit_grade,
+           l.engagement_score, h.to_stage AS stage, h.reasons::text AS reasons,
+           EXISTS (SELECT 1 FROM {orm.SCHEMA}.stage_history m
+                   WHERE m.lead_id = l.lead_id AND m.to_stage = 'mql'
+                     AND m.at >= $2 AND m.at < $3) AS became_mql
+    FROM {orm.SCHEMA}.leads l
+    LEFT JOIN LATERAL (
+        SELECT to_stage, reasons FROM {orm.SCHEMA}.stage_history s
+        WHERE s.lead_id = l.lead_id AND s.at < $3 ORDER BY s.at DESC, s.id DESC LIMIT 1
+    ) h ON true
+    WHERE l.lead_id = ANY($1::text[])
+    """
+
+
+async def lead_inputs(engine: AsyncEngine, since: datetime, until: datetime) -> list[LeadInputs]:
+    """Every lead with an event in ``[since, until)``: its events from its first to ``until``,
+    and where it stood at ``until``. Each form fill carries the lead as scoring knows it now:
+    the timeline keeps no personal data of its own."""
+    async with engine.connect() as conn:
+        raw = await driver(conn)
+        leads = [r["lead_id"] for r in await raw.fetch(_ACTIVE, since, until, INPUT_KINDS)]
+        rows = await raw.fetch(_INPUTS, leads, until, INPUT_KINDS)
+        kept = {r["lead_id"]: r for r in await raw.fetch(_KEPT, leads, since, until)}
+    out: list[LeadInputs] = []
+    for lead_id, group in itertools.groupby(rows, key=lambda r: r["lead_id"]):
+        lead = kept.get(lead_id)
+        if lead is None:
+            continue  # its events were claimed, its profile not yet written
+        snapshot = LeadSnapshot.model_validate_json(lead["snapshot"])
+        inputs = tuple(_input(lead_id, r, snapshot) for r in group)
+        out.append(LeadInputs(lead_id, *first_touch(inputs), inputs, _before(lead)))
+    return out
+
+
+def _before(row: Mapping[str, Any]) -> Scored:
+    reasons = jsonio.loads(row["reasons"]) if row["reasons"] else []
+    return Scored(
+        Stage(row["stage"]) if row["stage"] else None,
+        row["fit_score"],
+        row["fit_grade"],
+        row["engagement_score"],
+        row["became_mql"],
+        tuple(Reason.model_validate(r) for r in reasons),
+    )
+
+
+def _input(lead_id: str, row: Mapping[str, Any], snapshot: LeadSnapshot) -> Input:
+    detail, at = jsonio.loads(row["detail"]), row["at"]
+    common: dict[str, Any] = {
+        "lead_id": lead_id,
+        "event_id": row["event_id"],
+        "occurred_at": at,
+        "received_at": at,
+    }
+    if row["kind"] == "form_submitted":
+        return FormSubmitted(
+            **common,
+            lead=snapshot,
+            source_system=detail.get("source_system") or "web",
+            utm=detail.get("utm") or {},
+            page_url=detail.get("page_url"),
+        )
+    if row["kind"] == "engagement":
+        return EngagementRecorded(
+            **common,
+            engagement_type=detail["engagement_type"],
+            url=detail.get("url"),
+            campaign=detail.get("campaign"),
+            properties=detail.get("properties") or {},
+            email_domain=snapshot.email_domain,
+        )
+    return FeedbackReceived(
+        **common,
+        feedback=detail["feedback"],
+        reason_code=detail.get("reason_code"),
+        actor_id=detail.get("actor_id"),
+        opportunity_id=detail.get("opportunity_id"),
+        amount=detail.get("amount"),
+        currency=detail.get("currency"),
+    )
+
+
+async def what_if(
+    engine: AsyncEngine,
+    active: ScoringModel,
+    candidate: ScoringModel,
+    since: datetime,
+    until: datetime,
+) -> Simulation:
+    """The leads of ``[since, until)`` re-scored under ``candidate``, beside where ``active``
+    left them; the replay runs in a thread, so the service goes on scoring while it does."""
+    leads = await lead_inputs(engine, since, until)
+    return await asyncio.to_thread(
+        simulate, leads, candidate, window=(since, until), active_version=active.version
+    )

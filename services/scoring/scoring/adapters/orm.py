@@ -46,6 +46,13 @@ timeline = sa.Table(
     sa.Column("summary", sa.Text, nullable=False),
     sa.Column("detail", pg.JSONB, nullable=False),
     sa.Column("event_id", pg.UUID(as_uuid=True)),
+    # the events of a window, for what-ifs
+    sa.Index(
+        "ix_timeline_inputs",
+        "at",
+        postgresql_include=["lead_id"],
+        postgresql_where=sa.text("kind IN ('form_submitted', 'engagement', 'feedback')"),
+    ),
 )
 
 stage_history = sa.Table(
