@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from leadrelay_shared.contracts import LeadSnapshot, Stage
 
@@ -54,12 +54,30 @@ class Start:
     owners: Mapping[str, str | None]  # lead → its owner then (a re-route excludes them)
 
 
+class Outcome(NamedTuple):
+    """What the candidate decides for one lead: the part of its decision the answer shows,
+    kept small, as a window holds many of them."""
+
+    rep_id: str | None
+    queue: str | None
+    team_id: str | None
+    territory: str | None
+    strategy: str
+    summary: str
+    skipped: tuple[tuple[str, str], ...]  # (rep id, rule id) of each rep passed over
+
+    @classmethod
+    def of(cls, d: domain.Decision) -> Outcome:
+        skipped = tuple((s.rep_id, s.rule_id) for s in d.skipped)
+        return cls(d.rep_id, d.queue, d.team_id, d.territory, d.strategy, d.summary, skipped)
+
+
 @dataclass(frozen=True)
 class Replayed:
     """One lead's assignment as it happened and as the candidate decides it."""
 
     before: Routed
-    after: domain.Decision
+    after: Outcome
 
     @property
     def changed(self) -> bool:
@@ -165,20 +183,14 @@ def _spread_text(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
 
-def simulate(
-    history: Sequence[Routed],
-    start: Start,
-    candidate: RoutingConfig,
-    *,
-    window: tuple[datetime, datetime],
-    versions_before: Iterable[str] = (),
-) -> Simulation:
-    """Every assignment of ``history`` (in the order it was made) decided again under
-    ``candidate``, with what changed per lead, per rep and per pool."""
+def decide_all(
+    history: Iterable[Routed], start: Start, config: RoutingConfig
+) -> Iterator[tuple[Routed, domain.Decision]]:
+    """Each assignment of ``history`` (in the order it was made) decided again under
+    ``config`` at its moment, the state moving as router's would."""
     pointers = dict(start.pointers)
     loads: dict[str, dict[date, int]] = {r: dict(d) for r, d in start.loads.items()}
     owners = dict(start.owners)
-    replayed = []
     today: date | None = None
     for routed in history:
         if routed.at.date() != today:  # a new day: forget loads older than a week can count
@@ -188,21 +200,34 @@ def simulate(
         if routed.kind == "reroute":
             current = owners.get(routed.lead_id)
             exclude = (current,) if current else ()
-        target = domain.plan(routed.lead, routed.stage, candidate)
+        target = domain.plan(routed.lead, routed.stage, config)
         team = target.team_id
         decision = domain.choose(
-            target, candidate, pointers.get(team, 0) if team else 0, loads, routed.at, exclude
+            target, config, pointers.get(team, 0) if team else 0, loads, routed.at, exclude
         )
         if decision.moves_pointer:
             assert decision.team_id is not None and decision.pointer_after is not None
             pointers[decision.team_id] = decision.pointer_after
         if decision.rep_id is not None:
-            rep = candidate.reps[decision.rep_id]
+            rep = config.reps[decision.rep_id]
             per_day = loads.setdefault(rep.id, {})
             day = domain.local_day(rep, routed.at)
             per_day[day] = per_day.get(day, 0) + 1
         owners[routed.lead_id] = decision.rep_id
-        replayed.append(Replayed(routed, decision))
+        yield routed, decision
+
+
+def simulate(
+    history: Sequence[Routed],
+    start: Start,
+    candidate: RoutingConfig,
+    *,
+    window: tuple[datetime, datetime],
+    versions_before: Iterable[str] = (),
+) -> Simulation:
+    """Every assignment of ``history`` decided again under ``candidate``, with what changed
+    per lead, per rep and per pool."""
+    replayed = [Replayed(r, Outcome.of(d)) for r, d in decide_all(history, start, candidate)]
     return Simulation(
         candidate_version=candidate.version,
         versions_before=tuple(sorted(set(versions_before))),
@@ -227,7 +252,7 @@ def _reps(replayed: Sequence[Replayed]) -> tuple[RepChange, ...]:
     after = Counter(r.after.rep_id for r in replayed if r.after.rep_id)
     full_before = Counter(rep for r in replayed for rep in r.before.capacity_skipped)
     full_after = Counter(
-        s.rep_id for r in replayed for s in r.after.skipped if s.rule_id in CAPACITY_RULES
+        rep for r in replayed for rep, rule in r.after.skipped if rule in CAPACITY_RULES
     )
     ids = sorted(set(before) | set(after) | set(full_before) | set(full_after))
     return tuple(RepChange(i, before[i], after[i], full_before[i], full_after[i]) for i in ids)

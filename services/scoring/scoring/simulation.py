@@ -189,6 +189,23 @@ def replay(lead: LeadInputs, model: ScoringModel, since: datetime, until: dateti
     )
 
 
+def rescore(
+    leads: Iterable[LeadInputs], candidate: ScoringModel, window: tuple[datetime, datetime]
+) -> list[LeadChange]:
+    """Each lead replayed under ``candidate``, beside where it stands."""
+    since, until = window
+    return [
+        LeadChange(
+            lead.lead_id,
+            lead.source,
+            lead.campaign,
+            lead.before,
+            replay(lead, candidate, since, until),
+        )
+        for lead in leads
+    ]
+
+
 def simulate(
     leads: Sequence[LeadInputs],
     candidate: ScoringModel,
@@ -196,22 +213,8 @@ def simulate(
     window: tuple[datetime, datetime],
     active_version: str,
 ) -> Simulation:
-    since, until = window
     return Simulation(
-        active_version,
-        candidate.version,
-        since,
-        until,
-        tuple(
-            LeadChange(
-                lead.lead_id,
-                lead.source,
-                lead.campaign,
-                lead.before,
-                replay(lead, candidate, since, until),
-            )
-            for lead in leads
-        ),
+        active_version, candidate.version, *window, tuple(rescore(leads, candidate, window))
     )
 
 

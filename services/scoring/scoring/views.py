@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +26,7 @@ from . import domain
 from .adapters import orm
 from .adapters.repository import profile_from_row
 from .config import ScoringModel
-from .simulation import Input, LeadInputs, Scored, Simulation, first_touch, simulate
+from .simulation import Input, LeadChange, LeadInputs, Scored, Simulation, first_touch, rescore
 
 
 async def lead(
@@ -120,6 +120,7 @@ def model_summary(model: ScoringModel) -> dict[str, Any]:
 # -- what-if: the inputs a simulation replays ---------------------------------------------------
 
 INPUT_KINDS = ["form_submitted", "engagement", "feedback"]
+CHUNK = 500  # leads read and replayed at a time: few enough that their events are read by index
 # Through asyncpg directly, JSON as text: a large window is hundreds of thousands of rows,
 # each parsed once where SQLAlchemy's row processing would decode it first.
 _ACTIVE = f"""
@@ -147,15 +148,14 @@ _KEPT = f"""
     """
 
 
-async def lead_inputs(engine: AsyncEngine, since: datetime, until: datetime) -> list[LeadInputs]:
-    """Every lead with an event in ``[since, until)``: its events from its first to ``until``,
-    and where it stood at ``until``. Each form fill carries the lead as scoring knows it now:
-    the timeline keeps no personal data of its own."""
-    async with engine.connect() as conn:
-        raw = await driver(conn)
-        leads = [r["lead_id"] for r in await raw.fetch(_ACTIVE, since, until, INPUT_KINDS)]
-        rows = await raw.fetch(_INPUTS, leads, until, INPUT_KINDS)
-        kept = {r["lead_id"]: r for r in await raw.fetch(_KEPT, leads, since, until)}
+async def lead_inputs(
+    raw: Any, lead_ids: Sequence[str], since: datetime, until: datetime
+) -> list[LeadInputs]:
+    """The leads' events from their first to ``until`` and where they stood at ``until``, on
+    an asyncpg connection. Each form fill carries the lead as scoring knows it now: the
+    timeline keeps no personal data of its own."""
+    rows = await raw.fetch(_INPUTS, lead_ids, until, INPUT_KINDS)
+    kept = {r["lead_id"]: r for r in await raw.fetch(_KEPT, lead_ids, since, until)}
     out: list[LeadInputs] = []
     for lead_id, group in itertools.groupby(rows, key=lambda r: r["lead_id"]):
         lead = kept.get(lead_id)
@@ -222,9 +222,15 @@ async def what_if(
     since: datetime,
     until: datetime,
 ) -> Simulation:
-    """The leads of ``[since, until)`` re-scored under ``candidate``, beside where ``active``
-    left them; the replay runs in a thread, so the service goes on scoring while it does."""
-    leads = await lead_inputs(engine, since, until)
-    return await asyncio.to_thread(
-        simulate, leads, candidate, window=(since, until), active_version=active.version
-    )
+    """Every lead with an event in ``[since, until)`` re-scored under ``candidate``, beside
+    where ``active`` left it. Leads are read and replayed a chunk at a time, so only the
+    results of a large window stay in memory; the replay runs in a thread, so the service goes
+    on scoring while it does."""
+    changes: list[LeadChange] = []
+    async with engine.connect() as conn:
+        raw = await driver(conn)
+        leads = [r["lead_id"] for r in await raw.fetch(_ACTIVE, since, until, INPUT_KINDS)]
+        for at in range(0, len(leads), CHUNK):
+            inputs = await lead_inputs(raw, leads[at : at + CHUNK], since, until)
+            changes += await asyncio.to_thread(rescore, inputs, candidate, (since, until))
+    return Simulation(active.version, candidate.version, since, until, tuple(changes))
