@@ -26,7 +26,7 @@ from . import domain
 from .adapters import orm
 from .adapters.repository import profile_from_row
 from .config import ScoringModel
-from .simulation import Input, LeadChange, LeadInputs, Scored, Simulation, first_touch, rescore
+from .simulation import Input, LeadInputs, Scored, Simulation, first_touch, rescore
 
 
 async def lead(
@@ -120,7 +120,6 @@ def model_summary(model: ScoringModel) -> dict[str, Any]:
 # -- what-if: the inputs a simulation replays ---------------------------------------------------
 
 INPUT_KINDS = ["form_submitted", "engagement", "feedback"]
-CHUNK = 500  # leads read and replayed at a time: few enough that their events are read by index
 # Through asyncpg directly, JSON as text: a large window is hundreds of thousands of rows,
 # each parsed once where SQLAlchemy's row processing would decode it first.
 _ACTIVE = f"""
@@ -223,14 +222,11 @@ async def what_if(
     until: datetime,
 ) -> Simulation:
     """Every lead with an event in ``[since, until)`` re-scored under ``candidate``, beside
-    where ``active`` left it. Leads are read and replayed a chunk at a time, so only the
-    results of a large window stay in memory; the replay runs in a thread, so the service goes
-    on scoring while it does."""
-    changes: list[LeadChange] = []
+    where ``active`` left it; the replay runs in a thread, so the service goes on scoring
+    while it does."""
     async with engine.connect() as conn:
         raw = await driver(conn)
         leads = [r["lead_id"] for r in await raw.fetch(_ACTIVE, since, until, INPUT_KINDS)]
-        for at in range(0, len(leads), CHUNK):
-            inputs = await lead_inputs(raw, leads[at : at + CHUNK], since, until)
-            changes += await asyncio.to_thread(rescore, inputs, candidate, (since, until))
+        inputs = await lead_inputs(raw, leads, since, until)
+    changes = await asyncio.to_thread(rescore, inputs, candidate, (since, until))
     return Simulation(active.version, candidate.version, since, until, tuple(changes))
