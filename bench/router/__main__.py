@@ -10,7 +10,10 @@ Figures:
   decode, claim, lock pointers, read loads, decide, write assignments, loads, owners, outbox and
   webhook rows, commit offsets, with the outbox relay running (target ≥ 1,000/s);
 * webhook deliveries per second from the PostgreSQL queue to a local receiver (another process):
-  lease, sign (Standard Webhooks), POST, record the attempt.
+  lease, sign (Standard Webhooks), POST, record the attempt;
+* what-if: the seconds to replay 100,000 leads routed over 30 days through a candidate
+  configuration (one rep in five of every team paused, every weight changed): read the window,
+  decide each lead again, sum up (target ≤ 10 s).
 
 The database runs use a database (and a topic) of their own and remove them afterwards.
 """
@@ -26,10 +29,11 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import sqlalchemy as sa
 
 from bench.common import (
     Figure,
@@ -50,10 +54,12 @@ from leadrelay_shared.delivery import Deliverer, http_client
 from leadrelay_shared.kafka import ensure_topics, make_producer
 from leadrelay_shared.migrate import upgrade
 from leadrelay_shared.outbox import OutboxRelay
-from router import domain, handlers
+from leadrelay_shared.runtime import settle_heap
+from router import domain, handlers, views
 from router.adapters import orm
 from router.adapters.repository import RouterUnitOfWork
 from router.config import RoutingConfig, compile_config, from_document
+from router.simulation import Routed, Start, decide_all
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, working hours in Europe
 COUNTRIES = [
@@ -346,13 +352,95 @@ async def _deliver(url: str, cfg: RoutingConfig, count: int, port: int) -> float
     return sent / elapsed
 
 
+def candidate_document(doc: dict[str, Any]) -> dict[str, Any]:
+    """The large configuration with one member in five of every team paused and every weight
+    changed: most leads get another owner."""
+    reps = [
+        {**r, "paused": True} if int(r["id"].split("-")[1]) % 5 == 0 else r for r in doc["reps"]
+    ]
+    teams = [
+        {**t, "members": [{**m, "weight": 4 - m["weight"]} for m in t["members"]]}
+        for t in doc["teams"]
+    ]
+    return {**doc, "version": "bench-candidate", "reps": reps, "teams": teams}
+
+
+async def bench_simulation(stack: Stack, doc: dict[str, Any], leads: int) -> tuple[float, int]:
+    """Seconds to replay ``leads`` routed over 30 days through the candidate, and how many
+    changed owner."""
+    cfg = compile_config(from_document(doc))
+    candidate = compile_config(from_document(candidate_document(doc)))
+    since = NOW - timedelta(days=30)
+    async with scratch_database(stack.database_url, "bench_router_sim") as url:
+        await asyncio.to_thread(upgrade, "router", url, orm.SCHEMA)
+        engine = make_engine(url)
+        try:
+            await _write_history(engine, cfg, leads, since)
+            settle_heap()  # as the service runs: its configuration out of the collector's sight
+            started = time.perf_counter()
+            result = await views.what_if(engine, candidate, since, NOW)
+            elapsed = time.perf_counter() - started
+        finally:
+            await engine.dispose()
+    assert len(result.leads) == leads
+    return elapsed, len(result.changed)
+
+
+async def _write_history(engine: Any, cfg: RoutingConfig, leads: int, since: datetime) -> None:
+    """What router decides for ``leads`` over the 30 days before ``NOW`` (the replay's own
+    functions under the configuration of the bench), written as router writes assignments."""
+    step = (NOW - since) / leads
+    history = [
+        Routed(
+            assignment_id=uuid.uuid4(),
+            lead_id=str(uuid.uuid4()),
+            at=since + i * step,
+            kind="assign",
+            stage=Stage.MQL if i % 3 else Stage.SQL,
+            lead=lead,
+            owner_id=None,
+            queue=None,
+            team_id=None,
+            territory=None,
+            strategy="none",
+        )
+        for i, lead in enumerate(sample_leads(cfg, leads, seed=leads + 1))
+    ]
+    rows = [
+        {
+            "id": r.assignment_id,
+            "lead_id": r.lead_id,
+            "stage": r.stage.value,
+            "owner_id": d.rep_id,
+            "queue": d.queue,
+            "team_id": d.team_id or "(none)",
+            "strategy": d.strategy,
+            "decision": d.as_record(),
+            "config_version": cfg.version,
+            "cause_event_id": uuid.uuid4(),
+            "created_at": r.at,
+            "kind": "assign",
+            "lead": r.lead.model_dump(mode="json"),
+        }
+        for r, d in decide_all(history, Start({}, {}, {}), cfg)
+    ]
+    for at in range(0, len(rows), 5000):
+        async with RouterUnitOfWork(engine) as uow:
+            await uow.assignments.add_many(rows[at : at + 5000])
+            await uow.commit()
+    async with engine.connect() as conn:  # as autovacuum would soon after a load this size
+        await conn.execute(sa.text(f"ANALYZE {orm.SCHEMA}.{orm.assignments.name}"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bench.router")
     parser.add_argument("--smoke", action="store_true", help="one short run: proves the harness")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--simulated", type=int, default=100_000, help="leads in the what-if")
     args = parser.parse_args()
     runs, decisions, count = (1, 500, 300) if args.smoke else (args.runs, 20_000, args.events)
+    simulated = 2_000 if args.smoke else args.simulated
     report = Report("router: pure decisions, assignments through the consumer, webhook deliveries")
     doc = large_document()
     cfg = compile_config(from_document(doc))
@@ -393,6 +481,16 @@ def main() -> int:
             note="lease 200, sign, POST, record the attempt",
         )
     )
+    what_if = report.add(
+        Figure(
+            f"what-if: {simulated:,} routed leads replayed",
+            "s",
+            [],
+            target=10.0,
+            higher_is_better=False,
+            note="30 days read, decided again under a candidate, summed up",
+        )
+    )
     leads = sample_leads(cfg, decisions)
     for _ in range(runs):
         a, b, c = bench_pure(cfg, leads)
@@ -408,6 +506,10 @@ def main() -> int:
             through.runs.append(assigned)
             hooks.runs.append(delivered)
             report.context.update(context)
+        for _ in range(runs):
+            seconds, changed = asyncio.run(bench_simulation(stack, doc, simulated))
+            what_if.runs.append(seconds)
+            report.context.update(simulated=simulated, simulated_changed=changed)
     finally:
         stack.stop()
         remove_scratch(work)
