@@ -1,10 +1,13 @@
 """Helpers the integration tests share: sending events, reading topics back (no consumer group:
 assigned partitions from the start), waiting for a condition, a group's members, a service's
-app served in process, the state of a service's tables and of the topics."""
+app served in process, the state of a service's tables and of the topics, the command line."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -125,3 +128,16 @@ async def state(engine: AsyncEngine, metadata: sa.MetaData, bootstrap: str) -> d
     finally:
         await reader.stop()
     return found
+
+
+async def leadrelay(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The ``leadrelay`` command line, in a process of its own, on ``database_url``."""
+    env = {**os.environ, "DATABASE_URL": database_url}
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "devstack", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

@@ -3,7 +3,6 @@ configuration and through a changed one, over the API, leaving every table and t
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from pathlib import Path
@@ -12,11 +11,10 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from devstack.cli import main
 from leadrelay_shared.db import make_engine
 from router.adapters import orm
 from tests.infra import Infra
-from tests.integration.helpers import send, settled, state, wait_for
+from tests.integration.helpers import leadrelay, send, settled, state, wait_for
 from tests.integration.routing import mql, router_app
 
 pytestmark = pytest.mark.integration
@@ -27,8 +25,6 @@ async def test_a_simulation_is_faithful_changes_nothing_and_shows_a_pause(
     infra: Infra,
     database_url: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     config = tmp_path / "routing.yaml"
     config.write_text(
@@ -113,11 +109,18 @@ async def test_a_simulation_is_faithful_changes_nothing_and_shows_a_pause(
             # the command line says the same, and writes the per-lead CSV
             candidate, out = tmp_path / "paused.yaml", tmp_path / "leads.csv"
             candidate.write_text(yaml.safe_dump(paused))
-            monkeypatch.setenv("DATABASE_URL", database_url)
-            capsys.readouterr()
-            argv = ["routing", "simulate", str(candidate), "--days", "1", "--csv", str(out)]
-            assert await asyncio.to_thread(main, argv) == 0
-            printed = capsys.readouterr().out
+            ran = await leadrelay(
+                database_url,
+                "routing",
+                "simulate",
+                str(candidate),
+                "--days",
+                "1",
+                "--csv",
+                str(out),
+            )
+            assert ran.returncode == 0, ran.stderr
+            printed = ran.stdout
             assert f"{LEADS + 1} routed leads" in printed
             assert f"{changed['leads_changed']} would get another owner" in printed
             assert len(out.read_text().splitlines()) == LEADS + 2

@@ -14,7 +14,6 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from devstack.cli import main
 from leadrelay_shared.codec import decode, encode
 from leadrelay_shared.contracts import (
     Event,
@@ -34,7 +33,7 @@ from scoring.config import default_text
 from scoring.settings import ScoringSettings
 from tests.factories import assigned, engagement, feedback, form
 from tests.infra import Infra
-from tests.integration.helpers import read_to_end, settled, state
+from tests.integration.helpers import leadrelay, read_to_end, settled, state
 
 ADMIN, READER = "test-scoring-admin", "test-scoring-reader"
 AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
@@ -345,8 +344,6 @@ async def test_a_what_if_replays_the_leads_as_they_were_scored_and_changes_nothi
     infra: Infra,
     database_url: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The leads scored by the service, re-scored under its own model, end where the service
     left them; under a candidate that makes grade B from 40 points, the one lead of 40 becomes
@@ -421,13 +418,13 @@ async def test_a_what_if_replays_the_leads_as_they_were_scored_and_changes_nothi
             # the command line says the same, and writes the per-lead CSV
             model, out = tmp_path / "candidate.yaml", tmp_path / "leads.csv"
             model.write_text(candidate)
-            monkeypatch.setenv("DATABASE_URL", database_url)
-            capsys.readouterr()
-            argv = ["scoring", "simulate", str(model), "--days", "1", "--csv", str(out)]
-            assert await asyncio.to_thread(main, argv) == 0
-            assert changed.json()["summary"][1] in capsys.readouterr().out
+            argv = ["scoring", "simulate", str(model), "--days", "1"]
+            ran = await leadrelay(database_url, *argv, "--csv", str(out))
+            assert ran.returncode == 0, ran.stderr
+            assert changed.json()["summary"][1] in ran.stdout
             assert analyst.lead_id in out.read_text()
-            assert await asyncio.to_thread(main, [*argv[:3], "--days", "0"]) == 2
+            refused = await leadrelay(database_url, *argv[:3], "--days", "0")
+            assert refused.returncode == 2 and "--days" in refused.stderr
 
             assert await state(engine, orm.metadata, infra.bootstrap) == before
     finally:
