@@ -3,11 +3,12 @@ routes."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hmac
 import io
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -366,6 +367,21 @@ def window(
 
 
 WindowDep = Annotated[tuple[datetime, datetime], Depends(window)]
+
+
+async def one_replay_at_a_time(request: Request) -> AsyncIterator[None]:
+    """A what-if takes seconds of CPU beside the service's own work, so an instance runs one at
+    a time; another asked meanwhile is refused with 429 and ``Retry-After``."""
+    lock: asyncio.Lock = request.app.state.__dict__.setdefault("replay_lock", asyncio.Lock())
+    if lock.locked():
+        raise StarletteHTTPException(
+            429, "a what-if is already running on this instance", {"Retry-After": "10"}
+        )
+    async with lock:
+        yield
+
+
+ReplaySlot = Depends(one_replay_at_a_time)
 
 
 def _invalid_query(field: str, message: str) -> RequestValidationError:

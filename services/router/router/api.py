@@ -21,6 +21,7 @@ from leadrelay_shared.web import (
     AS_CSV,
     Admin,
     EngineDep,
+    ReplaySlot,
     WakeDep,
     WindowDep,
     as_csv,
@@ -170,7 +171,9 @@ async def _activate(
     }
 
 
-@router.post("/routing/simulate", response_model=Simulation, responses=AS_CSV)
+@router.post(
+    "/routing/simulate", response_model=Simulation, responses=AS_CSV, dependencies=[ReplaySlot]
+)
 async def simulate(
     request: Request,
     engine: EngineDep,

@@ -15,6 +15,7 @@ from leadrelay_shared.web import (
     AS_CSV,
     Admin,
     EngineDep,
+    ReplaySlot,
     WakeDep,
     WindowDep,
     as_csv,
@@ -82,7 +83,11 @@ async def get_model(models: ModelsDep) -> dict[str, Any]:
 
 
 @router.post(
-    "/scoring/simulate", tags=["model"], response_model=ScoringSimulation, responses=AS_CSV
+    "/scoring/simulate",
+    tags=["model"],
+    response_model=ScoringSimulation,
+    responses=AS_CSV,
+    dependencies=[ReplaySlot],
 )
 async def simulate(
     request: Request,
