@@ -7,11 +7,11 @@ import asyncio
 import csv
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .clock import utcnow
+from . import clock
 
 Replay = Callable[[datetime, datetime], Coroutine[Any, Any, tuple[list[str], list[dict[str, Any]]]]]
 """A what-if over a window: its summary lines and its per-lead rows."""
@@ -44,15 +44,10 @@ def what_if(args: argparse.Namespace, replay: Replay) -> int:
 
 def window(args: argparse.Namespace) -> tuple[datetime, datetime]:
     """The window ``add_what_if``'s options give; ``ValueError`` says what is wrong with it."""
-    if args.days is not None and args.since is not None:
-        raise ValueError("give --days or --from, not both")
-    if args.days is not None and args.days < 1:
-        raise ValueError("--days must be at least 1")
-    until = args.until or utcnow()
-    since = args.since or until - timedelta(days=args.days or 30)
-    if since >= until:
-        raise ValueError("--from must come before --to")
-    return since, until
+    try:
+        return clock.window(args.days, args.since, args.until)
+    except clock.WindowError as exc:
+        raise ValueError(f"--{exc.field}: {exc.message}") from None
 
 
 def _aware(text: str) -> datetime:

@@ -9,7 +9,7 @@ import hmac
 import io
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -22,8 +22,9 @@ from pydantic import BaseModel, Field, SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .clock import utcnow
+from . import clock
 from .logging import get_logger
+from .yamlconf import ConfigFileError
 
 REQUESTS = Counter(
     "leadrelay_http_requests_total",
@@ -357,22 +358,41 @@ def window(
 ) -> tuple[datetime, datetime]:
     """The window of history a what-if replays: ``days`` back from now (30 by default), or
     ``from`` (and ``to``)."""
-    if days is not None and from_ is not None:
-        raise _invalid_query("days", "give days or from, not both")
-    until = to or utcnow()
-    since = from_ or until - timedelta(days=days or 30)
-    if since >= until:
-        raise _invalid_query("from", "the window's start must come before its end")
-    return since, until
+    try:
+        return clock.window(days, from_, to)
+    except clock.WindowError as exc:
+        raise _invalid_query(exc.field, exc.message) from None
 
 
 WindowDep = Annotated[tuple[datetime, datetime], Depends(window)]
 
 
+def on_invalid_file(
+    title: str, slug: str
+) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    """The handler of a configuration that does not validate: a 422 with each problem, naming
+    its line or field."""
+
+    async def handle(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ConfigFileError)
+        return problem(
+            422,
+            title,
+            "; ".join(exc.problems),
+            type_=f"https://leadrelay.dev/problems/{slug}",
+            errors=[{"detail": p} for p in exc.problems],
+        )
+
+    return handle
+
+
 async def one_replay_at_a_time(request: Request) -> AsyncIterator[None]:
     """A what-if takes seconds of CPU beside the service's own work, so an instance runs one at
     a time; another asked meanwhile is refused with 429 and ``Retry-After``."""
-    lock: asyncio.Lock = request.app.state.__dict__.setdefault("replay_lock", asyncio.Lock())
+    state = request.app.state
+    if not hasattr(state, "replay_lock"):
+        state.replay_lock = asyncio.Lock()
+    lock: asyncio.Lock = state.replay_lock
     if lock.locked():
         raise StarletteHTTPException(
             429, "a what-if is already running on this instance", {"Retry-After": "10"}

@@ -25,6 +25,7 @@ from leadrelay_shared.web import (
     WakeDep,
     WindowDep,
     as_csv,
+    on_invalid_file,
     problem,
     wants_csv,
 )
@@ -222,12 +223,4 @@ async def on_not_found(_: Request, exc: Exception) -> JSONResponse:
     return problem(404, "Not found", str(exc), type_="https://leadrelay.dev/problems/not-found")
 
 
-async def on_config_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ConfigError)
-    return problem(
-        422,
-        "Invalid routing configuration",
-        "; ".join(exc.problems),
-        type_="https://leadrelay.dev/problems/invalid-config",
-        errors=[{"detail": p} for p in exc.problems],
-    )
+on_config_error = on_invalid_file("Invalid routing configuration", "invalid-config")

@@ -19,6 +19,7 @@ from leadrelay_shared.web import (
     WakeDep,
     WindowDep,
     as_csv,
+    on_invalid_file,
     problem,
     wants_csv,
 )
@@ -27,7 +28,7 @@ from . import handlers, simulation, views
 from .adapters.config_store import ModelStore
 from .adapters.repository import ScoringUnitOfWork
 from .config import parse
-from .errors import LeadNotFound, ModelError
+from .errors import LeadNotFound
 from .schemas import Erased, EraseIn, Lead, ModelSummary, ScoringSimulation, Timeline
 
 router = APIRouter(prefix="/v1", tags=["leads"])
@@ -117,12 +118,4 @@ async def on_not_found(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def on_model_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ModelError)
-    return problem(
-        422,
-        "Invalid scoring model",
-        "; ".join(exc.problems),
-        type_="https://leadrelay.dev/problems/invalid-model",
-        errors=[{"detail": p} for p in exc.problems],
-    )
+on_model_error = on_invalid_file("Invalid scoring model", "invalid-model")

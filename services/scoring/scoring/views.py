@@ -26,7 +26,7 @@ from . import domain
 from .adapters import orm
 from .adapters.repository import profile_from_row
 from .config import ScoringModel
-from .simulation import Input, LeadInputs, Scored, Simulation, first_touch, rescore
+from .simulation import Input, LeadInputs, Scored, Simulation, first_touch, simulate
 
 
 async def lead(
@@ -228,5 +228,6 @@ async def what_if(
         raw = await driver(conn)
         leads = [r["lead_id"] for r in await raw.fetch(_ACTIVE, since, until, INPUT_KINDS)]
         inputs = await lead_inputs(raw, leads, since, until)
-    changes = await asyncio.to_thread(rescore, inputs, candidate, (since, until))
-    return Simulation(active.version, candidate.version, since, until, tuple(changes))
+    return await asyncio.to_thread(
+        simulate, inputs, candidate, window=(since, until), active_version=active.version
+    )
