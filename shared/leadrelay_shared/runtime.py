@@ -27,8 +27,14 @@ log = get_logger(__name__)
 
 class Runtime:
     def __init__(
-        self, *, name: str, bootstrap: str, engine: AsyncEngine | None, send_timeout_s: float
+        self,
+        *,
+        name: str,
+        bootstrap: str | None,
+        engine: AsyncEngine | None,
+        send_timeout_s: float,
     ) -> None:
+        """``bootstrap`` None: a service without Kafka (the console), ready on its database."""
         self.name = name
         self.engine = engine
         self._bootstrap = bootstrap
@@ -44,6 +50,8 @@ class Runtime:
 
     async def start(self) -> None:
         """Create the producer (aiokafka needs a running loop) and connect it in the background."""
+        if self._bootstrap is None:
+            return
         self._producer = make_producer(
             self._bootstrap, client_id=self.name, send_timeout_s=self._send_timeout
         )
@@ -78,7 +86,9 @@ class Runtime:
         return await start()
 
     async def ready(self) -> dict[str, bool]:
-        checks = {"kafka": self.producer_ready.is_set() and await broker_reachable(self.producer)}
+        checks = {}
+        if self._bootstrap is not None:
+            checks["kafka"] = self.producer_ready.is_set() and await broker_reachable(self.producer)
         if self.engine is not None:
             checks["database"] = await db_reachable(self.engine)
         return checks

@@ -102,6 +102,7 @@ class Service:
     name: str
     settings: ServiceSettings
     engine: AsyncEngine | None = None
+    kafka: bool = True
     outbox: sa.Table | None = None
     webhooks: Webhooks | None = None
     retention: retention.RetentionTables | None = None
@@ -120,7 +121,7 @@ class Service:
     def __post_init__(self) -> None:
         self.runtime = Runtime(
             name=self.name,
-            bootstrap=self.settings.kafka_bootstrap_servers,
+            bootstrap=self.settings.kafka_bootstrap_servers if self.kafka else None,
             engine=self.engine,
             send_timeout_s=self.settings.kafka_send_timeout_s,
         )

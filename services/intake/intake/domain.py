@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import unicodedata
 import uuid
 from collections.abc import Iterable
@@ -14,8 +13,8 @@ from importlib import resources
 from typing import Any
 
 import phonenumbers
-from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
+from leadrelay_shared import identity
 from leadrelay_shared.contracts import (
     ActivityLogged,
     ActivityType,
@@ -38,46 +37,20 @@ def free_email_domains() -> frozenset[str]:
     return frozenset(line.strip() for line in text.splitlines() if line.strip() and line[0] != "#")
 
 
-# The everyday shape of an address: a dot-atom local part of letters, digits and ``_+-``, and a
-# host name of letter-digit-hyphen labels under an alphabetic top-level domain. email-validator
-# accepts every such address (within the length and names checked beside it) and gives it back
-# unchanged but for case; a property test holds the shortcut to that. It is over 30 times cheaper,
-# and a batch of events from a marketing tool names a different person in nearly every item.
-_PLAIN_EMAIL = re.compile(
-    r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@"
-    r"((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{1,63}))\Z"
-)
-_SPECIAL_USE_TLDS = frozenset(SPECIAL_USE_DOMAIN_NAMES)
-
-
-@lru_cache(maxsize=65_536)
 def normalise_email(raw: str) -> str:
-    """Trim, Unicode-normalise (NFKC), validate syntax, lower-case the whole address.
-
-    An address of the everyday shape (``_PLAIN_EMAIL``) is checked by one regular expression;
-    any other goes through email-validator. Cached: one lead sends many events.
-    """
-    if raw.isascii():  # NFKC leaves ASCII as it is
-        cleaned = raw.strip()
-        plain = _PLAIN_EMAIL.match(cleaned)
-        if (
-            plain is not None
-            and len(cleaned) <= 254
-            and "--" not in plain[1]
-            and plain[2].lower() not in _SPECIAL_USE_TLDS
-        ):
-            return cleaned.lower()
-    return validated_email(raw)
+    """``identity.normalise_email``, its refusal named as the ``email`` field's."""
+    try:
+        return identity.normalise_email(raw)
+    except identity.EmailNotValidError as exc:
+        raise InvalidInput("email", "email_syntax", str(exc)) from exc
 
 
 def validated_email(raw: str) -> str:
     """``normalise_email`` through email-validator alone, for any address."""
-    cleaned = unicodedata.normalize("NFKC", raw).strip()
     try:
-        valid = validate_email(cleaned, check_deliverability=False)
-    except EmailNotValidError as exc:
+        return identity.validated_email(raw)
+    except identity.EmailNotValidError as exc:
         raise InvalidInput("email", "email_syntax", str(exc)) from exc
-    return valid.normalized.lower()
 
 
 def normalise_phone(raw: str | None, country: str | None) -> str | None:
