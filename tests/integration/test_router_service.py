@@ -135,6 +135,23 @@ async def test_admin_api_reroute_and_webhooks(
             assert imported["imported"] == 1
             versions = (await api.get("/v1/routing/config/versions")).json()["items"]
             assert len(versions) == 3 and versions[0]["version"] == imported["version"]
+            diff = (
+                await api.get(
+                    "/v1/routing/config/diff",
+                    params={"from": first["version"], "to": imported["version"]},
+                )
+            ).json()["diff"]
+            assert diff["reps"]["changed"]["rep-a"]["paused"] == {"from": False, "to": True}
+            assert diff["accounts"]["added"] == ["acc-1"]
+            unknown = await api.get(
+                "/v1/routing/config/diff", params={"from": "nope", "to": imported["version"]}
+            )
+            assert unknown.status_code == 404 and "from" in unknown.json()["detail"]
+            states = (await api.get("/v1/routing/reps")).json()
+            by_rep = {r["rep_id"]: r for r in states["items"]}
+            assert states["version"] == imported["version"]
+            assert by_rep["rep-a"]["state"] == "paused" and by_rep["rep-b"]["state"] == "available"
+            assert by_rep["rep-b"]["teams"] == ["sdr"] and by_rep["rep-b"]["today"] == 0
 
             # A lead of an account goes to its owner; another to round robin, skipping rep-a.
             await send(infra.bootstrap, mql(1), mql(2))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -40,8 +40,10 @@ from .schemas import (
     Assignment,
     ConfigChange,
     ConfigCheck,
+    ConfigDiff,
     ConfigVersions,
     LeadAssignments,
+    RepStates,
     RerouteBody,
     RoutingConfigAnswer,
     Simulation,
@@ -121,6 +123,37 @@ async def get_config(store: StoreDep) -> dict[str, Any]:
 @router.get("/routing/config/versions", response_model=ConfigVersions)
 async def config_versions(engine: EngineDep) -> dict[str, Any]:
     return {"items": await config_store.versions(engine)}
+
+
+@router.get("/routing/config/diff", response_model=ConfigDiff)
+async def config_diff(
+    engine: EngineDep,
+    from_version: Annotated[str, Query(alias="from")],
+    to_version: Annotated[str, Query(alias="to")],
+) -> dict[str, Any]:
+    """What changed from one stored version to another (secrets only said to have changed)."""
+    found = await config_store.documents(engine, [from_version, to_version])
+    for field, version in (("from", from_version), ("to", to_version)):
+        if version not in found:
+            raise NotFound(f"{field}: no configuration version {version}")
+    return {
+        "from_version": from_version,
+        "to_version": to_version,
+        "diff": admin.diff(found[from_version], found[to_version]),
+    }
+
+
+@router.get("/routing/reps", response_model=RepStates)
+async def rep_states(engine: EngineDep, store: StoreDep) -> dict[str, Any]:
+    """Every rep with their state now: available, or why not (paused, out of office, outside
+    working hours, at capacity), today's and this week's load against their caps."""
+    now = utcnow()
+    config = store.current
+    return {
+        "version": config.version,
+        "at": now,
+        "items": await views.rep_states(engine, config, now),
+    }
 
 
 async def _document(request: Request) -> dict[str, Any]:

@@ -270,6 +270,28 @@ def unavailable(
     return None
 
 
+def rep_state(rep: Rep, now: datetime, loads: Loads, *, hours: bool) -> dict[str, Any]:
+    """Whether ``rep`` could take a lead at ``now`` (working hours counted when ``hours``: one
+    of the rep's teams respects them), and why not: the first rule of ``unavailable`` that
+    holds, with today's and this week's load."""
+    skip = unavailable(rep, now, loads, hours=hours, exclude=())
+    day, week = counts(rep, loads, now)
+    return {
+        "rep_id": rep.id,
+        "name": rep.name,
+        "state": skip.rule_id.removeprefix("rep.") if skip else "available",
+        "reason": skip.message if skip else f"{rep.id} can take a lead now",
+        "paused": rep.paused,
+        "active": rep.active,
+        "out_of_office": [{"from": a.isoformat(), "to": b.isoformat()} for a, b in rep.absences],
+        "today": day,
+        "day_cap": rep.day_cap,
+        "this_week": week,
+        "week_cap": rep.week_cap,
+        "zone": rep.zone.key,
+    }
+
+
 def _pick(
     team: Team,
     config: RoutingConfig,

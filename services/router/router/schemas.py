@@ -77,6 +77,37 @@ class ConfigVersions(BaseModel):
     items: list[ConfigVersion]
 
 
+class RepState(BaseModel):
+    rep_id: str
+    name: str
+    state: str = Field(
+        description="available, or why not: excluded, deactivated, paused, out_of_office, "
+        "off_hours, capacity_day or capacity_week (the first that holds)"
+    )
+    reason: str
+    paused: bool
+    active: bool
+    out_of_office: list[dict[str, str]]
+    today: int = Field(description="leads assigned today, in the rep's time zone")
+    day_cap: int | None
+    this_week: int
+    week_cap: int | None
+    zone: str
+    teams: list[str]
+
+
+class RepStates(BaseModel):
+    version: str
+    at: datetime
+    items: list[RepState]
+
+
+class ConfigDiff(BaseModel):
+    from_version: str
+    to_version: str
+    diff: dict[str, Any] = Field(description="per section: ids added, removed and changed")
+
+
 class ConfigCheck(BaseModel):
     valid: bool
     version: str

@@ -14,8 +14,9 @@ from leadrelay_shared.contracts import LeadSnapshot, Stage
 from leadrelay_shared.db import driver
 
 from .adapters import orm
-from .config import RoutingConfig
-from .domain import local_day
+from .adapters.repository import RepLoads
+from .config import RoutingConfig, Team
+from .domain import local_day, rep_state
 from .simulation import Routed, Simulation, Start, simulate
 
 
@@ -24,6 +25,23 @@ async def assignment(engine: AsyncEngine, assignment_id: uuid.UUID) -> dict[str,
     async with engine.connect() as conn:
         row = (await conn.execute(sa.select(t).where(t.c.id == assignment_id))).mappings().first()
     return dict(row) if row else None
+
+
+async def rep_states(
+    engine: AsyncEngine, config: RoutingConfig, now: datetime
+) -> list[dict[str, Any]]:
+    """Every rep of ``config`` with their state at ``now`` and the teams they are in."""
+    async with engine.connect() as conn:
+        loads = await RepLoads(conn).recent(config.reps, now)
+    teams: dict[str, list[Team]] = {}
+    for team in config.teams.values():
+        for member in team.members:
+            teams.setdefault(member, []).append(team)
+    return [
+        rep_state(rep, now, loads, hours=any(t.respect_hours for t in teams.get(rep.id, [])))
+        | {"teams": [t.id for t in teams.get(rep.id, [])]}
+        for rep in config.reps.values()
+    ]
 
 
 async def lead_assignments(engine: AsyncEngine, lead_id: str) -> list[dict[str, Any]]:

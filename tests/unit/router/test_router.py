@@ -615,3 +615,34 @@ async def test_stages_not_routed_are_ignored() -> None:
     uow = FakeRouterUow()
     await handlers.handle(stage_changed(Stage.INQUIRY), uow=uow, config=build(), now=lambda: T0)
     assert uow.outbox == [] and uow.commits == 0
+
+
+def test_a_reps_state_now_is_the_first_reason_they_cannot_take_a_lead() -> None:
+    cfg = build(
+        reps=[
+            {"id": "paused", "name": "P", "paused": True},
+            {
+                "id": "away",
+                "name": "Away",
+                "out_of_office": [{"from": "2026-11-20", "to": "2026-11-27"}],
+            },
+            {"id": "nyc", "name": "NY", "timezone": "America/New_York"},
+            {"id": "full", "name": "Full", "capacity": {"day": 2}},
+            {"id": "free", "name": "Free", "capacity": {"day": 2, "week": 9}},
+        ],
+        teams=[{"id": "sdr", "name": "SDR", "members": ["paused", "away", "nyc", "full", "free"]}],
+    )
+    monday = date(2026, 11, 23)
+    loads = {"full": {monday: 2}, "free": {monday: 1, date(2026, 11, 20): 5}}
+    states = {r: domain.rep_state(cfg.reps[r], MONDAY_10, loads, hours=True) for r in cfg.reps}
+    assert {r: s["state"] for r, s in states.items()} == {
+        "paused": "paused",
+        "away": "out_of_office",
+        "nyc": "off_hours",
+        "full": "capacity_day",
+        "free": "available",
+    }
+    assert states["away"]["out_of_office"] == [{"from": "2026-11-20", "to": "2026-11-27"}]
+    assert (states["free"]["today"], states["free"]["this_week"]) == (1, 1)  # Friday was last week
+    # in a pool that ignores working hours, New York's night does not count
+    assert domain.rep_state(cfg.reps["nyc"], MONDAY_10, loads, hours=False)["state"] == "available"

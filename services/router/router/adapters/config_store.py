@@ -52,6 +52,16 @@ async def known(engine: AsyncEngine, version: str) -> bool:
         return bool(found)
 
 
+async def documents(engine: AsyncEngine, versions: list[str]) -> dict[str, dict[str, Any]]:
+    """The stored documents of ``versions`` that exist, by version."""
+    t = orm.configs
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.select(t.c.version, t.c.document).where(t.c.version.in_(versions))
+        )
+        return {r.version: r.document for r in rows}
+
+
 async def active_version(engine: AsyncEngine) -> str | None:
     t = orm.configs
     async with engine.connect() as conn:
