@@ -32,7 +32,7 @@ lint: setup ## ruff format and rules over every Python file, strict mypy over ev
 	$(MAKE) --no-print-directory typecheck
 
 typecheck: setup
-	$(PY) -m mypy -p leadrelay_shared -p intake -p scoring -p router -p sla_monitor -p analytics -p devstack -p bench -p tests
+	$(PY) -m mypy -p leadrelay_shared -p intake -p scoring -p router -p sla_monitor -p analytics -p console -p devstack -p bench -p tests
 
 test: setup ## ruff and mypy, then unit, integration and end-to-end tests on real Kafka and PostgreSQL, then bench-smoke
 	$(MAKE) --no-print-directory lint

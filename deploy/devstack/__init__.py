@@ -1,1 +1,1 @@
-"""devstack: starts leadrelay's real parts locally (Kafka, PostgreSQL, the five services)."""
+"""devstack: starts leadrelay's real parts locally (Kafka, PostgreSQL, the six services)."""

@@ -46,8 +46,15 @@ def run_stack(args: argparse.Namespace) -> int:
         stack.stop()
         raise
     key = stack.api_key()
+    password = stack.console_account()
     print("\nleadrelay is up:")
     for spec in SERVICES:
+        if spec.name == "console":
+            print(
+                f"  {spec.name:<12} {stack.url(spec.name)}   sign in as admin, password"
+                f" {password} (kept in {data_dir / 'console-password'})"
+            )
+            continue
         token = "" if spec.name == "intake" else f"   token: {stack.admin_token(spec.name)}"
         print(
             f"  {spec.name:<12} {stack.url(spec.name)}   (docs: {stack.url(spec.name)}/docs){token}"
@@ -64,9 +71,10 @@ def run_stack(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="leadrelay")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="start Kafka, PostgreSQL and the five services")
+    sub.add_parser("run", help="start Kafka, PostgreSQL and the six services")
     sub.add_parser("demo", help="post sample leads to a running stack and show the results")
     from analytics import cli as analytics_cli
+    from console import cli as console_cli
     from intake import cli as intake_cli
     from router import cli as routing_cli
     from scoring import cli as scoring_cli
@@ -77,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     routing_cli.add_parser(sub)
     sla_cli.add_parser(sub)
     analytics_cli.add_parser(sub)
+    console_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "run":
         return run_stack(args)
@@ -88,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         return routing_cli.run(args)
     if args.command == "sla":
         return sla_cli.run(args)
+    if args.command == "console":
+        return console_cli.run(args)
     if args.command in ("analytics", "funnel", "plan"):
         return analytics_cli.run(args)
     from . import demo

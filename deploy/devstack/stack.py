@@ -1,4 +1,4 @@
-"""Starts and stops the whole stack: Kafka, PostgreSQL and the five services as processes.
+"""Starts and stops the whole stack: Kafka, PostgreSQL and the six services as processes.
 
 Kafka and PostgreSQL are started only when ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL`` are not
 set. Each service's output is shown with its name in front. ``stop`` ends everything, services
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -48,7 +49,15 @@ SERVICES = (
     ServiceSpec("router", "router", "ROUTER_", 8002),
     ServiceSpec("sla-monitor", "sla_monitor", "SLA_", 8003),
     ServiceSpec("analytics", "analytics", "ANALYTICS_", 8004),
+    ServiceSpec("console", "console", "CONSOLE_", 8005),
 )
+# the console's names for the services it calls
+CONSOLE_CALLS = {
+    "scoring": "SCORING",
+    "router": "ROUTER",
+    "sla-monitor": "SLA",
+    "analytics": "ANALYTICS",
+}
 OPERATOR_SETTINGS: dict[str, type[BackendSettings]] = {
     "scoring": ScoringSettings,
     "router": RouterSettings,
@@ -61,6 +70,7 @@ COLOURS = {
     "router": 33,
     "sla-monitor": 32,
     "analytics": 31,
+    "console": 37,
     "kafka": 34,
     "postgres": 34,
 }
@@ -112,6 +122,13 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if spec.name == "console":
+            for name, prefix in CONSOLE_CALLS.items():
+                port = self.ports.get(name) or next(
+                    s.default_port for s in SERVICES if s.name == name
+                )
+                env[f"CONSOLE_{prefix}_URL"] = f"http://127.0.0.1:{port}"
+                env[f"CONSOLE_{prefix}_TOKEN"] = self.admin_token(name)
         env.update(self.extra_env)
         return env
 
@@ -181,6 +198,32 @@ class Stack:
         """A key with every intake scope, kept in ``<data_dir>/dev-api-key`` and reused while it
         is still valid (for ``make run``, ``make demo`` and the end-to-end tests)."""
         return asyncio.run(_dev_api_key(self.database_url, self.data_dir / "dev-api-key", source))
+
+    def console_account(self, username: str = "admin") -> str:
+        """A development operator account for the console, its password kept in
+        ``<data_dir>/console-password`` and set again at every start."""
+        path = self.data_dir / "console-password"
+        password = path.read_text().strip() if path.exists() else secrets.token_urlsafe(12)
+        path.write_text(password + "\n")
+        path.chmod(0o600)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "devstack",
+                "console",
+                "create-user",
+                username,
+                "--role",
+                "operator",
+                "--password-stdin",
+            ],
+            input=password.encode(),
+            env={**os.environ, "DATABASE_URL": self.database_url},
+            check=True,
+            capture_output=True,
+        )
+        return password
 
     def stop_service(self, name: str, timeout_s: float = 15) -> None:
         proc = self.processes.pop(name, None)

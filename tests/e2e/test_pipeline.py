@@ -6,23 +6,20 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import httpx
 import pytest
 
-from devstack.ports import free_port
 from devstack.receiver import Receiver
 from devstack.stack import Stack
-from tests.infra import Infra, create_database, drop_database
+from tests.e2e.stack import CRM_SECRET, OPS_SECRET, fill_form, started
+from tests.infra import Infra
 
 pytestmark = pytest.mark.e2e
 
-CRM_SECRET = "whsec_ZTJlLWNybS1zZWNyZXQtZm9yLXRlc3Rz"
-OPS_SECRET = "whsec_ZTJlLW9wcy1zZWNyZXQtZm9yLXRlc3Rz"
 SLA_SECONDS = 4.0
 
 
@@ -34,18 +31,9 @@ class Running:
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    r = Receiver(secrets={"crm": CRM_SECRET, "ops": OPS_SECRET}, port=free_port())
-    r.start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture(scope="module")
 async def running(
     infra: Infra, receiver: Receiver, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Running]:
-    name, url = await create_database(infra)
     workdir = tmp_path_factory.mktemp("e2e")
     routing = workdir / "routing.yaml"
     routing.write_text(f"""version: e2e
@@ -63,49 +51,24 @@ channels:
   - {{id: ops, type: webhook, url: "http://127.0.0.1:{receiver.port}/hooks/ops",
      secret: "{OPS_SECRET}"}}
 """)
-    suffix = uuid.uuid4().hex[:6]
-    stack = Stack(
-        data_dir=workdir,
-        pick_free_ports=True,
-        log_file=workdir / "services.log",
-        bootstrap=infra.bootstrap,
-        database_url=url,
-        extra_env={
-            "ROUTER_CONFIG_PATH": str(routing),
-            "ROUTER_WEBHOOK_SCHEDULE_S": "0.2,0.5,1",
-            "SLA_POLICIES_PATH": str(policies),
-            "SLA_WEBHOOK_SCHEDULE_S": "0.2,0.5,1",
-            "SCORING_CONSUMER_GROUP": f"e2e-scoring-{suffix}",
-            "ROUTER_CONSUMER_GROUP": f"e2e-router-{suffix}",
-            "SLA_CONSUMER_GROUP": f"e2e-sla-{suffix}",
-            "ANALYTICS_CONSUMER_GROUP": f"e2e-analytics-{suffix}",
-        },
-    )
-    try:
-        await asyncio.to_thread(stack.start_services)
-        await asyncio.to_thread(stack.wait_ready)
-    except BaseException:
-        stack.stop()
-        print(Path(workdir / "services.log").read_text()[-5000:])
-        raise
-    key = await asyncio.to_thread(stack.api_key, "e2e")
-    client = httpx.AsyncClient(
-        base_url=stack.url("intake"), timeout=10, headers={"Authorization": f"Bearer {key}"}
-    )
-    yield Running(stack, receiver, client)
-    await client.aclose()
-    await asyncio.to_thread(stack.stop)
-    await drop_database(infra, name)
+    env = {
+        "ROUTER_CONFIG_PATH": str(routing),
+        "ROUTER_WEBHOOK_SCHEDULE_S": "0.2,0.5,1",
+        "SLA_POLICIES_PATH": str(policies),
+        "SLA_WEBHOOK_SCHEDULE_S": "0.2,0.5,1",
+    }
+    services = ("intake", "scoring", "router", "sla-monitor", "analytics")
+    async with started(infra, workdir, env, services) as (stack, _):
+        key = await asyncio.to_thread(stack.api_key, "e2e")
+        client = httpx.AsyncClient(
+            base_url=stack.url("intake"), timeout=10, headers={"Authorization": f"Bearer {key}"}
+        )
+        yield Running(stack, receiver, client)
+        await client.aclose()
 
 
-async def submit(running: Running, title: str = "VP Sales") -> str:
-    email = f"e2e-{uuid.uuid4().hex[:8]}@contoso.example"
-    resp = await running.intake.post(
-        "/v1/forms",
-        json={"email": email, "first_name": "Grace", "company": "Contoso", "title": title},
-    )
-    assert resp.status_code == 202, resp.text
-    return str(resp.json()["lead_id"])
+async def submit(running: Running) -> str:
+    return (await fill_form(running.intake))[1]
 
 
 async def test_form_fill_arrives_as_a_verified_webhook(running: Running) -> None:
@@ -143,19 +106,8 @@ async def test_form_fill_arrives_as_a_verified_webhook(running: Running) -> None
 
 async def test_the_funnel_counts_a_lead_from_its_form_to_its_owner(running: Running) -> None:
     source = f"e2e-{uuid.uuid4().hex[:8]}"
-    email = f"e2e-{uuid.uuid4().hex[:8]}@contoso.example"
-    resp = await running.intake.post(
-        "/v1/forms",
-        json={
-            "email": email,
-            "first_name": "Grace",
-            "company": "Contoso",
-            "title": "VP Sales",
-            "utm": {"utm_source": source},
-        },
-    )
-    assert resp.status_code == 202, resp.text
-    routed = await running.receiver.wait_for("crm", resp.json()["lead_id"], 30)
+    _, lead_id = await fill_form(running.intake, source)
+    routed = await running.receiver.wait_for("crm", lead_id, 30)
     owner = routed[0].payload["data"]["owner"]["id"]
     async with httpx.AsyncClient(
         base_url=running.stack.url("analytics"),

@@ -130,8 +130,11 @@ async def state(engine: AsyncEngine, metadata: sa.MetaData, bootstrap: str) -> d
     return found
 
 
-async def leadrelay(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """The ``leadrelay`` command line, in a process of its own, on ``database_url``."""
+async def leadrelay(
+    database_url: str, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The ``leadrelay`` command line, in a process of its own, on ``database_url``, with
+    ``stdin`` as its standard input."""
     env = {**os.environ, "DATABASE_URL": database_url}
     return await asyncio.to_thread(
         subprocess.run,
@@ -140,4 +143,5 @@ async def leadrelay(database_url: str, *args: str) -> subprocess.CompletedProces
         capture_output=True,
         text=True,
         timeout=120,
+        input=stdin,
     )

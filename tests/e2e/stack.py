@@ -1,0 +1,72 @@
+"""The services as real processes on a database of their own, for one test module."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+
+from devstack.stack import Stack
+from tests.infra import Infra, create_database, drop_database
+
+CRM_SECRET = "whsec_ZTJlLWNybS1zZWNyZXQtZm9yLXRlc3Rz"
+OPS_SECRET = "whsec_ZTJlLW9wcy1zZWNyZXQtZm9yLXRlc3Rz"
+"""The secrets of the sales system (``crm``) and the ops channel (``ops``) in every module's
+routing and SLA files."""
+
+
+@asynccontextmanager
+async def started(
+    infra: Infra, workdir: Path, env: dict[str, str], only: tuple[str, ...] | None = None
+) -> AsyncIterator[tuple[Stack, str]]:
+    """Every service (or ``only`` those) with ``env``, consumer groups of their own; yields
+    the stack and its database URL. The services' output goes to ``services.log``, printed
+    when they fail to start."""
+    name, url = await create_database(infra)
+    suffix = uuid.uuid4().hex[:6]
+    groups = {
+        f"{prefix}_CONSUMER_GROUP": f"e2e-{prefix.lower()}-{suffix}"
+        for prefix in ("SCORING", "ROUTER", "SLA", "ANALYTICS")
+    }
+    stack = Stack(
+        data_dir=workdir,
+        pick_free_ports=True,
+        log_file=workdir / "services.log",
+        bootstrap=infra.bootstrap,
+        database_url=url,
+        extra_env=groups | env,
+    )
+    try:
+        await asyncio.to_thread(stack.start_services, only)
+        await asyncio.to_thread(stack.wait_ready)
+    except BaseException:
+        stack.stop()
+        print((workdir / "services.log").read_text()[-5000:])
+        await drop_database(infra, name)
+        raise
+    try:
+        yield stack, url
+    finally:
+        await asyncio.to_thread(stack.stop)
+        await drop_database(infra, name)
+
+
+async def fill_form(intake: httpx.AsyncClient, source: str | None = None) -> tuple[str, str]:
+    """A new person's form fill (a senior buyer: an MQL at once), with ``source`` as its
+    utm_source; its email and lead id."""
+    email = f"e2e-{uuid.uuid4().hex[:8]}@contoso.example"
+    form: dict[str, object] = {
+        "email": email,
+        "first_name": "Grace",
+        "company": "Contoso",
+        "title": "VP Sales",
+    }
+    if source is not None:
+        form["utm"] = {"utm_source": source}
+    resp = await intake.post("/v1/forms", json=form)
+    assert resp.status_code == 202, resp.text
+    return email, str(resp.json()["lead_id"])
