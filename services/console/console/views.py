@@ -34,13 +34,16 @@ async def funnel(up: Upstream, days: int, cut: dict[str, str | None]) -> dict[st
 
 
 async def sla(up: Upstream, days: int) -> dict[str, Any]:
+    """The open clocks now; breaches, alerts and compliance of the period."""
+    span = period(days)
+    since = {"since": span["since"]}
     clocks, breaches, by_rep, by_team, alerts, leakage = await asyncio.gather(
         up.get("sla", "/v1/sla/open", {"limit": 50}),
-        up.get("sla", "/v1/sla/breaches", {"limit": 50}),
-        up.get("sla", "/v1/sla/compliance", {"by": "rep"}),
-        up.get("sla", "/v1/sla/compliance", {"by": "team"}),
-        up.get("sla", "/v1/sla/alerts", {"limit": 50}),
-        up.get("analytics", "/v1/leakage", period(days) | {"limit": 20}),
+        up.get("sla", "/v1/sla/breaches", since | {"limit": 50}),
+        up.get("sla", "/v1/sla/compliance", span | {"by": "rep"}),
+        up.get("sla", "/v1/sla/compliance", span | {"by": "team"}),
+        up.get("sla", "/v1/sla/alerts", since | {"limit": 50}),
+        up.get("analytics", "/v1/leakage", span | {"limit": 20}),
     )
     return {
         "clocks": clocks["items"],
@@ -71,7 +74,27 @@ async def reports(up: Upstream, days: int, by: str) -> dict[str, Any]:
             for g in groups
         ]
     )
-    return {"speed": speed, "speed_chart": chart, "attribution": attribution, "sourcing": sourcing}
+    credits = attribution["credits"]
+    model = credits[0]["model"] if credits else None
+    revenue = domain.bar_chart(
+        [
+            (
+                c["key"] or "(none)",
+                float(c["revenue"]),
+                f"{float(c['revenue']):,.0f} {c['currency']}",
+            )
+            for c in credits
+            if c["model"] == model
+        ][:12]
+    )
+    return {
+        "speed": speed,
+        "speed_chart": chart,
+        "attribution": attribution,
+        "revenue_model": model,
+        "revenue_chart": revenue,
+        "sourcing": sourcing,
+    }
 
 
 async def lead(up: Upstream, lead_id: str) -> dict[str, Any]:
