@@ -7,7 +7,7 @@ and created in the service's schema by its migrations.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -33,8 +33,15 @@ def async_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 10, name: str = "leadrelay") -> AsyncEngine:
-    """An engine whose connections show as ``name`` in ``pg_stat_activity``.
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    name: str = "leadrelay",
+    server_settings: Mapping[str, str] | None = None,
+) -> AsyncEngine:
+    """An engine whose connections show as ``name`` in ``pg_stat_activity``, with
+    ``server_settings`` (PostgreSQL settings) on each of its connections.
 
     Pooled connections are not pinged at checkout: with asyncpg SQLAlchemy's ping is three round
     trips (``BEGIN``, ``;``, ``ROLLBACK``) before every transaction. A connection that died in the
@@ -50,7 +57,7 @@ def make_engine(url: str, *, pool_size: int = 10, name: str = "leadrelay") -> As
         pool_pre_ping=False,
         json_serializer=jsonio.dumps_str,
         json_deserializer=jsonio.loads,
-        connect_args={"server_settings": {"application_name": name}},
+        connect_args={"server_settings": {"application_name": name, **(server_settings or {})}},
     )
 
 

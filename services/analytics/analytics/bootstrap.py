@@ -11,7 +11,7 @@ from leadrelay_shared.db import make_engine
 from leadrelay_shared.logging import configure
 from leadrelay_shared.service import Service, Subscription
 
-from . import api, handlers
+from . import api, handlers, views
 from .adapters.repository import AnalyticsUnitOfWork
 from .domain import PlanError
 from .errors import on_plan_error
@@ -23,7 +23,9 @@ TOPICS = (Topics.INTAKE, Topics.SCORING, Topics.ROUTING, Topics.SLA)
 def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
     settings = settings or AnalyticsSettings()
     configure("analytics", settings.log_level)
-    engine = make_engine(settings.database_url, name="leadrelay-analytics")
+    engine = make_engine(
+        settings.database_url, name="leadrelay-analytics", server_settings=views.SERVER_SETTINGS
+    )
     service = Service("analytics", settings, engine=engine)
 
     async def record(events: Sequence[Event]) -> bool:

@@ -115,7 +115,9 @@ async def rebuild(settings: AnalyticsSettings) -> int:
 
 async def funnel(settings: AnalyticsSettings, args: argparse.Namespace) -> str:
     now = utcnow()
-    engine = make_engine(settings.database_url, name="leadrelay-analytics-cli")
+    engine = make_engine(
+        settings.database_url, name="leadrelay-analytics-cli", server_settings=views.SERVER_SETTINGS
+    )
     horizon = timedelta(days=args.horizon_days or settings.horizon_days)
     try:
         groups = await views.waterfall(
@@ -147,7 +149,9 @@ async def plan(settings: AnalyticsSettings, args: argparse.Namespace) -> str:
     window = views.Cut(since=now - timedelta(days=args.window_days), until=now)
     horizon = timedelta(days=settings.horizon_days)
     given = {n: getattr(args, n) for n in domain.RATE_NAMES if getattr(args, n) is not None}
-    engine = make_engine(settings.database_url, name="leadrelay-analytics-cli")
+    engine = make_engine(
+        settings.database_url, name="leadrelay-analytics-cli", server_settings=views.SERVER_SETTINGS
+    )
     try:
         result = domain.plan(
             revenue_target=args.revenue,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any, Literal, get_args
 
@@ -415,18 +416,25 @@ class Deal:
     opened_at: datetime | None = None
 
 
-def split(amount: int, weights: Sequence[Fraction]) -> list[int]:
+def split(amount: int, weights: Sequence[Fraction | int]) -> list[int]:
     """``amount`` (minor units) in parts proportional to ``weights`` that sum to it exactly:
     each part rounded down, the units left over going to the largest remainders (the earlier
-    part first on a tie)."""
-    total = sum(weights)
-    exact = [amount * w / total for w in weights]
-    parts = [math.floor(x) for x in exact]
+    part first on a tie). Computed on integers over the weights' common denominator, exactly as
+    on the fractions and without their cost."""
+    whole = _integers(weights)
+    total = sum(whole)
+    parts = [amount * w // total for w in whole]
     left = amount - sum(parts)
-    order = sorted(range(len(exact)), key=lambda i: (-(exact[i] - parts[i]), i))
+    order = sorted(range(len(whole)), key=lambda i: (-(amount * whole[i] % total), i))
     for i in order[:left]:
         parts[i] += 1
     return parts
+
+
+def _integers(weights: Sequence[Fraction | int]) -> list[int]:
+    """The weights in the same proportions, as integers."""
+    common = math.lcm(*(w.denominator for w in weights))
+    return [w.numerator * (common // w.denominator) for w in weights]
 
 
 def _last_at_or_before(touches: Sequence[Touch], moment: datetime | None) -> int:
@@ -436,44 +444,54 @@ def _last_at_or_before(touches: Sequence[Touch], moment: datetime | None) -> int
     return before[-1] if before else 0
 
 
-def _shaped(count: int, named: dict[int, Fraction], spread: Fraction) -> list[Fraction]:
-    """Named touches get their shares (adding up when one touch has two roles); the others
-    share ``spread`` equally, or, when there are none, the named ones do."""
-    weights = [Fraction(0)] * count
-    for i, share in named.items():
-        weights[i] += share
+# Each model's shares in tenths: its named touches' shares, and what the others split.
+_SHAPES = {"u_shaped": (4, 2), "w_shaped": (3, 1)}
+
+
+@lru_cache(maxsize=4096)
+def _shaped(count: int, named: tuple[int, ...], share: int, spread: int) -> tuple[int, ...]:
+    """``share`` for each named position (adding up when one touch has two roles); the others
+    split ``spread`` equally, or, when there are none, the named ones do. As integers in
+    proportion: every share is multiplied by the number that split the spread."""
     rest = [i for i in range(count) if i not in named]
-    for i in rest or list(named):
-        weights[i] += spread / len(rest or named)
-    return weights
+    sharing = set(rest or named)
+    k = len(sharing)
+    return tuple(share * k * named.count(i) + spread * (i in sharing) for i in range(count))
+
+
+def _weights(model: str, touches: Sequence[Touch], deal: Deal) -> list[int]:
+    """Each touch's share of ``deal`` under ``model``, as integers in proportion."""
+    n = len(touches)
+    if model == "first_touch":
+        return [1] + [0] * (n - 1)
+    if model == "last_touch":  # the last touch before the lead became an MQL
+        last = _last_at_or_before(touches, deal.mql_at)
+        return [int(i == last) for i in range(n)]
+    if model == "linear":
+        return [1] * n
+    if model == "time_decay":
+        half = DECAY_HALF_LIFE.total_seconds()
+        # 2^-age as exact binary fractions over their common (power of two) denominator
+        ratios = [
+            (2 ** (-(deal.at - t.at).total_seconds() / half)).as_integer_ratio() for t in touches
+        ]
+        common = max(den for _, den in ratios)
+        return [num * (common // den) for num, den in ratios]
+    created = next((i for i, t in enumerate(touches) if t.kind == "form"), 0)
+    if model == "u_shaped":
+        return list(_shaped(n, (0, created), *_SHAPES[model]))
+    if model == "w_shaped":
+        opened = _last_at_or_before(touches, deal.opened_at or deal.at)
+        return list(_shaped(n, (0, created, opened), *_SHAPES[model]))
+    raise ValueError(f"unknown attribution model {model!r}")
 
 
 def attribution_weights(model: str, touches: Sequence[Touch], deal: Deal) -> list[Fraction]:
     """Each touch's share of ``deal`` under ``model``; ``touches`` are the lead's marketing
-    touches up to the deal, oldest first (at least one)."""
-    n = len(touches)
-    if model == "first_touch":
-        return [Fraction(1)] + [Fraction(0)] * (n - 1)
-    if model == "last_touch":  # the last touch before the lead became an MQL
-        last = _last_at_or_before(touches, deal.mql_at)
-        return [Fraction(int(i == last)) for i in range(n)]
-    if model == "linear":
-        return [Fraction(1, n)] * n
-    created = next((i for i, t in enumerate(touches) if t.kind == "form"), 0)
-    if model == "u_shaped":
-        named = {0: Fraction(2, 5)}
-        named[created] = named.get(created, Fraction(0)) + Fraction(2, 5)
-        return _shaped(n, named, Fraction(1, 5))
-    if model == "w_shaped":
-        opened = _last_at_or_before(touches, deal.opened_at or deal.at)
-        named = {0: Fraction(3, 10)}
-        for i in (created, opened):
-            named[i] = named.get(i, Fraction(0)) + Fraction(3, 10)
-        return _shaped(n, named, Fraction(1, 10))
-    if model == "time_decay":
-        half = DECAY_HALF_LIFE.total_seconds()
-        return [Fraction(2 ** (-(deal.at - t.at).total_seconds() / half)) for t in touches]
-    raise ValueError(f"unknown attribution model {model!r}")
+    touches up to the deal, oldest first (at least one). The shares sum to one."""
+    weights = _weights(model, touches, deal)
+    total = sum(weights)
+    return [Fraction(w, total) for w in weights]
 
 
 def attribute(
@@ -489,7 +507,7 @@ def attribute(
             key = (deal.currency, deal.kind, UNATTRIBUTED)
             out[key] = out.get(key, 0) + deal.amount_minor
             continue
-        parts = split(deal.amount_minor, attribution_weights(model, before, deal))
+        parts = split(deal.amount_minor, _weights(model, before, deal))
         for touch, part in zip(before, parts, strict=True):
             key = (deal.currency, deal.kind, getattr(touch, by))
             out[key] = out.get(key, 0) + part

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -190,6 +191,23 @@ def test_a_split_sums_exactly_and_each_part_is_within_one_unit(
     assert sum(parts) == amount
     for part, w in zip(parts, weights, strict=True):
         assert abs(part - amount * w / sum(weights)) < 1
+
+
+@given(
+    amount=st.integers(min_value=0, max_value=10**12),
+    weights=st.lists(st.fractions(min_value=0, max_value=100), min_size=1, max_size=12).filter(
+        lambda w: sum(w) > 0
+    ),
+)
+def test_a_split_on_integers_gives_the_parts_the_fractions_give(
+    amount: int, weights: list[Fraction]
+) -> None:
+    exact = [amount * w / sum(weights) for w in weights]
+    parts = [math.floor(x) for x in exact]
+    order = sorted(range(len(exact)), key=lambda i: (-(exact[i] - parts[i]), i))
+    for i in order[: amount - sum(parts)]:
+        parts[i] += 1
+    assert domain.split(amount, weights) == parts
 
 
 @given(
