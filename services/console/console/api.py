@@ -124,8 +124,9 @@ async def reports(
     up: UpstreamDep,
     days: Days = 90,
     by: Literal["team", "rep"] = "team",
+    model: Annotated[str, Query(max_length=20)] = "linear",
 ) -> Response:
-    data = await views.reports(up, days, by)
+    data = await views.reports(up, days, by, model)
     return render(
         request, "reports.html", {"page": "reports", "days": days, "by": by, "plan": None, **data}
     )

@@ -60,11 +60,14 @@ async def open_clocks(up: Upstream) -> list[dict[str, Any]]:
     return items
 
 
-async def reports(up: Upstream, days: int, by: str) -> dict[str, Any]:
+ATTRIBUTION_MODELS = ("linear", "first_touch", "last_touch", "u_shaped", "w_shaped", "time_decay")
+
+
+async def reports(up: Upstream, days: int, by: str, model: str = "linear") -> dict[str, Any]:
     span = period(days)
     speed, attribution, sourcing = await asyncio.gather(
         up.get("analytics", "/v1/speed-to-lead", span | {"by": by}),
-        up.get("analytics", "/v1/attribution", span | {"by": "campaign"}),
+        up.get("analytics", "/v1/attribution", span | {"by": "campaign", "model": model}),
         up.get("analytics", "/v1/sourcing", span | {"by": "month"}),
     )
     groups = speed["groups"]
@@ -74,8 +77,6 @@ async def reports(up: Upstream, days: int, by: str) -> dict[str, Any]:
             for g in groups
         ]
     )
-    credits = attribution["credits"]
-    model = credits[0]["model"] if credits else None
     revenue = domain.bar_chart(
         [
             (
@@ -83,15 +84,15 @@ async def reports(up: Upstream, days: int, by: str) -> dict[str, Any]:
                 float(c["revenue"]),
                 f"{float(c['revenue']):,.0f} {c['currency']}",
             )
-            for c in credits
-            if c["model"] == model
+            for c in attribution["credits"]
         ][:12]
     )
     return {
         "speed": speed,
         "speed_chart": chart,
         "attribution": attribution,
-        "revenue_model": model,
+        "model": model,
+        "models": ATTRIBUTION_MODELS,
         "revenue_chart": revenue,
         "sourcing": sourcing,
     }
