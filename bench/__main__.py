@@ -26,7 +26,7 @@ from typing import Any
 from bench.common import RESULTS, RESULTS_ENV, ROOT, SCRATCH_ENV, machine, remove_scratch
 from devstack.stack import Stack
 
-BENCHES = ("e2e", "intake", "scoring", "router", "sla", "analytics")
+BENCHES = ("e2e", "intake", "scoring", "router", "sla", "analytics", "console")
 TITLES = {
     "e2e": "End to end",
     "intake": "intake",
@@ -34,6 +34,7 @@ TITLES = {
     "router": "router",
     "sla": "sla-monitor",
     "analytics": "analytics",
+    "console": "console",
 }
 COMMAND = {
     "e2e": "python -m bench.e2e",
@@ -42,6 +43,7 @@ COMMAND = {
     "router": "python -m bench.router",
     "sla": "python -m bench.sla",
     "analytics": "python -m bench.analytics",
+    "console": "python -m bench.console",
 }
 
 

@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import sqlalchemy as sa
 
 from analytics import handlers
 from analytics.adapters import orm
@@ -34,7 +33,7 @@ from analytics.adapters.repository import AnalyticsUnitOfWork
 from analytics.bootstrap import create_app
 from analytics.schemas import PLAN_EXAMPLE
 from analytics.settings import AnalyticsSettings
-from bench.analytics import histories
+from bench.analytics import histories, readmodel
 from bench.common import (
     Figure,
     Report,
@@ -103,101 +102,6 @@ async def bench_consumer(stack: Stack, leads: int) -> tuple[float, int]:
     return len(events) / elapsed, len(events)
 
 
-# A year of leads written as the consumer would: ids and times from the row number, choices by
-# multiplicative hashing, so every run writes the same read model.
-FILL = [
-    """
-    INSERT INTO analytics.leads (lead_id, first_at, origin, source, campaign, owner_id, team_id,
-                                 territory, segment, assigned_at, stage, stage_at, stage_order)
-    SELECT 'b' || i, CAST(:start AS timestamptz) + (i * interval '31.5 seconds'),
-           CASE WHEN i % 9 = 0 THEN 'sales' ELSE 'marketing' END,
-           'source-' || (i::bigint * 2654435761 % 8), 'campaign-' || (i::bigint * 40503 % 20),
-           'rep-' || (i * 97 % 30), 'team-' || (i * 97 % 30 / 10), 'territory-' || (i % 4),
-           (ARRAY['smb', 'mid', 'enterprise'])[1 + i % 3],
-           CAST(:start AS timestamptz) + (i * interval '31.5 seconds') + interval '2 days',
-           'inquiry', CAST(:start AS timestamptz) + (i * interval '31.5 seconds'), 0
-    FROM generate_series(1, :leads) AS i
-    """,
-    # the waterfall: inquiry for all, then each step for a share, a fixed delay after the last
-    """
-    INSERT INTO analytics.stage_changes (event_id, lead_id, at, cycle, from_stage, to_stage,
-        actor, funnel_rank, next_at, source, campaign, segment, territory, team_id, owner_id)
-    SELECT md5('s' || l.lead_id || w.stage)::uuid, l.lead_id,
-           l.first_at + w.after, 1, w.came_from, w.stage, 'bench', w.rank,
-           CASE WHEN nx.stage IS NOT NULL AND (hashtext(l.lead_id) & 1023) < nx.keep
-                THEN l.first_at + nx.after END,
-           l.source, l.campaign, l.segment, l.territory, l.team_id, l.owner_id
-    FROM analytics.leads l
-    JOIN (VALUES (0, 'inquiry', NULL, interval '0', 1024),
-                 (1, 'mql', 'inquiry', interval '2 days', 102),
-                 (2, 'sal', 'mql', interval '3 days', 87),
-                 (3, 'sql', 'sal', interval '8 days', 52),
-                 (4, 'opportunity', 'sql', interval '11 days', 52),
-                 (5, 'won', 'opportunity', interval '41 days', 16))
-         AS w(rank, stage, came_from, after, keep)
-      ON (hashtext(l.lead_id) & 1023) < w.keep
-    LEFT JOIN (VALUES (0, 'mql', interval '2 days', 102), (1, 'sal', interval '3 days', 87),
-                      (2, 'sql', interval '8 days', 52), (3, 'opportunity', interval '11 days', 52),
-                      (4, 'won', interval '41 days', 16)) AS nx(rank, stage, after, keep)
-      ON nx.rank = w.rank
-    """,
-    """
-    UPDATE analytics.leads l SET stage = s.to_stage, stage_at = s.at, stage_order = s.funnel_rank
-    FROM (SELECT DISTINCT ON (lead_id) lead_id, to_stage, at, funnel_rank
-          FROM analytics.stage_changes ORDER BY lead_id, at DESC, funnel_rank DESC) s
-    WHERE s.lead_id = l.lead_id AND s.to_stage <> 'inquiry'
-    """,
-    """
-    INSERT INTO analytics.assignments (event_id, assignment_id, lead_id, at, stage, owner_id,
-                                       team_id, territory, segment, reassignment)
-    SELECT md5('a' || lead_id)::uuid, md5('as' || lead_id)::uuid, lead_id, at + interval '1 minute',
-           'mql', owner_id, team_id, territory, segment, false
-    FROM analytics.stage_changes WHERE to_stage = 'mql'
-    """,
-    """
-    INSERT INTO analytics.feedback (event_id, lead_id, at, feedback, actor_id, opportunity_id,
-                                    amount_minor, currency)
-    SELECT md5('f' || lead_id || to_stage)::uuid, lead_id, at,
-           CASE to_stage WHEN 'won' THEN 'won' ELSE 'converted' END, owner_id, 'opp-' || lead_id,
-           1000000, 'EUR'
-    FROM analytics.stage_changes WHERE to_stage IN ('opportunity', 'won')
-    """,
-    # the rest of the ten million: each lead's marketing touches and its owner's calls
-    """
-    INSERT INTO analytics.touches (event_id, lead_id, at, origin, kind, source, campaign, actor_id)
-    SELECT md5('t' || l.lead_id || k)::uuid, l.lead_id, l.first_at + k * interval '7 hours',
-           CASE WHEN k = 8 THEN 'sales' ELSE 'marketing' END,
-           CASE WHEN k = 0 THEN 'form' WHEN k = 8 THEN 'call' ELSE 'page_view' END,
-           l.source, l.campaign, CASE WHEN k = 8 THEN l.owner_id END
-    FROM analytics.leads l, generate_series(0, :per_lead - 1) AS k
-    """,
-]
-
-
-async def fill(url: str, leads: int, events: int) -> int:
-    """Write the read model; returns how many facts (events) it holds."""
-    engine = make_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(sa.text(FILL[0]), {"start": START, "leads": leads})
-            for sql in FILL[1:5]:
-                await conn.execute(sa.text(sql))
-            counted = 0
-            for table in ("stage_changes", "assignments", "feedback"):
-                counted += await conn.scalar(sa.text(f"SELECT count(*) FROM analytics.{table}"))
-            per_lead = max(1, round((events - counted) / leads))
-            await conn.execute(sa.text(FILL[5]), {"per_lead": per_lead})
-        async with engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(sa.text("VACUUM ANALYZE"))
-            total = 0
-            for table in ("touches", "stage_changes", "assignments", "feedback"):
-                total += await conn.scalar(sa.text(f"SELECT count(*) FROM analytics.{table}"))
-        return total
-    finally:
-        await engine.dispose()
-
-
 async def timed(
     client: httpx.AsyncClient, method: str, path: str, n: int, **kw: object
 ) -> list[float]:
@@ -215,7 +119,7 @@ async def bench_reports(
 ) -> tuple[list[float], list[float], int]:
     async with scratch_database(stack.database_url, "bench_analytics_reports") as url:
         await asyncio.to_thread(upgrade, "analytics", url, orm.SCHEMA)
-        facts = await fill(url, leads, events)
+        facts = await readmodel.fill(url, leads, events, START)
         settings = AnalyticsSettings(
             database_url=url,
             kafka_bootstrap_servers=stack.bootstrap,

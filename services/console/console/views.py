@@ -24,7 +24,18 @@ async def funnel(up: Upstream, days: int, cut: dict[str, str | None]) -> dict[st
     body = await up.get("analytics", "/v1/waterfall", period(days) | cut)
     stages = {s["stage"]: s for g in body["groups"] for s in g["stages"]}
     main = [stages[s] for s in MAIN_STAGES if s in stages]
-    chart = domain.bar_chart([(s["stage"], s["entered"], f"{s['entered']:,}") for s in main])
+    # each bar: its entries, and the share of the stage before that reached it
+    shares = [None] + [s["cohort_conversion"] for s in main[:-1]]
+    chart = domain.bar_chart(
+        [
+            (
+                s["stage"],
+                s["entered"],
+                f"{s['entered']:,}" + (f" · {domain.percent(c)}" if c else ""),
+            )
+            for s, c in zip(main, shares, strict=True)
+        ]
+    )
     return {
         "waterfall": body,
         "main": main,
