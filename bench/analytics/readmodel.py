@@ -1,13 +1,16 @@
 """analytics' read model at scale, written straight into PostgreSQL by ``generate_series``: a
 year of leads from ``start``, one in ten an MQL and on down the waterfall, their touches,
-assignments and feedback, as the consumer would have written them. Lead ``i`` is ``'b' || i``."""
+assignments and feedback, as the consumer would have written them, and the deals' credits
+as its writer keeps them. Lead ``i`` is ``'b' || i``."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from analytics.adapters.repository import AnalyticsUnitOfWork
 from leadrelay_shared.db import make_engine
 
 # A year of leads written as the consumer would: ids and times from the row number, choices by
@@ -81,6 +84,20 @@ FILL = [
 ]
 
 
+async def credit(engine: AsyncEngine, chunk: int = 10_000) -> None:
+    """The deals' credits, as analytics' writer keeps them, for every lead with a deal."""
+    async with engine.connect() as conn:
+        leads = list(
+            await conn.scalars(
+                sa.text("SELECT DISTINCT lead_id FROM analytics.feedback ORDER BY 1")
+            )
+        )
+    for i in range(0, len(leads), chunk):
+        async with AnalyticsUnitOfWork(engine) as uow:
+            await uow.credit(leads[i : i + chunk])
+            await uow.commit()
+
+
 async def fill(url: str, leads: int, events: int, start: datetime) -> int:
     """Write the read model; returns how many facts (events) it holds."""
     engine = make_engine(url)
@@ -94,6 +111,7 @@ async def fill(url: str, leads: int, events: int, start: datetime) -> int:
                 counted += await conn.scalar(sa.text(f"SELECT count(*) FROM analytics.{table}"))
             per_lead = max(1, round((events - counted) / leads))
             await conn.execute(sa.text(FILL[5]), {"per_lead": per_lead})
+        await credit(engine)
         async with engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(sa.text("VACUUM ANALYZE"))

@@ -16,14 +16,15 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from analytics import cli
+from analytics import cli, domain
 from analytics.adapters import orm
+from analytics.adapters.repository import deals_of
 from analytics.bootstrap import create_app
 from analytics.schemas import PLAN_EXAMPLE
 from analytics.settings import AnalyticsSettings
 from bench.analytics import histories
 from leadrelay_shared.contracts import Stage
-from leadrelay_shared.db import make_engine
+from leadrelay_shared.db import driver, make_engine
 from leadrelay_shared.migrate import upgrade
 from tests.factories import T0
 from tests.infra import Infra
@@ -149,12 +150,45 @@ async def test_a_history_out_of_order_gives_the_closed_form_waterfall_and_rebuil
         assert f"{sources[0]},inquiry,{groups[sources[0]]['stages'][0]['entered']}," in as_csv.text
 
         await _speed_leakage_attribution(client, sources, want)
+        credited = await _credits(client)
+        assert credited == await _credits_from_every_fact(settings.database_url)
 
         before = (await client.get("/v1/waterfall", params=PERIOD | {"by": "source"})).json()
         rebuilt = await cli.rebuild(settings)
         assert rebuilt >= len(events)
         after = (await client.get("/v1/waterfall", params=PERIOD | {"by": "source"})).json()
         assert after == before
+        assert await _credits(client) == credited
+
+
+async def _credits(client: httpx.AsyncClient) -> dict[tuple[Any, ...], int]:
+    """The attribution report by source, per (model, source, kind): minor units."""
+    answer = (await client.get("/v1/attribution", params=PERIOD | {"by": "source"})).json()
+    out = {}
+    for c in answer["credits"]:
+        for kind in ("pipeline", "revenue"):
+            if c[f"{kind}_minor"]:
+                out[(c["model"], c["key"], kind)] = c[f"{kind}_minor"]
+    return out
+
+
+async def _credits_from_every_fact(database_url: str) -> dict[tuple[Any, ...], int]:
+    """What attribution gives when every deal is credited at once from all the facts: what
+    the writer's credits, kept batch by batch from events out of order, must add up to."""
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            raw = await driver(conn)
+            leads = [r[0] for r in await raw.fetch("SELECT lead_id FROM analytics.leads")]
+            deals, touches = await deals_of(raw, leads)
+    finally:
+        await engine.dispose()
+    out = {}
+    for model in domain.ATTRIBUTION_MODELS:
+        for (_, kind, key), amount in domain.attribute(model, deals, touches, "source").items():
+            if amount:
+                out[(model, key, kind)] = amount
+    return out
 
 
 async def _speed_leakage_attribution(
@@ -284,4 +318,48 @@ async def test_the_second_migration_fills_what_stage_changes_now_keep(
         ("inquiry", 0, T0 + timedelta(hours=5), "google", "rep-ana"),
         ("mql", 1, None, "google", "rep-ana"),
         ("recycled", None, None, "google", "rep-ana"),
+    ]
+
+
+async def test_the_third_migration_credits_the_deals_already_recorded(
+    infra: Infra, database_url: str
+) -> None:
+    await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA, "0002")
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            for source, hours in (("google", 0), ("bing", 3)):
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO analytics.touches (event_id, lead_id, at, origin, kind, "
+                        "source) VALUES (:id, 'm-1', :at, 'marketing', 'page_view', :source)"
+                    ),
+                    {"id": uuid.uuid4(), "at": T0 + timedelta(hours=hours), "source": source},
+                )
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO analytics.feedback (event_id, lead_id, at, feedback, "
+                    "amount_minor, currency) VALUES (:id, 'm-1', :at, 'won', 1001, 'EUR')"
+                ),
+                {"id": uuid.uuid4(), "at": T0 + timedelta(days=2)},
+            )
+        await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA)
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT model, key, kind, amount_minor FROM analytics.credits "
+                        "WHERE by = 'source' AND model IN ('linear', 'first_touch') "
+                        "ORDER BY model, key"
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    # linear: the odd unit to the earlier touch; first touch: all of it to google
+    assert [tuple(r) for r in rows] == [
+        ("first_touch", "bing", "revenue", 0),
+        ("first_touch", "google", "revenue", 1001),
+        ("linear", "bing", "revenue", 500),
+        ("linear", "google", "revenue", 501),
     ]

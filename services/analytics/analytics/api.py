@@ -155,27 +155,19 @@ async def get_attribution(
     sources under each attribution model, split in minor units so that every model sums to the
     deals' amounts exactly, per currency."""
     models = model or list(domain.ATTRIBUTION_MODELS)
-    found = await views.deals(engine, period)
-    touches = await views.marketing_touches(engine, [d.lead_id for d in found])
-    credits = []
-    for name in models:
-        credited = domain.attribute(name, found, touches, by)
-        keys = sorted({(c, k) for c, _, k in credited}, key=lambda x: (x[0], x[1] or ""))
-        for currency, key in keys:
-            pipeline = credited.get((currency, "pipeline", key), 0)
-            revenue = credited.get((currency, "revenue", key), 0)
-            credits.append(
-                {
-                    "model": name,
-                    "by": by,
-                    "key": key,
-                    "currency": currency,
-                    "pipeline": domain.from_minor(pipeline, currency),
-                    "revenue": domain.from_minor(revenue, currency),
-                    "pipeline_minor": pipeline,
-                    "revenue_minor": revenue,
-                }
-            )
+    credits = [
+        {
+            "model": r["model"],
+            "by": by,
+            "key": r["key"],
+            "currency": r["currency"],
+            "pipeline": domain.from_minor(r["pipeline"], r["currency"]),
+            "revenue": domain.from_minor(r["revenue"], r["currency"]),
+            "pipeline_minor": r["pipeline"],
+            "revenue_minor": r["revenue"],
+        }
+        for r in await views.credited(engine, period, by=by, models=models)
+    ]
     if wants_csv(request):
         return as_csv(credits, "attribution")
     return _period(period) | {"models": models, "credits": credits}

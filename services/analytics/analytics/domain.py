@@ -9,6 +9,7 @@ same.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -414,6 +415,7 @@ class Deal:
     currency: str
     mql_at: datetime | None = None
     opened_at: datetime | None = None
+    event_id: uuid.UUID | None = None
 
 
 def split(amount: int, weights: Sequence[Fraction | int]) -> list[int]:
@@ -512,3 +514,30 @@ def attribute(
             key = (deal.currency, deal.kind, getattr(touch, by))
             out[key] = out.get(key, 0) + part
     return out
+
+
+ATTRIBUTION_KEYS = ("source", "campaign")
+
+
+def credits(deals: Iterable[Deal], touches: Mapping[str, Sequence[Touch]]) -> list[dict[str, Any]]:
+    """Each deal's amount credited under every model, by source and by campaign: the rows the
+    attribution report sums (``key`` None where the touch names none)."""
+    rows = []
+    for deal in deals:
+        for model in ATTRIBUTION_MODELS:
+            for by in ATTRIBUTION_KEYS:
+                for (currency, kind, key), amount in attribute(model, [deal], touches, by).items():
+                    rows.append(
+                        {
+                            "deal_event": deal.event_id,
+                            "model": model,
+                            "by": by,
+                            "key": key,
+                            "lead_id": deal.lead_id,
+                            "at": deal.at,
+                            "kind": kind,
+                            "currency": currency,
+                            "amount_minor": amount,
+                        }
+                    )
+    return rows

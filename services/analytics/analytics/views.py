@@ -15,7 +15,6 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadrelay_shared.contracts import Stage
-from leadrelay_shared.db import driver
 
 from . import domain
 from .adapters.orm import SCHEMA
@@ -380,56 +379,30 @@ async def leakage(
 # -- attribution and sourcing -------------------------------------------------------------------
 
 
-async def deals(engine: AsyncEngine, cut: Cut) -> list[domain.Deal]:
-    """Opportunities (converted, with an amount) and won deals in the period, with the lead's
-    latest MQL entry and opportunity creation before each."""
+async def credited(
+    engine: AsyncEngine, cut: Cut, *, by: str, models: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Per model, source or campaign, and currency: the pipeline (opportunities) and revenue
+    (won deals) of the period credited to it, from the credits the writer keeps."""
     cuts, params = cut.where()
+    join = f" JOIN {_L} l ON l.lead_id = c.lead_id" if cuts else ""
     sql = sa.text(
         f"""
-        SELECT f.lead_id, f.at, f.feedback, f.amount_minor, f.currency,
-               (SELECT max(s.at) FROM {_T} s WHERE s.lead_id = f.lead_id
-                  AND s.to_stage = 'mql' AND s.at <= f.at) AS mql_at,
-               (SELECT max(s.at) FROM {_T} s WHERE s.lead_id = f.lead_id
-                  AND s.to_stage = 'opportunity' AND s.at <= f.at) AS opened_at
-        FROM {SCHEMA}.feedback f JOIN {_L} l ON l.lead_id = f.lead_id
-        WHERE f.feedback IN ('converted', 'won') AND f.amount_minor IS NOT NULL
-          AND f.at >= :since AND f.at < :until{cuts}
-        ORDER BY f.at, f.event_id
+        SELECT c.model, nullif(c.key, '') AS key, c.currency,
+               coalesce(sum(c.amount_minor) FILTER (WHERE c.kind = 'pipeline'), 0) AS pipeline,
+               coalesce(sum(c.amount_minor) FILTER (WHERE c.kind = 'revenue'), 0) AS revenue
+        FROM {SCHEMA}.credits c{join}
+        WHERE c.model = ANY(:models) AND c.by = :by AND c.at >= :since AND c.at < :until{cuts}
+        GROUP BY 1, 2, 3
         """
+    ).bindparams(sa.bindparam("models", type_=pg.ARRAY(sa.Text)))
+    values = params | {"models": list(models), "by": by, "since": cut.since, "until": cut.until}
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sql, values)).mappings().all()
+    order = {m: i for i, m in enumerate(models)}
+    return sorted(
+        (dict(r) for r in rows), key=lambda r: (order[r["model"]], r["currency"], r["key"] or "")
     )
-    async with engine.connect() as conn:
-        rows = await conn.execute(sql, params | {"since": cut.since, "until": cut.until})
-        return [
-            domain.Deal(
-                lead_id=r.lead_id,
-                at=r.at,
-                kind="revenue" if r.feedback == "won" else "pipeline",
-                amount_minor=r.amount_minor,
-                currency=r.currency,
-                mql_at=r.mql_at,
-                opened_at=r.opened_at,
-            )
-            for r in rows
-        ]
-
-
-_TOUCHES = (
-    f"SELECT lead_id, at, source, campaign, kind FROM {SCHEMA}.touches "
-    "WHERE lead_id = ANY($1::text[]) AND origin = 'marketing' ORDER BY lead_id, at, event_id"
-)
-
-
-async def marketing_touches(
-    engine: AsyncEngine, lead_ids: Sequence[str]
-) -> dict[str, list[domain.Touch]]:
-    """The marketing touches of the leads, oldest first (time, then event id: a stable order).
-    Read through asyncpg directly: a period's deals have touches by the hundred thousand."""
-    out: dict[str, list[domain.Touch]] = {}
-    async with engine.connect() as conn:
-        rows = await (await driver(conn)).fetch(_TOUCHES, list(set(lead_ids)))
-    for lead_id, at, source, campaign, kind in rows:
-        out.setdefault(lead_id, []).append(domain.Touch(at, source, campaign, kind))
-    return out
 
 
 async def sourcing(engine: AsyncEngine, cut: Cut, *, by: By | None) -> list[dict[str, Any]]:

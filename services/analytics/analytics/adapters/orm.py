@@ -135,4 +135,21 @@ feedback = sa.Table(
     sa.Index("ix_feedback_lead_at", "lead_id", "at"),
 )
 
+# Derived from the facts above, not from events: each deal's amount credited under every
+# attribution model, by source and by campaign, kept by the writer for the leads a batch touches.
+credits = sa.Table(
+    "credits",
+    metadata,
+    sa.Column("deal_event", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("model", sa.Text, primary_key=True),
+    sa.Column("by", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("lead_id", sa.Text, nullable=False, index=True),
+    sa.Column("at", TS, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # pipeline | revenue
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Index("ix_credits_model_by_at", "model", "by", "at"),
+)
+
 FACTS = (touches, stage_changes, assignments, breaches, feedback)

@@ -9,10 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from leadrelay_shared.db import insert_rows, unnest_insert
+from leadrelay_shared.db import driver, insert_rows, unnest_insert
 from leadrelay_shared.uow import SqlTransaction
 
-from ..domain import Facts
+from ..domain import Deal, Facts, Touch, credits
 from . import orm
 
 FIRST = ("first_at", "first_event", "origin", "source", "campaign")
@@ -92,6 +92,28 @@ _REFRESH_STAGES = sa.text(
 ).bindparams(sa.bindparam("leads", type_=pg.ARRAY(sa.Text)))
 
 
+# A lead's deals (opportunities with an amount, won deals) with its latest MQL entry and
+# opportunity creation before each, and its marketing touches: what its credits are made of.
+_DEALS = f"""
+    SELECT f.event_id, f.lead_id, f.at, f.feedback, f.amount_minor, f.currency,
+           (SELECT max(s.at) FROM {_S} s WHERE s.lead_id = f.lead_id
+              AND s.to_stage = 'mql' AND s.at <= f.at) AS mql_at,
+           (SELECT max(s.at) FROM {_S} s WHERE s.lead_id = f.lead_id
+              AND s.to_stage = 'opportunity' AND s.at <= f.at) AS opened_at
+    FROM {orm.SCHEMA}.feedback f
+    WHERE f.lead_id = ANY($1::text[]) AND f.feedback IN ('converted', 'won')
+      AND f.amount_minor IS NOT NULL
+    ORDER BY f.at, f.event_id
+"""
+_TOUCHES = f"""
+    SELECT lead_id, at, source, campaign, kind FROM {orm.SCHEMA}.touches
+    WHERE lead_id = ANY($1::text[]) AND origin = 'marketing' ORDER BY lead_id, at, event_id
+"""
+_CREDIT_COLUMNS = tuple(c.name for c in orm.credits.columns)
+_INSERT_CREDITS = unnest_insert(orm.credits, _CREDIT_COLUMNS)
+_DROP_CREDITS = f"DELETE FROM {orm.SCHEMA}.credits WHERE lead_id = ANY($1::text[])"
+
+
 class AnalyticsUnitOfWork(SqlTransaction):
     """One transaction over the read model."""
 
@@ -99,14 +121,18 @@ class AnalyticsUnitOfWork(SqlTransaction):
         """Each fact once (a redelivered event is already there), then the lead rows; leads are
         written in id order, so two writers never deadlock."""
         # the leads whose stage changes may now be wrong: a new stage change, or a row whose
-        # first touch or owner changed (a touch that is not the lead's first changes nothing)
+        # first touch or owner changed (a touch that is not the lead's first changes nothing);
+        # and those whose credits may: a new touch, stage change or deal
         changed: set[str] = set()
+        credited: set[str] = set()
         for name, rows in facts.tables().items():
             if rows:
                 columns = tuple(rows[0])
                 added = await insert_rows(self.conn, _insert(name, columns), columns, rows)
                 if name == "stage_changes":
                     changed.update(r[0] for r in added)
+                if name in ("touches", "stage_changes", "feedback"):
+                    credited.update(r[0] for r in added)
         candidates: dict[str, dict[str, dict[str, Any]]] = {
             "firsts": facts.firsts,
             "owners": facts.owners,
@@ -120,8 +146,46 @@ class AnalyticsUnitOfWork(SqlTransaction):
                     changed.update(r[0] for r in won)
         if changed:
             await self.conn.execute(_REFRESH_STAGES, {"leads": sorted(changed)})
+        if credited:
+            await self.credit(sorted(credited))
+
+    async def credit(self, leads: list[str]) -> None:
+        """Credit the deals of ``leads`` again from all their facts: a function of the facts,
+        whatever order they came in."""
+        raw = await driver(self.conn)
+        await raw.execute(_DROP_CREDITS, leads)
+        deals, touches = await deals_of(raw, leads)
+        # the key is part of the table's key: a touch that names no source or campaign is ''
+        rows = [r | {"key": r["key"] or ""} for r in credits(deals, touches)]
+        if rows:
+            await insert_rows(self.conn, _INSERT_CREDITS, _CREDIT_COLUMNS, rows)
 
     async def reset(self) -> None:
         """Empty the read model (a rebuild replays the topics into it)."""
-        names = ", ".join(f"{t.schema}.{t.name}" for t in (orm.leads, *orm.FACTS))
+        names = ", ".join(f"{t.schema}.{t.name}" for t in (orm.leads, *orm.FACTS, orm.credits))
         await self.conn.execute(sa.text(f"TRUNCATE {names}"))
+
+
+async def deals_of(raw: Any, leads: list[str]) -> tuple[list[Deal], dict[str, list[Touch]]]:
+    """The deals of ``leads`` and their marketing touches, oldest first, read on the asyncpg
+    connection ``raw``."""
+    deals = [
+        Deal(
+            lead_id=r["lead_id"],
+            at=r["at"],
+            kind="revenue" if r["feedback"] == "won" else "pipeline",
+            amount_minor=r["amount_minor"],
+            currency=r["currency"],
+            mql_at=r["mql_at"],
+            opened_at=r["opened_at"],
+            event_id=r["event_id"],
+        )
+        for r in await raw.fetch(_DEALS, leads)
+    ]
+    touches: dict[str, list[Touch]] = {}
+    if deals:
+        for lead_id, at, source, campaign, kind in await raw.fetch(
+            _TOUCHES, sorted({d.lead_id for d in deals})
+        ):
+            touches.setdefault(lead_id, []).append(Touch(at, source, campaign, kind))
+    return deals, touches
