@@ -122,7 +122,7 @@ async def reports(
     request: Request,
     _: Viewer,
     up: UpstreamDep,
-    days: Days = 90,
+    days: Days = 30,
     by: Literal["team", "rep"] = "team",
     model: Annotated[str, Query(max_length=20)] = "linear",
 ) -> Response:
@@ -167,11 +167,11 @@ async def plan(
     answer = await up.send("analytics", "POST", "/v1/plan", json=body)
     if _htmx(request):
         return render(request, "partials/plan.html", {"plan": answer})
-    data = await views.reports(up, 90, "team")
+    data = await views.reports(up, 30, "team")
     return render(
         request,
         "reports.html",
-        {"page": "reports", "days": 90, "by": "team", "plan": answer, **data},
+        {"page": "reports", "days": 30, "by": "team", "plan": answer, **data},
     )
 
 
