@@ -92,7 +92,7 @@ def receiver_secrets(routing_path: Path, policies_path: Path) -> dict[str, str]:
     routing = load(routing_path)
     policies = load_policies(policies_path)
     return {
-        "crm": next(w.secret for w in routing.spec.webhooks),
+        "crm": next(iter(routing.endpoints().values())).secret,
         **{c.endpoint.id: c.endpoint.secret for c in policies.channels.values()},
     }
 

@@ -145,3 +145,17 @@ async def leadrelay(
         timeout=120,
         input=stdin,
     )
+
+
+async def reads_showing(client: httpx.AsyncClient, *secrets: str) -> list[str]:
+    """Every read of the service's API (each GET path of its OpenAPI document without a path
+    parameter), asked; the paths whose answer shows any of ``secrets``."""
+    spec = (await client.get("/openapi.json")).json()
+    shown = []
+    for path, operations in spec["paths"].items():
+        if "get" in operations and "{" not in path:
+            answer = await client.get(path)
+            assert answer.status_code < 500, (path, answer.text)
+            if any(s in answer.text for s in secrets):
+                shown.append(path)
+    return shown

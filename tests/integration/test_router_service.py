@@ -22,7 +22,7 @@ from leadrelay_shared.migrate import upgrade
 from router.adapters import orm
 from tests.factories import T0
 from tests.infra import Infra
-from tests.integration.helpers import group_members, send, wait_for
+from tests.integration.helpers import group_members, reads_showing, send, wait_for
 from tests.integration.routing import mql, router_app
 
 pytestmark = pytest.mark.integration
@@ -116,6 +116,9 @@ async def test_admin_api_reroute_and_webhooks(
         async with router_app(infra, database_url, config) as api:
             first = (await api.get("/v1/routing/config")).json()
             assert first["version"].startswith("it-1+")
+            # a secret given in clear is used, never shown: not here, nor by any other read
+            assert {w["secret"] for w in first["document"]["webhooks"]} == {"(hidden)"}
+            assert await reads_showing(api, SECRET) == []
 
             # Changes need the admin token; a bad document is refused naming the field.
             denied = await api.patch(

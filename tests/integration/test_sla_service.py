@@ -27,7 +27,7 @@ from sla_monitor.adapters.repository import row_of
 from sla_monitor.config import parse
 from tests.factories import mql
 from tests.infra import Infra
-from tests.integration.helpers import group_members, read_to_end, send, wait_for
+from tests.integration.helpers import group_members, read_to_end, reads_showing, send, wait_for
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_aW50ZWdyYXRpb24tdGVzdC1zZWNyZXQ="
@@ -164,7 +164,7 @@ reps:
 teams:
   - {{id: sdr, name: SDR, stages: [mql], members: [rep-a, rep-b], respect_working_hours: false}}
 webhooks:
-  - {{id: crm, url: "http://127.0.0.1:{port}/hooks/crm", secret: "{secret}"}}
+  - {{id: crm, url: "http://127.0.0.1:{port}/hooks/crm", secret: {{env: IT_CRM_SECRET}}}}
 """
 
 POLICIES = """version: it-sla
@@ -172,11 +172,12 @@ calendars: [{{id: always, always: true}}]
 policies:
   - {{id: fast, calendar: always, first_touch: 3s, warning_at: null, reroute_after: 5s}}
 channels:
-  - {{id: ops, type: webhook, url: "http://127.0.0.1:{port}/hooks/ops", secret: "{secret}"}}
+  - {{id: ops, type: webhook, url: "http://127.0.0.1:{port}/hooks/ops",
+     secret: {{file: "{secret_file}"}}}}
   - {{id: slack, type: slack, url: "http://127.0.0.1:{port}/hooks/slack", secret: "{secret}",
      levels: [breach, resolved]}}
   - {{id: pd, type: pagerduty, url: "http://127.0.0.1:{port}/hooks/pd", secret: "{secret}",
-     routing_key: rk-test, levels: [breach, resolved]}}
+     routing_key: {{env: IT_PD_ROUTING_KEY}}, levels: [breach, resolved]}}
 """
 
 
@@ -188,8 +189,13 @@ async def test_resolve_notice_and_reroute_through_router(
     )
     receiver.start()
     routing, policies = tmp_path / "routing.yaml", tmp_path / "sla.yaml"
-    routing.write_text(ROUTING.format(port=receiver.port, secret=SECRET))
-    policies.write_text(POLICIES.format(port=receiver.port, secret=SECRET))
+    # secrets by reference: the files hold none (the crm's and the pager's from the
+    # environment, the ops channel's from a file)
+    secret_file = tmp_path / "ops-secret"
+    secret_file.write_text(SECRET + "\n")
+    routing.write_text(ROUTING.format(port=receiver.port))
+    policies.write_text(POLICIES.format(port=receiver.port, secret=SECRET, secret_file=secret_file))
+    assert "rk-test" not in policies.read_text() and SECRET not in routing.read_text()
     suffix = uuid.uuid4().hex[:6]
     groups = {"router": f"it-router-{suffix}", "sla-monitor": f"it-sla-{suffix}"}
     stack = Stack(
@@ -205,6 +211,8 @@ async def test_resolve_notice_and_reroute_through_router(
             "SLA_CONSUMER_GROUP": groups["sla-monitor"],
             "ROUTER_WEBHOOK_SCHEDULE_S": "0.2,0.5",
             "SLA_WEBHOOK_SCHEDULE_S": "0.2,0.5",
+            "IT_CRM_SECRET": SECRET,
+            "IT_PD_ROUTING_KEY": "rk-test",
         },
     )
     try:
@@ -306,6 +314,16 @@ async def test_resolve_notice_and_reroute_through_router(
         metrics = (await sla.get("/metrics")).text
         assert "leadrelay_sla_alert_lateness_seconds_count" in metrics
         assert not receiver.rejected
+        pages = receiver.of("pd")
+        assert pages and {p.payload["routing_key"] for p in pages} == {"rk-test"}
+        # no read of either service shows a secret, whether given in clear or by reference
+        async with httpx.AsyncClient(
+            base_url=stack.url("router"),
+            timeout=10,
+            headers={"Authorization": f"Bearer {stack.admin_token('router')}"},
+        ) as router:
+            assert await reads_showing(router, SECRET, "rk-test") == []
+        assert await reads_showing(sla, SECRET, "rk-test") == []
         await sla.aclose()
     finally:
         await asyncio.to_thread(stack.stop)

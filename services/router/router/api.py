@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from leadrelay_shared import yamlconf
 from leadrelay_shared.clock import utcnow
 from leadrelay_shared.contracts import RerouteRequested
+from leadrelay_shared.secretref import hide
 from leadrelay_shared.web import (
     AS_CSV,
     Admin,
@@ -117,7 +118,12 @@ async def reroute(
 
 @router.get("/routing/config", response_model=RoutingConfigAnswer)
 async def get_config(store: StoreDep) -> dict[str, Any]:
-    return {"version": store.current.version, "document": store.current.document()}
+    """The active configuration; webhook secrets given in clear are hidden, references shown."""
+    doc = store.current.document()
+    return {
+        "version": store.current.version,
+        "document": doc | {"webhooks": hide(doc.get("webhooks", []), "secret")},
+    }
 
 
 @router.get("/routing/config/versions", response_model=ConfigVersions)

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from leadrelay_shared import yamlconf
 from leadrelay_shared.contracts import Stage
 from leadrelay_shared.delivery import Endpoint
+from leadrelay_shared.secretref import SigningSecret, reveal
 
 from .errors import ConfigError
 from .matching import AccountIndex, AccountRecord, normalise_domain
@@ -158,7 +159,8 @@ class MatchingSpec(_Strict):
 class WebhookSpec(_Strict):
     id: str
     url: str
-    secret: str = Field(pattern=r"^whsec_[A-Za-z0-9+/=]+$")
+    secret: SigningSecret
+
     events: tuple[str, ...] = ("lead.assigned",)
     format: Literal["standard", "slack"] = "standard"
 
@@ -455,7 +457,11 @@ def compile_config(spec: RoutingSpec) -> RoutingConfig:
     )
     endpoints = {
         w.id: Endpoint(
-            id=w.id, url=w.url, secret=w.secret, event_types=frozenset(w.events), format=w.format
+            id=w.id,
+            url=w.url,
+            secret=reveal(w.secret),
+            event_types=frozenset(w.events),
+            format=w.format,
         )
         for w in spec.webhooks
     }

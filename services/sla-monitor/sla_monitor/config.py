@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from leadrelay_shared import yamlconf
 from leadrelay_shared.contracts import Stage
 from leadrelay_shared.delivery import Endpoint
+from leadrelay_shared.secretref import KnownSecret, SigningSecret, reveal
 
 from .calendar import DAY_NAMES, Calendar, Exception_
 from .errors import PolicyError
@@ -168,10 +169,8 @@ class ChannelSpec(_Strict):
     id: str = Field(min_length=1, max_length=100)
     type: Literal["webhook", "slack", "pagerduty"]
     url: str = Field(pattern=r"^https?://")
-    secret: str = Field(
-        default="whsec_bGVhZHJlbGF5LXVuc2lnbmVk", pattern=r"^whsec_[A-Za-z0-9+/=]+$"
-    )
-    routing_key: str | None = None
+    secret: SigningSecret = "whsec_bGVhZHJlbGF5LXVuc2lnbmVk"
+    routing_key: KnownSecret | None = None
     levels: tuple[Level, ...] = LEVELS
     enabled: bool = True
 
@@ -324,10 +323,10 @@ def compile_config(spec: SlaSpec) -> SlaConfig:
             Endpoint(
                 id=c.id,
                 url=c.url,
-                secret=c.secret,
+                secret=reveal(c.secret),
                 enabled=c.enabled,
                 format=formats[c.type],
-                routing_key=c.routing_key or "",
+                routing_key=reveal(c.routing_key) if c.routing_key else "",
             ),
             frozenset(c.levels),
         )

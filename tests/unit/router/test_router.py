@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from leadrelay_shared.contracts import (
     LeadAssigned,
@@ -646,3 +647,24 @@ def test_a_reps_state_now_is_the_first_reason_they_cannot_take_a_lead() -> None:
     assert (states["free"]["today"], states["free"]["this_week"]) == (1, 1)  # Friday was last week
     # in a pool that ignores working hours, New York's night does not count
     assert domain.rep_state(cfg.reps["nyc"], MONDAY_10, loads, hours=False)["state"] == "available"
+
+
+def test_a_webhook_secret_may_come_from_the_environment_or_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRM_WEBHOOK_SECRET", SECRET)
+    (tmp_path / "ops").write_text(SECRET + "\n")
+    hooks = [
+        {"id": "crm", "url": "http://crm.invalid/hook", "secret": {"env": "CRM_WEBHOOK_SECRET"}},
+        {"id": "ops", "url": "http://ops.invalid/hook", "secret": {"file": str(tmp_path / "ops")}},
+    ]
+    cfg = build(webhooks=hooks)
+    assert {e.secret for e in cfg.endpoints().values()} == {SECRET}
+    # what is stored and compared is the reference, never the secret
+    assert cfg.document()["webhooks"][0]["secret"] == {"env": "CRM_WEBHOOK_SECRET"}
+    assert SECRET not in str(cfg.document())
+    monkeypatch.delenv("CRM_WEBHOOK_SECRET")
+    with pytest.raises(
+        ConfigError, match=r"webhooks\[0\]\.secret: .*CRM_WEBHOOK_SECRET is not set"
+    ):
+        config.parse(yaml.safe_dump({**build().document(), "webhooks": hooks}), "routing.yaml")
