@@ -204,10 +204,11 @@ async def measured_rates(
 
 
 async def run_rates(engine: AsyncEngine, cut: Cut) -> dict[Stage, int]:
-    """Entries into each forward stage in the period."""
-    cuts, params = cut.where()
+    """Entries into each forward stage in the period (cut on the dimensions each stage change
+    keeps, as the waterfall's entries are)."""
+    cuts, params = cut.where(_OF_STAGE_CHANGE)
     sql = sa.text(
-        f"SELECT s.to_stage, count(*) AS n FROM {_T} s JOIN {_L} l ON l.lead_id = s.lead_id "
+        f"SELECT s.to_stage, count(*) AS n FROM {_T} s "
         f"WHERE s.at >= :since AND s.at < :until{cuts} GROUP BY 1"
     )
     async with engine.connect() as conn:
