@@ -10,6 +10,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -259,7 +260,21 @@ async def test_the_routing_page_compares_versions_and_replays_a_candidate(
 ) -> None:
     page = await signed_in(console, OPERATOR)
     await page.goto(console.url + "/routing")
-    # the pause and the resume above: the newest version against the one before
+    # Ben away from yesterday to tomorrow, then back: two more versions
+    today = datetime.now(UTC).date()
+    ben = page.locator("#reps tr[data-rep=rep-b]")
+    await ben.get_by_label("Away from").fill((today - timedelta(days=1)).isoformat())
+    await ben.get_by_label("to", exact=True).fill((today + timedelta(days=1)).isoformat())
+    await ben.get_by_role("button", name="Set Ben out of office").click()
+    await expect(ben.locator("[data-field=state]")).to_have_text("out of office")
+    await ben.get_by_role("button", name="Clear Ben's absences").click()
+    await expect(ben.locator("[data-field=state]")).to_have_text("available")
+    # the pause and the resume above
+    # from the version that paused Ada to the one active now (she is not paused in it)
+    paused = page.locator("#versions tr", has_text="api:rep:rep-a").locator("code")
+    active = page.locator("#versions tbody tr").first.locator("code")
+    await page.get_by_label("From", exact=True).select_option(await paused.inner_text())
+    await page.get_by_label("To", exact=True).select_option(await active.inner_text())
     await page.get_by_role("button", name="Compare").click()
     await expect(page.locator("#diff-result")).to_contain_text("rep-a: paused true → false")
     candidate = """version: only-ben
