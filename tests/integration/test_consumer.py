@@ -71,7 +71,7 @@ async def test_redelivered_event_changes_nothing_and_poison_goes_to_dead_letter(
     again = await producer.send_and_wait(
         record.topic, record.value, key=record.key, headers=record.headers
     )
-    await producer.send_and_wait(Topics.INTAKE, b"\x00not-an-event", key=poison_key)
+    poison = await producer.send_and_wait(Topics.INTAKE, b"\x00not-an-event", key=poison_key)
     last = form()
     await send_record(producer, encode(last), 5)
 
@@ -93,14 +93,17 @@ async def test_redelivered_event_changes_nothing_and_poison_goes_to_dead_letter(
     )
 
     async def last_seen() -> bool:
-        """The last event handled, and the redelivery too: partitions are consumed side by
-        side, so the one holding the repeated event may come after the last event's."""
+        """The last event handled, and the redelivery and the poison too: partitions are
+        consumed side by side, so the ones holding them may come after the last event's."""
         async with engine.connect() as conn:
             seen = await conn.scalar(
                 sa.select(sa.func.count()).where(orm.leads.c.lead_id == last.lead_id)
             )
-        done = await committed_offset(infra.bootstrap, group, Topics.INTAKE, again.partition)
-        return bool(seen) and done is not None and done > again.offset
+        for sent in (again, poison):
+            done = await committed_offset(infra.bootstrap, group, Topics.INTAKE, sent.partition)
+            if done is None or done <= sent.offset:
+                return False
+        return bool(seen)
 
     await run_until(consumer, last_seen)
     async with engine.connect() as conn:
