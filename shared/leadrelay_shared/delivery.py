@@ -30,6 +30,7 @@ from standardwebhooks.webhooks import Webhook
 
 from . import jsonio
 from .clock import utcnow
+from .destinations import Destinations, GuardedResolver
 from .logging import get_logger
 from .metrics import DELIVERIES
 
@@ -143,16 +144,19 @@ def body_for(endpoint: Endpoint, payload: Mapping[str, Any]) -> str:
     return jsonio.dumps(body, fallback=str).decode()
 
 
-def http_client(timeout_s: float, *, max_connections: int = 100) -> aiohttp.ClientSession:
+def http_client(
+    timeout_s: float, *, max_connections: int = 100, destinations: Destinations | None = None
+) -> aiohttp.ClientSession:
     """The HTTP client deliveries go through: one pool of keep-alive connections, a whole
     attempt (connect, send, answer) bounded by ``timeout_s``, redirects not followed (a 3xx is a
     failed attempt). aiohttp rather than httpx: under concurrent requests httpx's connection pool
     costs milliseconds of CPU per request (encode/httpx#3215). Cookies a receiver
-    sets are dropped, so nothing one endpoint says travels to another. Call it inside the
-    running event loop."""
+    sets are dropped, so nothing one endpoint says travels to another. With ``destinations``,
+    a name connects only to the addresses they allow. Call it inside the running event loop."""
+    resolver = GuardedResolver(destinations) if destinations is not None else None
     return aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=timeout_s),
-        connector=aiohttp.TCPConnector(limit=max_connections),
+        connector=aiohttp.TCPConnector(limit=max_connections, resolver=resolver),
         cookie_jar=aiohttp.DummyCookieJar(),
         headers={"User-Agent": "leadrelay-webhooks/1"},
     )
@@ -189,8 +193,10 @@ class Deliverer:
         states: sa.Table | None = None,
         attempts: sa.Table | None = None,
         on_dead: DeadHook | None = None,
+        destinations: Destinations | None = None,
     ) -> None:
         self._engine = engine
+        self._destinations = destinations
         self._table = table
         self._endpoints = endpoints if callable(endpoints) else (lambda e=dict(endpoints): e)
         self._states = states
@@ -317,8 +323,13 @@ class Deliverer:
     async def _attempt(self, row: Delivery) -> tuple[Delivery, Outcome, int]:
         endpoint = self._endpoints().get(row.endpoint_id)
         started = time.perf_counter()
+        refused = (
+            self._destinations.refusal(endpoint.url) if endpoint and self._destinations else None
+        )
         if endpoint is None:
             outcome = Outcome(False, None, f"endpoint {row.endpoint_id!r} is no longer configured")
+        elif refused:
+            outcome = Outcome(False, None, f"destination refused: {refused}")
         else:
             outcome = await self._post(endpoint, row)
         return row, outcome, int((time.perf_counter() - started) * 1000)

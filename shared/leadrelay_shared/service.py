@@ -35,6 +35,7 @@ from .clock import every, utcnow
 from .consumer import BatchHandler, EventConsumer
 from .contracts import Event
 from .delivery import DEFAULT_SCHEDULE_S, DeadHook, Deliverer, Endpoint, http_client
+from .destinations import Destinations
 from .outbox import OutboxRelay
 from .runtime import Runtime, settle_heap
 from .settings import BackendSettings, ServiceSettings
@@ -142,6 +143,11 @@ class Service:
         self.closers.append(close)
 
     @property
+    def destinations(self) -> Destinations:
+        """Where this service's webhooks may go, by its settings."""
+        return Destinations.of(self.settings)
+
+    @property
     def deliverer(self) -> Deliverer:
         assert self._deliverer is not None, "the service has no webhooks, or has not started"
         return self._deliverer
@@ -208,7 +214,7 @@ class Service:
                 )
                 runtime.spawn(runtime.after_producer(self._relay.run), "outbox-relay")
             if self.webhooks is not None:
-                client = http_client(self.webhooks.timeout_s)
+                client = http_client(self.webhooks.timeout_s, destinations=self.destinations)
                 self._deliverer = self._make_deliverer(client)
                 runtime.spawn(self._deliverer.run(), "webhooks")
             for sub in self.subscriptions:
@@ -252,6 +258,7 @@ class Service:
             states=hooks.states,
             attempts=hooks.attempts,
             on_dead=hooks.on_dead,
+            destinations=self.destinations,
         )
 
     def batch_handler(self, sub: Subscription) -> BatchHandler:

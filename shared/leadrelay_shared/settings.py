@@ -67,3 +67,6 @@ class BackendSettings(ServiceSettings):
     retention_processed_events_days: float = Field(default=30, ge=0)
     retention_delivered_webhooks_days: float = Field(default=30, ge=0)
     retention_interval_s: float = Field(default=3600, gt=0)
+    # webhooks and alerts to loopback, private or link-local addresses: allowed in development
+    # (None), refused elsewhere unless set true (see leadrelay_shared.destinations)
+    allow_private_destinations: bool | None = None

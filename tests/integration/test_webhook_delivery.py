@@ -14,6 +14,7 @@ from devstack.ports import free_port
 from devstack.receiver import Receiver
 from leadrelay_shared.db import make_engine
 from leadrelay_shared.delivery import Deliverer, Endpoint, http_client, replay
+from leadrelay_shared.destinations import Destinations
 from leadrelay_shared.migrate import upgrade
 from router.adapters import orm
 from router.adapters.repository import RouterUnitOfWork
@@ -421,3 +422,40 @@ async def test_a_connection_the_receiver_closes_as_a_webhook_is_sent_does_not_fa
         }
     assert rows == {first: ("delivered", 1, None), second: ("delivered", 1, None)}
     assert seen == [f"webhook-id: {first}".encode(), f"webhook-id: {second}".encode()]
+
+
+async def test_an_address_inside_the_network_is_refused_at_delivery(queue_db: AsyncEngine) -> None:
+    """A configuration that names the loopback address by IP or by a name that resolves to it
+    reaches no receiver where such destinations are not allowed: each attempt is refused, and
+    the delivery is dead-lettered with the reason."""
+    engine = queue_db
+    receiver = Receiver(secrets={"crm": SECRET, "named": SECRET}, port=free_port())
+    receiver.start()
+    by_ip = Endpoint(id="crm", url=f"http://127.0.0.1:{receiver.port}/hooks/crm", secret=SECRET)
+    by_name = Endpoint(
+        id="named", url=f"http://localhost:{receiver.port}/hooks/named", secret=SECRET
+    )
+    guard = Destinations(https_only=False, allow_inside=False)
+    async with http_client(5, destinations=guard) as client:
+        deliverer = Deliverer(
+            engine,
+            orm.deliveries,
+            {"crm": by_ip, "named": by_name},
+            client,
+            schedule=(0.05,),
+            destinations=guard,
+        )
+        ids = [await queue(engine, by_ip, "lead-ip"), await queue(engine, by_name, "lead-name")]
+        await drain(deliverer, 5)
+    receiver.stop()
+    assert receiver.received == []
+    async with engine.connect() as conn:
+        rows = {
+            r.id: r
+            for r in await conn.execute(
+                sa.select(orm.deliveries).where(orm.deliveries.c.id.in_(ids))
+            )
+        }
+    ip_row, name_row = rows[ids[0]], rows[ids[1]]
+    assert ip_row.status == "dead" and "127.0.0.1 is not a public address" in ip_row.last_error
+    assert name_row.status == "dead" and "localhost resolves only to" in name_row.last_error

@@ -35,7 +35,14 @@ from . import admin, handlers, simulation, views
 from .adapters import config_store
 from .adapters.config_store import ConfigStore
 from .adapters.repository import RouterUnitOfWork
-from .config import RoutingConfig, RoutingSpec, canonical, compile_config, from_document
+from .config import (
+    RoutingConfig,
+    RoutingSpec,
+    canonical,
+    check_destinations,
+    compile_config,
+    from_document,
+)
 from .errors import ConfigError, NotFound
 from .schemas import (
     Assignment,
@@ -189,7 +196,9 @@ async def _document(request: Request) -> dict[str, Any]:
 @router.post("/routing/config/check", response_model=ConfigCheck)
 async def check_config(request: Request, store: StoreDep) -> dict[str, Any]:
     """Validate a configuration without applying it, and say what it would change."""
-    candidate = compile_config(from_document(await _document(request), "request body"))
+    candidate = _checked(
+        request, compile_config(from_document(await _document(request), "request body"))
+    )
     return {
         "valid": True,
         "version": candidate.version,
@@ -197,11 +206,16 @@ async def check_config(request: Request, store: StoreDep) -> dict[str, Any]:
     }
 
 
+def _checked(request: Request, config: RoutingConfig) -> RoutingConfig:
+    """``config`` when router may call every webhook URL it names (``destinations``)."""
+    return check_destinations(config, request.app.state.destinations, "request body")
+
+
 async def _activate(
-    engine: AsyncEngine, store: ConfigStore, doc: dict[str, Any], source: str
+    request: Request, engine: AsyncEngine, store: ConfigStore, doc: dict[str, Any], source: str
 ) -> dict[str, Any]:
     before = store.current
-    candidate: RoutingConfig = compile_config(from_document(doc, source))
+    candidate = _checked(request, compile_config(from_document(doc, source)))
     await config_store.activate(engine, candidate, source, utcnow())
     await store.refresh(engine)
     return {
@@ -233,16 +247,16 @@ async def simulate(
 @router.put("/routing/config", dependencies=[Admin], response_model=ConfigChange)
 async def put_config(request: Request, engine: EngineDep, store: StoreDep) -> dict[str, Any]:
     """Replace the configuration; every router instance adopts it within seconds."""
-    return await _activate(engine, store, await _document(request), "api:put")
+    return await _activate(request, engine, store, await _document(request), "api:put")
 
 
 @router.patch("/routing/reps/{rep_id}", dependencies=[Admin], response_model=ConfigChange)
 async def patch_rep(
-    rep_id: str, changes: dict[str, Any], engine: EngineDep, store: StoreDep
+    request: Request, rep_id: str, changes: dict[str, Any], engine: EngineDep, store: StoreDep
 ) -> dict[str, Any]:
     """Pause or deactivate a rep, set out-of-office dates, capacity or working hours."""
     doc = admin.patch_rep(store.current.document(), rep_id, changes)
-    return await _activate(engine, store, doc, f"api:rep:{rep_id}")
+    return await _activate(request, engine, store, doc, f"api:rep:{rep_id}")
 
 
 @router.post("/routing/accounts/import", dependencies=[Admin], response_model=ConfigChange)
@@ -255,7 +269,10 @@ async def import_accounts(
     """Accounts from CSV (header: id,name,domains,aliases,owner; several values split by ';')."""
     text = (await request.body()).decode("utf-8-sig", errors="replace")
     doc, count = admin.import_accounts(store.current.document(), text, mode)
-    return {"imported": count, **await _activate(engine, store, doc, f"api:accounts:{mode}")}
+    return {
+        "imported": count,
+        **await _activate(request, engine, store, doc, f"api:accounts:{mode}"),
+    }
 
 
 async def on_not_found(_: Request, exc: Exception) -> JSONResponse:

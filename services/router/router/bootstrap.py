@@ -11,6 +11,7 @@ from leadrelay_shared.clock import utcnow
 from leadrelay_shared.contracts import Event, Topics
 from leadrelay_shared.db import make_engine
 from leadrelay_shared.delivery import Endpoint
+from leadrelay_shared.destinations import Destinations
 from leadrelay_shared.logging import configure
 from leadrelay_shared.retention import RetentionTables
 from leadrelay_shared.service import Service, Subscription, Webhooks, schedule
@@ -27,7 +28,8 @@ from .settings import RouterSettings
 def create_app(settings: RouterSettings | None = None) -> FastAPI:
     settings = settings or RouterSettings()
     configure("router", settings.log_level)
-    store = ConfigStore(settings.config_path)
+    destinations = Destinations.of(settings)
+    store = ConfigStore(settings.config_path, destinations)
     engine = make_engine(settings.database_url, name="leadrelay-router")
 
     def endpoints() -> dict[str, Endpoint]:
@@ -77,6 +79,7 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         title="router",
         routers=[api.router, queue],
         configs=store,
+        destinations=destinations,
         exception_handlers={
             NotFound: api.on_not_found,
             ConfigError: api.on_config_error,

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from leadrelay_shared import yamlconf
 from leadrelay_shared.contracts import Stage
 from leadrelay_shared.delivery import Endpoint
+from leadrelay_shared.destinations import Destinations, refused_urls
 from leadrelay_shared.secretref import SigningSecret, reveal
 
 from .errors import ConfigError
@@ -547,6 +548,17 @@ def parse(text: str, source: str = "routing.yaml", base: Path | None = None) -> 
             source,
         )
     return compile_config(spec)
+
+
+def check_destinations(
+    config: RoutingConfig, destinations: Destinations, source: str
+) -> RoutingConfig:
+    """``config`` when every webhook URL may be called; else the error naming each."""
+    urls = {f"webhooks[{i}].url": w.url for i, w in enumerate(config.spec.webhooks)}
+    refused = refused_urls(urls, destinations)
+    if refused:
+        raise ConfigError(source, refused)
+    return config
 
 
 def from_document(doc: Mapping[str, Any], source: str = "document") -> RoutingSpec:

@@ -11,6 +11,7 @@ from leadrelay_shared.clock import utcnow
 from leadrelay_shared.contracts import Event, Topics
 from leadrelay_shared.db import make_engine
 from leadrelay_shared.delivery import Endpoint
+from leadrelay_shared.destinations import Destinations
 from leadrelay_shared.logging import configure
 from leadrelay_shared.retention import RetentionTables
 from leadrelay_shared.service import Job, Service, Subscription, Webhooks, schedule
@@ -28,7 +29,7 @@ def create_app(settings: SlaSettings | None = None) -> FastAPI:
     settings = settings or SlaSettings()
     configure("sla-monitor", settings.log_level)
     engine = make_engine(settings.database_url, name="leadrelay-sla-monitor")
-    policies = PolicyStore(settings.policies_path)
+    policies = PolicyStore(settings.policies_path, Destinations.of(settings))
 
     def endpoints() -> dict[str, Endpoint]:
         return policies.current.endpoints()

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from leadrelay_shared import yamlconf
 from leadrelay_shared.contracts import Stage
 from leadrelay_shared.delivery import Endpoint
+from leadrelay_shared.destinations import Destinations, refused_urls
 from leadrelay_shared.secretref import KnownSecret, SigningSecret, reveal
 
 from .calendar import DAY_NAMES, Calendar, Exception_
@@ -340,6 +341,15 @@ def compile_config(spec: SlaSpec) -> SlaConfig:
         policies=policies,
         channels=channels,
     )
+
+
+def check_destinations(config: SlaConfig, destinations: Destinations, source: str) -> SlaConfig:
+    """``config`` when every channel's URL may be called; else the error naming each."""
+    urls = {f"channels[{i}].url": c.url for i, c in enumerate(config.spec.channels)}
+    refused = refused_urls(urls, destinations)
+    if refused:
+        raise PolicyError(source, refused)
+    return config
 
 
 def parse(text: str, source: str = "sla.yaml") -> SlaConfig:

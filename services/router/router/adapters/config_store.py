@@ -19,9 +19,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadrelay_shared.configfile import WatchedFile
+from leadrelay_shared.destinations import Destinations
 from leadrelay_shared.logging import get_logger
 
-from ..config import RoutingConfig, compile_config, from_document, parse
+from ..config import RoutingConfig, check_destinations, compile_config, from_document, parse
 from ..errors import ConfigError
 from . import orm
 
@@ -93,9 +94,13 @@ async def versions(engine: AsyncEngine, limit: int = 50) -> list[dict[str, Any]]
 class ConfigStore(WatchedFile[RoutingConfig]):
     """Holds this instance's active configuration: the file seeds the table, the table wins."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, destinations: Destinations) -> None:
         super().__init__(
-            path, lambda text, source: parse(text, source, path.parent), what="routing_config"
+            path,
+            lambda text, source: check_destinations(
+                parse(text, source, path.parent), destinations, source
+            ),
+            what="routing_config",
         )
 
     async def register(

@@ -6,11 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from leadrelay_shared.configfile import WatchedFile
+from leadrelay_shared.destinations import Destinations
 
-from ..config import SlaConfig, parse
+from ..config import SlaConfig, check_destinations, parse
 from . import orm
 
 
 class PolicyStore(WatchedFile[SlaConfig]):
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, parse, table=orm.policies, what="sla_policies")
+    def __init__(self, path: Path, destinations: Destinations) -> None:
+        super().__init__(
+            path,
+            lambda text, source: check_destinations(parse(text, source), destinations, source),
+            table=orm.policies,
+            what="sla_policies",
+        )
