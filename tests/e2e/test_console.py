@@ -214,6 +214,16 @@ async def test_every_page_shows_the_seeded_figures(console: Console) -> None:
 
     await page.goto(console.url + "/scoring")
     await expect(page.locator("#model")).to_contain_text("Version")
+    # the shipped model with a stricter MQL bar, replayed over the seeded day
+    shipped = (ROOT / "services/scoring/scoring/default_model.yaml").read_text()
+    candidate = shipped.replace('version: "default-2026.11"', 'version: "slower"')
+    candidate = candidate.replace(
+        "mql: {min_grade: B, min_engagement: 50}", "mql: {min_grade: A, min_engagement: 100}"
+    )
+    await page.get_by_label("Candidate model (YAML or JSON)").fill(candidate)
+    await page.get_by_label("Days of history").fill("1")
+    await page.get_by_role("button", name="Re-score").click()
+    await expect(page.locator("#scoring-what-if-result h3")).to_contain_text("Candidate slower")
     await shot(page, "scoring")
 
     await page.goto(console.url + "/deliveries")
