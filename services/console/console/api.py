@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from leadrelay_shared.clock import utcnow
 
 from . import domain, handlers, views
-from .adapters.services import Upstream
+from .adapters.services import Upstream, segment
 from .auth import Csrf, Operator, Viewer, csrf_token, start_session
 from .errors import Refused, TooManyAttempts
 from .pages import flash, render
@@ -43,8 +43,15 @@ def _back(path: str) -> RedirectResponse:
 
 
 def _local(target: str | None) -> str:
-    """Where to go after sign-in: a path on this site only, never another host."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """Where to go after sign-in: a path on this site only, never another host (browsers drop
+    tabs and newlines from a URL, so none may hide a second slash)."""
+    if (
+        target
+        and target.isprintable()
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+    ):
         return target
     return "/funnel"
 
@@ -221,7 +228,7 @@ async def routing_diff(
 async def _patch_rep(
     up: Upstream, request: Request, rep_id: str, changes: dict[str, Any], said: str
 ) -> Response:
-    answer = await up.send("router", "PATCH", f"/v1/routing/reps/{rep_id}", json=changes)
+    answer = await up.send("router", "PATCH", f"/v1/routing/reps/{segment(rep_id)}", json=changes)
     flash(request, f"{rep_id} {said}; routing configuration {answer['version']} is active.")
     return _back("/routing")
 
@@ -312,6 +319,6 @@ async def replay_all(request: Request, _: Operator, up: UpstreamDep, service: Se
 async def replay_one(
     request: Request, _: Operator, up: UpstreamDep, service: Service, delivery_id: str
 ) -> Response:
-    await up.send(service, "POST", f"{PREFIX[service]}/deliveries/{delivery_id}/replay")
+    await up.send(service, "POST", f"{PREFIX[service]}/deliveries/{segment(delivery_id)}/replay")
     flash(request, f"Delivery {delivery_id} queued again.")
     return _back("/deliveries")

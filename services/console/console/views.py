@@ -9,7 +9,7 @@ from typing import Any
 from leadrelay_shared.clock import utcnow
 
 from . import domain
-from .adapters.services import Upstream
+from .adapters.services import Upstream, segment
 
 MAIN_STAGES = ("inquiry", "mql", "sal", "sql", "opportunity", "won")
 SIDE_STAGES = ("nurture", "recycled", "disqualified", "lost")
@@ -110,12 +110,13 @@ async def reports(up: Upstream, days: int, by: str, model: str = "linear") -> di
 
 
 async def lead(up: Upstream, lead_id: str) -> dict[str, Any]:
+    one = segment(lead_id)
     profile, timeline, assignments, deliveries, sla_story = await asyncio.gather(
-        up.get_or_none("scoring", f"/v1/leads/{lead_id}"),
-        up.get_or_none("scoring", f"/v1/leads/{lead_id}/timeline"),
-        up.get_or_none("router", f"/v1/leads/{lead_id}/assignments"),
+        up.get_or_none("scoring", f"/v1/leads/{one}"),
+        up.get_or_none("scoring", f"/v1/leads/{one}/timeline"),
+        up.get_or_none("router", f"/v1/leads/{one}/assignments"),
         up.get("router", "/v1/deliveries", {"lead_id": lead_id}),
-        up.get("sla", f"/v1/sla/leads/{lead_id}"),
+        up.get("sla", f"/v1/sla/leads/{one}"),
     )
     items = (assignments or {}).get("items", [])
     decisions, hooks = await asyncio.gather(

@@ -169,6 +169,27 @@ async def test_sign_in_goes_nowhere_but_this_site(app: Any) -> None:
         },
     )
     assert resp.headers["location"] == "/funnel"
+    for elsewhere in ("/\t/evil.example/", "/\\evil.example", "https://evil.example/"):
+        csrf = token(await client.get("/login"))
+        resp = await client.post(
+            "/login",
+            data={
+                "username": "olivia",
+                "password": "olivia-password-1",
+                "csrf_token": csrf,
+                "next": elsewhere,
+            },
+        )
+        assert resp.headers["location"] == "/funnel", elsewhere
+
+
+async def test_what_a_page_names_stays_one_segment_of_a_services_path(app: Any) -> None:
+    client, services, _ = app
+    await sign_in(client, "victor")
+    await client.get("/leads/x%3Fstatus=dead%23")  # a lead id holding "?" and "#"
+    paths = {r.url.raw_path.decode() for r in services.seen}
+    assert "/v1/leads/x%3Fstatus%3Ddead%23" in paths
+    assert all(r.url.query == b"" for r in services.seen if "/leads/" in r.url.path)
 
 
 async def test_failed_sign_ins_are_limited_per_client(app: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -12,6 +13,11 @@ from ..errors import UpstreamError
 from ..settings import ConsoleSettings
 
 SERVICES = ("scoring", "router", "sla", "analytics")
+
+
+def segment(value: str) -> str:
+    """``value`` as one segment of a service's path, whatever it holds (``/``, ``..``)."""
+    return quote(value, safe="")
 
 
 class Upstream:
