@@ -153,12 +153,13 @@ class AnalyticsUnitOfWork(SqlTransaction):
         """Credit the deals of ``leads`` again from all their facts: a function of the facts,
         whatever order they came in."""
         raw = await driver(self.conn)
-        await raw.execute(_DROP_CREDITS, leads)
         deals, touches = await deals_of(raw, leads)
+        if not deals:  # facts are only added: a lead with no deal has no credits to replace
+            return
+        await raw.execute(_DROP_CREDITS, sorted({d.lead_id for d in deals}))
         # the key is part of the table's key: a touch that names no source or campaign is ''
         rows = [r | {"key": r["key"] or ""} for r in credits(deals, touches)]
-        if rows:
-            await insert_rows(self.conn, _INSERT_CREDITS, _CREDIT_COLUMNS, rows)
+        await insert_rows(self.conn, _INSERT_CREDITS, _CREDIT_COLUMNS, rows)
 
     async def reset(self) -> None:
         """Empty the read model (a rebuild replays the topics into it)."""
