@@ -19,7 +19,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadrelay_shared import yamlconf
-from leadrelay_shared.contracts import EngagementType, LeadSnapshot, RejectReason
+from leadrelay_shared.contracts import EngagementType, LeadSnapshot, RejectReason, Stage
 
 from .errors import ModelError
 
@@ -242,6 +242,10 @@ class ScoringModel:
     """(field, value) → what ``fit_held`` found for it (derived, filled as values are seen)."""
     half_life_s: float = field(init=False, repr=False, compare=False)
     """The half-life in seconds (derived)."""
+    timers: Mapping[Stage, tuple[timedelta, Stage, str]] = field(
+        init=False, repr=False, compare=False
+    )
+    """Per stage that time moves: after how long, to which stage, and why (derived)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "decay_rate", LN2 / self.half_life.total_seconds())
@@ -269,6 +273,16 @@ class ScoringModel:
         )
         object.__setattr__(self, "fit_memo", {})
         object.__setattr__(self, "half_life_s", self.half_life.total_seconds())
+        timed = (
+            (Stage.MQL, self.mql_unaccepted_recycle, Stage.RECYCLED, "not accepted by sales"),
+            (Stage.INQUIRY, self.inquiry_nurture, Stage.NURTURE, "did not qualify"),
+            (Stage.LOST, self.lost_recycle, Stage.RECYCLED, "lost"),
+        )
+        object.__setattr__(
+            self,
+            "timers",
+            {stage: (after, to, why) for stage, after, to, why in timed if after is not None},
+        )
         object.__setattr__(
             self,
             "engagement_lines",

@@ -16,7 +16,6 @@ from leadrelay_shared.contracts import (
     EngagementRecorded,
     FeedbackReceived,
     FormSubmitted,
-    LeadSnapshot,
     Reason,
     Stage,
 )
@@ -120,20 +119,42 @@ def model_summary(model: ScoringModel) -> dict[str, Any]:
 # -- what-if: the inputs a simulation replays ---------------------------------------------------
 
 INPUT_KINDS = ["form_submitted", "engagement", "feedback"]
-# Through asyncpg directly, JSON as text: a large window is hundreds of thousands of rows,
-# each parsed once where SQLAlchemy's row processing would decode it first.
+INPUT_EVENTS: dict[str, type[Input]] = {
+    "form_submitted": FormSubmitted,
+    "engagement": EngagementRecorded,
+    "feedback": FeedbackReceived,
+}
+# Through asyncpg directly. PostgreSQL writes each stored input as its contract's JSON (the
+# timeline's fields, the lead's snapshot on a form fill) and pydantic validates that text in
+# one call: a large window is hundreds of thousands of rows.
 _ACTIVE = f"""
     SELECT DISTINCT lead_id FROM {orm.SCHEMA}.timeline
     WHERE at >= $1 AND at < $2 AND kind = ANY($3::text[])
     """
 _INPUTS = f"""
-    SELECT lead_id, at, kind, detail::text AS detail, event_id FROM {orm.SCHEMA}.timeline
-    WHERE lead_id = ANY($1::text[]) AND at < $2 AND kind = ANY($3::text[])
-    ORDER BY lead_id, at, id
+    SELECT t.lead_id, t.kind, jsonb_strip_nulls(
+        jsonb_build_object('lead_id', t.lead_id, 'event_id', t.event_id,
+                           'occurred_at', t.at, 'received_at', t.at)
+        || CASE t.kind
+           WHEN 'form_submitted' THEN jsonb_build_object(
+               'lead', l.snapshot, 'source_system', t.detail->'source_system',
+               'utm', t.detail->'utm', 'page_url', t.detail->'page_url')
+           WHEN 'engagement' THEN jsonb_build_object(
+               'engagement_type', t.detail->'engagement_type', 'url', t.detail->'url',
+               'campaign', t.detail->'campaign', 'properties', t.detail->'properties',
+               'email_domain', l.snapshot->'email_domain')
+           ELSE jsonb_build_object(
+               'feedback', t.detail->'feedback', 'reason_code', t.detail->'reason_code',
+               'actor_id', t.detail->'actor_id', 'opportunity_id', t.detail->'opportunity_id',
+               'amount', t.detail->'amount', 'currency', t.detail->'currency')
+           END)::text AS event
+    FROM {orm.SCHEMA}.timeline t JOIN {orm.SCHEMA}.leads l ON l.lead_id = t.lead_id
+    WHERE t.lead_id = ANY($1::text[]) AND t.at < $2 AND t.kind = ANY($3::text[])
+    ORDER BY t.lead_id, t.at, t.id
     """
-# each lead as scoring knows it and where it stood when the window closed
+# where each lead stood when the window closed
 _KEPT = f"""
-    SELECT l.lead_id, l.snapshot::text AS snapshot, l.fit_score, l.fit_grade,
+    SELECT l.lead_id, l.fit_score, l.fit_grade,
            l.engagement_score, h.to_stage AS stage, h.reasons::text AS reasons,
            EXISTS (SELECT 1 FROM {orm.SCHEMA}.stage_history m
                    WHERE m.lead_id = l.lead_id AND m.to_stage = 'mql'
@@ -160,8 +181,7 @@ async def lead_inputs(
         lead = kept.get(lead_id)
         if lead is None:
             continue  # its events were claimed, its profile not yet written
-        snapshot = LeadSnapshot.model_validate_json(lead["snapshot"])
-        inputs = tuple(_input(lead_id, r, snapshot) for r in group)
+        inputs = tuple(INPUT_EVENTS[r["kind"]].model_validate_json(r["event"]) for r in group)
         out.append(LeadInputs(lead_id, *first_touch(inputs), inputs, _before(lead)))
     return out
 
@@ -178,42 +198,6 @@ def _before(row: Mapping[str, Any]) -> Scored:
     )
 
 
-def _input(lead_id: str, row: Mapping[str, Any], snapshot: LeadSnapshot) -> Input:
-    detail, at = jsonio.loads(row["detail"]), row["at"]
-    common: dict[str, Any] = {
-        "lead_id": lead_id,
-        "event_id": row["event_id"],
-        "occurred_at": at,
-        "received_at": at,
-    }
-    if row["kind"] == "form_submitted":
-        return FormSubmitted(
-            **common,
-            lead=snapshot,
-            source_system=detail.get("source_system") or "web",
-            utm=detail.get("utm") or {},
-            page_url=detail.get("page_url"),
-        )
-    if row["kind"] == "engagement":
-        return EngagementRecorded(
-            **common,
-            engagement_type=detail["engagement_type"],
-            url=detail.get("url"),
-            campaign=detail.get("campaign"),
-            properties=detail.get("properties") or {},
-            email_domain=snapshot.email_domain,
-        )
-    return FeedbackReceived(
-        **common,
-        feedback=detail["feedback"],
-        reason_code=detail.get("reason_code"),
-        actor_id=detail.get("actor_id"),
-        opportunity_id=detail.get("opportunity_id"),
-        amount=detail.get("amount"),
-        currency=detail.get("currency"),
-    )
-
-
 async def what_if(
     engine: AsyncEngine,
     active: ScoringModel,
@@ -226,6 +210,8 @@ async def what_if(
     while it does."""
     async with engine.connect() as conn:
         raw = await driver(conn)
+        # a few large scans, which PostgreSQL's JIT would compile longer than they run
+        await raw.execute("SET LOCAL jit = off")
         leads = [r["lead_id"] for r in await raw.fetch(_ACTIVE, since, until, INPUT_KINDS)]
         inputs = await lead_inputs(raw, leads, since, until)
     return await asyncio.to_thread(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from leadrelay_shared.contracts import (
     EngagementRecorded,
@@ -190,13 +191,16 @@ def _fit_line(p: LeadProfile, fit_parts: tuple[Part, ...]) -> str:
 def _moved(p: LeadProfile, moves: tuple[Transition, ...], now: datetime) -> LeadProfile:
     """The profile after its stage changes: a new MQL starts a new pass through the funnel; a
     recycle resets the engagement baseline, so re-qualifying takes new engagement."""
+    if not moves:
+        return p
+    changes: dict[str, Any] = {"stage": moves[-1].to_stage, "stage_entered_at": now}
+    cycle = p.cycle
     for move in moves:
-        p = replace(p, stage=move.to_stage, stage_entered_at=now)
         if move.to_stage is Stage.MQL:
-            p = replace(p, cycle=p.cycle + 1)
+            changes["cycle"] = cycle = cycle + 1
         if move.to_stage is Stage.RECYCLED:
-            p = replace(p, engagement_since=now, hits=(), sums=None, engagement_score=0)
-    return p
+            changes.update(engagement_since=now, hits=(), sums=None, engagement_score=0)
+    return replace(p, **changes)
 
 
 FEEDBACK_TARGETS: dict[str, tuple[Stage, ...]] = {
@@ -267,16 +271,11 @@ def _feedback_reason(event: FeedbackReceived, model: ScoringModel) -> Reason:
 def on_time(profile: LeadProfile, model: ScoringModel, now: datetime) -> Decision:
     """Moves made by time alone: an MQL never accepted is recycled, an inquiry that never
     qualified joins nurture, a lost deal is recycled after a while."""
-    rules = {
-        Stage.MQL: (model.mql_unaccepted_recycle, Stage.RECYCLED, "not accepted by sales"),
-        Stage.INQUIRY: (model.inquiry_nurture, Stage.NURTURE, "did not qualify"),
-        Stage.LOST: (model.lost_recycle, Stage.RECYCLED, "lost"),
-    }
-    rule = rules.get(profile.stage) if profile.stage else None
+    rule = model.timers.get(profile.stage) if profile.stage else None
     if rule is None or profile.stage_entered_at is None:
         return Decision(profile=None)
     after, target, what = rule
-    if after is None or now < profile.stage_entered_at + after:
+    if now < profile.stage_entered_at + after:
         return Decision(profile=None)
     days = after.total_seconds() / 86400
     move = transition(
@@ -295,9 +294,4 @@ def on_time(profile: LeadProfile, model: ScoringModel, now: datetime) -> Decisio
 
 def due_after(model: ScoringModel) -> dict[Stage, float]:
     """Seconds after which each timed stage is due for ``on_time`` (for the sweep's query)."""
-    pairs = (
-        (Stage.MQL, model.mql_unaccepted_recycle),
-        (Stage.INQUIRY, model.inquiry_nurture),
-        (Stage.LOST, model.lost_recycle),
-    )
-    return {stage: after.total_seconds() for stage, after in pairs if after is not None}
+    return {stage: after.total_seconds() for stage, (after, _, _) in model.timers.items()}
