@@ -1,9 +1,11 @@
-"""The ``leadrelay`` command: run the stack, run the demo, manage keys, check models."""
+"""The ``leadrelay`` command: run the stack or one service, migrate, run the demo, manage keys,
+check models."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import runpy
 import signal
 import sys
 from pathlib import Path
@@ -68,10 +70,41 @@ def run_stack(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve(name: str) -> int:
+    """One service in this process, as ``python -m <package>`` runs it, without migrating:
+    where services run as replicas, ``leadrelay migrate`` runs once before them."""
+    spec = next(s for s in SERVICES if s.name == name)
+    os.environ.setdefault("LEADRELAY_MIGRATE_ON_START", "false")
+    runpy.run_module(spec.module, run_name="__main__", alter_sys=True)
+    return 0
+
+
+def migrate(names: list[str]) -> int:
+    """Bring each named service's schema (every service's, if none is named) up to date, on
+    the database that ``DATABASE_URL`` names."""
+    from leadrelay_shared.migrate import upgrade
+    from leadrelay_shared.settings import ServiceSettings
+
+    unknown = sorted(set(names) - {s.name for s in SERVICES})
+    if unknown:
+        print(f"no such service: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    url = ServiceSettings().database_url
+    for spec in SERVICES:
+        if not names or spec.name in names:
+            upgrade(spec.module, url, spec.schema)
+            print(f"{spec.name}: schema {spec.schema} is up to date", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="leadrelay")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start Kafka, PostgreSQL and the six services")
+    one = sub.add_parser("serve", help="serve one service (as a container does)")
+    one.add_argument("service", choices=[s.name for s in SERVICES])
+    schemas = sub.add_parser("migrate", help="bring the services' schemas up to date")
+    schemas.add_argument("services", nargs="*", metavar="SERVICE", help="default: every one")
     sub.add_parser("demo", help="post sample leads to a running stack and show the results")
     from analytics import cli as analytics_cli
     from console import cli as console_cli
@@ -89,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         return run_stack(args)
+    if args.command == "serve":
+        return serve(args.service)
+    if args.command == "migrate":
+        return migrate(args.services)
     if args.command == "keys":
         return intake_cli.run(args)
     if args.command == "scoring":

@@ -41,15 +41,16 @@ class ServiceSpec:
     module: str
     env_prefix: str
     default_port: int
+    schema: str
 
 
 SERVICES = (
-    ServiceSpec("intake", "intake", "INTAKE_", 8000),
-    ServiceSpec("scoring", "scoring", "SCORING_", 8001),
-    ServiceSpec("router", "router", "ROUTER_", 8002),
-    ServiceSpec("sla-monitor", "sla_monitor", "SLA_", 8003),
-    ServiceSpec("analytics", "analytics", "ANALYTICS_", 8004),
-    ServiceSpec("console", "console", "CONSOLE_", 8005),
+    ServiceSpec("intake", "intake", "INTAKE_", 8000, "intake"),
+    ServiceSpec("scoring", "scoring", "SCORING_", 8001, "scoring"),
+    ServiceSpec("router", "router", "ROUTER_", 8002, "router"),
+    ServiceSpec("sla-monitor", "sla_monitor", "SLA_", 8003, "sla"),
+    ServiceSpec("analytics", "analytics", "ANALYTICS_", 8004, "analytics"),
+    ServiceSpec("console", "console", "CONSOLE_", 8005, "console"),
 )
 # the console's names for the services it calls
 CONSOLE_CALLS = {

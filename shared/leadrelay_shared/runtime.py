@@ -167,10 +167,10 @@ def serve(app: Any, host: str, port: int, log_level: str, *, proxy_headers: bool
 def main(
     *, package: str, schema: str | None, settings: Any, create_app: Any, proxy_headers: bool = True
 ) -> None:
-    """A service process: migrate its schema (if it has one), then serve its app."""
+    """A service process: migrate its schema (if it has one and is told to), then serve."""
     if settings.nice:
         os.nice(settings.nice)
-    if schema is not None:
+    if schema is not None and settings.migrate_on_start:
         from .migrate import upgrade
 
         upgrade(package, settings.database_url, schema)

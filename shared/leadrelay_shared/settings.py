@@ -26,6 +26,12 @@ class ServiceSettings(BaseSettings):
         default="postgresql+asyncpg://leadrelay@127.0.0.1:5433/leadrelay",
         validation_alias=AliasChoices("DATABASE_URL", "database_url"),
     )
+    # Whether the process brings its schema up to date before serving; off where a migration
+    # job does it first (``leadrelay migrate``), so that replicas never race each other to it.
+    migrate_on_start: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("LEADRELAY_MIGRATE_ON_START", "migrate_on_start"),
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"

@@ -68,7 +68,7 @@ async def test_two_router_processes_share_one_pool_fairly(
         for name in ("router-1", "router-2"):
             port = free_port()
             stack.ports[name] = port
-            stack.start_service(ServiceSpec(name, "router", "ROUTER_", port), port)
+            stack.start_service(ServiceSpec(name, "router", "ROUTER_", port, "router"), port)
         await asyncio.to_thread(stack.wait_ready, 90)
 
         # wait for both: a group that is stable with the first member alone must not end the wait

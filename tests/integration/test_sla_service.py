@@ -34,7 +34,7 @@ SECRET = "whsec_aW50ZWdyYXRpb24tdGVzdC1zZWNyZXQ="
 
 
 def sla_spec(name: str) -> ServiceSpec:
-    return ServiceSpec(name, "sla_monitor", "SLA_", 0)
+    return ServiceSpec(name, "sla_monitor", "SLA_", 0, "sla")
 
 
 def start(stack: Stack, spec: ServiceSpec) -> None:
