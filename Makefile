@@ -5,8 +5,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 KAFKA_JARS := deploy/kafka/target/dependency/.fetched
+# the deployment checks' tools: helm built with the machine's Go from the Go module proxy, and
+# the custom resources' schemas from their operators' modules
+TOOLS := .tools
+HELM := $(TOOLS)/bin/helm
+HELM_VERSION := v4.3.2
+CRDS := $(TOOLS)/crds/.fetched
+KEDA_VERSION := v2.18.0
+CNPG_VERSION := v1.27.1
 
-.PHONY: setup run demo lint typecheck test test-unit test-integration test-e2e bench bench-smoke clean
+.PHONY: setup tools run demo lint typecheck test test-unit test-integration test-e2e bench bench-smoke clean
 
 setup: $(STAMP) $(KAFKA_JARS) ## virtualenv, pinned Python dependencies, Kafka jars from Maven Central
 
@@ -18,6 +26,18 @@ $(STAMP): pyproject.toml constraints.txt
 
 $(KAFKA_JARS): deploy/kafka/pom.xml
 	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime
+	@touch $@
+
+tools: $(HELM) $(CRDS) ## helm and the custom resources' schemas, for the deployment checks
+
+$(HELM):
+	GOBIN=$(abspath $(TOOLS)/bin) GOFLAGS=-mod=mod go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+
+$(CRDS):
+	@mkdir -p $(TOOLS)/crds
+	cp "$$(go mod download -json github.com/kedacore/keda/v2@$(KEDA_VERSION) | $(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')/config/crd/bases/keda.sh_scaledobjects.yaml" $(TOOLS)/crds/
+	cp "$$(go mod download -json github.com/cloudnative-pg/cloudnative-pg@$(CNPG_VERSION) | $(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')/config/crd/bases/postgresql.cnpg.io_clusters.yaml" $(TOOLS)/crds/
+	@chmod u+w $(TOOLS)/crds/*.yaml
 	@touch $@
 
 run: setup ## Kafka, PostgreSQL and the four services; Ctrl-C stops them all
@@ -34,7 +54,7 @@ lint: setup ## ruff format and rules over every Python file, strict mypy over ev
 typecheck: setup
 	$(PY) -m mypy -p leadrelay_shared -p intake -p scoring -p router -p sla_monitor -p analytics -p console -p devstack -p bench -p tests
 
-test: setup ## ruff and mypy, then unit, integration and end-to-end tests on real Kafka and PostgreSQL, then bench-smoke
+test: setup tools ## ruff and mypy, then unit, deployment, integration and end-to-end tests on real Kafka and PostgreSQL, then bench-smoke
 	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest tests
 	$(MAKE) --no-print-directory bench-smoke

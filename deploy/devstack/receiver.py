@@ -7,6 +7,7 @@ its path, records what arrived, and can be told to fail for a while (to exercise
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -100,3 +101,21 @@ class Receiver:
                 return found
             await asyncio.sleep(0.05)
         return []
+
+
+def main() -> None:
+    """``python -m devstack.receiver``: the receiver on its own, for compose's demo profile:
+    it takes the secrets of the routing and SLA files the services are given."""
+    from router.settings import RouterSettings
+    from sla_monitor.settings import SlaSettings
+
+    from .demo import receiver_secrets
+
+    secrets = receiver_secrets(RouterSettings().config_path, SlaSettings().policies_path)
+    receiver = Receiver(secrets=secrets, port=int(os.environ.get("RECEIVER_PORT", "8099")))
+    host = os.environ.get("RECEIVER_HOST", "0.0.0.0")
+    uvicorn.run(receiver.app(), host=host, port=receiver.port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()
