@@ -3,7 +3,8 @@ sla-monitor then call from inside the network; outside development they must be 
 loopback, private, link-local and other special addresses are refused unless a setting allows
 them. Checked when a configuration is loaded (``refusal``) and again at delivery time against
 the address a name resolves to (``GuardedResolver``), so a name that later points inside is
-refused too."""
+refused too. Their signing secrets, outside development, are given by reference only
+(``refused_secrets``), so that no stored configuration version holds one in clear."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def inside(address: str) -> bool:
 class Destinations:
     https_only: bool
     allow_inside: bool
+    clear_secrets: bool = True  # a rules file may hold a secret in clear (development)
 
     @classmethod
     def of(cls, settings: ServiceSettings) -> Destinations:
@@ -36,7 +38,11 @@ class Destinations:
         public ``https`` URLs, unless ``allow_private_destinations`` says so."""
         development = settings.environment == "development"
         allow = getattr(settings, "allow_private_destinations", None)
-        return cls(https_only=not development, allow_inside=development if allow is None else allow)
+        return cls(
+            https_only=not development,
+            allow_inside=development if allow is None else allow,
+            clear_secrets=development,
+        )
 
     def refusal(self, url: str) -> str | None:
         """Why ``url`` may not be called, or None."""
@@ -82,4 +88,16 @@ def refused_urls(urls: dict[str, str], destinations: Destinations) -> list[str]:
     return [f"{field}: {why}" for field, url in urls.items() if (why := destinations.refusal(url))]
 
 
-__all__ = ["Destinations", "GuardedResolver", "inside", "refused_urls"]
+def refused_secrets(secrets: dict[str, object], destinations: Destinations) -> list[str]:
+    """Each ``field: reason`` for the secrets (by field) given in clear where only references
+    may be: a rules file kept in git, and each stored version of it, would hold them."""
+    if destinations.clear_secrets:
+        return []
+    return [
+        f"{field}: give it as {{env: NAME}} or {{file: PATH}} outside development"
+        for field, value in secrets.items()
+        if isinstance(value, str)
+    ]
+
+
+__all__ = ["Destinations", "GuardedResolver", "inside", "refused_secrets", "refused_urls"]

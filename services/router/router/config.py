@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from leadrelay_shared import yamlconf
 from leadrelay_shared.contracts import Stage
 from leadrelay_shared.delivery import Endpoint
-from leadrelay_shared.destinations import Destinations, refused_urls
+from leadrelay_shared.destinations import Destinations, refused_secrets, refused_urls
 from leadrelay_shared.secretref import SigningSecret, reveal
 
 from .errors import ConfigError
@@ -553,9 +553,12 @@ def parse(text: str, source: str = "routing.yaml", base: Path | None = None) -> 
 def check_destinations(
     config: RoutingConfig, destinations: Destinations, source: str
 ) -> RoutingConfig:
-    """``config`` when every webhook URL may be called; else the error naming each."""
-    urls = {f"webhooks[{i}].url": w.url for i, w in enumerate(config.spec.webhooks)}
-    refused = refused_urls(urls, destinations)
+    """``config`` when every webhook URL may be called and its secret is given as it must be;
+    else the error naming each."""
+    webhooks = list(enumerate(config.spec.webhooks))
+    urls = {f"webhooks[{i}].url": w.url for i, w in webhooks}
+    secrets: dict[str, object] = {f"webhooks[{i}].secret": w.secret for i, w in webhooks}
+    refused = refused_urls(urls, destinations) + refused_secrets(secrets, destinations)
     if refused:
         raise ConfigError(source, refused)
     return config

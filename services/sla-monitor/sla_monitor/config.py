@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from leadrelay_shared import yamlconf
 from leadrelay_shared.contracts import Stage
 from leadrelay_shared.delivery import Endpoint
-from leadrelay_shared.destinations import Destinations, refused_urls
+from leadrelay_shared.destinations import Destinations, refused_secrets, refused_urls
 from leadrelay_shared.secretref import KnownSecret, SigningSecret, reveal
 
 from .calendar import DAY_NAMES, Calendar, Exception_
@@ -344,9 +344,17 @@ def compile_config(spec: SlaSpec) -> SlaConfig:
 
 
 def check_destinations(config: SlaConfig, destinations: Destinations, source: str) -> SlaConfig:
-    """``config`` when every channel's URL may be called; else the error naming each."""
-    urls = {f"channels[{i}].url": c.url for i, c in enumerate(config.spec.channels)}
-    refused = refused_urls(urls, destinations)
+    """``config`` when every channel's URL may be called and its secrets are given as they
+    must be; else the error naming each."""
+    channels = list(enumerate(config.spec.channels))
+    urls = {f"channels[{i}].url": c.url for i, c in channels}
+    secrets: dict[str, object] = {
+        f"channels[{i}].{name}": getattr(c, name)
+        for i, c in channels
+        for name in ("secret", "routing_key")
+        if name in c.model_fields_set and getattr(c, name) is not None
+    }
+    refused = refused_urls(urls, destinations) + refused_secrets(secrets, destinations)
     if refused:
         raise PolicyError(source, refused)
     return config

@@ -59,3 +59,50 @@ webhooks:
     with pytest.raises(ConfigError, match=r"webhooks\[1\]\.url: .*169\.254\.169\.254"):
         config.check_destinations(cfg, STRICT, "routing.yaml")
     assert config.check_destinations(cfg, Destinations(False, True), "routing.yaml") is cfg
+
+
+PRODUCTION = Destinations.of(BackendSettings(environment="production", admin_token="a-real-token"))
+ROUTING = """version: t
+reps: [{{id: rep-a, name: A}}]
+teams: [{{id: sdr, name: SDR, stages: [mql], members: [rep-a]}}]
+webhooks:
+  - {{id: crm, url: "https://crm.example/hook", secret: {secret}}}
+"""
+
+
+def test_outside_development_secrets_are_given_by_reference_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inline = config.parse(ROUTING.format(secret=f'"{SECRET}"'), "routing.yaml")
+    with pytest.raises(ConfigError, match=r"webhooks\[0\]\.secret: give it as \{env: NAME\}"):
+        config.check_destinations(inline, PRODUCTION, "routing.yaml")
+    development = Destinations.of(BackendSettings())
+    assert config.check_destinations(inline, development, "routing.yaml") is inline
+
+    monkeypatch.setenv("CRM_SECRET", SECRET)
+    referenced = config.parse(ROUTING.format(secret="{env: CRM_SECRET}"), "routing.yaml")
+    assert config.check_destinations(referenced, PRODUCTION, "routing.yaml") is referenced
+
+
+def test_an_sla_channel_names_its_secrets_by_reference_outside_development(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sla_monitor import config as sla
+    from sla_monitor.errors import PolicyError
+
+    monkeypatch.setenv("OPS_SECRET", SECRET)
+    text = """version: t
+calendars: [{id: always, always: true}]
+policies: [{id: mql, when: {stages: [mql]}, calendar: always, first_touch: 1h}]
+channels:
+  - {id: ops, type: webhook, url: "https://ops.example/hook", secret: {env: OPS_SECRET}}
+  - {id: chat, type: slack, url: "https://hooks.slack.example/T1"}
+  - {id: pager, type: pagerduty, url: "https://events.pd.example/v2/enqueue",
+     routing_key: a-key-in-clear}
+"""
+    cfg = sla.parse(text, "sla.yaml")
+    with pytest.raises(PolicyError) as refused:
+        sla.check_destinations(cfg, PRODUCTION, "sla.yaml")
+    assert "channels[2].routing_key: give it as {env: NAME}" in str(refused.value)
+    assert "channels[0]" not in str(refused.value)  # a reference
+    assert "channels[1]" not in str(refused.value)  # no secret given: nothing in the file
