@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     one.add_argument("service", choices=[s.name for s in SERVICES])
     schemas = sub.add_parser("migrate", help="bring the services' schemas up to date")
     schemas.add_argument("services", nargs="*", metavar="SERVICE", help="default: every one")
+    health = sub.add_parser("status", help="the pipeline's health now: services, lag, backlogs")
+    health.add_argument("--json", action="store_true", help="for machines")
     sub.add_parser("demo", help="post sample leads to a running stack and show the results")
     from analytics import cli as analytics_cli
     from console import cli as console_cli
@@ -126,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args.service)
     if args.command == "migrate":
         return migrate(args.services)
+    if args.command == "status":
+        from . import status
+
+        return status.main(args.json)
     if args.command == "keys":
         return intake_cli.run(args)
     if args.command == "scoring":

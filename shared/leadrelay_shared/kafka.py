@@ -351,6 +351,60 @@ async def read_history(
         await consumer.stop()
 
 
+@dataclass(frozen=True)
+class GroupLag:
+    group: str
+    topic: str
+    partition: int
+    committed: int
+    end: int
+
+    @property
+    def lag(self) -> int:
+        return max(self.end - self.committed, 0)
+
+
+async def group_lags(bootstrap: str, prefix: str = "leadrelay.") -> list[GroupLag]:
+    """Every consumer group's committed offset against the end of each partition it has
+    committed on, for the topics whose names start with ``prefix``."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        committed = {}
+        for group, _ in sorted(await admin.list_consumer_groups()):
+            offsets = await admin.list_consumer_group_offsets(group)
+            for tp, meta in offsets.items():
+                if tp.topic.startswith(prefix) and meta.offset >= 0:
+                    committed[(group, tp)] = meta.offset
+    finally:
+        await admin.close()
+    ends = {}
+    if committed:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            ends = await consumer.end_offsets(sorted({tp for _, tp in committed}))
+        finally:
+            await consumer.stop()
+    return [
+        GroupLag(group, tp.topic, tp.partition, offset, ends[tp])
+        for (group, tp), offset in sorted(committed.items())
+    ]
+
+
+async def records_on(bootstrap: str, topic: str) -> int:
+    """How many records ``topic`` (one of leadrelay's) holds now, over all its partitions."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(Topics.PARTITIONS[topic])]
+        ends = await consumer.end_offsets(tps)
+        starts = await consumer.beginning_offsets(tps)
+    finally:
+        await consumer.stop()
+    return sum(ends[tp] - starts[tp] for tp in tps)
+
+
 async def broker_reachable(producer: AIOKafkaProducer, timeout_s: float = 2.0) -> bool:
     try:
         await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=timeout_s)

@@ -26,3 +26,16 @@ HANDLE_SECONDS = Histogram("leadrelay_handle_seconds", "Time to handle one event
 DELIVERIES = Counter(
     "leadrelay_webhook_deliveries_total", "Webhook attempts by outcome", ["schema", "outcome"]
 )
+OUTBOX_BACKLOG = Gauge(
+    "leadrelay_outbox_backlog", "Outbox rows not yet published to Kafka", ["schema"]
+)
+OUTBOX_OLDEST = Gauge(
+    "leadrelay_outbox_oldest_seconds",
+    "How long the oldest unpublished outbox row has waited (0 when the outbox is empty)",
+    ["schema"],
+)
+QUEUED_DELIVERIES = Gauge(
+    "leadrelay_webhook_queue",
+    "Webhooks or alerts not delivered, by state (pending, dead, gone)",
+    ["schema", "status"],
+)

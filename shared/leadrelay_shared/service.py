@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from . import retention
+from . import backlog, retention
 from .clock import every, utcnow
 from .consumer import BatchHandler, EventConsumer
 from .contracts import Event
@@ -320,6 +320,14 @@ class Service:
 
             interval = self.settings.retention_interval_s
             jobs.append(Job("retention", interval, sweep, first_delay_s=min(60.0, interval)))
+        if engine is not None and (self.outbox is not None or self.webhooks is not None):
+            queued = self.webhooks.table if self.webhooks is not None else None
+            outbox = self.outbox
+
+            async def measure() -> None:
+                await backlog.measure(engine, outbox, queued, utcnow())
+
+            jobs.append(Job("backlog", backlog.BACKLOG_INTERVAL_S, measure))
         return jobs
 
     def _waking(

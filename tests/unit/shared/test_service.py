@@ -38,3 +38,15 @@ async def test_a_batch_wakes_what_it_gave_work_to(
     sub = Subscription("s", ["t"], "g", handle, wakes_deliverer=wakes_deliverer)
     await service.batch_handler(sub)([form()])
     assert (service._relay.woken, service._deliverer.woken) == (relay, deliverer)  # type: ignore[union-attr]
+
+
+def test_a_service_with_an_outbox_or_webhooks_measures_its_backlog() -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from scoring.adapters import orm
+
+    engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    relaying = Service("test", ServiceSettings(), engine=engine, outbox=orm.outbox)
+    assert "backlog" in [job.name for job in relaying._all_jobs()]
+    plain = Service("test", ServiceSettings(), engine=engine)
+    assert "backlog" not in [job.name for job in plain._all_jobs()]

@@ -87,6 +87,12 @@ true
       key: {{ $variable }}_ADMIN_TOKEN
 {{- end }}
 {{- end }}
+{{- range $other, $spec := $root.Values.services }}
+{{- if $spec.enabled }}
+- name: LEADRELAY_{{ $other | upper | replace "-" "_" }}_URL
+  value: {{ printf "http://%s-%s:%v" (include "leadrelay.fullname" $root) $other $spec.port | quote }}
+{{- end }}
+{{- end }}
 {{- range $key, $value := .svc.env }}
 - name: {{ $key }}
   value: {{ $value | quote }}
