@@ -5,11 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 KAFKA_JARS := deploy/kafka/target/dependency/.fetched
-# the deployment checks' tools: helm built with the machine's Go from the Go module proxy, and
-# the custom resources' schemas from their operators' modules
+# the deployment checks' tools: helm and promtool built with the machine's Go from the Go module
+# proxy, and the custom resources' schemas from their operators' modules
 TOOLS := .tools
 HELM := $(TOOLS)/bin/helm
 HELM_VERSION := v4.3.2
+PROMTOOL := $(TOOLS)/bin/promtool
+PROMETHEUS_VERSION := v0.316.0
 CRDS := $(TOOLS)/crds/.fetched
 KEDA_VERSION := v2.18.0
 CNPG_VERSION := v1.27.1
@@ -28,10 +30,13 @@ $(KAFKA_JARS): deploy/kafka/pom.xml
 	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime
 	@touch $@
 
-tools: $(HELM) $(CRDS) ## helm and the custom resources' schemas, for the deployment checks
+tools: $(HELM) $(PROMTOOL) $(CRDS) ## helm, promtool and the custom resources' schemas, for the deployment checks
 
 $(HELM):
 	GOBIN=$(abspath $(TOOLS)/bin) GOFLAGS=-mod=mod go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+
+$(PROMTOOL):
+	GOBIN=$(abspath $(TOOLS)/bin) GOFLAGS=-mod=mod go install github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
 
 $(CRDS):
 	@mkdir -p $(TOOLS)/crds
