@@ -4,6 +4,7 @@ re-routing through Kafka, and webhook endpoints that go away."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -169,6 +170,11 @@ async def test_admin_api_reroute_and_webhooks(
             assert t1["owner"] == "rep-c" and t1["items"][0]["strategy"] == "account_owner"
             assert t2["owner"] == "rep-b", t2
             assert t2["items"][0]["skipped"][0]["rule_id"] == "rep.paused"
+            # committed decisions are counted by strategy and the rule that settled each
+            exposed = (await api.get("/metrics")).text
+            for strategy in ("account_owner", "round_robin"):
+                counted = rf'reason="[a-z_.]+",strategy="{strategy}"}} [1-9]'
+                assert re.search(r"leadrelay_routing_decisions_total\{" + counted, exposed)
 
             # Re-route by an operator: never the current owner.
             rerouted = (

@@ -17,7 +17,7 @@ from leadrelay_shared.retention import RetentionTables
 from leadrelay_shared.service import Service, Subscription, Webhooks, schedule
 from leadrelay_shared.web import Admin
 
-from . import api, handlers
+from . import api, handlers, metrics
 from .adapters import alerts, orm
 from .adapters.config_store import ConfigStore
 from .adapters.repository import RouterUnitOfWork
@@ -56,8 +56,9 @@ def create_app(settings: RouterSettings | None = None) -> FastAPI:
         # the webhooks are queued leased to this deliverer, which sends them once the batch has
         # committed, without a claim (a woken deliverer would find nothing due)
         uow = RouterUnitOfWork(engine, lease_webhooks_s=service.deliverer.lease_s)
-        await handlers.handle_batch(events, uow=uow, config=store.current, now=utcnow)
+        outcomes = await handlers.handle_batch(events, uow=uow, config=store.current, now=utcnow)
         service.deliverer.take(uow.leased_webhooks)
+        metrics.count(outcomes)
 
     service.subscribe(
         Subscription(
