@@ -4,6 +4,7 @@ the funnel analytics draws from it."""
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -56,6 +57,7 @@ channels:
         "ROUTER_WEBHOOK_SCHEDULE_S": "0.2,0.5,1",
         "SLA_POLICIES_PATH": str(policies),
         "SLA_WEBHOOK_SCHEDULE_S": "0.2,0.5,1",
+        "INTAKE_RATE_LIMIT": "5000/second",  # the funnel test posts thousands of events
     }
     services = ("intake", "scoring", "router", "sla-monitor", "analytics")
     async with started(infra, workdir, env, services) as (stack, _):
@@ -161,3 +163,129 @@ async def test_no_activity_means_exactly_one_alert_after_the_deadline(running: R
     assert len(alerts) == 1
     assert alerts[0].payload["type"] == "sla.breached"
     assert alerts[0].payload["data"]["owner_id"] == routed[0].payload["data"]["owner"]["id"]
+
+
+@dataclass
+class Plan:
+    """What a seeded generator makes of each lead, and so what the funnel must count."""
+
+    forms: list[dict[str, object]]
+    feedback: dict[int, list[dict[str, object]]]  # by the form's place, in order
+    entered: dict[str, int]
+    reached: dict[str, int]
+    balance: dict[str, int]
+
+
+def plan(leads: int, source: str, seed: int = 29) -> Plan:
+    """Buyers (a senior title at a company: the form's fast lane makes them MQLs) and students
+    (free mail, no company: inquiries only); sales accepts 70 % of the MQLs and rejects the rest
+    (half of them for no budget: recycled; half as not a fit: disqualified); converts half of
+    the accepted with an opportunity; wins 40 % of those and loses the others."""
+    rnd = random.Random(seed)
+    forms: list[dict[str, object]] = []
+    feedback: dict[int, list[dict[str, object]]] = {}
+    n = dict.fromkeys(
+        ("inquiry", "mql", "sal", "sql", "opportunity", "won", "lost", "recycled", "disqualified"),
+        0,
+    )
+    for i in range(leads):
+        buyer = rnd.random() < 0.6
+        tag = f"{source}-{i}"
+        form: dict[str, object] = (
+            {"email": f"{tag}@contoso.example", "company": "Contoso", "title": "VP Sales"}
+            if buyer
+            else {"email": f"{tag}@gmail.com", "title": "Student"}
+        )
+        forms.append(form | {"utm": {"utm_source": source}})
+        n["inquiry"] += 1
+        if not buyer:
+            continue
+        n["mql"] += 1
+        said: list[dict[str, object]] = []
+        if rnd.random() < 0.7:
+            said.append({"feedback": "accepted", "actor_id": "rep-a"})
+            n["sal"] += 1
+            if rnd.random() < 0.5:
+                opportunity = f"opp-{tag}"
+                said.append({"feedback": "converted", "opportunity_id": opportunity})
+                n["sql"] += 1
+                n["opportunity"] += 1
+                if rnd.random() < 0.4:
+                    said.append(
+                        {
+                            "feedback": "won",
+                            "opportunity_id": opportunity,
+                            "amount": 10000,
+                            "currency": "EUR",
+                        }
+                    )
+                    n["won"] += 1
+                else:
+                    said.append({"feedback": "lost", "opportunity_id": opportunity})
+                    n["lost"] += 1
+        else:
+            reason = rnd.choice(["no_budget", "not_a_fit"])
+            said.append({"feedback": "rejected", "reason_code": reason})
+            n["recycled" if reason == "no_budget" else "disqualified"] += 1
+        feedback[i] = said
+    reached = {
+        "inquiry": n["mql"],
+        "mql": n["sal"],
+        "sal": n["sql"],
+        "sql": n["opportunity"],
+        "opportunity": n["won"],
+    }
+    balance = dict(n) | {
+        "inquiry": n["inquiry"] - n["mql"],
+        "mql": 0,
+        "sal": n["sal"] - n["sql"],
+        "sql": 0,
+        "opportunity": 0,
+    }
+    return Plan(forms, feedback, n, reached, balance)
+
+
+async def test_thousands_of_leads_through_the_pipeline_make_the_planned_funnel(
+    running: Running,
+) -> None:
+    """Every lead is posted to intake as a form, then sales' word on it, and goes through
+    scoring, router and sla-monitor to analytics: the waterfall equals what the generator
+    planned, exactly."""
+    source = f"funnel-{uuid.uuid4().hex[:8]}"
+    planned = plan(2_000, source)
+    gate = asyncio.Semaphore(32)
+
+    async def post(path: str, body: dict[str, object]) -> dict[str, object]:
+        for _ in range(50):
+            resp = await running.intake.post(path, json=body)
+            if resp.status_code != 429:
+                break
+            await asyncio.sleep(float(resp.headers.get("retry-after", "0.2")))
+        assert resp.status_code == 202, resp.text
+        answer: dict[str, object] = resp.json()
+        return answer
+
+    async def lead(i: int) -> None:
+        async with gate:  # one lead's events in order: one after the other
+            lead_id = (await post("/v1/forms", planned.forms[i]))["lead_id"]
+            for said in planned.feedback.get(i, []):
+                await post(f"/v1/leads/{lead_id}/feedback", said)
+
+    await asyncio.gather(*(lead(i) for i in range(len(planned.forms))))
+
+    async with httpx.AsyncClient(
+        base_url=running.stack.url("analytics"),
+        headers={"Authorization": f"Bearer {running.stack.admin_token('analytics')}"},
+        timeout=30,
+    ) as analytics:
+        stages: dict[str, dict[str, object]] = {}
+        for _ in range(300):
+            body = (await analytics.get("/v1/waterfall", params={"source": source})).json()
+            stages = {s["stage"]: s for g in body["groups"] for s in g["stages"]}
+            if stages and all(stages[k]["entered"] == v for k, v in planned.entered.items()):
+                if all(stages[k]["balance"] == v for k, v in planned.balance.items()):
+                    break
+            await asyncio.sleep(0.5)
+    assert {k: stages[k]["entered"] for k in planned.entered} == planned.entered
+    assert {k: stages[k]["balance"] for k in planned.balance} == planned.balance
+    assert {k: stages[k]["reached_next"] for k in planned.reached} == planned.reached
