@@ -15,6 +15,9 @@ PROMETHEUS_VERSION := v0.316.0
 CRDS := $(TOOLS)/crds/.fetched
 KEDA_VERSION := v2.18.0
 CNPG_VERSION := v1.27.1
+# `make run BROKERS=3 REPLICAS=2`: a three-node Kafka cluster and two instances of each service
+BROKERS ?= 1
+REPLICAS ?= 1
 
 .PHONY: setup tools run demo lint typecheck test test-unit test-integration test-e2e bench bench-smoke clean
 
@@ -45,8 +48,8 @@ $(CRDS):
 	@chmod u+w $(TOOLS)/crds/*.yaml
 	@touch $@
 
-run: setup ## Kafka, PostgreSQL and the four services; Ctrl-C stops them all
-	$(PY) -m devstack run
+run: setup ## Kafka, PostgreSQL and the six services; Ctrl-C stops them all (BROKERS=3 REPLICAS=2: a cluster)
+	LEADRELAY_BROKERS=$(BROKERS) LEADRELAY_REPLICAS=$(REPLICAS) $(PY) -m devstack run
 
 demo: setup ## post sample leads to the running stack; shows routed webhooks and SLA alerts
 	$(PY) -m devstack demo

@@ -18,6 +18,8 @@ def run_stack(args: argparse.Namespace) -> int:
     data_dir = Path(os.environ.get("LEADRELAY_DATA_DIR", ROOT / ".data"))
     stack = Stack(
         data_dir=data_dir,
+        brokers=int(os.environ.get("LEADRELAY_BROKERS") or 1),
+        replicas=int(os.environ.get("LEADRELAY_REPLICAS") or 1),
         extra_env={
             # Short round-the-clock SLAs in development, so that `make demo` shows the alerts.
             "SLA_POLICIES_PATH": os.environ.get(
@@ -51,15 +53,18 @@ def run_stack(args: argparse.Namespace) -> int:
     password = stack.console_account()
     print("\nleadrelay is up:")
     for spec in SERVICES:
+        also = [n for n in stack.ports if n.startswith(f"{spec.name}-") and n[-1].isdigit()]
+        more = "".join(f"\n  {n:<12} {stack.url(n)}" for n in also)
         if spec.name == "console":
             print(
                 f"  {spec.name:<12} {stack.url(spec.name)}   sign in as admin, password"
-                f" {password} (kept in {data_dir / 'console-password'})"
+                f" {password} (kept in {data_dir / 'console-password'}){more}"
             )
             continue
         token = "" if spec.name == "intake" else f"   token: {stack.admin_token(spec.name)}"
         print(
-            f"  {spec.name:<12} {stack.url(spec.name)}   (docs: {stack.url(spec.name)}/docs){token}"
+            f"  {spec.name:<12} {stack.url(spec.name)}   (docs: {stack.url(spec.name)}/docs)"
+            f"{token}{more}"
         )
     print(
         f"  API key      {key}\n               (every scope; kept in {data_dir / 'dev-api-key'};"

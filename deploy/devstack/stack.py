@@ -24,6 +24,7 @@ from pydantic import SecretStr
 
 from analytics.settings import AnalyticsSettings
 from leadrelay_shared.kafka import ensure_topics
+from leadrelay_shared.migrate import upgrade
 from leadrelay_shared.settings import BackendSettings
 from router.settings import RouterSettings
 from scoring.settings import ScoringSettings
@@ -84,7 +85,9 @@ class Stack:
     pick_free_ports: bool = False
     log_file: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
-    kafka_server: kafka.KafkaServer | None = None
+    brokers: int = 1  # Kafka nodes started (a cluster replicates each partition to three)
+    replicas: int = 1  # instances of each service
+    kafka_server: kafka.KafkaServer | kafka.KafkaCluster | None = None
     pg_server: postgres.PostgresServer | None = None
     bootstrap: str = ""
     database_url: str = ""
@@ -104,14 +107,21 @@ class Stack:
                 log_path=self.data_dir / "postgres.log",
             )
             self.database_url = self.pg_server.url
-        if not self.bootstrap:
+        if not self.bootstrap and self.brokers > 1:
+            self.kafka_server = kafka.start_cluster(
+                self.data_dir / f"kafka-{self.brokers}",
+                self.brokers,
+                log_path=self.data_dir / "kafka.log",
+            )
+            self.bootstrap = self.kafka_server.bootstrap
+        elif not self.bootstrap:
             self.kafka_server = kafka.start(
                 self.data_dir / "kafka",
                 port=None if self.pick_free_ports else 9092,
                 log_path=self.data_dir / "kafka.log",
             )
             self.bootstrap = self.kafka_server.bootstrap
-        asyncio.run(ensure_topics(self.bootstrap))
+        asyncio.run(ensure_topics(self.bootstrap, replication=min(3, self.brokers)))
 
     def service_env(self, spec: ServiceSpec, port: int) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items()}
@@ -134,14 +144,23 @@ class Stack:
         return env
 
     def start_services(self, only: tuple[str, ...] | None = None) -> None:
-        for spec in SERVICES:
-            if only and spec.name not in only:
-                continue
-            port = free_port(None if self.pick_free_ports else spec.default_port)
-            self.ports[spec.name] = port
-            self.start_service(spec, port)
+        """Each service (or those in ``only``), ``replicas`` instances of each: the first on
+        the service's usual port, the others 100, 200, ... above it (``router-2`` on 8102)."""
+        chosen = [spec for spec in SERVICES if not only or spec.name in only]
+        if self.replicas > 1:  # migrated once here, so that the instances never race to it
+            for spec in chosen:
+                upgrade(spec.module, self.database_url, spec.schema)
+            self.extra_env.setdefault("LEADRELAY_MIGRATE_ON_START", "false")
+        for spec in chosen:
+            for r in range(self.replicas):
+                name = spec.name if r == 0 else f"{spec.name}-{r + 1}"
+                preferred = None if self.pick_free_ports else spec.default_port + 100 * r
+                port = free_port(preferred)
+                self.ports[name] = port
+                self.start_service(spec, port, name)
 
-    def start_service(self, spec: ServiceSpec, port: int) -> None:
+    def start_service(self, spec: ServiceSpec, port: int, name: str | None = None) -> None:
+        name = name or spec.name
         proc = subprocess.Popen(
             [sys.executable, "-m", spec.module],
             env=self.service_env(spec, port),
@@ -149,14 +168,14 @@ class Stack:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.processes[spec.name] = proc
-        pump = threading.Thread(target=self._pump, args=(spec.name, proc.stdout), daemon=True)
+        self.processes[name] = proc
+        pump = threading.Thread(target=self._pump, args=(name, proc.stdout), daemon=True)
         pump.start()
         self._pumps.append(pump)
 
     def _pump(self, name: str, stream: IO[bytes] | None) -> None:
         assert stream is not None
-        colour = COLOURS.get(name, 0)
+        colour = COLOURS.get(name.rsplit("-", 1)[0] if name[-1].isdigit() else name, 0)
         sink_cm = open(self.log_file, "a", buffering=1) if self.log_file else nullcontext(None)
         with stream, sink_cm as sink:
             for raw in stream:

@@ -278,9 +278,14 @@ def dead_letter_record(
 
 
 async def ensure_topics(
-    bootstrap: str, partitions: Mapping[str, int] | None = None, timeout_s: float = 30.0
+    bootstrap: str,
+    partitions: Mapping[str, int] | None = None,
+    timeout_s: float = 30.0,
+    *,
+    replication: int = 1,
 ) -> None:
-    """Create leadrelay's topics with explicit partition counts (idempotent)."""
+    """Create leadrelay's topics with explicit partition counts, each partition on
+    ``replication`` brokers (idempotent)."""
     wanted = dict(partitions or Topics.PARTITIONS)
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
@@ -288,7 +293,7 @@ async def ensure_topics(
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        new = [NewTopic(name, n, 1) for name, n in wanted.items() if name not in existing]
+        new = [NewTopic(name, n, replication) for name, n in wanted.items() if name not in existing]
         if new:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process was first
                 await admin.create_topics(new)
