@@ -110,7 +110,7 @@ def run_step(
                 "-m",
                 "bench.e2e.load",
                 "--url",
-                stack.url("intake"),
+                ",".join(stack.url(n) for n in stack.ports if n.split("-")[0] == "intake"),
                 "--key",
                 key,
                 "--rate",
@@ -235,7 +235,14 @@ async def start_groups_at_end(bootstrap: str, groups: Iterable[str]) -> None:
         await start_group_at_end(bootstrap, group)
 
 
-def start_stack(work: Path, receiver: Receiver, without: tuple[str, ...] = ()) -> Stack:
+def start_stack(
+    work: Path,
+    receiver: Receiver,
+    without: tuple[str, ...] = (),
+    *,
+    brokers: int = 1,
+    replicas: int = 1,
+) -> Stack:
     routing = work / "routing.yaml"
     routing.write_text(
         yaml.safe_dump(large_document(webhook_url=f"{receiver.url}/hooks/crm"), sort_keys=False)
@@ -272,6 +279,8 @@ def start_stack(work: Path, receiver: Receiver, without: tuple[str, ...] = ()) -
         pick_free_ports=True,
         log_file=work / "services.log",
         extra_env=env,
+        brokers=brokers,
+        replicas=replicas,
     )
     stack.start_infra()
     if groups:  # groups of our own that read from now on, not the others' leads
@@ -296,6 +305,8 @@ def main() -> int:
         default="10000,1000000",
         help="stored leads to seed before the scale runs (comma-separated)",
     )
+    parser.add_argument("--brokers", type=int, default=1, help="Kafka nodes (3: a cluster)")
+    parser.add_argument("--replicas", type=int, default=1, help="instances of each service")
     parser.add_argument(
         "--without",
         default="",
@@ -364,7 +375,7 @@ def main() -> int:
     receiver = Receiver()
     stack: Stack | None = None
     try:
-        stack = start_stack(work, receiver, without)
+        stack = start_stack(work, receiver, without, brokers=args.brokers, replicas=args.replicas)
         key = stack.api_key("bench-e2e")
         run_step(stack, key, receiver, 20, 0.5 if smoke else 3.0, "warm")  # connections, caches
         for r in range(runs):
@@ -417,8 +428,10 @@ def main() -> int:
         routing="1,000 reps, 10,000 accounts, 500 territories",
         scoring="shipped model",
         postgres="durable (as make run)",
+        kafka_nodes=args.brokers,
+        instances_per_service=args.replicas,
     )
-    report.finish("e2e", smoke=smoke)
+    report.finish("e2e" if args.brokers == args.replicas == 1 else "e2e-cluster", smoke=smoke)
     return 0
 
 

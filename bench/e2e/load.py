@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import json
 import time
 from collections import Counter
@@ -36,16 +38,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     statuses: Counter[str] = Counter()
     accepted: dict[str, float] = {}
     latencies: list[float] = []
-    connector = aiohttp.TCPConnector(limit=512)
     timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(
-        base_url=args.url, headers=headers, connector=connector, timeout=timeout
-    ) as client:
+    async with contextlib.AsyncExitStack() as sessions:
+        clients = [  # one per instance of intake, taken in turn
+            await sessions.enter_async_context(
+                aiohttp.ClientSession(
+                    base_url=url,
+                    headers=headers,
+                    connector=aiohttp.TCPConnector(limit=512),
+                    timeout=timeout,
+                )
+            )
+            for url in args.url.split(",")
+        ]
+        turn = itertools.cycle(clients)
 
         async def post(path: str, body: dict[str, Any], lead: Lead | None) -> None:
             started = time.perf_counter()
             try:
-                async with client.post(path, data=json.dumps(body)) as resp:
+                async with next(turn).post(path, data=json.dumps(body)) as resp:
                     answer = await resp.json(content_type=None)
                     statuses[f"{path} {resp.status}"] += 1
                     if resp.status == 202 and lead is not None and lead.routed:
@@ -103,7 +114,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench.e2e.load")
-    parser.add_argument("--url", required=True)
+    parser.add_argument("--url", required=True, help="intake's URL, or several, comma-separated")
     parser.add_argument("--key", required=True)
     parser.add_argument("--rate", type=float, required=True, help="leads per second")
     parser.add_argument("--duration", type=float, required=True)

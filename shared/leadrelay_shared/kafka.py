@@ -375,12 +375,14 @@ async def group_lags(bootstrap: str, prefix: str = "leadrelay.") -> list[GroupLa
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        committed = {}
-        for group, _ in sorted(await admin.list_consumer_groups()):
-            offsets = await admin.list_consumer_group_offsets(group)
-            for tp, meta in offsets.items():
-                if tp.topic.startswith(prefix) and meta.offset >= 0:
-                    committed[(group, tp)] = meta.offset
+        groups = sorted(group for group, _ in await admin.list_consumer_groups())
+        answers = await asyncio.gather(*map(admin.list_consumer_group_offsets, groups))
+        committed = {
+            (group, tp): meta.offset
+            for group, offsets in zip(groups, answers, strict=True)
+            for tp, meta in offsets.items()
+            if tp.topic.startswith(prefix) and meta.offset >= 0
+        }
     finally:
         await admin.close()
     ends = {}

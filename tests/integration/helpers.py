@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadrelay_shared.codec import encode
 from leadrelay_shared.contracts import Topics
-from leadrelay_shared.kafka import make_producer, read_history, send_record
+from leadrelay_shared.kafka import make_producer, read_history, send_record, start_group_at_end
 
 
 async def read_to_end(
@@ -145,6 +146,15 @@ async def leadrelay(
         timeout=120,
         input=stdin,
     )
+
+
+async def own_group(bootstrap: str) -> str:
+    """A consumer group of a service process's own that reads leadrelay's topics from their
+    ends: a service started by a test handles only that test's events, and sends nothing of
+    the others' history."""
+    group = f"t-{uuid.uuid4()}"
+    await start_group_at_end(bootstrap, group)
+    return group
 
 
 async def reads_showing(client: httpx.AsyncClient, *secrets: str) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,14 +10,13 @@ from pathlib import Path
 import httpx
 
 from leadrelay_shared.contracts import StageChanged
-from leadrelay_shared.kafka import start_group_at_end
 from leadrelay_shared.migrate import upgrade
 from router.adapters import orm
 from router.bootstrap import create_app
 from router.settings import RouterSettings
 from tests import factories
 from tests.infra import Infra
-from tests.integration.helpers import group_members, served, wait_for
+from tests.integration.helpers import group_members, own_group, served, wait_for
 
 TOKEN = "test-admin-token"
 
@@ -32,8 +30,7 @@ async def router_app(
     infra: Infra, database_url: str, config: Path
 ) -> AsyncIterator[httpx.AsyncClient]:
     await asyncio.to_thread(upgrade, "router", database_url, orm.SCHEMA)
-    group = f"t-{uuid.uuid4()}"
-    await start_group_at_end(infra.bootstrap, group)
+    group = await own_group(infra.bootstrap)
     settings = RouterSettings(
         database_url=database_url,
         kafka_bootstrap_servers=infra.bootstrap,

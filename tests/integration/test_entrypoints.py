@@ -16,7 +16,7 @@ from devstack.ports import free_port
 from devstack.stack import SERVICES
 from tests.infra import Infra
 
-from .helpers import leadrelay, wait_for
+from .helpers import leadrelay, own_group, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -58,6 +58,7 @@ async def test_serve_runs_one_service_and_leaves_migrating_to_migrate(
         "DATABASE_URL": database_url,
         "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
         "ROUTER_PORT": str(port),
+        "ROUTER_CONSUMER_GROUP": await own_group(infra.bootstrap),
     }
     env.pop("LEADRELAY_MIGRATE_ON_START", None)
     command = [sys.executable, "-m", "devstack", "serve", "router"]

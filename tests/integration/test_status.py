@@ -20,7 +20,7 @@ from leadrelay_shared.clock import utcnow
 from leadrelay_shared.kafka import ensure_topics, make_producer
 from tests.infra import Infra
 
-from .helpers import leadrelay, wait_for
+from .helpers import leadrelay, own_group, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -92,9 +92,11 @@ async def test_status_tells_what_is_up_behind_waiting_and_dead(
     migrated = await leadrelay(database_url, "migrate")
     assert migrated.returncode == 0, migrated.stderr
     await seed(database_url)
-    topic, group = await lagging_group(infra.bootstrap)
+    topic, behind = await lagging_group(infra.bootstrap)
 
     port = free_port()
+    group = await own_group(infra.bootstrap)
+    monkeypatch.setenv("ROUTER_CONSUMER_GROUP", group)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", infra.bootstrap)
     monkeypatch.setenv("LEADRELAY_ROUTER_URL", f"http://127.0.0.1:{port}")
     for name in ("INTAKE", "SCORING", "SLA_MONITOR", "ANALYTICS", "CONSOLE"):
@@ -126,9 +128,9 @@ async def test_status_tells_what_is_up_behind_waiting_and_dead(
     services = {s["service"]: s for s in status["services"]}
     assert services["router"]["ready"] is True
     assert services["intake"]["up"] is False
-    lag = [g for g in status["lag"] if g["group"] == group]
+    lag = [g for g in status["lag"] if g["group"] == behind]
     assert lag == [
-        {"group": group, "topic": topic, "partition": 0, "committed": 2, "end": 5, "lag": 3}
+        {"group": behind, "topic": topic, "partition": 0, "committed": 2, "end": 5, "lag": 3}
     ]
     outbox = {o["schema"]: o for o in status["outboxes"]}
     assert outbox["scoring"]["backlog"] == 2 and outbox["scoring"]["oldest_s"] >= 60
