@@ -142,6 +142,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds of the step")
     parser.add_argument("--warmup", type=float, default=20.0, help="seconds at the same rate")
     parser.add_argument("--without", default="", help="services not to start (comma-separated)")
+    parser.add_argument("--brokers", type=int, default=1, help="Kafka nodes (3: a cluster)")
+    parser.add_argument("--replicas", type=int, default=1, help="instances of each service")
     args = parser.parse_args()
     work = scratch_dir("bench-e2e-trace-")
     receiver = Receiver()
@@ -149,7 +151,7 @@ def main() -> int:
     try:
         without = tuple(s.strip() for s in args.without.split(",") if s.strip())
         # inside the try: a failed start still removes the folder
-        stack = start_stack(work, receiver, without)
+        stack = start_stack(work, receiver, without, brokers=args.brokers, replicas=args.replicas)
         key = stack.api_key("trace")
         post_leads(stack.url("intake"), key, args.rate, args.warmup, "warmup")
         time.sleep(3)
