@@ -290,6 +290,8 @@ def test_the_installed_package_carries_migrations_and_default_rules(tmp_path: Pa
     shutil.rmtree(ROOT / "build", ignore_errors=True)
     (wheel,) = tmp_path.glob("leadrelay-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    top = {name.split("/")[0] for name in names if not name.startswith("leadrelay-")}
+    assert top == {s.module for s in SERVICES} | {"leadrelay_shared", "devstack"}
     for spec in SERVICES:
         assert f"{spec.module}/migrations/env.py" in names
     for shipped in (
