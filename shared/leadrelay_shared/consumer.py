@@ -329,12 +329,15 @@ class EventConsumer:
                         group=self.group_id,
                         event_type=event.event_type,
                         event_id=str(event.event_id),
+                        lead_id=event.lead_id,
                     )
                     await self._dead_letter(record, headers, f"handler error: {exc!r}"[:2000])
                     return
                 log.warning(
                     "handler_failed_retrying",
                     group=self.group_id,
+                    event_id=str(event.event_id),
+                    lead_id=event.lead_id,
                     attempt=attempt,
                     transient=transient,
                     error=repr(exc)[:500],
@@ -367,11 +370,14 @@ class EventConsumer:
                 delay = min(delay * 2, self._max_backoff)
         DEAD_LETTERED.labels(self.group_id).inc()
         CONSUMED.labels(self.group_id, "dead_lettered").inc()
+        event_id = dict(headers).get("ce_id", b"")
         log.warning(
             "dead_lettered",
             group=self.group_id,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
+            lead_id=record.key.decode(errors="replace") if record.key else None,
+            event_id=event_id.decode(errors="replace") or None,
             reason=reason[:300],
         )

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
+import structlog
 from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
 
@@ -105,7 +106,11 @@ async def test_redelivered_event_changes_nothing_and_poison_goes_to_dead_letter(
                 return False
         return bool(seen)
 
-    await run_until(consumer, last_seen)
+    with structlog.testing.capture_logs() as logged:
+        await run_until(consumer, last_seen)
+    # the log says which lead's record went to the dead-letter topic (its key), and why
+    (said,) = [e for e in logged if e["event"] == "dead_lettered" and e["group"] == group]
+    assert said["lead_id"] == poison_key.decode() and "missing ce_type" in said["reason"]
     async with engine.connect() as conn:
         fills = await conn.scalar(
             sa.select(orm.leads.c.form_fills).where(orm.leads.c.lead_id == event.lead_id)
