@@ -178,9 +178,9 @@ class Plan:
 
 def plan(leads: int, source: str, seed: int = 29) -> Plan:
     """Buyers (a senior title at a company: the form's fast lane makes them MQLs) and students
-    (free mail, no company: inquiries only); sales accepts 70 % of the MQLs and rejects the rest
-    (half of them for no budget: recycled; half as not a fit: disqualified); converts half of
-    the accepted with an opportunity; wins 40 % of those and loses the others."""
+    (free mail, no company: inquiries only); sales accepts most MQLs and rejects the others (for
+    no budget: recycled; as not a fit: disqualified), converts some of the accepted with an
+    opportunity, and wins or loses each; the rates are the draws below."""
     rnd = random.Random(seed)
     forms: list[dict[str, object]] = []
     feedback: dict[int, list[dict[str, object]]] = {}
