@@ -110,7 +110,7 @@ def run_step(
                 "-m",
                 "bench.e2e.load",
                 "--url",
-                ",".join(stack.url(n) for n in stack.ports if n.split("-")[0] == "intake"),
+                ",".join(stack.url(n) for n in stack.instances["intake"]),
                 "--key",
                 key,
                 "--rate",

@@ -53,7 +53,7 @@ def run_stack(args: argparse.Namespace) -> int:
     password = stack.console_account()
     print("\nleadrelay is up:")
     for spec in SERVICES:
-        also = [n for n in stack.ports if n.startswith(f"{spec.name}-") and n[-1].isdigit()]
+        also = stack.instances.get(spec.name, [])[1:]
         more = "".join(f"\n  {n:<12} {stack.url(n)}" for n in also)
         if spec.name == "console":
             print(

@@ -93,6 +93,7 @@ class Stack:
     database_url: str = ""
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    instances: dict[str, list[str]] = field(default_factory=dict)  # service → its instances
     _pumps: list[threading.Thread] = field(default_factory=list)
 
     def start_infra(self) -> None:
@@ -169,13 +170,15 @@ class Stack:
             start_new_session=True,
         )
         self.processes[name] = proc
-        pump = threading.Thread(target=self._pump, args=(name, proc.stdout), daemon=True)
+        if name not in self.instances.setdefault(spec.name, []):
+            self.instances[spec.name].append(name)
+        pump = threading.Thread(target=self._pump, args=(name, spec.name, proc.stdout), daemon=True)
         pump.start()
         self._pumps.append(pump)
 
-    def _pump(self, name: str, stream: IO[bytes] | None) -> None:
+    def _pump(self, name: str, service: str, stream: IO[bytes] | None) -> None:
         assert stream is not None
-        colour = COLOURS.get(name.rsplit("-", 1)[0] if name[-1].isdigit() else name, 0)
+        colour = COLOURS.get(service, 0)
         sink_cm = open(self.log_file, "a", buffering=1) if self.log_file else nullcontext(None)
         with stream, sink_cm as sink:
             for raw in stream:
