@@ -26,7 +26,7 @@ from typing import Any
 from bench.common import RESULTS, RESULTS_ENV, ROOT, SCRATCH_ENV, machine, remove_scratch
 from devstack.stack import Stack
 
-BENCHES = ("e2e", "intake", "scoring", "router", "sla", "analytics", "console")
+BENCHES = ("e2e", "intake", "scoring", "router", "sla", "analytics", "console", "tracing")
 TITLES = {
     "e2e": "End to end",
     "intake": "intake",
@@ -35,6 +35,7 @@ TITLES = {
     "sla": "sla-monitor",
     "analytics": "analytics",
     "console": "console",
+    "tracing": "Tracing",
 }
 COMMAND = {
     "e2e": "python -m bench.e2e",
@@ -44,6 +45,7 @@ COMMAND = {
     "sla": "python -m bench.sla",
     "analytics": "python -m bench.analytics",
     "console": "python -m bench.console",
+    "tracing": "python -m bench.tracing",
 }
 
 

@@ -19,12 +19,38 @@ from fastapi.responses import JSONResponse
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 
+@dataclass(frozen=True)
+class InThread:
+    """An ASGI app served by uvicorn on a thread of this process (tests and the demo)."""
+
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    @classmethod
+    def serve(cls, app: Any, host: str, port: int, timeout_s: float = 10) -> InThread:
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not server.started:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing answers on {host}:{port}")
+            time.sleep(0.02)
+        return cls(server, thread)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(5)
+
+
 @dataclass
 class Received:
     hook: str
     webhook_id: str
     payload: dict[str, Any]
     at: float
+    traceparent: str | None = None  # the sender's trace, when it traces
 
 
 @dataclass
@@ -36,8 +62,7 @@ class Receiver:
     fail_next: dict[str, int] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)  # hooks that answer 410 Gone
     on_receive: Any = None
-    _server: uvicorn.Server | None = None
-    _thread: threading.Thread | None = None
+    _served: InThread | None = None
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -58,7 +83,13 @@ class Receiver:
             if self.fail_next.get(hook, 0) > 0:
                 self.fail_next[hook] -= 1
                 return JSONResponse({"error": "induced failure"}, status_code=500)
-            item = Received(hook, request.headers["webhook-id"], payload, time.time())
+            item = Received(
+                hook,
+                request.headers["webhook-id"],
+                payload,
+                time.time(),
+                request.headers.get("traceparent"),
+            )
             self.received.append(item)
             if self.on_receive:
                 self.on_receive(item)
@@ -67,23 +98,11 @@ class Receiver:
         return app
 
     def start(self) -> None:
-        config = uvicorn.Config(
-            self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise TimeoutError("receiver did not start")
-            time.sleep(0.02)
+        self._served = InThread.serve(self.app(), "127.0.0.1", self.port)
 
     def stop(self) -> None:
-        if self._server:
-            self._server.should_exit = True
-        if self._thread:
-            self._thread.join(5)
+        if self._served is not None:
+            self._served.stop()
 
     def of(self, hook: str, lead_id: str | None = None) -> list[Received]:
         return [

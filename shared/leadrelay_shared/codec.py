@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -95,10 +95,11 @@ def encode_json(
     occurred_at: str,
     schema_version: object,
     value: bytes,
+    traceparent: str | None = None,
 ) -> KafkaRecord:
     """Encode an event whose JSON is already written (the outbox relay reads it as text from
     PostgreSQL), given the attributes its headers need. What depends only on the event type
-    is encoded once."""
+    is encoded once. A ``traceparent`` is the distributed-tracing extension's attribute."""
     fixed = _TYPE_HEADERS[event_type]
     when = occurred_at[:-6] + "Z" if occurred_at.endswith("+00:00") else occurred_at
     lead = lead_id.encode()
@@ -114,7 +115,17 @@ def encode_json(
         ("ce_schemaversion", _SCHEMA_VERSIONS.get(version) or str(version).encode()),
         ("ce_specversion", SPECVERSION),
     ]
+    if traceparent:
+        headers.append(("ce_traceparent", traceparent.encode()))
     return KafkaRecord(topic=fixed.topic, key=lead, value=value, headers=headers)
+
+
+def traced(record: KafkaRecord, traceparent: str | None) -> KafkaRecord:
+    """The record with the distributed-tracing extension's ``ce_traceparent`` (as it is without
+    one)."""
+    if not traceparent:
+        return record
+    return replace(record, headers=[*record.headers, ("ce_traceparent", traceparent.encode())])
 
 
 def decode(

@@ -51,6 +51,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from . import tracing
 from .codec import PoisonMessage, decode
 from .contracts import Event
 from .kafka import dead_letter_record, send_record
@@ -90,6 +91,24 @@ def split_lanes(records: list[ConsumerRecord], lanes: int) -> list[list[Consumer
 
 
 Batch = dict[TopicPartition, list[ConsumerRecord]]
+
+
+def _received(records: Sequence[ConsumerRecord], events: Sequence[Event]) -> list[tracing.Received]:
+    """What the batch's trace needs of its records (nothing when tracing is off)."""
+    if not tracing.enabled():
+        return []
+    return [
+        tracing.Received(
+            event.lead_id,
+            str(event.event_id),
+            event.event_type,
+            record.topic,
+            record.partition,
+            record.offset,
+            dict(record.headers or ()).get(tracing.HEADER),
+        )
+        for record, event in zip(records, events, strict=True)
+    ]
 
 
 def _merge(into: Batch, more: Batch) -> None:
@@ -263,7 +282,8 @@ class EventConsumer:
         while events:
             started = time.perf_counter()
             try:
-                await self._batch_handler(events)
+                with tracing.consume(self.group_id, _received(decoded, events)):
+                    await self._batch_handler(events)
             except Exception as exc:
                 if not is_transient(exc):
                     log.warning(
@@ -313,7 +333,8 @@ class EventConsumer:
         while True:
             started = time.perf_counter()
             try:
-                await self._batch_handler([event])
+                with tracing.consume(self.group_id, _received([record], [event])):
+                    await self._batch_handler([event])
                 HANDLE_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
                 CONSUMED.labels(self.group_id, "handled").inc()
                 return

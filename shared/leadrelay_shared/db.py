@@ -147,7 +147,8 @@ def service_metadata(schema: str) -> sa.MetaData:
 def outbox_table(metadata: sa.MetaData, *, v1: bool = False) -> sa.Table:
     """Events waiting to be published, written in the same transaction as the state they
     describe; the relay deletes a row once Kafka has it. ``v1`` is the table as its first
-    migration made it, with a ``published_at`` column that migration 0004 drops."""
+    migration made it, with a ``published_at`` column that migration 0004 drops and without the
+    ``traceparent`` (the lead's trace, sent on as ``ce_traceparent``) that 0005 adds."""
     v1_columns = (
         [
             sa.Column("published_at", sa.DateTime(timezone=True)),
@@ -171,6 +172,7 @@ def outbox_table(metadata: sa.MetaData, *, v1: bool = False) -> sa.Table:
             "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
         *v1_columns,
+        *([] if v1 else [sa.Column("traceparent", sa.Text)]),
     )
 
 
@@ -187,8 +189,9 @@ def processed_events_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
-def deliveries_table(metadata: sa.MetaData) -> sa.Table:
-    """The persistent queue of outgoing webhooks (to sales systems or to ops)."""
+def deliveries_table(metadata: sa.MetaData, *, v1: bool = False) -> sa.Table:
+    """The persistent queue of outgoing webhooks (to sales systems or to ops). ``v1`` is the
+    table as its first migration made it, without the ``traceparent`` migration 0005 adds."""
     return sa.Table(
         "webhook_deliveries",
         metadata,
@@ -213,6 +216,7 @@ def deliveries_table(metadata: sa.MetaData) -> sa.Table:
             "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
         sa.Column("delivered_at", sa.DateTime(timezone=True)),
+        *([] if v1 else [sa.Column("traceparent", sa.Text)]),
         sa.Index(
             "ix_webhook_deliveries_due",
             "next_attempt_at",

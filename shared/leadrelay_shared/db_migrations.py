@@ -25,7 +25,7 @@ def create_common_v1(bind: Connection, schema: str, *, deliveries: bool = False)
     outbox_table(metadata, v1=True)
     processed_events_table(metadata)
     if deliveries:
-        deliveries_table(metadata)
+        deliveries_table(metadata, v1=True)
     metadata.create_all(bind)
 
 
@@ -33,7 +33,7 @@ def drop_common_v1(bind: Connection, schema: str) -> None:
     metadata = service_metadata(schema)
     outbox_table(metadata, v1=True)
     processed_events_table(metadata)
-    deliveries_table(metadata)
+    deliveries_table(metadata, v1=True)
     metadata.drop_all(bind, checkfirst=True)
 
 
@@ -89,3 +89,17 @@ def add_outbox_published_at_v4(schema: str) -> None:
         schema=schema,
         postgresql_where=sa.text("published_at IS NULL"),
     )
+
+
+def add_traceparent_v5(schema: str, *, deliveries: bool) -> None:
+    """Each waiting outbox row and webhook keeps its lead's trace context (W3C ``traceparent``),
+    so the trace goes on when it is sent; empty when tracing is off."""
+    op.add_column("outbox", sa.Column("traceparent", sa.Text), schema=schema)
+    if deliveries:
+        op.add_column("webhook_deliveries", sa.Column("traceparent", sa.Text), schema=schema)
+
+
+def drop_traceparent_v5(schema: str, *, deliveries: bool) -> None:
+    if deliveries:
+        op.drop_column("webhook_deliveries", "traceparent", schema=schema)
+    op.drop_column("outbox", "traceparent", schema=schema)

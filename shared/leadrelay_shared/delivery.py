@@ -24,11 +24,12 @@ from typing import Any, NamedTuple
 
 import aiohttp
 import sqlalchemy as sa
+from opentelemetry.trace import SpanKind
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from standardwebhooks.webhooks import Webhook
 
-from . import jsonio
+from . import jsonio, tracing
 from .clock import utcnow
 from .destinations import Destinations, GuardedResolver
 from .logging import get_logger
@@ -108,6 +109,7 @@ class Delivery(NamedTuple):
     payload: dict[str, Any]
     lead_id: str
     attempts: int
+    traceparent: str | None = None
 
 
 DeadHook = Callable[[AsyncConnection, Delivery, "Outcome"], Awaitable[None]]
@@ -243,6 +245,7 @@ class Deliverer:
                         r["payload"],
                         r["lead_id"],
                         1,
+                        r.get("traceparent"),
                     )
                     for r in rows
                 ]
@@ -315,6 +318,7 @@ class Deliverer:
                 t.c.payload,
                 t.c.lead_id,
                 t.c.attempts,
+                t.c.traceparent,
             )
         )
         async with self._engine.begin() as conn:
@@ -326,17 +330,36 @@ class Deliverer:
         refused = (
             self._destinations.refusal(endpoint.url) if endpoint and self._destinations else None
         )
-        if endpoint is None:
-            outcome = Outcome(False, None, f"endpoint {row.endpoint_id!r} is no longer configured")
-        elif refused:
-            outcome = Outcome(False, None, f"destination refused: {refused}")
-        else:
-            outcome = await self._post(endpoint, row)
+        with tracing.remote_span(
+            f"{row.event_type} deliver",
+            row.traceparent,
+            kind=SpanKind.CLIENT,
+            **{
+                "leadrelay.lead_id": row.lead_id,
+                "leadrelay.webhook.id": row.id,
+                "leadrelay.webhook.endpoint": row.endpoint_id,
+                "leadrelay.webhook.attempt": row.attempts,
+            },
+        ) as span:
+            if endpoint is None:
+                outcome = Outcome(
+                    False, None, f"endpoint {row.endpoint_id!r} is no longer configured"
+                )
+            elif refused:
+                outcome = Outcome(False, None, f"destination refused: {refused}")
+            else:
+                outcome = await self._post(endpoint, row)
+            if outcome.status_code is not None:
+                span.set_attribute("http.response.status_code", outcome.status_code)
+            if not outcome.delivered:
+                tracing.failed(span, outcome.error or "not delivered")
         return row, outcome, int((time.perf_counter() - started) * 1000)
 
     async def _post(self, endpoint: Endpoint, row: Delivery) -> Outcome:
         body = body_for(endpoint, row.payload)
         headers = sign(endpoint.secret, row.id, utcnow(), body)
+        if traceparent := tracing.current_traceparent():  # the receiver may join the trace
+            headers["traceparent"] = traceparent
         total = self._client.timeout.total
         deadline = time.monotonic() + (total or 0.0)
         try:

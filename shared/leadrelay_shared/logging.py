@@ -10,6 +10,8 @@ from typing import Any
 import structlog
 from asgi_correlation_id import correlation_id
 
+from . import tracing
+
 SENSITIVE_KEYS = frozenset(
     {
         "email",
@@ -49,6 +51,15 @@ def add_request_id(
     return event_dict
 
 
+def add_trace_id(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """The trace a line belongs to (its lead's, else the current span's), when tracing is on."""
+    if tracing.enabled():
+        trace_id = tracing.trace_id_for(event_dict.get("lead_id"))
+        if trace_id is not None:
+            event_dict.setdefault("trace_id", trace_id)
+    return event_dict
+
+
 def configure(service: str, level: str = "info") -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stdout, level=level.upper())
     for noisy in ("aiokafka", "kafka", "uvicorn.access", "httpx", "httpcore"):
@@ -57,6 +68,7 @@ def configure(service: str, level: str = "info") -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             add_request_id,
+            add_trace_id,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact,

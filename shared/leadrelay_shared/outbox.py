@@ -98,6 +98,7 @@ class OutboxRelay:
                         sa.cast(t.c.payload, sa.Text).label("json"),
                         t.c.payload["occurred_at"].astext.label("occurred_at"),
                         t.c.payload["schema_version"].astext.label("schema_version"),
+                        t.c.traceparent,
                         sa.extract("epoch", sa.func.clock_timestamp() - t.c.created_at).label(
                             "waited_s"
                         ),
@@ -129,6 +130,7 @@ class OutboxRelay:
                 r.occurred_at,
                 r.schema_version,
                 r.json.encode(),
+                r.traceparent,
             )
             for r in rows
         ]

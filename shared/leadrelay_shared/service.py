@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from . import backlog, retention
+from . import backlog, retention, tracing
 from .clock import every, utcnow
 from .consumer import BatchHandler, EventConsumer
 from .contracts import Event
@@ -120,6 +120,7 @@ class Service:
     _consumers: list[EventConsumer] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
+        tracing.configure(self.name)
         self.runtime = Runtime(
             name=self.name,
             bootstrap=self.settings.kafka_bootstrap_servers if self.kafka else None,
@@ -189,6 +190,15 @@ class Service:
         for router in routers:
             app.include_router(router, dependencies=dependencies)
         app.include_router(ops_router(self.runtime.ready))
+        if tracing.enabled():
+            from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+            FastAPIInstrumentor.instrument_app(
+                app,
+                tracer_provider=tracing.provider(),
+                excluded_urls="healthz,readyz,metrics",
+                exclude_spans=["receive", "send"],
+            )
         app.state.engine = self.engine
         app.state.wake = self.wake
         for key, value in state.items():
@@ -245,6 +255,7 @@ class Service:
                 await client.close()
             for close in self.closers:
                 await close()
+            tracing.shutdown()
 
     def _make_deliverer(self, client: aiohttp.ClientSession) -> Deliverer:
         hooks = self.webhooks
@@ -334,7 +345,8 @@ class Service:
         self, tick: Callable[[], Awaitable[int | None]]
     ) -> Callable[[], Awaitable[int | None]]:
         async def run() -> int | None:
-            done = await tick()
+            with tracing.scope():
+                done = await tick()
             if done:
                 self.wake()
             return done

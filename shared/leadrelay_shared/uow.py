@@ -14,7 +14,7 @@ from typing import Any, Protocol, Self
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
-from . import jsonio
+from . import jsonio, tracing
 from .contracts import Event, Serialised
 from .db import copy_rows, driver
 from .privacy import scrub
@@ -66,9 +66,10 @@ class CommonTables:
             if deliveries is None
             else (
                 f"INSERT INTO {deliveries.schema}.{deliveries.name} "
-                "(id, endpoint_id, url, event_type, lead_id, payload) "
-                "SELECT i, e, u, t, l, p::jsonb FROM unnest($1::text[], $2::text[], $3::text[], "
-                "$4::text[], $5::text[], $6::text[]) AS x(i, e, u, t, l, p) ON CONFLICT DO NOTHING"
+                "(id, endpoint_id, url, event_type, lead_id, payload, traceparent) "
+                "SELECT i, e, u, t, l, p::jsonb, tp FROM unnest($1::text[], $2::text[], "
+                "$3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) "
+                "AS x(i, e, u, t, l, p, tp) ON CONFLICT DO NOTHING"
             )
         )
         # the same, each row leased to the deliverer of the transaction that queues it (its first
@@ -88,11 +89,12 @@ class CommonTables:
             if deliveries is None
             else (
                 f"INSERT INTO {deliveries.schema}.{deliveries.name} "
-                "(id, endpoint_id, url, event_type, lead_id, payload, attempts, lease_until) "
-                f"SELECT x.i, x.e, x.u, x.t, x.l, x.p::jsonb, CASE WHEN {on} THEN 1 ELSE 0 END, "
-                f"CASE WHEN {on} THEN now() + $7 * interval '1 second' END "
+                "(id, endpoint_id, url, event_type, lead_id, payload, traceparent, attempts, "
+                "lease_until) "
+                f"SELECT x.i, x.e, x.u, x.t, x.l, x.p::jsonb, x.tp, CASE WHEN {on} THEN 1 ELSE 0 "
+                f"END, CASE WHEN {on} THEN now() + $8 * interval '1 second' END "
                 "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
-                f"$6::text[]) AS x(i, e, u, t, l, p) {off}ON CONFLICT DO NOTHING "
+                f"$6::text[], $7::text[]) AS x(i, e, u, t, l, p, tp) {off}ON CONFLICT DO NOTHING "
                 "RETURNING id, lease_until IS NOT NULL"
             )
         )
@@ -176,6 +178,24 @@ class SqlUnitOfWork(SqlTransaction):
         if not events:
             return
         t = self._tables.outbox
+        if tracing.enabled():  # each row carries its lead's trace on to Kafka
+            await copy_rows(
+                self.conn,
+                t,
+                ("event_id", "event_type", "topic", "lead_id", "payload", "traceparent"),
+                [
+                    (
+                        e.event_id,
+                        e.event_type,
+                        e.topic,
+                        e.lead_id,
+                        e.model_dump_json(),
+                        tracing.carry(e.lead_id),
+                    )
+                    for e in events
+                ],
+            )
+            return
         await copy_rows(
             self.conn,
             t,
@@ -205,7 +225,8 @@ class SqlUnitOfWork(SqlTransaction):
     async def enqueue_webhooks(self, rows: Sequence[dict[str, Any]]) -> None:
         """Queue webhooks in this transaction, in one statement; each row has ``id`` (its
         stable webhook-id), ``endpoint_id``, ``url``, ``event_type``, ``lead_id`` and
-        ``payload``, and a delivery id already queued is left as it is. With
+        ``payload`` (and ``traceparent``, by default its lead's in the current trace scope), and a
+        delivery id already queued is left as it is. With
         ``lease_webhooks_s``, the rows queued are leased and listed in ``leased_webhooks``
         (those of a disabled endpoint are queued as pending, not leased)."""
         sql = self._tables.enqueue_sql
@@ -221,6 +242,7 @@ class SqlUnitOfWork(SqlTransaction):
             [r["event_type"] for r in rows],
             [r["lead_id"] for r in rows],
             [jsonio.dumps_str(r["payload"]) for r in rows],
+            [r.setdefault("traceparent", tracing.carry(r["lead_id"])) for r in rows],
         )
         if self._lease_webhooks_s is None:
             await (await driver(self.conn)).execute(sql, *columns)

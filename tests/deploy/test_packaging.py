@@ -171,6 +171,28 @@ def test_partitions_cap_the_replicas() -> None:
     assert of_kind(docs, "ScaledObject")["leadrelay-scoring"]["spec"]["maxReplicaCount"] == 3
 
 
+def test_tracing_is_off_unless_a_collector_is_named(tmp_path: Path) -> None:
+    def env_of(docs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+        out = {}
+        for name, deployment in of_kind(docs, "Deployment").items():
+            (container,) = deployment["spec"]["template"]["spec"]["containers"]
+            out[name] = {e["name"]: e.get("value") for e in container["env"]}
+        return out
+
+    assert not any("OTEL_EXPORTER_OTLP_ENDPOINT" in env for env in env_of(rendered()).values())
+    values = tmp_path / "tracing.yaml"
+    values.write_text("tracing: {otlpEndpoint: 'http://otel-collector:4318', sampleRatio: 0.25}\n")
+    traced = env_of(rendered(values))
+    assert len(traced) == 6
+    for name, env in traced.items():
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
+        assert env["OTEL_SERVICE_NAME"] == name  # as the services name themselves
+        assert (env["OTEL_TRACES_SAMPLER"], env["OTEL_TRACES_SAMPLER_ARG"]) == (
+            "parentbased_traceidratio",
+            "0.25",
+        )
+
+
 def test_migrations_run_once_before_the_services(objects: list[dict[str, Any]]) -> None:
     (job,) = of_kind(objects, "Job").values()
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"

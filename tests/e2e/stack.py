@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 
 from devstack.stack import Stack
+from leadrelay_shared.kafka import ensure_topics, start_group_at_end
+from scoring.settings import timeline_group
 from tests.infra import Infra, create_database, drop_database
 
 CRM_SECRET = "whsec_ZTJlLWNybS1zZWNyZXQtZm9yLXRlc3Rz"
@@ -23,15 +25,20 @@ routing and SLA files."""
 async def started(
     infra: Infra, workdir: Path, env: dict[str, str], only: tuple[str, ...] | None = None
 ) -> AsyncIterator[tuple[Stack, str]]:
-    """Every service (or ``only`` those) with ``env``, consumer groups of their own; yields
-    the stack and its database URL. The services' output goes to ``services.log``, printed
-    when they fail to start."""
+    """Every service (or ``only`` those) with ``env``, consumer groups of their own reading
+    from now on; yields the stack and its database URL. The services' output goes to
+    ``services.log``, printed when they fail to start."""
     name, url = await create_database(infra)
     suffix = uuid.uuid4().hex[:6]
     groups = {
         f"{prefix}_CONSUMER_GROUP": f"e2e-{prefix.lower()}-{suffix}"
         for prefix in ("SCORING", "ROUTER", "SLA", "ANALYTICS")
     }
+    # the groups read from the topics' ends: the stack handles this module's events only, not
+    # the history other tests left in the shared Kafka
+    await ensure_topics(infra.bootstrap)
+    for group in (*groups.values(), timeline_group(groups["SCORING_CONSUMER_GROUP"])):
+        await start_group_at_end(infra.bootstrap, group)
     stack = Stack(
         data_dir=workdir,
         pick_free_ports=True,

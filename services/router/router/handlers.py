@@ -16,6 +16,9 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from opentelemetry.trace import Span
+
+from leadrelay_shared import tracing
 from leadrelay_shared.contracts import (
     Event,
     LeadAssigned,
@@ -182,7 +185,15 @@ async def _route(
         if isinstance(job, Outcome):
             outcomes.append(job)
             continue
-        outcome = _decide(job, owners, pointers, loads, config, at)
+        with tracing.span(
+            "router.decide",
+            job.lead_id,
+            job.event.event_id,
+            **{"leadrelay.event_type": job.event.event_type},
+        ) as span:
+            outcome = _decide(job, owners, pointers, loads, config, at)
+            if span.is_recording():
+                _describe(span, outcome)
         outcomes.append(outcome)
         if outcome.decision is not None:
             writes.add(job, outcome, owners, loads)
@@ -228,6 +239,25 @@ def _decide(
         assert decision.team_id is not None and decision.pointer_after is not None
         pointers[decision.team_id] = decision.pointer_after
     return Outcome(assignment_id, decision)
+
+
+def _describe(span: Span, outcome: Outcome) -> None:
+    """What a routing decision's span says of it: where the lead went, by which rule."""
+    d = outcome.decision
+    if d is None:
+        tracing.failed(span, outcome.note or "not routed")
+        return
+    span.set_attribute("leadrelay.routing.strategy", d.strategy)
+    span.set_attribute("leadrelay.routing.config_version", d.config_version)
+    for key, value in (
+        ("rep", d.rep_id),
+        ("queue", d.queue),
+        ("team", d.team_id),
+        ("territory", d.territory),
+    ):
+        if value is not None:
+            span.set_attribute(f"leadrelay.routing.{key}", value)
+    span.set_attribute("leadrelay.routing.reasons", [r.rule_id for r in d.reasons])
 
 
 def _with_request(decision: domain.Decision, event: RerouteRequested) -> domain.Decision:

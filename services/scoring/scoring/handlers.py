@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from leadrelay_shared import jsonio
+from opentelemetry.trace import Span
+
+from leadrelay_shared import jsonio, tracing
 from leadrelay_shared.contracts import (
     Event,
     LeadAssigned,
@@ -99,12 +101,37 @@ async def handle_batch(
             changes = Changes(model=model, at=now())
             profiles = await uow.leads.get_many_for_update({e.lead_id for e in fresh})
             for event in fresh:
-                decision = domain.apply(profiles.get(event.lead_id), event, model, changes.at)
+                with tracing.span(
+                    "scoring.decide",
+                    event.lead_id,
+                    event.event_id,
+                    **{"leadrelay.event_type": event.event_type},
+                ) as span:
+                    decision = domain.apply(profiles.get(event.lead_id), event, model, changes.at)
+                    if span.is_recording():
+                        _describe(span, decision)
                 _record(event, decision, changes)
                 if decision.profile is not None:
                     profiles[event.lead_id] = changes.dirty[event.lead_id] = decision.profile
             await changes.flush(uow)
         await uow.commit()
+
+
+def _describe(span: Span, decision: Decision) -> None:
+    """What a decision's span says of it: the scores, the stage and the moves made."""
+    profile = decision.profile
+    if profile is not None:
+        span.set_attribute("leadrelay.score.fit", profile.fit_score)
+        span.set_attribute("leadrelay.score.engagement", profile.engagement_score)
+        if profile.stage is not None:
+            span.set_attribute("leadrelay.stage", profile.stage.value)
+    if decision.transitions:
+        span.set_attribute(
+            "leadrelay.transitions",
+            [f"{t.from_stage or ''}->{t.to_stage}" for t in decision.transitions],
+        )
+    if decision.ignored is not None:
+        span.set_attribute("leadrelay.ignored", decision.ignored.rule_id)
 
 
 HANDOFF_EVENTS = (LeadAssigned, SlaBreached, RerouteRequested)

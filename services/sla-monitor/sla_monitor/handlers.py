@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from leadrelay_shared import tracing
 from leadrelay_shared.contracts import (
     ActivityLogged,
     Event,
@@ -248,7 +249,9 @@ async def handle_batch(
             changes = _Changes(config(), leads)
             for event in fresh:
                 if isinstance(event, LeadAssigned):
-                    _assigned(event, leads, changes)
+                    # the clock it starts keeps this span's context, for the alerts it fires
+                    with tracing.span("sla.clock", event.lead_id, event.event_id):
+                        _assigned(event, leads, changes)
                 elif isinstance(event, StageChanged):
                     _stage(event, leads, changes)
                 else:
@@ -365,7 +368,15 @@ async def fire_due(
     async with uow:
         changes = _Changes(config)
         for clock in await uow.clocks.claim_due(now, limit):
-            alert, moved = domain.fire(clock, now)
+            with tracing.span(
+                "sla.alert",
+                clock.lead_id,
+                **{
+                    "leadrelay.sla.level": clock.next_level,
+                    "leadrelay.sla.policy": clock.policy_id,
+                },
+            ):
+                alert, moved = domain.fire(clock, now)
             changes.changed.append(moved)
             changes.alerts.append(alert)
             if alert.level == "reroute":

@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadrelay_shared import jsonio
-from leadrelay_shared.codec import CONTENT_TYPE, KafkaRecord, PoisonMessage, decode, encode
+from leadrelay_shared.codec import (
+    CONTENT_TYPE,
+    KafkaRecord,
+    PoisonMessage,
+    decode,
+    encode,
+    traced,
+)
 from leadrelay_shared.contracts import Event, Topics
 from tests.factories import engagement, feedback, form, lead_of
 
@@ -18,10 +25,11 @@ Headers = list[tuple[str, bytes]]
 Mutation = Callable[[Headers, bytes | None], tuple[Headers, bytes | None]]
 
 
-def library_encode(event: Event) -> KafkaRecord:
+def library_encode(event: Event, **extensions: str) -> KafkaRecord:
     """The reference encoding, through the ``cloudevents`` library's Kafka binding."""
     ce = CloudEvent(
-        attributes={
+        attributes=extensions
+        | {
             "id": str(event.event_id),
             "source": event.source,
             "type": event.event_type,
@@ -116,6 +124,21 @@ def test_fast_encoding_has_the_librarys_headers_and_data(
     )
     assert ce.get_id() == str(event.event_id) and ce.get_type() == event.event_type
     assert decode(ours.headers, ours.value, ours.key) == event
+
+
+def test_the_trace_travels_as_the_distributed_tracing_extension() -> None:
+    event = form(at=datetime(2026, 3, 2, 9, tzinfo=UTC))
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    ours = traced(encode(event), traceparent)
+    reference = library_encode(event, traceparent=traceparent)
+    assert dict(ours.headers) == dict(reference.headers)
+    assert dict(ours.headers)["ce_traceparent"] == traceparent.encode()
+    ce = ce_kafka.from_binary(
+        ce_kafka.KafkaMessage(dict(ours.headers), ours.key, ours.value), JSONFormat()
+    )
+    assert ce.get_extension("traceparent") == traceparent
+    assert decode(ours.headers, ours.value, ours.key) == event
+    assert traced(encode(event), None) == encode(event)
 
 
 @pytest.mark.parametrize(

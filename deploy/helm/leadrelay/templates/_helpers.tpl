@@ -60,6 +60,16 @@ true
     secretKeyRef:
       name: {{ $root.Values.database.urlSecret.name }}
       key: {{ $root.Values.database.urlSecret.key }}
+{{- with $root.Values.tracing.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+- name: OTEL_SERVICE_NAME
+  value: {{ printf "leadrelay-%s" $.name | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: parentbased_traceidratio
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ $root.Values.tracing.sampleRatio | quote }}
+{{- end }}
 - name: {{ $prefix }}_HOST
   value: "0.0.0.0"
 - name: {{ $prefix }}_PORT

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Histogram
 
-from leadrelay_shared.codec import KafkaRecord, encode
+from leadrelay_shared import tracing
+from leadrelay_shared.codec import KafkaRecord, encode, traced
 from leadrelay_shared.contracts import Event
 from leadrelay_shared.kafka import BatchSender, BrokerUnavailable, send_record
 from leadrelay_shared.logging import get_logger
@@ -43,7 +44,9 @@ class KafkaPublisher:
             raise NotAccepted("not connected to Kafka yet")
         started = time.perf_counter()
         try:
-            await send_record(self._producer, encode(event), self._timeout)
+            await send_record(
+                self._producer, traced(encode(event), tracing.current_traceparent()), self._timeout
+            )
         except BrokerUnavailable as exc:
             log.warning("kafka_not_acknowledged", events=1, of=1, error=str(exc)[:300])
             raise NotAccepted(str(exc)) from exc
@@ -55,6 +58,8 @@ class KafkaPublisher:
         started = time.perf_counter()
         if self._batches is None:
             self._batches = BatchSender(self._producer)
+        if traceparent := tracing.current_traceparent():
+            records = [traced(r, traceparent) for r in records]
         outcomes = await self._batches.send(records, self._timeout)
         SEND_SECONDS.observe(time.perf_counter() - started)
         failed = [o for o in outcomes if o is not None]

@@ -48,6 +48,7 @@ clocks = sa.Table(
     sa.Column("ended_at", TS),
     sa.Column("outcome", sa.Text),
     sa.Column("facts", pg.JSONB),
+    sa.Column("traceparent", sa.Text),  # the lead's trace, which its alerts continue
     sa.Index("ix_clocks_next_at", "next_at", postgresql_where=sa.text("next_at IS NOT NULL")),
     sa.Index("ix_clocks_open_due", "due_at", postgresql_where=sa.text("status = 'open'")),
     sa.Index("ix_clocks_started_at", "started_at"),

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from leadrelay_shared import tracing
 from leadrelay_shared.contracts import Stage
 from leadrelay_shared.db import any_of
 from leadrelay_shared.uow import SqlUnitOfWork
@@ -126,7 +127,7 @@ class Clocks:
         if clocks:
             await self._conn.execute(
                 insert(orm.clocks).on_conflict_do_nothing(index_elements=["id"]),
-                [row_of(c) for c in clocks],
+                [row_of(c) | {"traceparent": tracing.carry(c.lead_id)} for c in clocks],
             )
 
     async def open_for_lead(self, lead_id: str) -> list[Clock]:
@@ -192,7 +193,8 @@ class Clocks:
         )
 
     async def claim_due(self, now: datetime, limit: int) -> list[Clock]:
-        """Clocks whose next level is due, locked; other schedulers skip them."""
+        """Clocks whose next level is due, locked; other schedulers skip them. Each clock's
+        lead goes on with the trace its clock was started in."""
         t = orm.clocks
         rows = await self._conn.execute(
             sa.select(t)
@@ -201,7 +203,11 @@ class Clocks:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return [clock_of(r) for r in rows]
+        clocks = []
+        for r in rows:
+            tracing.resume(r.lead_id, r.traceparent)
+            clocks.append(clock_of(r))
+        return clocks
 
 
 class Touches:
