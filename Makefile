@@ -19,7 +19,7 @@ CNPG_VERSION := v1.27.1
 BROKERS ?= 1
 REPLICAS ?= 1
 
-.PHONY: setup tools run demo lint typecheck test test-unit test-integration test-e2e bench bench-smoke clean
+.PHONY: setup tools run demo lint typecheck test test-faults test-unit test-integration test-e2e bench bench-smoke clean
 
 setup: $(STAMP) $(KAFKA_JARS) ## virtualenv, pinned Python dependencies, Kafka jars from Maven Central
 
@@ -64,8 +64,11 @@ typecheck: setup
 
 test: setup tools ## ruff and mypy, then unit, deployment, integration and end-to-end tests on real Kafka and PostgreSQL, then bench-smoke
 	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --ignore=tests/faults
 	$(MAKE) --no-print-directory bench-smoke
+
+test-faults: setup ## the fault tier: load on a three-node cluster in network namespaces while brokers, services and PostgreSQL are killed or cut off (root)
+	$(PY) -m pytest -s tests/faults
 
 bench: setup ## every benchmark (not tests), then one report: bench/results/<date>.md and .json
 	$(PY) -m bench

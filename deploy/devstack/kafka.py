@@ -5,14 +5,17 @@ cluster of nodes that are each broker and controller (replication 3, ``min.insyn
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import shutil
 import signal
 import subprocess
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .netns import Network
 from .ports import free_port, spawn_logged, wait_for_port
 
 DEPLOY = Path(__file__).resolve().parent.parent
@@ -64,10 +67,13 @@ class KafkaServer:
     data_dir: Path
     port: int
     process: subprocess.Popen[bytes]
+    host: str = "127.0.0.1"
+    restart: Callable[[], subprocess.Popen[bytes]] | None = None
+    """Start the node again as it was started (a cluster's nodes, after a crash)."""
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def stop(self, timeout_s: float = 30) -> None:
         if self.process.poll() is None:
@@ -86,6 +92,7 @@ def _properties(
     *,
     node_id: int = 1,
     voters: str | None = None,
+    host: str = "127.0.0.1",
 ) -> str:
     """A node's configuration: alone (``voters`` None), or one of a cluster of ``voters``
     (``id@host:port,...``), whose topics are replicated to three nodes with two in sync."""
@@ -101,8 +108,8 @@ def _properties(
     return f"""process.roles=broker,controller
 node.id={node_id}
 {quorum}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}
+advertised.listeners=PLAINTEXT://{host}:{port}
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
@@ -125,10 +132,16 @@ offsets.retention.minutes=5256000
 
 
 def _launch(
-    node_dir: Path, properties: str, cluster_id: str, log_path: Path | None, heap: str
+    node_dir: Path,
+    properties: str,
+    cluster_id: str,
+    log_path: Path | None,
+    heap: str,
+    run_in: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
-    """Write a node's configuration, format its storage on first use, and start it. A node
-    alone formats as a standalone controller; a cluster's know their voters already."""
+    """Write a node's configuration, format its storage on first use, and start it (behind the
+    command prefix ``run_in``: on a host of a ``netns.Network``). A node alone formats as a
+    standalone controller; a cluster's know their voters already."""
     props = node_dir / "server.properties"
     props.write_text(properties)
     log4j = node_dir / "log4j2.properties"
@@ -153,7 +166,7 @@ def _launch(
         if done.returncode != 0:
             raise RuntimeError(f"kafka storage format failed: {done.stderr.strip()[-2000:]}")
     jvm = ["-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC"]
-    return spawn_logged([*java[:1], *jvm, *java[1:], "kafka.Kafka", str(props)], log_path)
+    return spawn_logged([*run_in, *java[:1], *jvm, *java[1:], "kafka.Kafka", str(props)], log_path)
 
 
 def start(
@@ -190,18 +203,29 @@ class KafkaCluster:
 
 
 def start_cluster(
-    data_dir: Path, brokers: int, *, log_path: Path | None = None, heap: str = "512m"
+    data_dir: Path,
+    brokers: int,
+    *,
+    log_path: Path | None = None,
+    heap: str = "512m",
+    network: Network | None = None,
 ) -> KafkaCluster:
-    """``brokers`` nodes on this host, each a broker and a controller; storage formatted on
-    first use with one cluster id, ports kept from one start to the next."""
+    """``brokers`` nodes, each a broker and a controller; storage formatted on first use with
+    one cluster id, ports kept from one start to the next. On this host, or each on a host of
+    its own on ``network`` (``kafka-1``, ...), listening on 9092 and 9093 there."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    remembered = data_dir / "ports.json"
-    ports: list[list[int]] = json.loads(remembered.read_text()) if remembered.exists() else []
-    if len(ports) != brokers:
-        ports = [[free_port(), free_port()] for _ in range(brokers)]
-    ports = [[free_port(p), free_port(c)] for p, c in ports]
-    remembered.write_text(json.dumps(ports))
-    voters = ",".join(f"{i + 1}@127.0.0.1:{c}" for i, (_, c) in enumerate(ports))
+    if network is not None:
+        hosts = [network.add_host(f"kafka-{i + 1}") for i in range(brokers)]
+        ports = [[9092, 9093] for _ in range(brokers)]
+    else:
+        hosts = ["127.0.0.1"] * brokers
+        remembered = data_dir / "ports.json"
+        ports = json.loads(remembered.read_text()) if remembered.exists() else []
+        if len(ports) != brokers:
+            ports = [[free_port(), free_port()] for _ in range(brokers)]
+        ports = [[free_port(p), free_port(c)] for p, c in ports]
+        remembered.write_text(json.dumps(ports))
+    voters = ",".join(f"{i + 1}@{hosts[i]}:{c}" for i, (_, c) in enumerate(ports))
     id_file = data_dir / "cluster.id"
     cluster_id = id_file.read_text().strip() if id_file.exists() else _cluster_id()
     id_file.write_text(cluster_id)
@@ -210,14 +234,15 @@ def start_cluster(
         node_dir = data_dir / f"node-{i + 1}"
         node_dir.mkdir(exist_ok=True)
         properties = _properties(
-            node_dir / "logs", port, controller_port, node_id=i + 1, voters=voters
+            node_dir / "logs", port, controller_port, node_id=i + 1, voters=voters, host=hosts[i]
         )
         log = log_path.with_name(f"{log_path.stem}-{i + 1}{log_path.suffix}") if log_path else None
-        process = _launch(node_dir, properties, cluster_id, log, heap)
-        nodes.append(KafkaServer(data_dir=node_dir, port=port, process=process))
+        run_in = network.run_in(f"kafka-{i + 1}") if network is not None else ()
+        launch = functools.partial(_launch, node_dir, properties, cluster_id, log, heap, run_in)
+        nodes.append(KafkaServer(node_dir, port, launch(), host=hosts[i], restart=launch))
     try:
         for node in nodes:
-            wait_for_port(node.port, 90, alive=node.process)
+            wait_for_port(node.port, 90, host=node.host, alive=node.process)
     except BaseException:
         KafkaCluster(nodes).stop()
         raise
@@ -230,3 +255,16 @@ def _cluster_id() -> str:
         value = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not value.startswith("-"):
             return value
+
+
+async def partition_leaders(bootstrap: str, topic: str) -> dict[int, tuple[int, list[int]]]:
+    """Each partition of ``topic``: the node leading it, and the nodes holding it."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return {p["partition"]: (p["leader"], p["replicas"]) for p in described["partitions"]}

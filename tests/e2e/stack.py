@@ -21,6 +21,32 @@ OPS_SECRET = "whsec_ZTJlLW9wcy1zZWNyZXQtZm9yLXRlc3Rz"
 routing and SLA files."""
 
 
+def rules_files(
+    workdir: Path, receiver_port: int, reps: tuple[str, ...], sla_seconds: float
+) -> dict[str, str]:
+    """A routing file with one round-robin pool of ``reps`` for MQLs, whose webhooks go to the
+    receiver's ``crm``, and an SLA file whose one policy breaches ``sla_seconds`` after a
+    handoff, alerting the receiver's ``ops``; as the settings that name them."""
+    hooks = f"http://127.0.0.1:{receiver_port}/hooks"
+    routing = workdir / "routing.yaml"
+    routing.write_text(f"""version: {workdir.name}
+reps: [{", ".join(f"{{id: {r}, name: {r}}}" for r in reps)}]
+teams:
+  - {{id: sdr, name: SDR, stages: [mql], members: [{", ".join(reps)}],
+     respect_working_hours: false}}
+webhooks:
+  - {{id: crm, url: "{hooks}/crm", secret: "{CRM_SECRET}"}}
+""")
+    policies = workdir / "sla.yaml"
+    policies.write_text(f"""version: {workdir.name}
+calendars: [{{id: always, always: true}}]
+policies: [{{id: first-touch, calendar: always, first_touch: {sla_seconds}s, warning_at: null}}]
+channels:
+  - {{id: ops, type: webhook, url: "{hooks}/ops", secret: "{OPS_SECRET}"}}
+""")
+    return {"ROUTER_CONFIG_PATH": str(routing), "SLA_POLICIES_PATH": str(policies)}
+
+
 @asynccontextmanager
 async def started(
     infra: Infra, workdir: Path, env: dict[str, str], only: tuple[str, ...] | None = None

@@ -16,7 +16,7 @@ import pytest
 
 from devstack.receiver import Receiver
 from devstack.stack import Stack
-from tests.e2e.stack import CRM_SECRET, OPS_SECRET, fill_form, started
+from tests.e2e.stack import fill_form, rules_files, started
 from tests.infra import Infra
 
 pytestmark = pytest.mark.e2e
@@ -36,26 +36,8 @@ async def running(
     infra: Infra, receiver: Receiver, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Running]:
     workdir = tmp_path_factory.mktemp("e2e")
-    routing = workdir / "routing.yaml"
-    routing.write_text(f"""version: e2e
-reps: [{{id: rep-a, name: A}}, {{id: rep-b, name: B}}]
-teams:
-  - {{id: sdr, name: SDR, stages: [mql], members: [rep-a, rep-b], respect_working_hours: false}}
-webhooks:
-  - {{id: crm, url: "http://127.0.0.1:{receiver.port}/hooks/crm", secret: "{CRM_SECRET}"}}
-""")
-    policies = workdir / "sla.yaml"
-    policies.write_text(f"""version: e2e
-calendars: [{{id: always, always: true}}]
-policies: [{{id: first-touch, calendar: always, first_touch: {SLA_SECONDS}s, warning_at: null}}]
-channels:
-  - {{id: ops, type: webhook, url: "http://127.0.0.1:{receiver.port}/hooks/ops",
-     secret: "{OPS_SECRET}"}}
-""")
-    env = {
-        "ROUTER_CONFIG_PATH": str(routing),
+    env = rules_files(workdir, receiver.port, ("rep-a", "rep-b"), SLA_SECONDS) | {
         "ROUTER_WEBHOOK_SCHEDULE_S": "0.2,0.5,1",
-        "SLA_POLICIES_PATH": str(policies),
         "SLA_WEBHOOK_SCHEDULE_S": "0.2,0.5,1",
         "INTAKE_RATE_LIMIT": "5000/second",  # the funnel test posts thousands of events
     }

@@ -14,7 +14,7 @@ import pytest
 from devstack.otlp import OtlpReceiver, ReceivedSpan
 from devstack.ports import free_port
 from devstack.receiver import Receiver
-from tests.e2e.stack import CRM_SECRET, OPS_SECRET, fill_form, started
+from tests.e2e.stack import fill_form, rules_files, started
 from tests.infra import Infra
 
 pytestmark = pytest.mark.e2e
@@ -38,25 +38,7 @@ async def traced(
     otlp = OtlpReceiver(port=free_port())
     otlp.start()
     workdir = tmp_path_factory.mktemp("traces")
-    routing = workdir / "routing.yaml"
-    routing.write_text(f"""version: traces
-reps: [{{id: rep-a, name: A}}]
-teams:
-  - {{id: sdr, name: SDR, stages: [mql], members: [rep-a], respect_working_hours: false}}
-webhooks:
-  - {{id: crm, url: "http://127.0.0.1:{receiver.port}/hooks/crm", secret: "{CRM_SECRET}"}}
-""")
-    policies = workdir / "sla.yaml"
-    policies.write_text(f"""version: traces
-calendars: [{{id: always, always: true}}]
-policies: [{{id: first-touch, calendar: always, first_touch: {SLA_SECONDS}s, warning_at: null}}]
-channels:
-  - {{id: ops, type: webhook, url: "http://127.0.0.1:{receiver.port}/hooks/ops",
-     secret: "{OPS_SECRET}"}}
-""")
-    env = {
-        "ROUTER_CONFIG_PATH": str(routing),
-        "SLA_POLICIES_PATH": str(policies),
+    env = rules_files(workdir, receiver.port, ("rep-a",), SLA_SECONDS) | {
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "100",
     }

@@ -8,23 +8,12 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from devstack import kafka
 from leadrelay_shared.contracts import Topics
 from leadrelay_shared.kafka import ensure_topics, make_producer
 
 pytestmark = pytest.mark.integration
-
-
-async def leaders(bootstrap: str, topic: str) -> dict[int, tuple[int, list[int]]]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return {p["partition"]: (p["leader"], p["replicas"]) for p in described["partitions"]}
 
 
 async def read_all(bootstrap: str, topic: str) -> list[bytes]:
@@ -52,7 +41,7 @@ async def test_a_killed_leader_loses_no_acknowledged_record(tmp_path: Path) -> N
         bootstrap = cluster.bootstrap
         await ensure_topics(bootstrap, replication=3)
         topic = Topics.INTAKE
-        placed = await leaders(bootstrap, topic)
+        placed = await kafka.partition_leaders(bootstrap, topic)
         assert len(placed) == Topics.PARTITIONS[topic]
         assert all(len(replicas) == 3 for _, replicas in placed.values())
 
@@ -71,7 +60,7 @@ async def test_a_killed_leader_loses_no_acknowledged_record(tmp_path: Path) -> N
         survivors = ",".join(n.bootstrap for n in cluster.nodes if n.process.poll() is None)
         values = await read_all(survivors, topic)
         assert sorted(values, key=int) == [f"{i}".encode() for i in range(600)]
-        moved = await leaders(survivors, topic)
+        moved = await kafka.partition_leaders(survivors, topic)
         assert moved[0][0] != leader  # another node leads the partition now
     finally:
         await asyncio.to_thread(cluster.stop)
