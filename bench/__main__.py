@@ -26,9 +26,20 @@ from typing import Any
 from bench.common import RESULTS, RESULTS_ENV, ROOT, SCRATCH_ENV, machine, remove_scratch
 from devstack.stack import Stack
 
-BENCHES = ("e2e", "intake", "scoring", "router", "sla", "analytics", "console", "tracing")
+BENCHES = (
+    "e2e",
+    "cluster",
+    "intake",
+    "scoring",
+    "router",
+    "sla",
+    "analytics",
+    "console",
+    "tracing",
+)
 TITLES = {
     "e2e": "End to end",
+    "cluster": "End to end on a three-node cluster",
     "intake": "intake",
     "scoring": "scoring",
     "router": "router",
@@ -39,6 +50,7 @@ TITLES = {
 }
 COMMAND = {
     "e2e": "python -m bench.e2e",
+    "cluster": "python -m bench.cluster",
     "intake": "python -m bench.intake",
     "scoring": "python -m bench.scoring",
     "router": "python -m bench.router",

@@ -431,7 +431,7 @@ def main() -> int:
         kafka_nodes=args.brokers,
         instances_per_service=args.replicas,
     )
-    report.finish("e2e" if args.brokers == args.replicas == 1 else "e2e-cluster", smoke=smoke)
+    report.finish("e2e" if args.brokers == args.replicas == 1 else "cluster", smoke=smoke)
     return 0
 
 
