@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import structlog
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from leadrelay_shared import tracing
+from leadrelay_shared.logging import add_trace_id, configure
 
 PRODUCER = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -128,3 +130,25 @@ def test_a_failed_batch_marks_its_record_spans(spans: InMemorySpanExporter) -> N
         raise RuntimeError("deadlock")
     statuses = {s.name: s.status.status_code for s in spans.get_finished_spans()}
     assert statuses["io.leadrelay.stage.changed process"] == trace.StatusCode.ERROR
+
+
+def test_log_lines_name_their_trace(spans: InMemorySpanExporter) -> None:
+    configure("router")
+    try:
+        assert add_trace_id in structlog.get_config()["processors"]
+    finally:
+        structlog.reset_defaults()
+        structlog.contextvars.clear_contextvars()
+    with tracing.consume("router", [received("lead-1", PRODUCER)]):
+        line = add_trace_id(None, "info", {"event": "decided", "lead_id": "lead-1"})
+        other = add_trace_id(None, "info", {"event": "decided", "lead_id": "lead-9"})
+    assert line["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+    # a lead the batch has no record of: the batch's own trace, which is current
+    batch = next(s for s in spans.get_finished_spans() if s.name == "router process")
+    assert batch.context is not None
+    assert other["trace_id"] == f"{batch.context.trace_id:032x}"
+
+
+def test_log_lines_carry_no_trace_when_tracing_is_off() -> None:
+    with tracing.consume("router", [received("lead-1", PRODUCER)]):
+        assert add_trace_id(None, "info", {"lead_id": "lead-1"}) == {"lead_id": "lead-1"}
