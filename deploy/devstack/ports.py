@@ -1,3 +1,4 @@
+import random
 import socket
 import subprocess
 import time
@@ -15,9 +16,27 @@ def is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel gives outgoing connections (Linux's own range by default)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(preferred: int | None = None) -> int:
+    """``preferred`` if it is free, else a free port below the ephemeral range: a port the
+    kernel chose would be free now, but any outgoing connection (a load generator has
+    thousands) may take it before the server that was given it binds it."""
     if preferred and is_free(preferred):
         return preferred
+    low, _ = _ephemeral_range()
+    floor = 10_000 if low > 12_000 else 1_024
+    for _ in range(200):
+        port = random.randrange(floor, low)
+        if is_free(port):
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

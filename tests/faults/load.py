@@ -92,6 +92,7 @@ class Row:
     """What one fault did, as the tier prints it."""
 
     fault: str
+    posted: int  # leads whose first post fell in the window
     accepted: int
     delivered: int
     lost: int
@@ -105,9 +106,9 @@ class Row:
     recovered_s: float | None
 
     HEADER = (
-        "| fault | accepted | delivered | lost | twice | alerts | alerts lost | alerts twice "
-        "| round-robin spread | longest 503 run | time to recover |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|"
+        "| fault | posted | accepted | delivered | lost | twice | alerts | alerts lost "
+        "| alerts twice | round-robin spread | longest 503 run | time to recover |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
 
     def line(self) -> str:
@@ -115,7 +116,8 @@ class Row:
             "not within the window" if self.recovered_s is None else f"{self.recovered_s:.1f} s"
         )
         return (
-            f"| {self.fault} | {self.accepted} | {self.delivered} | {self.lost} | {self.doubled} "
+            f"| {self.fault} | {self.posted} | {self.accepted} | {self.delivered} | {self.lost} "
+            f"| {self.doubled} "
             f"| {self.alerts} | {self.alerts_lost} | {self.alerts_doubled} | {self.spread} "
             f"| {self.refused_run} ({self.refused_run_s:.1f} s) | {recovered} |"
         )
@@ -200,6 +202,7 @@ def ledger(
     run, run_s = longest_refusal(answers)
     return Row(
         fault=fault,
+        posted=len(leads),
         accepted=len(accepted),
         delivered=len(delivered),
         lost=len(accepted) - len(delivered),

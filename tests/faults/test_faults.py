@@ -86,6 +86,7 @@ async def under_load(
 
 def holds(row: Row) -> None:
     assert row.accepted > 0
+    assert row.accepted == row.posted, row  # a client that retries gets every lead in
     assert row.lost == 0, row
     assert row.doubled == 0, row
     assert row.alerts_lost == 0 and row.alerts_doubled == 0, row

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from analytics import cli, domain
+from analytics import cli, domain, views
 from analytics.adapters import orm
 from analytics.adapters.repository import deals_of
 from analytics.bootstrap import create_app
@@ -363,3 +363,110 @@ async def test_the_third_migration_credits_the_deals_already_recorded(
         ("linear", "bing", "revenue", 500),
         ("linear", "google", "revenue", 501),
     ]
+
+
+async def test_daily_counts_follow_every_change_and_periods_count_exactly(
+    database_url: str,
+) -> None:
+    """The daily counts PostgreSQL keeps equal the stage changes grouped by day, through
+    inserts, the writer's updates of a lead's dimensions and deletes; a period's entries taken
+    from whole days and the part days at its ends equal a count of the stage changes."""
+    await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA)
+    day = T0.replace(hour=0, minute=0, second=0, microsecond=0)
+    moments = [day + timedelta(hours=h) for h in (-1, 1, 23.5, 24.5, 30, 47, 49, 71, 95)]
+    rows: list[dict[str, Any]] = [
+        {"id": uuid.uuid4(), "lead": f"d-{i % 3}", "at": at, "stage": stage, "source": src}
+        for i, at in enumerate(moments)
+        for stage, src in (("inquiry", "google"), ("mql", None))
+    ]
+    grouped = sa.text(
+        "SELECT (at AT TIME ZONE 'UTC')::date AS day, to_stage, source, owner_id, count(*) "
+        "FROM analytics.stage_changes GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    )
+    kept = sa.text(
+        "SELECT day, to_stage, source, owner_id, sum(entered) FROM analytics.stage_days "
+        "GROUP BY 1, 2, 3, 4 HAVING sum(entered) <> 0 ORDER BY 1, 2, 3, 4"
+    )
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO analytics.stage_changes (event_id, lead_id, at, cycle, to_stage, "
+                    "source) VALUES (:id, :lead, :at, 1, :stage, :source)"
+                ),
+                rows,
+            )
+        async with engine.begin() as conn:  # a lead's owner known later; a fact erased
+            await conn.execute(
+                sa.text(
+                    "UPDATE analytics.stage_changes SET owner_id = 'rep-a' WHERE lead_id = 'd-1'"
+                )
+            )
+            await conn.execute(
+                sa.text("DELETE FROM analytics.stage_changes WHERE event_id = :id"),
+                {"id": rows[0]["id"]},
+            )
+        async with engine.connect() as conn:
+            assert (await conn.execute(kept)).all() == (await conn.execute(grouped)).all()
+
+        def counted(since: Any, until: Any) -> dict[Stage, int]:
+            out: dict[Stage, int] = {}
+            for r in rows[1:]:
+                if since <= r["at"] < until:
+                    out[Stage(r["stage"])] = out.get(Stage(r["stage"]), 0) + 1
+            return out
+
+        for since, until in (
+            (day + timedelta(hours=12), day + timedelta(hours=80)),  # part, whole, part
+            (day, day + timedelta(days=3)),  # whole days only
+            (day + timedelta(hours=2), day + timedelta(hours=20)),  # inside one day
+            (day - timedelta(hours=2), day + timedelta(hours=96)),
+        ):
+            got = await views.run_rates(engine, views.Cut(since=since, until=until))
+            assert got == counted(since, until), (since, until)
+        rep = await views.run_rates(
+            engine, views.Cut(since=day, until=day + timedelta(days=5), rep="rep-a")
+        )
+        assert rep == {
+            Stage(r["stage"]): sum(
+                1 for x in rows[1:] if x["lead"] == "d-1" and x["stage"] == r["stage"]
+            )
+            for r in rows[1:]
+            if r["lead"] == "d-1"
+        }
+    finally:
+        await engine.dispose()
+
+
+async def test_the_fourth_migration_counts_the_stage_changes_already_recorded(
+    database_url: str,
+) -> None:
+    await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA, "0003")
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            for hours, stage in ((0, "inquiry"), (2, "mql"), (30, "inquiry")):
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO analytics.stage_changes (event_id, lead_id, at, cycle, "
+                        "to_stage, source) VALUES (:id, 'm-4', :at, 1, :stage, 'google')"
+                    ),
+                    {"id": uuid.uuid4(), "at": T0 + timedelta(hours=hours), "stage": stage},
+                )
+        await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA)
+        async with engine.connect() as conn:
+            kept = (
+                await conn.execute(
+                    sa.text("SELECT day, to_stage, entered FROM analytics.stage_days ORDER BY 1, 2")
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in kept] == sorted(
+        {
+            (T0.date(), "inquiry", 1),
+            ((T0 + timedelta(hours=2)).date(), "mql", 1),
+            ((T0 + timedelta(hours=30)).date(), "inquiry", 1),
+        }
+    )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -203,17 +203,41 @@ async def measured_rates(
     return out
 
 
+def whole_days(since: datetime, until: datetime) -> tuple[datetime, datetime] | None:
+    """The UTC days wholly inside ``[since, until)``, as their first instant and the instant
+    after the last; None when there is none."""
+    first = since.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if first < since:
+        first += timedelta(days=1)
+    end = until.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (first, end) if first < end else None
+
+
 async def run_rates(engine: AsyncEngine, cut: Cut) -> dict[Stage, int]:
-    """Entries into each forward stage in the period (cut on the dimensions each stage change
-    keeps, as the waterfall's entries are)."""
+    """Entries into each stage in the period (cut on the dimensions each stage change keeps, as
+    the waterfall's entries are): the whole days' from their daily counts (``stage_days``),
+    the part days' at either end counted from the stage changes themselves."""
     cuts, params = cut.where(_OF_STAGE_CHANGE)
-    sql = sa.text(
-        f"SELECT s.to_stage, count(*) AS n FROM {_T} s "
-        f"WHERE s.at >= :since AND s.at < :until{cuts} GROUP BY 1"
-    )
+    params |= {"since": cut.since, "until": cut.until}
+    days = whole_days(cut.since, cut.until)
+    if days is None:
+        sql = (
+            f"SELECT s.to_stage, count(*) AS n FROM {_T} s "
+            f"WHERE s.at >= :since AND s.at < :until{cuts} GROUP BY 1"
+        )
+    else:
+        params |= {"first": days[0], "end": days[1], "d0": days[0].date(), "d1": days[1].date()}
+        sql = (
+            f"SELECT to_stage, sum(n) AS n FROM ("
+            f"SELECT s.to_stage, s.entered AS n FROM {SCHEMA}.stage_days s "
+            f"WHERE s.day >= :d0 AND s.day < :d1{cuts} "
+            f"UNION ALL SELECT s.to_stage, 1 FROM {_T} s "
+            f"WHERE (s.at >= :since AND s.at < :first OR s.at >= :end AND s.at < :until){cuts}"
+            f") e GROUP BY 1"
+        )
     async with engine.connect() as conn:
-        rows = await conn.execute(sql, params | {"since": cut.since, "until": cut.until})
-        return {Stage(r.to_stage): r.n for r in rows}
+        rows = await conn.execute(sa.text(sql), params)
+        return {Stage(r.to_stage): int(r.n) for r in rows if r.n}
 
 
 async def average_won(engine: AsyncEngine, cut: Cut) -> tuple[Decimal | None, str | None]:

@@ -13,6 +13,14 @@ metadata = service_metadata(SCHEMA)
 TS = sa.DateTime(timezone=True)
 
 
+DIMENSIONS = ("source", "campaign", "segment", "territory", "team_id", "owner_id")
+"""What a figure is cut by, as a stage change keeps it from its lead's rows."""
+
+
+def _dimensions() -> list[sa.Column[str]]:
+    return [sa.Column(name, sa.Text) for name in DIMENSIONS]
+
+
 def _event_id() -> sa.Column[object]:
     return sa.Column("event_id", pg.UUID(as_uuid=True), primary_key=True)
 
@@ -70,12 +78,7 @@ stage_changes = sa.Table(
     # later forward stage, and the lead's dimensions, so a waterfall reads one table
     sa.Column("funnel_rank", sa.SmallInteger),
     sa.Column("next_at", TS),
-    sa.Column("source", sa.Text),
-    sa.Column("campaign", sa.Text),
-    sa.Column("segment", sa.Text),
-    sa.Column("territory", sa.Text),
-    sa.Column("team_id", sa.Text),
-    sa.Column("owner_id", sa.Text),
+    *_dimensions(),
     sa.Index("ix_stage_changes_at", "at"),
     sa.Index("ix_stage_changes_lead_at", "lead_id", "at"),
     # the entries that went on, for velocity: a small share of all entries
@@ -84,6 +87,24 @@ stage_changes = sa.Table(
         "at",
         postgresql_include=["to_stage", "next_at"],
         postgresql_where=sa.text("next_at IS NOT NULL"),
+    ),
+)
+
+# Derived, kept by PostgreSQL (a trigger on stage_changes, migration 0004): entries into each
+# stage per UTC day and the dimensions a stage change keeps, for counts over long periods.
+stage_days = sa.Table(
+    "stage_days",
+    metadata,
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("to_stage", sa.Text, nullable=False),
+    *_dimensions(),
+    sa.Column("entered", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint(
+        "day",
+        "to_stage",
+        *DIMENSIONS,
+        name="uq_stage_days_key",
+        postgresql_nulls_not_distinct=True,
     ),
 )
 
