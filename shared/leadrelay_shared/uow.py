@@ -177,31 +177,14 @@ class SqlUnitOfWork(SqlTransaction):
         after this transaction commits."""
         if not events:
             return
-        t = self._tables.outbox
+        columns: tuple[str, ...] = ("event_id", "event_type", "topic", "lead_id", "payload")
+        rows: list[tuple[Any, ...]] = [
+            (e.event_id, e.event_type, e.topic, e.lead_id, e.model_dump_json()) for e in events
+        ]
         if tracing.enabled():  # each row carries its lead's trace on to Kafka
-            await copy_rows(
-                self.conn,
-                t,
-                ("event_id", "event_type", "topic", "lead_id", "payload", "traceparent"),
-                [
-                    (
-                        e.event_id,
-                        e.event_type,
-                        e.topic,
-                        e.lead_id,
-                        e.model_dump_json(),
-                        tracing.carry(e.lead_id),
-                    )
-                    for e in events
-                ],
-            )
-            return
-        await copy_rows(
-            self.conn,
-            t,
-            ("event_id", "event_type", "topic", "lead_id", "payload"),
-            [(e.event_id, e.event_type, e.topic, e.lead_id, e.model_dump_json()) for e in events],
-        )
+            columns += ("traceparent",)
+            rows = [(*row, tracing.carry(e.lead_id)) for row, e in zip(rows, events, strict=True)]
+        await copy_rows(self.conn, self._tables.outbox, columns, rows)
 
     async def scrub_outbox(self, lead_id: str) -> None:
         """Remove a lead's personal data from its outbox rows still waiting (erasure; published

@@ -71,8 +71,10 @@ def test_a_record_continues_its_producers_trace_and_the_decision_is_carried_on(
     ]
     with tracing.consume("router", records):
         # the decision descends from the record it decides on, not from the lead's later one
-        with tracing.span("router.decide", "lead-1", "event-0", **{"leadrelay.routing.rep": "a"}):
-            pass
+        with tracing.span(
+            "router.decide", "lead-1", "event-0", **{"leadrelay.routing.rep": "a"}
+        ) as made:
+            assert made.is_recording()
         carried = tracing.carry("lead-1")
         other = tracing.carry("lead-2")
     assert tracing.carry("lead-1") is None  # the scope ended with the batch
@@ -106,8 +108,8 @@ def test_a_stored_context_is_resumed_in_a_job(spans: InMemorySpanExporter) -> No
         tracing.resume("lead-2", "not a traceparent")
         with tracing.span("sla.alert", "lead-1", **{"leadrelay.sla.level": "breach"}):
             assert tracing.trace_id_for("lead-1") == "0af7651916cd43dd8448eb211c80319c"
-        with tracing.span("sla.alert", "lead-2"):
-            pass
+        with tracing.span("sla.alert", "lead-2") as made:
+            assert made.is_recording()
     first, second = spans.get_finished_spans()
     assert first.parent is not None and first.parent.span_id == int("b7ad6b7169203331", 16)
     assert first.attributes == {"leadrelay.sla.level": "breach", "leadrelay.lead_id": "lead-1"}
