@@ -6,7 +6,6 @@ the ops channel; with the faults it suffers."""
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +105,7 @@ class Cluster:
     def kill_instance(self, name: str) -> None:
         """``kill -9`` one instance (``router-2``, say)."""
         proc = self.stack.processes[name]
-        proc.send_signal(signal.SIGKILL)
+        proc.kill()
         proc.wait()
 
     def restart_instance(self, name: str) -> None:
