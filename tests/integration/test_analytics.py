@@ -9,7 +9,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import httpx
@@ -368,12 +368,15 @@ async def test_the_third_migration_credits_the_deals_already_recorded(
 async def test_daily_counts_follow_every_change_and_periods_count_exactly(
     database_url: str,
 ) -> None:
-    """The daily counts PostgreSQL keeps equal the stage changes grouped by day, through
-    inserts, the writer's updates of a lead's dimensions and deletes; a period's entries taken
-    from whole days and the part days at its ends equal a count of the stage changes."""
+    """The daily and monthly counts PostgreSQL keeps equal the stage changes grouped by day and
+    by month, through inserts, the writer's updates of a lead's dimensions and deletes; a
+    period's entries taken from whole months, whole days and the part days at its ends equal a
+    count of the stage changes."""
     await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA)
     day = T0.replace(hour=0, minute=0, second=0, microsecond=0)
-    moments = [day + timedelta(hours=h) for h in (-1, 1, 23.5, 24.5, 30, 47, 49, 71, 95)]
+    moments = [
+        day + timedelta(hours=h) for h in (-1, 1, 23.5, 24.5, 30, 47, 49, 71, 95, 200, 24 * 40)
+    ]
     rows: list[dict[str, Any]] = [
         {"id": uuid.uuid4(), "lead": f"d-{i % 3}", "at": at, "stage": stage, "source": src}
         for i, at in enumerate(moments)
@@ -385,6 +388,14 @@ async def test_daily_counts_follow_every_change_and_periods_count_exactly(
     )
     kept = sa.text(
         "SELECT day, to_stage, source, owner_id, sum(entered) FROM analytics.stage_days "
+        "GROUP BY 1, 2, 3, 4 HAVING sum(entered) <> 0 ORDER BY 1, 2, 3, 4"
+    )
+    by_month = sa.text(
+        "SELECT date_trunc('month', at AT TIME ZONE 'UTC')::date, to_stage, source, owner_id, "
+        "count(*) FROM analytics.stage_changes GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    )
+    kept_by_month = sa.text(
+        "SELECT month, to_stage, source, owner_id, sum(entered) FROM analytics.stage_months "
         "GROUP BY 1, 2, 3, 4 HAVING sum(entered) <> 0 ORDER BY 1, 2, 3, 4"
     )
     engine = make_engine(database_url)
@@ -409,6 +420,9 @@ async def test_daily_counts_follow_every_change_and_periods_count_exactly(
             )
         async with engine.connect() as conn:
             assert (await conn.execute(kept)).all() == (await conn.execute(grouped)).all()
+            months = (await conn.execute(kept_by_month)).all()
+            assert months == (await conn.execute(by_month)).all()
+            assert len({m[0] for m in months}) == 3
 
         def counted(since: Any, until: Any) -> dict[Stage, int]:
             out: dict[Stage, int] = {}
@@ -422,11 +436,13 @@ async def test_daily_counts_follow_every_change_and_periods_count_exactly(
             (day, day + timedelta(days=3)),  # whole days only
             (day + timedelta(hours=2), day + timedelta(hours=20)),  # inside one day
             (day - timedelta(hours=2), day + timedelta(hours=96)),
+            (day + timedelta(hours=3), day + timedelta(days=45)),  # a whole month inside
+            (day - timedelta(days=22), day + timedelta(days=38)),  # starts on a month's day 1
         ):
             got = await views.run_rates(engine, views.Cut(since=since, until=until))
             assert got == counted(since, until), (since, until)
         rep = await views.run_rates(
-            engine, views.Cut(since=day, until=day + timedelta(days=5), rep="rep-a")
+            engine, views.Cut(since=day, until=day + timedelta(days=45), rep="rep-a")
         )
         assert rep == {
             Stage(r["stage"]): sum(
@@ -470,3 +486,204 @@ async def test_the_fourth_migration_counts_the_stage_changes_already_recorded(
             ((T0 + timedelta(hours=30)).date(), "inquiry", 1),
         }
     )
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """PostgreSQL's percentile_cont: linear between the two nearest ranks."""
+    ordered = sorted(values)
+    at = q * (len(ordered) - 1)
+    low = int(at)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (at - low)
+
+
+def _bucket(at: Any, by: str | None) -> str | None:
+    if by is None:
+        return None
+    day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if by == "month":
+        day = day.replace(day=1)
+    elif by == "week":
+        day -= timedelta(days=day.weekday())
+    return str(day.strftime("%Y-%m-%d"))
+
+
+async def test_the_waterfall_by_time_and_source_equals_its_entries_counted_one_by_one(
+    database_url: str,
+) -> None:
+    """Entries, reached, velocity and balances of a waterfall by month, week, day, source and
+    none, over a period with part days at both ends, equal what the stage changes and lead rows
+    give counted one by one in Python."""
+    await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA)
+    rng = random.Random(3)
+    funnel = [s.value for s in histories.FUNNEL]
+    changes: list[dict[str, Any]] = []
+    leads: list[dict[str, Any]] = []
+    for i in range(300):
+        at = T0 + timedelta(minutes=rng.randrange(80 * 24 * 60))
+        steps = [at]
+        for _ in range(rng.randrange(4)):
+            steps.append(steps[-1] + timedelta(minutes=rng.randrange(1, 20 * 24 * 60)))
+        source = rng.choice(("google", "bing", None))
+        for rank, when in enumerate(steps):
+            nxt = steps[rank + 1] if rank + 1 < len(steps) else None
+            changes.append(
+                {
+                    "id": uuid.uuid4(),
+                    "lead": f"w-{i}",
+                    "at": when,
+                    "stage": funnel[rank],
+                    "rank": rank,
+                    "next": nxt,
+                    "source": source,
+                }
+            )
+        leads.append({"lead": f"w-{i}", "stage": funnel[len(steps) - 1], "source": source})
+    engine = make_engine(database_url, server_settings=views.SERVER_SETTINGS)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO analytics.stage_changes (event_id, lead_id, at, cycle, to_stage, "
+                    "funnel_rank, next_at, source) "
+                    "VALUES (:id, :lead, :at, 1, :stage, :rank, :next, :source)"
+                ),
+                changes,
+            )
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO analytics.leads (lead_id, stage, source) "
+                    "VALUES (:lead, :stage, :source)"
+                ),
+                leads,
+            )
+        since, until = T0 + timedelta(days=3, hours=7), T0 + timedelta(days=65, hours=3)
+        horizon = timedelta(days=10)
+        for by in ("month", "week", "day", "source", None):
+            want: dict[tuple[str | None, str], dict[str, Any]] = {}
+            for c in changes:
+                if since <= c["at"] < until:
+                    group = c["source"] if by == "source" else _bucket(c["at"], by)
+                    w = want.setdefault((group, c["stage"]), {"entered": 0, "spans": []})
+                    w["entered"] += 1
+                    if c["next"] is not None and c["next"] - c["at"] <= horizon:
+                        w["spans"].append((c["next"] - c["at"]).total_seconds())
+            balances: dict[tuple[str | None, str], int] = {}
+            for lead in leads:
+                key = (lead["source"] if by == "source" else None, lead["stage"])
+                balances[key] = balances.get(key, 0) + 1
+            groups = await views.waterfall(
+                engine,
+                views.Cut(since=since, until=until),
+                by=by,
+                horizon=horizon,
+                now=until,
+            )
+            got_groups = {g["group"] for g in groups}
+            assert got_groups == {g for g, _ in want} | {g for g, _ in balances}, by
+            for g in groups:
+                for s in g["stages"]:
+                    w = want.get((g["group"], s["stage"]), {"entered": 0, "spans": []})
+                    assert s["entered"] == w["entered"], (by, g["group"], s["stage"])
+                    assert s["balance"] == balances.get((g["group"], s["stage"]), 0)
+                    if s["next_stage"] is None:
+                        continue
+                    assert s["reached_next"] == len(w["spans"]), (by, g["group"], s["stage"])
+                    spans = w["spans"]
+                    assert (s["velocity_p50_s"], s["velocity_p90_s"]) == (
+                        (round(_percentile(spans, 0.5), 3), round(_percentile(spans, 0.9), 3))
+                        if spans
+                        else (None, None)
+                    ), (by, g["group"], s["stage"])
+    finally:
+        await engine.dispose()
+
+
+async def test_balances_follow_every_write_of_a_lead_row(database_url: str) -> None:
+    """The balances PostgreSQL keeps equal the lead rows counted by stage and dimensions,
+    through the writer's upserts (new rows and changed ones), updates and deletes."""
+    await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA)
+    upsert = sa.text(
+        "INSERT INTO analytics.leads (lead_id, stage, source, owner_id) "
+        "VALUES (:lead, :stage, :source, :owner) ON CONFLICT (lead_id) DO UPDATE "
+        "SET stage = EXCLUDED.stage, owner_id = EXCLUDED.owner_id"
+    )
+    counted = sa.text(
+        "SELECT stage, source, owner_id, count(*) FROM analytics.leads "
+        "WHERE stage IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    )
+    kept = sa.text(
+        "SELECT stage, source, owner_id, sum(leads) FROM analytics.stage_balances "
+        "GROUP BY 1, 2, 3 HAVING sum(leads) <> 0 ORDER BY 1, 2, 3"
+    )
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                upsert,
+                [
+                    {"lead": f"b-{i}", "stage": "inquiry", "source": s, "owner": None}
+                    for i, s in enumerate(("google", "google", None, "bing"))
+                ],
+            )
+            await conn.execute(
+                sa.text("INSERT INTO analytics.leads (lead_id, source) VALUES ('b-9', 'bing')")
+            )
+        async with engine.begin() as conn:
+            await conn.execute(
+                upsert,
+                [
+                    {"lead": "b-0", "stage": "mql", "source": "google", "owner": "rep-a"},
+                    {"lead": "b-4", "stage": "mql", "source": None, "owner": "rep-a"},
+                ],
+            )
+            await conn.execute(
+                sa.text("UPDATE analytics.leads SET stage = 'sal' WHERE lead_id = 'b-9'")
+            )
+            await conn.execute(sa.text("DELETE FROM analytics.leads WHERE lead_id = 'b-1'"))
+        async with engine.connect() as conn:
+            got = (await conn.execute(kept)).all()
+            assert got == (await conn.execute(counted)).all()
+            assert len(got) == 5
+    finally:
+        await engine.dispose()
+
+
+async def test_the_fifth_migration_counts_the_leads_and_months_already_recorded(
+    database_url: str,
+) -> None:
+    await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA, "0004")
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO analytics.leads (lead_id, stage, source) VALUES "
+                    "('m-5', 'mql', 'google'), ('m-6', 'mql', 'google'), ('m-7', NULL, 'bing')"
+                )
+            )
+            for days in (0, 1, 40):
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO analytics.stage_changes (event_id, lead_id, at, cycle, "
+                        "to_stage) VALUES (:id, 'm-5', :at, 1, 'inquiry')"
+                    ),
+                    {"id": uuid.uuid4(), "at": T0 + timedelta(days=days)},
+                )
+        await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA)
+        async with engine.connect() as conn:
+            kept = (
+                await conn.execute(
+                    sa.text("SELECT stage, source, leads FROM analytics.stage_balances")
+                )
+            ).all()
+            months = (
+                await conn.execute(
+                    sa.text("SELECT month, entered FROM analytics.stage_months ORDER BY 1")
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in kept] == [("mql", "google", 2)]
+    later = (T0 + timedelta(days=40)).date().replace(day=1)
+    assert [tuple(r) for r in months] == [(T0.date().replace(day=1), 2), (later, 1)]

@@ -32,9 +32,16 @@ _DIMENSIONS = {
 }
 
 
-SERVER_SETTINGS = {"jit": "off"}
+SERVER_SETTINGS = {
+    "jit": "off",
+    "plan_cache_mode": "force_custom_plan",
+    "work_mem": "64MB",
+    "timezone": "UTC",
+}
 """For analytics' connections: its reports run in well under a second, and PostgreSQL's JIT
-would spend longer compiling them than running them."""
+would spend longer compiling them than running them; each report is planned for its own
+period and stage (a plan made once for any stage and period scans a year of stage changes);
+velocity sorts a stage's entries in memory; days and months are UTC days and months."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,21 @@ def _bucket_end(by: By | None, group: str | None, until: datetime) -> datetime:
     return min(end, until)
 
 
+def _starts(by: By, since: datetime, until: datetime) -> list[datetime]:
+    """The UTC starts of the time buckets that ``[since, until)`` touches: a waterfall finds
+    each entry's bucket among them (``width_bucket``), which costs less than truncating each
+    entry's time."""
+    first = since.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if by == "month":
+        first = first.replace(day=1)
+    elif by == "week":
+        first -= timedelta(days=first.weekday())
+    out = [first]
+    while (end := _bucket_end(by, out[-1].strftime("%Y-%m-%d"), until)) < until:
+        out.append(end)
+    return out
+
+
 _T = f"{SCHEMA}.stage_changes"
 _L = f"{SCHEMA}.leads"
 
@@ -97,37 +119,74 @@ _OF_STAGE_CHANGE = {
 }
 
 
-def _entries_sql(by: By | None, cuts: str) -> tuple[sa.TextClause, sa.TextClause]:
-    """Entries into each stage in the period, per group: how many and how many reached a later
-    forward stage within the horizon (a hashed count over every entry); then how long that took,
-    p50 and p90 in seconds (a sort over the entries that went on only, read from their index)."""
-    group = (
-        "NULL::text"
-        if by is None
-        else (_group(by, "s.at") if by in TIME_UNITS else _OF_STAGE_CHANGE[by])
+# a stage change's time bucket, as the place of its start in ``:starts`` (see ``_starts``)
+_BUCKET = "width_bucket(s.at, CAST(:starts AS timestamptz[]))"
+
+
+def _entered_sql(by: By | None, cuts: str) -> str:
+    """Entries into each stage in the period, per group: the whole UTC months' from their
+    monthly counts (``stage_months``, unless grouped by week or day), the other whole days'
+    from the daily counts (``stage_days``), the part days' at either end counted from the
+    stage changes (see ``_period``)."""
+    if by in TIME_UNITS:
+        of_day = "width_bucket(s.day, CAST(:start_days AS date[]))"
+        of_month = "width_bucket(s.month, CAST(:start_days AS date[]))"
+        of_change = _BUCKET
+    else:
+        of_day = of_month = of_change = "NULL::text" if by is None else _OF_STAGE_CHANGE[by]
+    return (
+        f"SELECT g, stage, sum(n) AS n FROM ("
+        f"SELECT {of_month} AS g, s.to_stage AS stage, s.entered AS n "
+        f"FROM {SCHEMA}.stage_months s WHERE s.month >= :m0 AND s.month < :m1{cuts} "
+        f"UNION ALL SELECT {of_day}, s.to_stage, s.entered FROM {SCHEMA}.stage_days s "
+        f"WHERE (s.day >= :d0 AND s.day < :m0 OR s.day >= :m1 AND s.day < :d1){cuts} "
+        f"UNION ALL SELECT {of_change}, s.to_stage, 1 FROM {_T} s "
+        f"WHERE (s.at >= :since AND s.at < :first OR s.at >= :end AND s.at < :until){cuts}"
+        f") e GROUP BY 1, 2"
     )
-    within = "s.next_at <= s.at + :horizon"
-    span = "extract(epoch FROM s.next_at - s.at)"
-    period = "s.at >= :since AND s.at < :until"
-    counts = sa.text(
-        f"SELECT {group} AS g, s.to_stage AS stage, count(*) AS entered, "
-        f"count(*) FILTER (WHERE {within}) AS reached FROM {_T} s "
-        f"WHERE {period}{cuts} GROUP BY 1, 2"
+
+
+def _period(cut: Cut, by: By | None = None) -> dict[str, Any]:
+    """The parameters of ``_entered_sql``: the period's whole UTC days ``[first, end)`` (as
+    dates ``[d0, d1)``) and the whole months among them ``[m0, m1)``; an empty range where
+    there is none (and no months when grouped by week or day)."""
+    first, end = whole_days(cut.since, cut.until) or (cut.until, cut.until)
+    d0, d1 = first.date(), end.date()
+    m0 = d0 if d0.day == 1 else (d0.replace(day=28) + timedelta(days=4)).replace(day=1)
+    m1 = d1.replace(day=1)
+    if by in ("week", "day") or m0 >= m1:
+        m0 = m1 = d0
+    return {
+        "since": cut.since,
+        "until": cut.until,
+        "first": first,
+        "end": end,
+        "d0": d0,
+        "d1": d1,
+        "m0": m0,
+        "m1": m1,
+    }
+
+
+def _velocity_sql(by: By | None, cuts: str) -> sa.TextClause:
+    """Of one stage's entries in the period, per group: how many reached a later forward stage
+    within the horizon, and how long that took, p50 and p90 in seconds (read from the index
+    of the entries that went on, a stage at a time)."""
+    group = "NULL::text" if by is None else (_BUCKET if by in TIME_UNITS else _OF_STAGE_CHANGE[by])
+    return sa.text(
+        f"SELECT {group} AS g, count(*) AS reached, percentile_cont(ARRAY[0.5, 0.9]) "
+        f"WITHIN GROUP (ORDER BY date_part('epoch', s.next_at - s.at)) AS p FROM {_T} s "
+        f"WHERE s.to_stage = :stage AND s.next_at IS NOT NULL "
+        f"AND s.next_at <= s.at + :horizon AND s.at >= :since AND s.at < :until{cuts} "
+        f"GROUP BY 1"
     )
-    velocity = sa.text(
-        f"SELECT {group} AS g, s.to_stage AS stage, "
-        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {span}) AS p50, "
-        f"percentile_cont(0.9) WITHIN GROUP (ORDER BY {span}) AS p90 FROM {_T} s "
-        f"WHERE s.next_at IS NOT NULL AND {within} AND {period}{cuts} GROUP BY 1, 2"
-    )
-    return counts, velocity
 
 
 def _balance_sql(by: By | None, cuts: str) -> sa.TextClause:
     group = "NULL::text" if by is None or by in TIME_UNITS else _DIMENSIONS[by]
     return sa.text(
-        f"SELECT {group} AS g, l.stage, count(*) AS n FROM {_L} l "
-        f"WHERE l.stage IS NOT NULL{cuts} GROUP BY 1, 2"
+        f"SELECT {group} AS g, l.stage, sum(l.leads) AS n FROM {SCHEMA}.stage_balances l "
+        f"WHERE l.leads <> 0{cuts} GROUP BY 1, 2"
     )
 
 
@@ -138,21 +197,39 @@ async def waterfall(
     to the next forward stage, and velocity. Groups in their natural order."""
     cuts, params = cut.where()
     stage_cuts, _ = cut.where(_OF_STAGE_CHANGE)
-    params |= {"since": cut.since, "until": cut.until, "horizon": horizon}
-    counts, velocity = _entries_sql(by, stage_cuts)
+    params |= _period(cut, by) | {"horizon": horizon}
+    starts = _starts(by, cut.since, cut.until) if by in TIME_UNITS else []
+    params |= {"starts": starts, "start_days": [t.date() for t in starts]}
+    velocity = _velocity_sql(by, stage_cuts)
+    going_on = [s for s in domain.FUNNEL if s is not Stage.WON]
 
-    async def rows(sql: sa.TextClause) -> Sequence[sa.RowMapping]:
+    async def rows(sql: sa.TextClause, **more: Any) -> Sequence[sa.RowMapping]:
         async with engine.connect() as conn:
-            return (await conn.execute(sql, params)).mappings().all()
+            return (await conn.execute(sql, params | more)).mappings().all()
 
-    # three scans of their own: on connections of their own they run side by side
-    counted, timed, balanced = await asyncio.gather(
-        rows(counts), rows(velocity), rows(_balance_sql(by, cuts))
+    # scans of their own, each stage's velocity too: on connections of their own they run
+    # side by side on the server's cores
+    counted, balanced, *timed = await asyncio.gather(
+        rows(sa.text(_entered_sql(by, stage_cuts))),
+        rows(_balance_sql(by, cuts)),
+        *(rows(velocity, stage=s.value) for s in going_on),
     )
-    entries = {(r["g"], Stage(r["stage"])): dict(r) for r in counted}
-    for r in timed:
-        entries[(r["g"], Stage(r["stage"]))] |= {"p50": r["p50"], "p90": r["p90"]}
-    balances = {(r["g"], r["stage"]): r["n"] for r in balanced}
+    # a time bucket comes back as its place in ``starts``: named by its first day
+    named = {i: t.strftime("%Y-%m-%d") for i, t in enumerate(starts, 1)}
+
+    def group(r: sa.RowMapping) -> str | None:
+        return named[r["g"]] if named else r["g"]
+
+    entries: dict[tuple[str | None, Stage], dict[str, Any]] = {
+        (group(r), Stage(r["stage"])): {"entered": int(r["n"])} for r in counted if r["n"]
+    }
+    for step, found in zip(going_on, timed, strict=True):
+        for r in found:
+            p50, p90 = r["p"]
+            entries.setdefault((group(r), step), {"entered": 0}).update(
+                reached=r["reached"], p50=p50, p90=p90
+            )
+    balances = {(r["g"], r["stage"]): int(r["n"]) for r in balanced if r["n"]}
     groups = sorted({g for g, _ in entries} | {g for g, _ in balances}, key=lambda g: g or "")
     out = []
     for g in groups:
@@ -215,29 +292,11 @@ def whole_days(since: datetime, until: datetime) -> tuple[datetime, datetime] | 
 
 async def run_rates(engine: AsyncEngine, cut: Cut) -> dict[Stage, int]:
     """Entries into each stage in the period (cut on the dimensions each stage change keeps, as
-    the waterfall's entries are): the whole days' from their daily counts (``stage_days``),
-    the part days' at either end counted from the stage changes themselves."""
+    the waterfall's entries are), read as the waterfall reads them (``_entered_sql``)."""
     cuts, params = cut.where(_OF_STAGE_CHANGE)
-    params |= {"since": cut.since, "until": cut.until}
-    days = whole_days(cut.since, cut.until)
-    if days is None:
-        sql = (
-            f"SELECT s.to_stage, count(*) AS n FROM {_T} s "
-            f"WHERE s.at >= :since AND s.at < :until{cuts} GROUP BY 1"
-        )
-    else:
-        params |= {"first": days[0], "end": days[1], "d0": days[0].date(), "d1": days[1].date()}
-        sql = (
-            f"SELECT to_stage, sum(n) AS n FROM ("
-            f"SELECT s.to_stage, s.entered AS n FROM {SCHEMA}.stage_days s "
-            f"WHERE s.day >= :d0 AND s.day < :d1{cuts} "
-            f"UNION ALL SELECT s.to_stage, 1 FROM {_T} s "
-            f"WHERE (s.at >= :since AND s.at < :first OR s.at >= :end AND s.at < :until){cuts}"
-            f") e GROUP BY 1"
-        )
     async with engine.connect() as conn:
-        rows = await conn.execute(sa.text(sql), params)
-        return {Stage(r.to_stage): int(r.n) for r in rows if r.n}
+        rows = await conn.execute(sa.text(_entered_sql(None, cuts)), params | _period(cut))
+        return {Stage(r.stage): int(r.n) for r in rows if r.n}
 
 
 async def average_won(engine: AsyncEngine, cut: Cut) -> tuple[Decimal | None, str | None]:

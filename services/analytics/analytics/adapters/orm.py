@@ -3,6 +3,8 @@ topic, one row per event (its id is the key, so a redelivered event changes noth
 row per lead with what the figures are cut by. Nothing here is personal data: no names, emails,
 notes or subjects, only ids, times, stages, codes and amounts."""
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
@@ -81,32 +83,44 @@ stage_changes = sa.Table(
     *_dimensions(),
     sa.Index("ix_stage_changes_at", "at"),
     sa.Index("ix_stage_changes_lead_at", "lead_id", "at"),
-    # the entries that went on, for velocity: a small share of all entries
+    # the entries that went on, for velocity: a small share of all entries, each stage's read
+    # from the index alone whatever the cut
     sa.Index(
         "ix_stage_changes_went_on",
+        "to_stage",
         "at",
-        postgresql_include=["to_stage", "next_at"],
+        postgresql_include=["next_at", *DIMENSIONS],
         postgresql_where=sa.text("next_at IS NOT NULL"),
     ),
 )
 
-# Derived, kept by PostgreSQL (a trigger on stage_changes, migration 0004): entries into each
-# stage per UTC day and the dimensions a stage change keeps, for counts over long periods.
-stage_days = sa.Table(
-    "stage_days",
-    metadata,
-    sa.Column("day", sa.Date, nullable=False),
-    sa.Column("to_stage", sa.Text, nullable=False),
-    *_dimensions(),
-    sa.Column("entered", sa.BigInteger, nullable=False),
-    sa.UniqueConstraint(
-        "day",
-        "to_stage",
-        *DIMENSIONS,
-        name="uq_stage_days_key",
-        postgresql_nulls_not_distinct=True,
-    ),
-)
+
+def _counts(name: str, stage: str, count: str, per: str | None = None) -> sa.Table:
+    """A table PostgreSQL keeps by trigger: ``count`` per UTC ``per`` (a day or a month, if
+    any), stage and the dimensions a figure is cut by; one row per key."""
+    keys: list[sa.Column[Any]] = [sa.Column(per, sa.Date, nullable=False)] if per else []
+    keys.append(sa.Column(stage, sa.Text, nullable=False))
+    return sa.Table(
+        name,
+        metadata,
+        *keys,
+        *_dimensions(),
+        sa.Column(count, sa.BigInteger, nullable=False),
+        sa.UniqueConstraint(
+            *(c.name for c in keys),
+            *DIMENSIONS,
+            name=f"uq_{name}_key",
+            postgresql_nulls_not_distinct=True,
+        ),
+    )
+
+
+# Derived, kept by PostgreSQL (a trigger on stage_changes, migrations 0004 and 0005): entries
+# into each stage per UTC day and per UTC month, for counts over long periods; and (a trigger
+# on leads, migration 0005) how many leads are at each stage now, for balances.
+stage_days = _counts("stage_days", "to_stage", "entered", per="day")
+stage_months = _counts("stage_months", "to_stage", "entered", per="month")
+stage_balances = _counts("stage_balances", "stage", "leads")
 
 assignments = sa.Table(
     "assignments",

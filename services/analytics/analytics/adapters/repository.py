@@ -163,7 +163,8 @@ class AnalyticsUnitOfWork(SqlTransaction):
 
     async def reset(self) -> None:
         """Empty the read model (a rebuild replays the topics into it)."""
-        derived = (orm.credits, orm.stage_days)  # a TRUNCATE fires no trigger
+        # a TRUNCATE fires no trigger: the tables PostgreSQL keeps go with the facts
+        derived = (orm.credits, orm.stage_days, orm.stage_months, orm.stage_balances)
         names = ", ".join(f"{t.schema}.{t.name}" for t in (orm.leads, *orm.FACTS, *derived))
         await self.conn.execute(sa.text(f"TRUNCATE {names}"))
 
