@@ -16,7 +16,7 @@ branch_labels = None
 depends_on = None
 SCHEMA = "analytics"
 DIMENSIONS = ("source", "campaign", "segment", "territory", "team_id", "owner_id")
-KEY = ", ".join(("stage", *DIMENSIONS))
+BALANCE = ", ".join(("stage", *DIMENSIONS))
 ENTRY = ", ".join(("to_stage", *DIMENSIONS))
 # a change of stage_changes added to (or taken from) the daily and the monthly counts: its rows
 # grouped by key, the keys in order, so that two writers never wait on each other in opposite
@@ -24,11 +24,11 @@ ENTRY = ", ".join(("to_stage", *DIMENSIONS))
 _ENTRIES = """
     INSERT INTO {schema}.stage_{unit}s AS d ({unit}, {entry}, entered)
     SELECT {at}, {entry}, %s * count(*) FROM %s r
-    GROUP BY 1, {columns} ORDER BY 1, {columns}
+    GROUP BY 1, {entry} ORDER BY 1, {entry}
     ON CONFLICT ({unit}, {entry}) DO UPDATE SET entered = d.entered + EXCLUDED.entered
 """
 _DAYS, _MONTHS = (
-    _ENTRIES.format(schema=SCHEMA, unit=unit, at=at, entry=ENTRY, columns=ENTRY)
+    _ENTRIES.format(schema=SCHEMA, unit=unit, at=at, entry=ENTRY)
     for unit, at in (
         ("day", "(r.at AT TIME ZONE 'UTC')::date"),
         ("month", "date_trunc('month', r.at AT TIME ZONE 'UTC')::date"),
@@ -36,11 +36,11 @@ _DAYS, _MONTHS = (
 )
 # one statement per change of leads: its rows at a stage grouped by key, added (or taken away);
 # the keys in order, so that two writers never wait on each other in opposite orders
-_APPLY = f"""
-    INSERT INTO {SCHEMA}.stage_balances AS b ({KEY}, leads)
-    SELECT {KEY}, %s * count(*) FROM %s r WHERE r.stage IS NOT NULL
-    GROUP BY {KEY} ORDER BY {KEY}
-    ON CONFLICT ({KEY}) DO UPDATE SET leads = b.leads + EXCLUDED.leads
+_BALANCES = f"""
+    INSERT INTO {SCHEMA}.stage_balances AS b ({BALANCE}, leads)
+    SELECT {BALANCE}, %s * count(*) FROM %s r WHERE r.stage IS NOT NULL
+    GROUP BY {BALANCE} ORDER BY {BALANCE}
+    ON CONFLICT ({BALANCE}) DO UPDATE SET leads = b.leads + EXCLUDED.leads
 """
 
 
@@ -59,7 +59,7 @@ def upgrade() -> None:
         ),
         schema=SCHEMA,
     )
-    _keep_entries(_DAYS, _MONTHS)
+    _keep("keep_stage_days", _DAYS, _MONTHS)
     op.execute(_MONTHS % ("1", f"{SCHEMA}.stage_changes"))
     op.create_table(
         "stage_balances",
@@ -67,24 +67,11 @@ def upgrade() -> None:
         *(sa.Column(name, sa.Text) for name in DIMENSIONS),
         sa.Column("leads", sa.BigInteger, nullable=False),
         sa.UniqueConstraint(
-            *KEY.split(", "), name="uq_stage_balances_key", postgresql_nulls_not_distinct=True
+            *BALANCE.split(", "), name="uq_stage_balances_key", postgresql_nulls_not_distinct=True
         ),
         schema=SCHEMA,
     )
-    op.execute(
-        f"""
-        CREATE FUNCTION {SCHEMA}.keep_stage_balances() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF TG_OP IN ('UPDATE', 'DELETE') THEN
-                {_APPLY % ("-1", "old_rows")};
-            END IF;
-            IF TG_OP IN ('INSERT', 'UPDATE') THEN
-                {_APPLY % ("1", "new_rows")};
-            END IF;
-            RETURN NULL;
-        END $$
-        """
-    )
+    _keep("keep_stage_balances", _BALANCES)
     for event, tables in (
         ("INSERT", "NEW TABLE AS new_rows"),
         ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
@@ -95,7 +82,7 @@ def upgrade() -> None:
             f"REFERENCING {tables} FOR EACH STATEMENT "
             f"EXECUTE FUNCTION {SCHEMA}.keep_stage_balances()"
         )
-    op.execute(_APPLY % ("1", f"{SCHEMA}.leads"))
+    op.execute(_BALANCES % ("1", f"{SCHEMA}.leads"))
     op.drop_index("ix_stage_changes_went_on", "stage_changes", schema=SCHEMA)
     op.create_index(
         "ix_stage_changes_went_on",
@@ -107,13 +94,14 @@ def upgrade() -> None:
     )
 
 
-def _keep_entries(*statements: str) -> None:
-    """The trigger function of stage_changes (migration 0004), now keeping ``statements``."""
+def _keep(function: str, *statements: str) -> None:
+    """A statement trigger's function (stage_changes' is migration 0004's, replaced) that
+    takes each of ``statements`` away for the old rows and adds it for the new ones."""
     old = "; ".join(x % ("-1", "old_rows") for x in statements)
     new = "; ".join(x % ("1", "new_rows") for x in statements)
     op.execute(
         f"""
-        CREATE OR REPLACE FUNCTION {SCHEMA}.keep_stage_days() RETURNS trigger
+        CREATE OR REPLACE FUNCTION {SCHEMA}.{function}() RETURNS trigger
         LANGUAGE plpgsql AS $$
         BEGIN
             IF TG_OP IN ('UPDATE', 'DELETE') THEN
@@ -142,5 +130,5 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER stage_balances_{event} ON {SCHEMA}.leads")
     op.execute(f"DROP FUNCTION {SCHEMA}.keep_stage_balances()")
     op.drop_table("stage_balances", schema=SCHEMA)
-    _keep_entries(_DAYS)
+    _keep("keep_stage_days", _DAYS)
     op.drop_table("stage_months", schema=SCHEMA)
