@@ -229,9 +229,11 @@ async def drive_consumer(
     relay: Any,
     *,
     lanes: int = 1,
+    max_records: int = 500,
 ) -> float:
-    """Run a batch consumer (and the service's relay) until ``count`` events were handled;
-    returns the seconds from the first batch to the last."""
+    """Run a batch consumer (and the service's relay) until ``count`` events were handled,
+    polling ``max_records`` at a time as the service does; returns the seconds from the first
+    batch to the last."""
     from leadrelay_shared.consumer import EventConsumer
     from leadrelay_shared.runtime import settle_heap
 
@@ -253,7 +255,7 @@ async def drive_consumer(
         topics=[topic],
         batch_handler=batch,
         producer=producer,
-        max_records=500,
+        max_records=max_records,
         lanes=lanes,
     )
     settle_heap()  # as each service does once started

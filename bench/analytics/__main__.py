@@ -53,6 +53,7 @@ from leadrelay_shared.migrate import upgrade
 
 START = datetime(2025, 11, 1, tzinfo=UTC)
 TOKEN = "bench-analytics-admin"
+POLL = AnalyticsSettings.model_fields["consumer_max_records"].default  # as the service polls
 
 
 class NoRelay:
@@ -94,7 +95,7 @@ async def bench_consumer(stack: Stack, leads: int) -> tuple[float, int]:
                 await handlers.record(batch, uow=AnalyticsUnitOfWork(engine))
 
             elapsed = await drive_consumer(
-                stack.bootstrap, topic, producer, len(events), record, NoRelay()
+                stack.bootstrap, topic, producer, len(events), record, NoRelay(), max_records=POLL
             )
         finally:
             await producer.stop()
