@@ -278,43 +278,51 @@ async def test_the_planner_answers_with_given_rates_and_names_what_is_missing(
         assert bad.json()["errors"][0]["field"] == "revenue_target"
 
 
+async def across_migration(
+    database_url: str, before: str, writes: list[tuple[str, dict[str, Any]]], *reads: str
+) -> list[list[tuple[Any, ...]]]:
+    """What ``reads`` find after an upgrade to the newest revision, in a read model that
+    ``writes`` filled at revision ``before``."""
+    await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA, before)
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            for sql, params in writes:
+                await conn.execute(sa.text(sql), params)
+        await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA)
+        async with engine.connect() as conn:
+            return [[tuple(r) for r in await conn.execute(sa.text(sql))] for sql in reads]
+    finally:
+        await engine.dispose()
+
+
 async def test_the_second_migration_fills_what_stage_changes_now_keep(
     infra: Infra, database_url: str
 ) -> None:
     """A read model written before stage changes kept their next entry and their lead's
     dimensions gets both from the migration that adds them."""
-    await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA, "0001")
-    engine = make_engine(database_url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                sa.text(
-                    "INSERT INTO analytics.leads (lead_id, source, owner_id) "
-                    "VALUES ('m-1', 'google', 'rep-ana')"
-                )
-            )
-            for stage, hours in (("inquiry", 0), ("mql", 5), ("recycled", 9)):
-                await conn.execute(
-                    sa.text(
-                        "INSERT INTO analytics.stage_changes "
-                        "(event_id, lead_id, at, cycle, to_stage) "
-                        "VALUES (:id, 'm-1', :at, 1, :stage)"
-                    ),
-                    {"id": uuid.uuid4(), "at": T0 + timedelta(hours=hours), "stage": stage},
-                )
-        await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA)
-        async with engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    sa.text(
-                        "SELECT to_stage, funnel_rank, next_at, source, owner_id "
-                        "FROM analytics.stage_changes ORDER BY at"
-                    )
-                )
-            ).all()
-    finally:
-        await engine.dispose()
-    assert [tuple(r) for r in rows] == [
+    change = (
+        "INSERT INTO analytics.stage_changes (event_id, lead_id, at, cycle, to_stage) "
+        "VALUES (:id, 'm-1', :at, 1, :stage)"
+    )
+    [rows] = await across_migration(
+        database_url,
+        "0001",
+        [
+            (
+                "INSERT INTO analytics.leads (lead_id, source, owner_id) "
+                "VALUES ('m-1', 'google', 'rep-ana')",
+                {},
+            ),
+            *(
+                (change, {"id": uuid.uuid4(), "at": T0 + timedelta(hours=hours), "stage": stage})
+                for stage, hours in (("inquiry", 0), ("mql", 5), ("recycled", 9))
+            ),
+        ],
+        "SELECT to_stage, funnel_rank, next_at, source, owner_id "
+        "FROM analytics.stage_changes ORDER BY at",
+    )
+    assert rows == [
         ("inquiry", 0, T0 + timedelta(hours=5), "google", "rep-ana"),
         ("mql", 1, None, "google", "rep-ana"),
         ("recycled", None, None, "google", "rep-ana"),
@@ -324,40 +332,29 @@ async def test_the_second_migration_fills_what_stage_changes_now_keep(
 async def test_the_third_migration_credits_the_deals_already_recorded(
     infra: Infra, database_url: str
 ) -> None:
-    await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA, "0002")
-    engine = make_engine(database_url)
-    try:
-        async with engine.begin() as conn:
-            for source, hours in (("google", 0), ("bing", 3)):
-                await conn.execute(
-                    sa.text(
-                        "INSERT INTO analytics.touches (event_id, lead_id, at, origin, kind, "
-                        "source) VALUES (:id, 'm-1', :at, 'marketing', 'page_view', :source)"
-                    ),
-                    {"id": uuid.uuid4(), "at": T0 + timedelta(hours=hours), "source": source},
-                )
-            await conn.execute(
-                sa.text(
-                    "INSERT INTO analytics.feedback (event_id, lead_id, at, feedback, "
-                    "amount_minor, currency) VALUES (:id, 'm-1', :at, 'won', 1001, 'EUR')"
-                ),
+    touch = (
+        "INSERT INTO analytics.touches (event_id, lead_id, at, origin, kind, source) "
+        "VALUES (:id, 'm-1', :at, 'marketing', 'page_view', :source)"
+    )
+    [rows] = await across_migration(
+        database_url,
+        "0002",
+        [
+            *(
+                (touch, {"id": uuid.uuid4(), "at": T0 + timedelta(hours=hours), "source": source})
+                for source, hours in (("google", 0), ("bing", 3))
+            ),
+            (
+                "INSERT INTO analytics.feedback (event_id, lead_id, at, feedback, "
+                "amount_minor, currency) VALUES (:id, 'm-1', :at, 'won', 1001, 'EUR')",
                 {"id": uuid.uuid4(), "at": T0 + timedelta(days=2)},
-            )
-        await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA)
-        async with engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    sa.text(
-                        "SELECT model, key, kind, amount_minor FROM analytics.credits "
-                        "WHERE by = 'source' AND model IN ('linear', 'first_touch') "
-                        "ORDER BY model, key"
-                    )
-                )
-            ).all()
-    finally:
-        await engine.dispose()
+            ),
+        ],
+        "SELECT model, key, kind, amount_minor FROM analytics.credits "
+        "WHERE by = 'source' AND model IN ('linear', 'first_touch') ORDER BY model, key",
+    )
     # linear: the odd unit to the earlier touch; first touch: all of it to google
-    assert [tuple(r) for r in rows] == [
+    assert rows == [
         ("first_touch", "bing", "revenue", 0),
         ("first_touch", "google", "revenue", 1001),
         ("linear", "bing", "revenue", 500),
@@ -458,28 +455,20 @@ async def test_daily_counts_follow_every_change_and_periods_count_exactly(
 async def test_the_fourth_migration_counts_the_stage_changes_already_recorded(
     database_url: str,
 ) -> None:
-    await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA, "0003")
-    engine = make_engine(database_url)
-    try:
-        async with engine.begin() as conn:
-            for hours, stage in ((0, "inquiry"), (2, "mql"), (30, "inquiry")):
-                await conn.execute(
-                    sa.text(
-                        "INSERT INTO analytics.stage_changes (event_id, lead_id, at, cycle, "
-                        "to_stage, source) VALUES (:id, 'm-4', :at, 1, :stage, 'google')"
-                    ),
-                    {"id": uuid.uuid4(), "at": T0 + timedelta(hours=hours), "stage": stage},
-                )
-        await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA)
-        async with engine.connect() as conn:
-            kept = (
-                await conn.execute(
-                    sa.text("SELECT day, to_stage, entered FROM analytics.stage_days ORDER BY 1, 2")
-                )
-            ).all()
-    finally:
-        await engine.dispose()
-    assert [tuple(r) for r in kept] == sorted(
+    change = (
+        "INSERT INTO analytics.stage_changes (event_id, lead_id, at, cycle, to_stage, source) "
+        "VALUES (:id, 'm-4', :at, 1, :stage, 'google')"
+    )
+    [kept] = await across_migration(
+        database_url,
+        "0003",
+        [
+            (change, {"id": uuid.uuid4(), "at": T0 + timedelta(hours=hours), "stage": stage})
+            for hours, stage in ((0, "inquiry"), (2, "mql"), (30, "inquiry"))
+        ],
+        "SELECT day, to_stage, entered FROM analytics.stage_days ORDER BY 1, 2",
+    )
+    assert kept == sorted(
         {
             (T0.date(), "inquiry", 1),
             ((T0 + timedelta(hours=2)).date(), "mql", 1),
@@ -652,38 +641,27 @@ async def test_balances_follow_every_write_of_a_lead_row(database_url: str) -> N
 async def test_the_fifth_migration_counts_the_leads_and_months_already_recorded(
     database_url: str,
 ) -> None:
-    await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA, "0004")
-    engine = make_engine(database_url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                sa.text(
-                    "INSERT INTO analytics.leads (lead_id, stage, source) VALUES "
-                    "('m-5', 'mql', 'google'), ('m-6', 'mql', 'google'), ('m-7', NULL, 'bing')"
-                )
-            )
-            for days in (0, 1, 40):
-                await conn.execute(
-                    sa.text(
-                        "INSERT INTO analytics.stage_changes (event_id, lead_id, at, cycle, "
-                        "to_stage) VALUES (:id, 'm-5', :at, 1, 'inquiry')"
-                    ),
-                    {"id": uuid.uuid4(), "at": T0 + timedelta(days=days)},
-                )
-        await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA)
-        async with engine.connect() as conn:
-            kept = (
-                await conn.execute(
-                    sa.text("SELECT stage, source, leads FROM analytics.stage_balances")
-                )
-            ).all()
-            months = (
-                await conn.execute(
-                    sa.text("SELECT month, entered FROM analytics.stage_months ORDER BY 1")
-                )
-            ).all()
-    finally:
-        await engine.dispose()
-    assert [tuple(r) for r in kept] == [("mql", "google", 2)]
+    change = (
+        "INSERT INTO analytics.stage_changes (event_id, lead_id, at, cycle, to_stage) "
+        "VALUES (:id, 'm-5', :at, 1, 'inquiry')"
+    )
+    kept, months = await across_migration(
+        database_url,
+        "0004",
+        [
+            (
+                "INSERT INTO analytics.leads (lead_id, stage, source) VALUES "
+                "('m-5', 'mql', 'google'), ('m-6', 'mql', 'google'), ('m-7', NULL, 'bing')",
+                {},
+            ),
+            *(
+                (change, {"id": uuid.uuid4(), "at": T0 + timedelta(days=days)})
+                for days in (0, 1, 40)
+            ),
+        ],
+        "SELECT stage, source, leads FROM analytics.stage_balances",
+        "SELECT month, entered FROM analytics.stage_months ORDER BY 1",
+    )
+    assert kept == [("mql", "google", 2)]
     later = (T0 + timedelta(days=40)).date().replace(day=1)
-    assert [tuple(r) for r in months] == [(T0.date().replace(day=1), 2), (later, 1)]
+    assert months == [(T0.date().replace(day=1), 2), (later, 1)]

@@ -123,7 +123,7 @@ _OF_STAGE_CHANGE = {
 _BUCKET = "width_bucket(s.at, CAST(:starts AS timestamptz[]))"
 
 
-def _entered_sql(by: By | None, cuts: str) -> str:
+def _entered_sql(by: By | None, cuts: str) -> sa.TextClause:
     """Entries into each stage in the period, per group: the whole UTC months' from their
     monthly counts (``stage_months``, unless grouped by week or day), the other whole days'
     from the daily counts (``stage_days``), the part days' at either end counted from the
@@ -134,7 +134,7 @@ def _entered_sql(by: By | None, cuts: str) -> str:
         of_change = _BUCKET
     else:
         of_day = of_month = of_change = "NULL::text" if by is None else _OF_STAGE_CHANGE[by]
-    return (
+    return sa.text(
         f"SELECT g, stage, sum(n) AS n FROM ("
         f"SELECT {of_month} AS g, s.to_stage AS stage, s.entered AS n "
         f"FROM {SCHEMA}.stage_months s WHERE s.month >= :m0 AND s.month < :m1{cuts} "
@@ -210,7 +210,7 @@ async def waterfall(
     # scans of their own, each stage's velocity too: on connections of their own they run
     # side by side on the server's cores
     counted, balanced, *timed = await asyncio.gather(
-        rows(sa.text(_entered_sql(by, stage_cuts))),
+        rows(_entered_sql(by, stage_cuts)),
         rows(_balance_sql(by, cuts)),
         *(rows(velocity, stage=s.value) for s in going_on),
     )
@@ -295,7 +295,7 @@ async def run_rates(engine: AsyncEngine, cut: Cut) -> dict[Stage, int]:
     the waterfall's entries are), read as the waterfall reads them (``_entered_sql``)."""
     cuts, params = cut.where(_OF_STAGE_CHANGE)
     async with engine.connect() as conn:
-        rows = await conn.execute(sa.text(_entered_sql(None, cuts)), params | _period(cut))
+        rows = await conn.execute(_entered_sql(None, cuts), params | _period(cut))
         return {Stage(r.stage): int(r.n) for r in rows if r.n}
 
 
