@@ -168,7 +168,7 @@ def main() -> int:
             "events/s",
             [],
             target=5_000,
-            note="a seeded history of every event type, polls of ≤500",
+            note=f"a seeded history of every event type, polls of ≤{POLL:,}",
         )
     )
     waterfall = report.add(
