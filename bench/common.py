@@ -202,9 +202,8 @@ def wait_ready(url: str, timeout_s: float = 30) -> None:
     raise TimeoutError(f"{url} not ready")
 
 
-@asynccontextmanager
-async def scratch_database(database_url: str, prefix: str) -> AsyncIterator[str]:
-    """A database of its own for one benchmark run, dropped afterwards; yields its URL."""
+async def new_database(database_url: str, prefix: str) -> str:
+    """A new, empty database on ``database_url``'s server; returns its URL."""
     import asyncpg
 
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
@@ -212,11 +211,20 @@ async def scratch_database(database_url: str, prefix: str) -> AsyncIterator[str]
     conn = await asyncpg.connect(admin)
     await conn.execute(f'CREATE DATABASE "{name}"')
     await conn.close()
+    return admin.rsplit("/", 1)[0] + f"/{name}"
+
+
+@asynccontextmanager
+async def scratch_database(database_url: str, prefix: str) -> AsyncIterator[str]:
+    """A database of its own for one benchmark run, dropped afterwards; yields its URL."""
+    import asyncpg
+
+    url = await new_database(database_url, prefix)
     try:
-        yield admin.rsplit("/", 1)[0] + f"/{name}"
+        yield url
     finally:
-        conn = await asyncpg.connect(admin)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+        await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
         await conn.close()
 
 

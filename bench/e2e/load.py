@@ -17,6 +17,7 @@ import contextlib
 import itertools
 import json
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,9 @@ FORM_AFTER_S = 0.2
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     total = int(args.rate * args.duration)
-    story = leads(args.seed, total, run_tag=args.tag)
+    # a random part: leads another run posted to the same Kafka and PostgreSQL (an earlier run,
+    # or a stack beside this one) are not this run's, whatever the label
+    story = leads(args.seed, total, run_tag=f"{args.tag}{uuid.uuid4().hex[:6]}-")
     headers = {"Authorization": f"Bearer {args.key}", "Content-Type": "application/json"}
     statuses: Counter[str] = Counter()
     accepted: dict[str, float] = {}
@@ -119,7 +122,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, required=True, help="leads per second")
     parser.add_argument("--duration", type=float, required=True)
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--tag", default="", help="makes this step's addresses its own")
+    parser.add_argument("--tag", default="", help="a label in this step's addresses")
     parser.add_argument("--out", required=True, help="file to write the JSON result to")
     args = parser.parse_args()
     result = uvloop.run(run(args))

@@ -90,7 +90,7 @@ class Stack:
     kafka_server: kafka.KafkaServer | kafka.KafkaCluster | None = None
     pg_server: postgres.PostgresServer | None = None
     bootstrap: str = ""
-    database_url: str = ""
+    database_url: str = ""  # given, the services use this database (else DATABASE_URL's)
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     instances: dict[str, list[str]] = field(default_factory=dict)  # service → its instances
@@ -99,7 +99,7 @@ class Stack:
     def start_infra(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
-        self.database_url = os.environ.get("DATABASE_URL", "")
+        self.database_url = self.database_url or os.environ.get("DATABASE_URL", "")
         if not self.database_url:
             self.pg_server = postgres.start(
                 self.data_dir / "postgres",
