@@ -237,13 +237,16 @@ async def drive_consumer(
     relay: Any,
     *,
     lanes: int = 1,
-    max_records: int = 500,
+    max_records: int | None = None,
 ) -> float:
     """Run a batch consumer (and the service's relay) until ``count`` events were handled,
-    polling ``max_records`` at a time as the service does; returns the seconds from the first
-    batch to the last."""
+    polling ``max_records`` at a time (the services' default unless given) as the service does;
+    returns the seconds from the first batch to the last."""
     from leadrelay_shared.consumer import EventConsumer
     from leadrelay_shared.runtime import settle_heap
+    from leadrelay_shared.settings import ServiceSettings
+
+    poll = max_records or ServiceSettings.model_fields["consumer_max_records"].default
 
     handled, first = 0, None
     finished = asyncio.Event()
@@ -263,7 +266,7 @@ async def drive_consumer(
         topics=[topic],
         batch_handler=batch,
         producer=producer,
-        max_records=max_records,
+        max_records=poll,
         lanes=lanes,
     )
     settle_heap()  # as each service does once started
