@@ -33,6 +33,17 @@ async def read_all(bootstrap: str, topic: str) -> list[bytes]:
         await consumer.stop()
 
 
+async def placed(bootstrap: str, topic: str) -> dict[int, tuple[int, list[int]]]:
+    """Where the topic's partitions are, once the node asked knows them all: a topic just
+    created reaches each node a moment after the controller."""
+    for _ in range(60):
+        found = await kafka.partition_leaders(bootstrap, topic)
+        if len(found) == Topics.PARTITIONS[topic]:
+            break
+        await asyncio.sleep(0.5)
+    return found
+
+
 async def test_a_killed_leader_loses_no_acknowledged_record(tmp_path: Path) -> None:
     cluster = await asyncio.to_thread(
         kafka.start_cluster, tmp_path / "kafka", 3, log_path=tmp_path / "kafka.log"
@@ -41,16 +52,16 @@ async def test_a_killed_leader_loses_no_acknowledged_record(tmp_path: Path) -> N
         bootstrap = cluster.bootstrap
         await ensure_topics(bootstrap, replication=3)
         topic = Topics.INTAKE
-        placed = await kafka.partition_leaders(bootstrap, topic)
-        assert len(placed) == Topics.PARTITIONS[topic]
-        assert all(len(replicas) == 3 for _, replicas in placed.values())
+        where = await placed(bootstrap, topic)
+        assert len(where) == Topics.PARTITIONS[topic]
+        assert all(len(replicas) == 3 for _, replicas in where.values())
 
         producer = make_producer(bootstrap, client_id="t-cluster", send_timeout_s=30)
         await producer.start()
         try:
             for i in range(300):
                 await producer.send_and_wait(topic, value=f"{i}".encode(), key=f"k{i}".encode())
-            leader, _ = placed[0]
+            leader, _ = where[0]
             cluster.nodes[leader - 1].process.kill()  # kill -9: no controlled shutdown
             for i in range(300, 600):
                 await producer.send_and_wait(topic, value=f"{i}".encode(), key=f"k{i}".encode())
