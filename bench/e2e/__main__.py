@@ -253,7 +253,8 @@ def start_stack(
     database_url = ""
     if os.environ.get("DATABASE_URL") and os.environ.get(SCRATCH_ENV):
         # a server shared with other stacks at once (bench --smoke): a database of our own, or
-        # their services would claim our leads' events in the same tables before ours do
+        # their services would claim our leads' events in the same tables before ours do (it
+        # goes when the smoke removes that server)
         database_url = asyncio.run(new_database(os.environ["DATABASE_URL"], "bench_e2e"))
     # Every routed lead starts an SLA clock; the deadline is far enough that no alert fires
     # during the run, whatever the time of day (alerts are bench/sla's subject).
