@@ -141,6 +141,12 @@ async def db_reachable(engine: AsyncEngine, timeout_s: float = 2.0) -> bool:
     return True
 
 
+# Longer than the idle timeouts of the load balancers and clients that keep connections open
+# (60 s for cloud load balancers, 5 s for httpx): a server that closes an idle connection first
+# races the next request sent on it, which then fails as a reset or a 502.
+KEEP_ALIVE_S = 75
+
+
 def server_options(
     host: str, port: int, log_level: str, *, proxy_headers: bool = True
 ) -> dict[str, Any]:
@@ -155,6 +161,7 @@ def server_options(
         "access_log": False,
         "timeout_graceful_shutdown": 10,
         "proxy_headers": proxy_headers,
+        "timeout_keep_alive": KEEP_ALIVE_S,
     }
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 
-from leadrelay_shared.runtime import YOUNG_GC_THRESHOLD, settle_heap
+import uvicorn
+from fastapi import FastAPI
+
+from devstack.ports import free_port
+from leadrelay_shared.runtime import YOUNG_GC_THRESHOLD, server_options, settle_heap
 
 
 def test_settle_heap_freezes_what_lives_and_thaws_it_again_on_the_next_settle() -> None:
@@ -23,3 +28,33 @@ def test_settle_heap_freezes_what_lives_and_thaws_it_again_on_the_next_settle() 
     del node
     settle_heap()  # thawed, collected, frozen again: the cycle is gone
     assert alive() is None
+
+
+async def test_an_idle_connection_stays_open_past_a_clients_keep_alive() -> None:
+    """Served as every service is served: a connection idle for longer than httpx keeps one
+    (5 s) is still open, so a client or load balancer that reuses it is not reset."""
+    app = FastAPI()
+
+    @app.get("/ping")
+    async def ping() -> dict[str, bool]:
+        return {"ok": True}
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, lifespan="off", **server_options("127.0.0.1", free_port(), "warning"))
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.01)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.config.port)
+    try:
+        request = b"GET /ping HTTP/1.1\r\nHost: t\r\n\r\n"
+        writer.write(request)
+        assert b"200 OK" in await reader.readuntil(b"\r\n\r\n")
+        await reader.readexactly(11)  # {"ok":true}
+        await asyncio.sleep(6)
+        writer.write(request)
+        assert b"200 OK" in await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    finally:
+        writer.close()
+        server.should_exit = True
+        await serving
