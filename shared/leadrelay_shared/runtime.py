@@ -141,9 +141,8 @@ async def db_reachable(engine: AsyncEngine, timeout_s: float = 2.0) -> bool:
     return True
 
 
-# Longer than the idle timeouts of the load balancers and clients that keep connections open
-# (60 s for cloud load balancers, 5 s for httpx): a server that closes an idle connection first
-# races the next request sent on it, which then fails as a reset or a 502.
+# Longer than the idle timeouts of the load balancers and clients that reuse connections, so
+# that they close an idle one first: a server that does races the next request sent on it.
 KEEP_ALIVE_S = 75
 
 
