@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from analytics import cli, domain, views
 from analytics.adapters import orm
-from analytics.adapters.repository import deals_of
+from analytics.adapters.repository import _REFRESH_STAGES, AnalyticsUnitOfWork, deals_of
 from analytics.bootstrap import create_app
 from analytics.schemas import PLAN_EXAMPLE
 from analytics.settings import AnalyticsSettings
@@ -584,6 +584,39 @@ async def test_the_waterfall_by_time_and_source_equals_its_entries_counted_one_b
                         if spans
                         else (None, None)
                     ), (by, g["group"], s["stage"])
+    finally:
+        await engine.dispose()
+
+
+async def test_a_batch_writes_each_stage_change_once_as_the_refresh_leaves_it(
+    database_url: str,
+) -> None:
+    """A batch's stage changes are inserted with their leads' dimensions and next entries, not
+    inserted bare and then updated (each update rewrites the row, its indexes and the rollups):
+    nothing updates them, and the refresh finds nothing to change."""
+    await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA)
+    people = histories.leads(40, T0, timedelta(days=2), seed=29)
+    events = list(histories.history(people, seed=29))
+    updated = sa.text("SELECT pg_stat_get_xact_tuples_updated('analytics.stage_changes'::regclass)")
+    engine = make_engine(database_url)
+    try:
+        uow = AnalyticsUnitOfWork(engine)
+        async with uow:
+            await uow.add(domain.facts_of(events))
+            assert await uow.conn.scalar(updated) == 0
+            await uow.commit()
+        async with engine.begin() as conn:
+            leads = [p.lead_id for p in people]
+            stored = await conn.scalar(
+                sa.text(
+                    "SELECT count(*) FROM analytics.stage_changes WHERE lead_id = ANY(:leads) "
+                    "AND owner_id IS NOT NULL AND next_at IS NOT NULL"
+                ),
+                {"leads": leads},
+            )
+            assert stored  # dimensions and next entries are there to be checked
+            refresh = await conn.execute(_REFRESH_STAGES, {"leads": leads, "written": []})
+            assert refresh.rowcount == 0
     finally:
         await engine.dispose()
 

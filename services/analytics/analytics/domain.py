@@ -203,6 +203,7 @@ def facts_of(events: Iterable[Event]) -> Facts:
                 "to_stage": e.to_stage.value,
                 "actor": e.actor,
                 "funnel_rank": FUNNEL.index(e.to_stage) if e.to_stage in FUNNEL else None,
+                "next_at": None,
             }
             facts.stage_changes.append(row)
             order = stage_order(e.to_stage.value, e.cycle)
@@ -259,7 +260,27 @@ def facts_of(events: Iterable[Event]) -> Facts:
                     "due_at": e.due_at,
                 }
             )
+    _next_entries(facts.stage_changes)
     return facts
+
+
+def _next_entries(rows: list[dict[str, Any]]) -> None:
+    """Each forward entry's ``next_at`` among ``rows`` alone: when its lead next entered a later
+    forward stage (the writer takes the earlier of this and what is already stored)."""
+    forward: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["funnel_rank"] is not None:
+            forward.setdefault(row["lead_id"], []).append(row)
+    for entries in forward.values():
+        for row in entries:
+            row["next_at"] = min(
+                (
+                    x["at"]
+                    for x in entries
+                    if x["at"] >= row["at"] and x["funnel_rank"] > row["funnel_rank"]
+                ),
+                default=None,
+            )
 
 
 # -- the planner: the reverse waterfall ---------------------------------------------------------

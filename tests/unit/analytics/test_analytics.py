@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -18,7 +19,7 @@ from analytics.domain import Measured, PlanError
 from analytics.schemas import PLAN_EXAMPLE
 from bench.analytics import histories
 from leadrelay_shared.contracts import Stage
-from tests.factories import T0, activity, feedback, form
+from tests.factories import T0, activity, feedback, form, mql
 
 EXAMPLE: dict[str, float] = PLAN_EXAMPLE["rates"]
 
@@ -114,6 +115,30 @@ def test_a_batch_keeps_the_first_touch_and_the_latest_stage_whatever_their_order
         }
     won = [lead for lead, s in forward.stages.items() if s["stage"] == "won"]
     assert all(forward.firsts[lead]["origin"] == "marketing" for lead in won)
+
+
+def test_a_batch_gives_each_forward_entry_its_next_forward_entry_in_any_order() -> None:
+    first = mql("next@northwind.example")
+    moves = [(Stage.INQUIRY, 0), (Stage.MQL, 1), (Stage.NURTURE, 2), (Stage.SAL, 3)]
+    events = [
+        first.model_copy(
+            update={
+                "event_id": uuid.uuid4(),
+                "to_stage": stage,
+                "occurred_at": T0 + timedelta(hours=h),
+            }
+        )
+        for stage, h in moves
+    ]
+    for batch in (events, events[::-1]):
+        rows = {r["to_stage"]: r["next_at"] for r in domain.facts_of(batch).stage_changes}
+        # a side stage has no next entry; the last forward entry has none yet
+        assert rows == {
+            "inquiry": T0 + timedelta(hours=1),
+            "mql": T0 + timedelta(hours=3),
+            "nurture": None,
+            "sal": None,
+        }
 
 
 def test_moves_of_one_instant_order_along_the_waterfall_and_by_cycle() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from leadrelay_shared.db import driver, insert_rows, unnest_insert
+from leadrelay_shared.db import driver, insert_rows, sql_type, unnest_insert
 from leadrelay_shared.uow import SqlTransaction
 
 from ..domain import Deal, Facts, Touch, credits
@@ -71,25 +71,59 @@ def _insert(table: str, columns: tuple[str, ...]) -> str:
 
 
 _S, _LEADS = f"{orm.SCHEMA}.stage_changes", f"{orm.SCHEMA}.leads"
+# A stored stage change's next forward entry: the earliest later-ranked entry of its lead from
+# its time on ({c} is the stage change)
+_NEXT = (
+    f"(SELECT min(x.at) FROM {_S} x WHERE x.lead_id = {{c}}.lead_id AND x.at >= {{c}}.at "
+    f"AND x.funnel_rank > {{c}}.funnel_rank)"
+)
+
+
+@functools.cache
+def _insert_stage_changes(columns: tuple[str, ...]) -> str:
+    """New stage changes written as the refresh below would leave them: with their lead's
+    dimensions (its row is written first) and the earlier of the batch's next entry and the
+    stored one, so that a stage change is written once, not inserted and then updated."""
+    arrays = ", ".join(
+        f"${i}::{sql_type(orm.stage_changes.c[name])}[]" for i, name in enumerate(columns, 1)
+    )
+    values = [
+        f"least(u.next_at, {_NEXT.format(c='u')})" if name == "next_at" else f"u.{name}"
+        for name in columns
+    ]
+    return (
+        f"INSERT INTO {_S} AS t ({', '.join(columns)}, {', '.join(orm.DIMENSIONS)}) "
+        f"SELECT {', '.join(values)}, {', '.join(f'l.{d}' for d in orm.DIMENSIONS)} "
+        f"FROM unnest({arrays}) AS u({', '.join(columns)}) "
+        f"LEFT JOIN {_LEADS} l ON l.lead_id = u.lead_id "
+        f"AND l.lead_id = ANY(${columns.index('lead_id') + 1}) "
+        "ON CONFLICT DO NOTHING RETURNING t.lead_id, t.event_id"
+    )
+
+
 # A stage change's next forward entry and its lead's dimensions, recomputed for the leads of a
 # batch from all their rows: a function of the set of facts, so the order they came in and a
-# redelivery change nothing. Rows already right are left alone.
+# redelivery change nothing. The batch's own stage changes were written right, and rows already
+# right are left alone.
 _REFRESH_STAGES = sa.text(
     f"""
     UPDATE {_S} s SET next_at = n.next_at, source = n.source, campaign = n.campaign,
         segment = n.segment, territory = n.territory, team_id = n.team_id, owner_id = n.owner_id
     FROM (
         SELECT c.event_id, l.source, l.campaign, l.segment, l.territory, l.team_id, l.owner_id,
-               (SELECT min(x.at) FROM {_S} x WHERE x.lead_id = c.lead_id AND x.at >= c.at
-                  AND x.funnel_rank > c.funnel_rank) AS next_at
-        FROM {_S} c LEFT JOIN {_LEADS} l ON l.lead_id = c.lead_id
-        WHERE c.lead_id = ANY(:leads)
+               {_NEXT.format(c="c")} AS next_at
+        FROM {_S} c
+        LEFT JOIN {_LEADS} l ON l.lead_id = c.lead_id AND l.lead_id = ANY(:leads)
+        WHERE c.lead_id = ANY(:leads) AND c.event_id <> ALL(:written)
     ) n
     WHERE s.event_id = n.event_id AND (s.next_at, s.source, s.campaign, s.segment, s.territory,
         s.team_id, s.owner_id) IS DISTINCT FROM (n.next_at, n.source, n.campaign, n.segment,
         n.territory, n.team_id, n.owner_id)
     """
-).bindparams(sa.bindparam("leads", type_=pg.ARRAY(sa.Text)))
+).bindparams(
+    sa.bindparam("leads", type_=pg.ARRAY(sa.Text)),
+    sa.bindparam("written", type_=pg.ARRAY(pg.UUID(as_uuid=True))),
+)
 
 
 # A lead's deals (opportunities with an amount, won deals) with its latest MQL entry and
@@ -114,25 +148,28 @@ _INSERT_CREDITS = unnest_insert(orm.credits, _CREDIT_COLUMNS)
 _DROP_CREDITS = f"DELETE FROM {orm.SCHEMA}.credits WHERE lead_id = ANY($1::text[])"
 
 
+# A batch's statements look up a few hundred leads in tables of many: the read model sits in
+# memory, so index lookups cost little more than reading pages in order, and on tables not yet
+# analysed the planner can guess a statement large enough to compile it (JIT), which takes longer
+# than running it. For the writer's transactions only: reports are planned as PostgreSQL likes.
+_WRITER_SETTINGS = sa.text(
+    "SELECT set_config('random_page_cost', '1.1', true), set_config('jit', 'off', true)"
+)
+
+
 class AnalyticsUnitOfWork(SqlTransaction):
     """One transaction over the read model."""
 
     async def add(self, facts: Facts) -> None:
-        """Each fact once (a redelivered event is already there), then the lead rows; leads are
+        """The lead rows, then each fact once (a redelivered event is already there); leads are
         written in id order, so two writers never deadlock."""
-        # the leads whose stage changes may now be wrong: a new stage change, or a row whose
-        # first touch or owner changed (a touch that is not the lead's first changes nothing);
+        # the leads whose stored stage changes may now be wrong: a row whose first touch or owner
+        # changed (a touch that is not the lead's first changes nothing), or a new stage change;
         # and those whose credits may: a new touch, stage change or deal
+        await self.conn.execute(_WRITER_SETTINGS)
         changed: set[str] = set()
         credited: set[str] = set()
-        for name, rows in facts.tables().items():
-            if rows:
-                columns = tuple(rows[0])
-                added = await insert_rows(self.conn, _insert(name, columns), columns, rows)
-                if name == "stage_changes":
-                    changed.update(r[0] for r in added)
-                if name in ("touches", "stage_changes", "feedback"):
-                    credited.update(r[0] for r in added)
+        written: list[Any] = []  # the stage changes this batch wrote
         candidates: dict[str, dict[str, dict[str, Any]]] = {
             "firsts": facts.firsts,
             "owners": facts.owners,
@@ -144,8 +181,20 @@ class AnalyticsUnitOfWork(SqlTransaction):
                 won = await insert_rows(self.conn, sql, ("lead_id", *columns), rows)
                 if name != "stages":
                     changed.update(r[0] for r in won)
+        for name, rows in facts.tables().items():
+            if rows:
+                keys = tuple(rows[0])
+                insert = (
+                    _insert_stage_changes(keys) if name == "stage_changes" else _insert(name, keys)
+                )
+                added = await insert_rows(self.conn, insert, keys, rows)
+                if name == "stage_changes":
+                    changed.update(r[0] for r in added)
+                    written = [r[1] for r in added]
+                if name in ("touches", "stage_changes", "feedback"):
+                    credited.update(r[0] for r in added)
         if changed:
-            await self.conn.execute(_REFRESH_STAGES, {"leads": sorted(changed)})
+            await self.conn.execute(_REFRESH_STAGES, {"leads": sorted(changed), "written": written})
         if credited:
             await self.credit(sorted(credited))
 
