@@ -163,10 +163,10 @@ class AnalyticsUnitOfWork(SqlTransaction):
     async def add(self, facts: Facts) -> None:
         """The lead rows, then each fact once (a redelivered event is already there); leads are
         written in id order, so two writers never deadlock."""
+        await self.conn.execute(_WRITER_SETTINGS)
         # the leads whose stored stage changes may now be wrong: a row whose first touch or owner
         # changed (a touch that is not the lead's first changes nothing), or a new stage change;
         # and those whose credits may: a new touch, stage change or deal
-        await self.conn.execute(_WRITER_SETTINGS)
         changed: set[str] = set()
         credited: set[str] = set()
         written: list[Any] = []  # the stage changes this batch wrote
