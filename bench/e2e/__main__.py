@@ -309,6 +309,12 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds at 200 leads/s")
     parser.add_argument("--step", type=float, default=10.0, help="seconds per rate step")
     parser.add_argument(
+        "--steps",
+        default=",".join(map(str, STEPS)),
+        help="the rates stepped up through (comma-separated leads/s); finer steps near the "
+        "highest sustained rate tell two stacks apart by less than a default step",
+    )
+    parser.add_argument(
         "--scale",
         default="10000,1000000",
         help="stored leads to seed before the scale runs (comma-separated)",
@@ -325,7 +331,7 @@ def main() -> int:
     smoke = args.smoke
     runs = 1 if smoke else args.runs
     duration, step_s = (1.0, 1.0) if smoke else (args.duration, args.step)
-    steps = (50,) if smoke else STEPS
+    steps = (50,) if smoke else tuple(int(s) for s in args.steps.split(",") if s.strip())
     scales = [1000] if smoke else [int(s) for s in args.scale.split(",") if s.strip()]
 
     report = Report("end to end: speed to lead, form fill to routed webhook")
