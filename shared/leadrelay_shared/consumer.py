@@ -37,6 +37,12 @@ more whole batch. While a batch is handled, a collector task keeps polling (up t
 ``max_records``), so aiokafka keeps fetching, and what it collected is the next batch. The
 collector is cancelled at the end of the batch, while it waits: a poll takes its records from
 aiokafka's buffer in one step, without awaiting, so a cancelled poll has taken none.
+
+A consumer off the lead's way (analytics) may instead poll at most once every ``poll_every_s``
+while it is caught up, without a collector: each poll takes what arrived since the last, one
+transaction a second whatever the rate (a fetch that waits at the broker, ``fetch_wait_ms``,
+ends at 1 MiB, so at a high rate it still gives several batches a second). A poll that comes
+back full is followed by the next at once, so a backlog (a rebuild) is read at full speed.
 """
 
 from __future__ import annotations
@@ -136,9 +142,14 @@ class EventConsumer:
         lane_min_records: int = 100,
         collect: bool = True,
         fetch_wait_ms: int | None = None,
+        poll_every_s: float | None = None,
     ) -> None:
         self.group_id = group_id
-        self._collect_next = collect
+        self._poll_every = poll_every_s
+        self._polled_at = 0.0
+        self._full = False
+        self._stopped = asyncio.Event()  # ends a wait between polls
+        self._collect_next = collect and poll_every_s is None
         self._lanes = max(lanes, 1)
         self._lane_min = max(lane_min_records, 1)
         self._wanted = None if event_types is None else {t.encode() for t in event_types}
@@ -176,6 +187,7 @@ class EventConsumer:
 
     def stop(self) -> None:
         self._stopping = True
+        self._stopped.set()
 
     async def run(self) -> None:
         try:  # a consumer stopped while it still starts is closed too
@@ -183,15 +195,26 @@ class EventConsumer:
             batch: Batch = {}
             while not self._stopping:
                 if not batch:
-                    batch = await self._consumer.getmany(
-                        timeout_ms=200, max_records=self._max_records
-                    )
+                    batch = await self._poll()
                 else:
                     batch = await self._handle_collecting(batch)
                 if time.monotonic() - self._lag_at >= self._lag_every_s:
                     await self._report_lag()
         finally:
             await self._consumer.stop()
+
+    async def _poll(self) -> Batch:
+        """The next poll; with ``poll_every_s``, not before that long after the last one, unless
+        the last one was full."""
+        if self._poll_every is not None and not self._full:
+            wait = self._polled_at + self._poll_every - time.monotonic()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), wait)
+        self._polled_at = time.monotonic()
+        batch: Batch = await self._consumer.getmany(timeout_ms=200, max_records=self._max_records)
+        self._full = sum(map(len, batch.values())) >= self._max_records
+        return batch
 
     async def _handle_collecting(self, batch: Batch) -> Batch:
         """Handle ``batch`` and commit it; returns the records polled meanwhile (each
@@ -206,7 +229,7 @@ class EventConsumer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await collector
         room = self._max_records - sum(map(len, collected.values()))
-        if room > 0:
+        if room > 0 and self._poll_every is None:
             _merge(collected, await self._consumer.getmany(timeout_ms=0, max_records=room))
         return collected
 

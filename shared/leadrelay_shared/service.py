@@ -64,6 +64,7 @@ class Subscription:
     lanes: int = 1
     collect: bool = True
     fetch_wait_ms: int | None = None
+    poll_every_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -303,6 +304,7 @@ class Service:
             lanes=sub.lanes,
             collect=sub.collect,
             fetch_wait_ms=sub.fetch_wait_ms,
+            poll_every_s=sub.poll_every_s,
         )
 
     def _all_jobs(self) -> list[Job]:

@@ -78,7 +78,7 @@ async def test_a_history_out_of_order_gives_the_closed_form_waterfall_and_rebuil
         database_url=database_url,
         kafka_bootstrap_servers=infra.bootstrap,
         consumer_group=f"t-analytics-{tag}",
-        consumer_fetch_wait_ms=50,
+        consumer_poll_every_ms=50,
         admin_token="test-analytics-admin",
         read_token=READER,
     )

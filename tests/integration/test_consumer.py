@@ -4,6 +4,7 @@ dead-lettered."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -459,14 +460,57 @@ async def test_a_collected_batch_holds_at_most_max_records_and_nothing_is_lost(
     assert await committed_offset(infra.bootstrap, group, topic) == len(sent)
 
 
-@pytest.mark.parametrize("fetch_wait_ms", [None, 400])
+async def test_a_paced_consumer_reads_a_backlog_without_waiting_between_full_polls(
+    infra: Infra, producer: AIOKafkaProducer
+) -> None:
+    """60 waiting events, ``max_records`` 20, at most one poll every 5 s while caught up: a
+    full poll is followed by the next at once, so the three batches of the backlog come
+    together, not 5 s apart; and a consumer waiting between polls stops at once."""
+    topic, sent = await engagements_on_one_partition(infra.bootstrap, producer, 3, 60)
+    group = f"t-{uuid.uuid4()}"
+    batches: list[tuple[float, list[Event]]] = []
+
+    async def many(events: Sequence[Event]) -> None:
+        batches.append((time.monotonic(), list(events)))
+
+    consumer = EventConsumer(
+        bootstrap=infra.bootstrap,
+        group_id=group,
+        topics=[topic],
+        batch_handler=many,
+        producer=producer,
+        max_records=20,
+        poll_every_s=5,
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        while sum(len(b) for _, b in batches) < len(sent):
+            assert not task.done(), task.exception()
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # the poll after the backlog came back empty: now it waits
+    finally:
+        stopping = time.monotonic()
+        consumer.stop()
+        await asyncio.wait_for(task, 15)
+    assert time.monotonic() - stopping < 2.5
+    assert batches[-1][0] - batches[0][0] < 2.5
+    assert [e.event_id for _, b in batches for e in b] == [e.event_id for e in sent]
+    assert await committed_offset(infra.bootstrap, group, topic) == len(sent)
+
+
+@pytest.mark.parametrize(
+    ("fetch_wait_ms", "poll_every_s"), [(None, None), (400, None), (None, 0.4)]
+)
 async def test_a_patient_consumer_reads_a_trickle_in_a_few_batches(
-    infra: Infra, producer: AIOKafkaProducer, fetch_wait_ms: int | None
+    infra: Infra,
+    producer: AIOKafkaProducer,
+    fetch_wait_ms: int | None,
+    poll_every_s: float | None,
 ) -> None:
     """40 events sent one at a time, 25 ms apart (a second in all), to a started consumer. By
     default each fetch answers with whatever is there, so the trickle comes in many batches; a
-    consumer that waits for fuller fetches (sla-monitor's, off a lead's way to its rep) takes
-    it in a few, and loses nothing."""
+    consumer that waits for fuller fetches (sla-monitor's) or polls at most every 0.4 s
+    (analytics') takes it in a few, and loses nothing."""
     topic = f"leadrelay.test.trickle.{uuid.uuid4().hex[:8]}"
     await ensure_topics(infra.bootstrap, {topic: 1})
     group = f"t-{uuid.uuid4()}"
@@ -483,6 +527,7 @@ async def test_a_patient_consumer_reads_a_trickle_in_a_few_batches(
         batch_handler=many,
         producer=producer,
         fetch_wait_ms=fetch_wait_ms,
+        poll_every_s=poll_every_s,
     )
     task = asyncio.create_task(consumer.run())
     try:
@@ -503,7 +548,7 @@ async def test_a_patient_consumer_reads_a_trickle_in_a_few_batches(
         consumer.stop()
         await asyncio.wait_for(task, 15)
     assert [e.event_id for b in batches for e in b] == [e.event_id for e in sent]
-    if fetch_wait_ms is None:
+    if fetch_wait_ms is None and poll_every_s is None:
         assert len(batches) >= 16, len(batches)
     else:
         assert len(batches) <= 8, len(batches)

@@ -38,7 +38,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
             settings.consumer_group,
             record,
             event_types=[t.event_type for t in handlers.HANDLED],
-            fetch_wait_ms=settings.consumer_fetch_wait_ms or None,
+            poll_every_s=settings.consumer_poll_every_ms / 1000 or None,
         )
     )
     return service.app(
