@@ -621,6 +621,30 @@ async def test_a_batch_writes_each_stage_change_once_as_the_refresh_leaves_it(
         await engine.dispose()
 
 
+async def test_a_batch_writes_each_lead_row_once(database_url: str) -> None:
+    """A batch with more than one kind of a lead's facts (first touch, assignment, stage) writes
+    its row once (one row version, its indexes and the balances' trigger once), not once per
+    kind: new leads are inserted and not updated, and a later batch updates each at most once."""
+    await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA)
+    people = histories.leads(40, T0, timedelta(days=2), seed=31)
+    events = sorted(histories.history(people, seed=31), key=lambda e: e.occurred_at)
+    half = len(events) // 2
+    updated = sa.text("SELECT pg_stat_get_xact_tuples_updated('analytics.leads'::regclass)")
+    engine = make_engine(database_url)
+    try:
+        for batch, most in ((events[:half], 0), (events[half:], None)):
+            facts = domain.facts_of(batch)
+            assert (facts.firsts.keys() | facts.owners.keys()) & facts.stages.keys()
+            uow = AnalyticsUnitOfWork(engine)
+            async with uow:
+                await uow.add(facts)
+                leads = facts.firsts.keys() | facts.owners.keys() | facts.stages.keys()
+                assert await uow.conn.scalar(updated) <= (len(leads) if most is None else most)
+                await uow.commit()
+    finally:
+        await engine.dispose()
+
+
 async def test_balances_follow_every_write_of_a_lead_row(database_url: str) -> None:
     """The balances PostgreSQL keeps equal the lead rows counted by stage and dimensions,
     through the writer's upserts (new rows and changed ones), updates and deletes."""

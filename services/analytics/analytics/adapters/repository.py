@@ -20,48 +20,43 @@ OWNER = ("assigned_at", "assignment_event", "owner_id", "team_id", "territory", 
 STAGE = ("stage", "stage_at", "stage_order")
 
 
-def _upsert(columns: tuple[str, ...], wins: str) -> str:
-    """Lead rows with ``columns``, changing a lead's row only where ``wins`` (``t`` is the
-    row, ``EXCLUDED`` the candidate)."""
-    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
-    return unnest_insert(
-        orm.leads,
-        ("lead_id", *columns),
-        f"(lead_id) DO UPDATE SET {sets} WHERE {wins}",
-        returning="lead_id",
-    )
-
-
-# candidates win when they are the lead's first touch, its latest assignment, its latest stage;
+# a candidate wins where it is the lead's first touch, its latest assignment, its latest stage;
 # ties break on the event id (or the stage's order), so the winner is the same in any order
-_UPSERTS = (
+_WINS = (
     (
-        "firsts",
         FIRST,
-        _upsert(
-            FIRST,
-            "t.first_at IS NULL OR (EXCLUDED.first_at, EXCLUDED.first_event::text) "
-            "< (t.first_at, t.first_event::text)",
-        ),
+        "EXCLUDED.first_at IS NOT NULL AND (t.first_at IS NULL OR "
+        "(EXCLUDED.first_at, EXCLUDED.first_event::text) < (t.first_at, t.first_event::text))",
     ),
     (
-        "owners",
         OWNER,
-        _upsert(
-            OWNER,
-            "t.assigned_at IS NULL OR (EXCLUDED.assigned_at, EXCLUDED.assignment_event::text) "
-            "> (t.assigned_at, t.assignment_event::text)",
-        ),
+        "EXCLUDED.assigned_at IS NOT NULL AND (t.assigned_at IS NULL OR "
+        "(EXCLUDED.assigned_at, EXCLUDED.assignment_event::text) "
+        "> (t.assigned_at, t.assignment_event::text))",
     ),
     (
-        "stages",
         STAGE,
-        _upsert(
-            STAGE,
-            "t.stage_at IS NULL OR (EXCLUDED.stage_at, EXCLUDED.stage_order) "
-            "> (t.stage_at, t.stage_order)",
-        ),
+        "EXCLUDED.stage_at IS NOT NULL AND (t.stage_at IS NULL OR "
+        "(EXCLUDED.stage_at, EXCLUDED.stage_order) > (t.stage_at, t.stage_order))",
     ),
+)
+LEAD = (*FIRST, *OWNER, *STAGE)
+# A batch's lead rows in one statement, each row written once whatever the batch holds of it
+# (a new row version, its indexes and the balances' trigger once, not once per kind of fact): a
+# candidate carries null for what the batch does not say, and each part of a stored row changes
+# only where its candidate wins.
+_UPSERT_LEADS = unnest_insert(
+    orm.leads,
+    ("lead_id", *LEAD),
+    "(lead_id) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = CASE WHEN {wins} THEN EXCLUDED.{c} ELSE t.{c} END"
+        for columns, wins in _WINS
+        for c in columns
+    )
+    + " WHERE "
+    + " OR ".join(f"({wins})" for _, wins in _WINS),
+    returning="lead_id, first_event, assignment_event",
 )
 
 
@@ -170,17 +165,23 @@ class AnalyticsUnitOfWork(SqlTransaction):
         changed: set[str] = set()
         credited: set[str] = set()
         written: list[Any] = []  # the stage changes this batch wrote
-        candidates: dict[str, dict[str, dict[str, Any]]] = {
-            "firsts": facts.firsts,
-            "owners": facts.owners,
-            "stages": facts.stages,
-        }
-        for name, columns, sql in _UPSERTS:
-            if candidates[name]:
-                rows = [candidates[name][k] for k in sorted(candidates[name])]
-                won = await insert_rows(self.conn, sql, ("lead_id", *columns), rows)
-                if name != "stages":
-                    changed.update(r[0] for r in won)
+        leads = sorted(facts.firsts.keys() | facts.owners.keys() | facts.stages.keys())
+        if leads:
+            parts = ((facts.firsts, FIRST), (facts.owners, OWNER), (facts.stages, STAGE))
+            rows = [
+                {"lead_id": lead}
+                | {c: part.get(lead, {}).get(c) for part, columns in parts for c in columns}
+                for lead in leads
+            ]
+            for lead, first, assignment in await insert_rows(
+                self.conn, _UPSERT_LEADS, ("lead_id", *LEAD), rows
+            ):
+                # the first touch or the owner won: the lead's stage changes' dimensions may
+                # change (a new stage alone changes none of them)
+                if (lead in facts.firsts and facts.firsts[lead]["first_event"] == first) or (
+                    lead in facts.owners and facts.owners[lead]["assignment_event"] == assignment
+                ):
+                    changed.add(lead)
         for name, rows in facts.tables().items():
             if rows:
                 keys = tuple(rows[0])
