@@ -218,7 +218,8 @@ class EventConsumer:
 
     async def _handle_collecting(self, batch: Batch) -> Batch:
         """Handle ``batch`` and commit it; returns the records polled meanwhile (each
-        partition's in offset order), the next batch."""
+        partition's in offset order), the next batch: none for a paced consumer, whose next
+        poll waits its turn."""
         collected: Batch = {}
         collector = asyncio.create_task(self._collect(collected)) if self._collect_next else None
         try:
