@@ -645,6 +645,42 @@ async def test_a_batch_writes_each_lead_row_once(database_url: str) -> None:
         await engine.dispose()
 
 
+async def test_only_leads_known_before_a_batch_have_their_stage_changes_refreshed(
+    database_url: str,
+) -> None:
+    """A batch of new leads writes their stage changes right and refreshes none; a later batch
+    that gives known leads an owner refreshes theirs, and every stage change ends with its
+    lead's dimensions."""
+    await asyncio.to_thread(upgrade, "analytics", database_url, orm.SCHEMA)
+    people = histories.leads(40, T0, timedelta(days=2), seed=37)
+    events = sorted(histories.history(people, seed=37), key=lambda e: e.occurred_at)
+    half = len(events) // 2
+    refreshes: list[str] = []
+    engine = make_engine(database_url)
+
+    @sa.event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().startswith("UPDATE analytics.stage_changes"):
+            refreshes.append(statement)
+
+    stale = sa.text(
+        "SELECT count(*) FROM analytics.stage_changes s JOIN analytics.leads l USING (lead_id) "
+        "WHERE (s.source, s.campaign, s.segment, s.territory, s.team_id, s.owner_id) "
+        "IS DISTINCT FROM (l.source, l.campaign, l.segment, l.territory, l.team_id, l.owner_id)"
+    )
+    try:
+        for batch, refreshed in ((events[:half], False), (events[half:], True)):
+            uow = AnalyticsUnitOfWork(engine)
+            async with uow:
+                await uow.add(domain.facts_of(batch))
+                await uow.commit()
+            assert bool(refreshes) is refreshed
+            async with engine.connect() as conn:
+                assert await conn.scalar(stale) == 0
+    finally:
+        await engine.dispose()
+
+
 async def test_balances_follow_every_write_of_a_lead_row(database_url: str) -> None:
     """The balances PostgreSQL keeps equal the lead rows counted by stage and dimensions,
     through the writer's upserts (new rows and changed ones), updates and deletes."""

@@ -56,7 +56,8 @@ _UPSERT_LEADS = unnest_insert(
     )
     + " WHERE "
     + " OR ".join(f"({wins})" for _, wins in _WINS),
-    returning="lead_id, first_event, assignment_event",
+    # a row inserted now has an xmax of 0: its lead had no facts before this batch
+    returning="lead_id, first_event, assignment_event, xmax = 0",
 )
 
 
@@ -160,9 +161,11 @@ class AnalyticsUnitOfWork(SqlTransaction):
         written in id order, so two writers never deadlock."""
         await self.conn.execute(_WRITER_SETTINGS)
         # the leads whose stored stage changes may now be wrong: a row whose first touch or owner
-        # changed (a touch that is not the lead's first changes nothing), or a new stage change;
-        # and those whose credits may: a new touch, stage change or deal
+        # changed (a touch that is not the lead's first changes nothing), or a new stage change,
+        # unless the lead is new (its stage changes are all this batch's, written right); and
+        # those whose credits may: a new touch, stage change or deal
         changed: set[str] = set()
+        created: set[str] = set()
         credited: set[str] = set()
         written: list[Any] = []  # the stage changes this batch wrote
         leads = sorted(facts.firsts.keys() | facts.owners.keys() | facts.stages.keys())
@@ -173,12 +176,14 @@ class AnalyticsUnitOfWork(SqlTransaction):
                 | {c: part.get(lead, {}).get(c) for part, columns in parts for c in columns}
                 for lead in leads
             ]
-            for lead, first, assignment in await insert_rows(
+            for lead, first, assignment, new in await insert_rows(
                 self.conn, _UPSERT_LEADS, ("lead_id", *LEAD), rows
             ):
+                if new:
+                    created.add(lead)
                 # the first touch or the owner won: the lead's stage changes' dimensions may
                 # change (a new stage alone changes none of them)
-                if (lead in facts.firsts and facts.firsts[lead]["first_event"] == first) or (
+                elif (lead in facts.firsts and facts.firsts[lead]["first_event"] == first) or (
                     lead in facts.owners and facts.owners[lead]["assignment_event"] == assignment
                 ):
                     changed.add(lead)
@@ -194,6 +199,7 @@ class AnalyticsUnitOfWork(SqlTransaction):
                     written = [r[1] for r in added]
                 if name in ("touches", "stage_changes", "feedback"):
                     credited.update(r[0] for r in added)
+        changed -= created
         if changed:
             await self.conn.execute(_REFRESH_STAGES, {"leads": sorted(changed), "written": written})
         if credited:
