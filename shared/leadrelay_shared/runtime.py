@@ -170,12 +170,24 @@ def serve(app: Any, host: str, port: int, log_level: str, *, proxy_headers: bool
     uvicorn.run(app, **server_options(host, port, log_level, proxy_headers=proxy_headers))
 
 
+def lower_priority(nice: int) -> None:
+    """Run this process at Unix priority ``nice``. Where Linux groups processes by session for
+    scheduling (autogroup), a process's own nice value ranks it only among its session's, so a
+    process that leads its own session (as the dev stack starts each service) lowers its
+    session's too: otherwise it would still get as much of the cores as every other service."""
+    os.nice(nice)
+    if os.getsid(0) == os.getpid():
+        with contextlib.suppress(OSError):  # a kernel without autogroup
+            with open("/proc/self/autogroup", "w") as group:
+                group.write(str(nice))
+
+
 def main(
     *, package: str, schema: str | None, settings: Any, create_app: Any, proxy_headers: bool = True
 ) -> None:
     """A service process: migrate its schema (if it has one and is told to), then serve."""
     if settings.nice:
-        os.nice(settings.nice)
+        lower_priority(settings.nice)
     if schema is not None and settings.migrate_on_start:
         from .migrate import upgrade
 

@@ -4,13 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import subprocess
+import sys
 import weakref
+from pathlib import Path
 
+import pytest
 import uvicorn
 from fastapi import FastAPI
 
 from devstack.ports import free_port
 from leadrelay_shared.runtime import YOUNG_GC_THRESHOLD, server_options, settle_heap
+
+_LOWER = (
+    "import os, pathlib; from leadrelay_shared.runtime import lower_priority; lower_priority(10); "
+    "print(os.getpriority(0, 0), pathlib.Path('/proc/self/autogroup').read_text().split()[-1])"
+)
+AUTOGROUP = Path("/proc/self/autogroup")
+
+
+@pytest.mark.skipif(not AUTOGROUP.exists(), reason="no autogroup here")
+@pytest.mark.parametrize("own_session", [True, False])
+def test_a_lowered_service_that_leads_its_session_lowers_the_session_too(
+    own_session: bool,
+) -> None:
+    # Linux schedules sessions against each other first: a service started in a session of its
+    # own (as the dev stack starts them) and niced alone would take as much as any other
+    out = subprocess.run(
+        [sys.executable, "-c", _LOWER],
+        capture_output=True,
+        text=True,
+        check=True,
+        start_new_session=own_session,
+    ).stdout.split()
+    # a process in its caller's session leaves the session (this test's) as it was
+    session = "10" if own_session else AUTOGROUP.read_text().split()[-1]
+    assert out == ["10", session]
 
 
 def test_settle_heap_freezes_what_lives_and_thaws_it_again_on_the_next_settle() -> None:
