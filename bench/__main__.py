@@ -34,6 +34,7 @@ BENCHES = (
     "router",
     "sla",
     "analytics",
+    "beside",
     "console",
     "tracing",
 )
@@ -45,6 +46,7 @@ TITLES = {
     "router": "router",
     "sla": "sla-monitor",
     "analytics": "analytics",
+    "beside": "analytics beside the lead's path",
     "console": "console",
     "tracing": "Tracing",
 }
@@ -56,6 +58,7 @@ COMMAND = {
     "router": "python -m bench.router",
     "sla": "python -m bench.sla",
     "analytics": "python -m bench.analytics",
+    "beside": "python -m bench.beside",
     "console": "python -m bench.console",
     "tracing": "python -m bench.tracing",
 }
