@@ -10,7 +10,11 @@ the stack is quiet: every consumer group caught up (the service's own too, when 
 that it starts a step with no backlog of the step before).
 
 The measurements are ``bench.e2e``'s: latency at 200 leads/s, and the rate stepped up until a
-step fails, each side's ladder on its own (a side stops at its first failed step).
+step fails, each side's ladder on its own (a side stops at its first failed step). Beside the
+latencies, what the service costs in CPU at 200 leads/s, which moves far less from pair to pair:
+the stack's CPU with it against without (everything it costs, Kafka serving its reads and
+PostgreSQL writing its rows included), and its own share of the stack's CPU (its process and the
+PostgreSQL server processes serving its connections).
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ import sys
 import time
 from collections.abc import Iterator
 
+import asyncpg
+
 from bench.common import Figure, Report, remove_scratch, scratch_dir, wait_ready
 from bench.e2e.__main__ import RATE, Receiver, Step, run_step, start_stack
+from bench.e2e.trace import cpu_seconds
 from devstack.stack import SERVICES, Stack
 from leadrelay_shared.kafka import group_lags
 
@@ -60,6 +67,19 @@ class Beside:
         self.spec = next(s for s in SERVICES if s.name == service)
         prefix = self.spec.env_prefix
         self.group = stack.extra_env.get(f"{prefix}CONSUMER_GROUP", f"leadrelay-{service}")
+
+    async def backends(self) -> dict[int, str]:
+        """The PostgreSQL server processes serving the service's connections, named as
+        ``cpu_seconds`` names its process."""
+        conn = await asyncpg.connect(self.stack.database_url.replace("+asyncpg", ""))
+        try:
+            rows = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+                f"leadrelay-{self.service}",
+            )
+        finally:
+            await conn.close()
+        return {r["pid"]: self.spec.module for r in rows}
 
     def set(self, running: bool) -> None:
         if running and self.service not in self.stack.processes:
@@ -121,6 +141,24 @@ def main() -> int:
         )
         for k in ("p50", "p99")
     }
+    cpu_ratio = report.add(
+        Figure(
+            f"the stack's CPU at {RATE:g} leads/s with / without {name}",
+            "×",
+            [],
+            higher_is_better=False,
+            note="median of the pairs' ratios; Kafka and PostgreSQL included",
+        )
+    )
+    share = report.add(
+        Figure(
+            f"share of the stack's CPU at {RATE:g} leads/s used by {name}",
+            "%",
+            [],
+            higher_is_better=False,
+            note="its process and its PostgreSQL server processes; median of the pairs",
+        )
+    )
     best = {on: 0 for on in (True, False)}
     sustained = {
         on: report.add(
@@ -150,17 +188,33 @@ def main() -> int:
         run_step(stack, key, receiver, 20, 0.5 if smoke else 3.0, "warm")
         for i in range(pairs):
             got: dict[bool, Step] = {}
+            used: dict[bool, dict[str, float]] = {}
             for on in turns(i):
                 beside.set(on)
+                # its pool's connections, and any it opens during the step
+                serving = asyncio.run(beside.backends()) if on else {}
+                before = cpu_seconds(serving)
                 got[on] = run_step(stack, key, receiver, RATE, duration, f"p{i}{on:d}")
+                serving |= asyncio.run(beside.backends()) if on else {}
+                after = cpu_seconds(serving)
+                used[on] = {k: v - before.get(k, 0.0) for k, v in after.items()}
                 lost += got[on].missing
+            stack_cpu = {on: sum(used[on].values()) for on in (True, False)}
+            cpu_ratio.runs.append(ratio(stack_cpu[True], stack_cpu[False]))
+            share.runs.append(
+                round(100 * used[True].get(beside.spec.module, 0.0) / stack_cpu[True], 1)
+                if stack_cpu[True]
+                else float("nan")
+            )
             for k in ("p50", "p99"):
                 for on in (True, False):
                     figs[k, on].runs.append(round(getattr(got[on], k) * 1000, 1))
                 ratios[k].runs.append(ratio(getattr(got[True], k), getattr(got[False], k)))
             print(
                 f"  pair {i + 1}: p50 {got[True].p50 * 1000:,.0f} / {got[False].p50 * 1000:,.0f}"
-                f" ms, p99 {got[True].p99 * 1000:,.0f} / {got[False].p99 * 1000:,.0f} ms",
+                f" ms, p99 {got[True].p99 * 1000:,.0f} / {got[False].p99 * 1000:,.0f} ms,"
+                f" stack CPU {stack_cpu[True]:.1f} / {stack_cpu[False]:.1f} s"
+                f" ({name} {share.runs[-1]:g} %)",
                 flush=True,
             )
         climbing = {True, False}

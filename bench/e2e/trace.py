@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,12 +41,22 @@ from devstack.stack import Stack
 from leadrelay_shared.contracts import LeadAssigned, StageChanged, Topics
 
 HOPS = ("202", "scoring decides", "scoring publishes", "router decides", "webhook arrives")
-PROCESSES = ("intake", "scoring", "router", "sla_monitor", "analytics", "bench.e2e.receiver")
+PROCESSES = (
+    "intake",
+    "scoring",
+    "router",
+    "sla_monitor",
+    "analytics",
+    "console",
+    "bench.e2e.receiver",
+)
 
 
-def cpu_seconds() -> dict[str, float]:
-    """CPU seconds so far of each process of the stack, by name (Kafka, PostgreSQL, services)."""
+def cpu_seconds(backends: Mapping[int, str] | None = None) -> dict[str, float]:
+    """CPU seconds so far of each process of the stack, by name (Kafka, PostgreSQL, services);
+    ``backends`` names some PostgreSQL server processes apart (by pid), such as a service's."""
     tick = os.sysconf("SC_CLK_TCK")
+    backends = backends or {}
     out: dict[str, float] = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -54,7 +64,9 @@ def cpu_seconds() -> dict[str, float]:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if "java" in cmd and "kafka.Kafka" in cmd:
+        if int(pid) in backends:
+            name = backends[int(pid)]
+        elif "java" in cmd and "kafka.Kafka" in cmd:
             name = "kafka"
         elif "postgres" in cmd.split(" ", 1)[0]:
             name = "postgres"

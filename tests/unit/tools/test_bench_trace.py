@@ -1,12 +1,15 @@
-"""``bench.e2e.trace`` reads each lead's first event of a type back from the topics."""
+"""``bench.e2e.trace`` reads each lead's first event of a type back from the topics, and what
+each process of the stack burns."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from aiokafka.structs import ConsumerRecord
 
-from bench.e2e.trace import stamps
+from bench.e2e.trace import cpu_seconds, stamps
 
 
 def record(
@@ -38,3 +41,16 @@ def test_each_leads_first_matching_event_gives_its_instants() -> None:
     ]
     decided, published = stamps(records, changed, lambda d: d["to_stage"] == "mql")
     assert decided == {"a": 1_796_119_201.0} and published == {"a": 2.0}
+
+
+def test_processes_named_apart_count_under_their_name() -> None:
+    # as a service's PostgreSQL server processes are counted with the service, not PostgreSQL
+    busy = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n"
+    command = [sys.executable, "-c", busy + "print(flush=True)\ntime.sleep(30)"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE) as worker:
+        try:
+            assert worker.stdout is not None and worker.stdout.readline()  # it has burnt its CPU
+            assert cpu_seconds({worker.pid: "worker"})["worker"] >= 0.3
+            assert "worker" not in cpu_seconds()
+        finally:
+            worker.kill()
