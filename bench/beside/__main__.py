@@ -7,7 +7,12 @@ every measurement is taken twice back to back, with the service running and with
 in turn first, so that the host's speed moves both alike: each figure is the median over the
 pairs of with / without, beside the 10 % the lead's path may lose. Before every measurement
 the stack is quiet: every consumer group caught up (the service's own too, when it runs, so
-that it starts a step with no backlog of the step before).
+that it starts a step with no backlog of the step before), and at least ``REST_S`` passed
+since the measurement before ended. Without that rest, the second of a pair, which waits for
+the service to stop or start, ran on a stack that had digested the step before, and the first
+did not: the second came out faster whichever side it was, and a service measured first in
+more pairs than second looked costlier than it is. For the same reason a run has an even
+number of pairs.
 
 The measurements are ``bench.e2e``'s: latency at 200 leads/s, and the rate stepped up until a
 step fails, each side's ladder on its own (a side stops at its first failed step). Beside the
@@ -35,6 +40,7 @@ from leadrelay_shared.kafka import group_lags
 
 STEPS = (400, 450, 500, 550, 600, 650, 700, 750, 800, 900, 1000)
 QUIET_S = 60.0
+REST_S = 10.0
 
 
 async def behind(bootstrap: str, groups: set[str] | None, stopped: str | None) -> int:
@@ -64,6 +70,7 @@ class Beside:
 
     def __init__(self, stack: Stack, service: str, *, settle: bool) -> None:
         self.stack, self.service, self.settle = stack, service, settle
+        self.ended = time.monotonic()  # when the last measurement ended
         self.spec = next(s for s in SERVICES if s.name == service)
         prefix = self.spec.env_prefix
         self.group = stack.extra_env.get(f"{prefix}CONSUMER_GROUP", f"leadrelay-{service}")
@@ -89,6 +96,7 @@ class Beside:
             self.stack.stop_service(self.service)
         if self.settle:
             quiet(self.stack, None if running else self.group)
+            time.sleep(max(0.0, self.ended + REST_S - time.monotonic()))
 
 
 def turns(i: int) -> Iterator[bool]:
@@ -104,7 +112,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="bench.beside")
     parser.add_argument("--smoke", action="store_true", help="one short pass: proves the harness")
     parser.add_argument("--service", default="analytics", help="the service off the lead's way")
-    parser.add_argument("--pairs", type=int, default=5, help="pairs at 200 leads/s")
+    parser.add_argument(
+        "--pairs", type=int, default=6, help="pairs at 200 leads/s (even: each side first as often)"
+    )
     parser.add_argument("--duration", type=float, default=20.0, help="seconds at 200 leads/s")
     parser.add_argument("--step", type=float, default=10.0, help="seconds per rate step")
     parser.add_argument("--steps", default=",".join(map(str, STEPS)), help="leads/s, rising")
@@ -186,6 +196,7 @@ def main() -> int:
         beside = Beside(stack, name, settle=not smoke)
         key = stack.api_key("bench-beside")
         run_step(stack, key, receiver, 20, 0.5 if smoke else 3.0, "warm")
+        beside.ended = time.monotonic()
         for i in range(pairs):
             got: dict[bool, Step] = {}
             used: dict[bool, dict[str, float]] = {}
@@ -195,6 +206,7 @@ def main() -> int:
                 serving = asyncio.run(beside.backends()) if on else {}
                 before = cpu_seconds(serving)
                 got[on] = run_step(stack, key, receiver, RATE, duration, f"p{i}{on:d}")
+                beside.ended = time.monotonic()
                 serving |= asyncio.run(beside.backends()) if on else {}
                 after = cpu_seconds(serving)
                 used[on] = {k: v - before.get(k, 0.0) for k, v in after.items()}
@@ -224,6 +236,7 @@ def main() -> int:
                     continue
                 beside.set(on)
                 s = run_step(stack, key, receiver, rate, step_s, f"s{rate}{on:d}")
+                beside.ended = time.monotonic()
                 lost += s.missing if smoke else 0  # a real run steps up until leads are late
                 print(
                     f"  step {rate}/s, {name} {'running' if on else 'stopped'}: "
@@ -249,6 +262,7 @@ def main() -> int:
         duration_s=duration,
         step_s=step_s,
         order="with first in even pairs and steps, without first in odd ones",
+        rest_s=0.0 if smoke else REST_S,
     )
     report.finish("beside", smoke=smoke)
     if smoke and lost:
