@@ -32,8 +32,8 @@ from collections.abc import Iterator
 
 import asyncpg
 
-from bench.common import Figure, Report, remove_scratch, scratch_dir, wait_ready
-from bench.e2e.__main__ import RATE, Receiver, Step, run_step, start_stack
+from bench.common import Figure, Report, wait_ready
+from bench.e2e.__main__ import RATE, Step, e2e_stack, run_step
 from bench.e2e.trace import cpu_seconds
 from devstack.stack import SERVICES, Stack
 from leadrelay_shared.kafka import group_lags
@@ -186,11 +186,7 @@ def main() -> int:
     )
     lost = 0
 
-    work = scratch_dir("bench-beside-")
-    receiver = Receiver()
-    stack: Stack | None = None
-    try:
-        stack = start_stack(work, receiver)
+    with e2e_stack("bench-beside-") as (stack, receiver):
         # a smoke run shares its Kafka's topics with the other benchmarks' stacks: their
         # traffic keeps its groups behind, and a smoke measures nothing
         beside = Beside(stack, name, settle=not smoke)
@@ -252,11 +248,6 @@ def main() -> int:
         for on in (True, False):
             sustained[on].runs.append(best[on])
         rate_ratio.runs.append(ratio(best[True], best[False]))
-    finally:
-        if stack is not None:
-            stack.stop()
-        receiver.stop()
-        remove_scratch(work)
     report.context.update(
         pairs=pairs,
         duration_s=duration,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -31,7 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -302,6 +303,25 @@ def start_stack(
     return stack
 
 
+@contextlib.contextmanager
+def e2e_stack(
+    prefix: str, without: tuple[str, ...] = (), *, brokers: int = 1, replicas: int = 1
+) -> Iterator[tuple[Stack, Receiver]]:
+    """``start_stack`` in a scratch folder named from ``prefix``, with its webhook receiver: on
+    the way out, a start that failed too, both are stopped and the folder removed."""
+    work = scratch_dir(prefix)
+    receiver = Receiver()
+    stack: Stack | None = None
+    try:
+        stack = start_stack(work, receiver, without, brokers=brokers, replicas=replicas)
+        yield stack, receiver
+    finally:
+        if stack is not None:
+            stack.stop()
+        receiver.stop()
+        remove_scratch(work)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bench.e2e")
     parser.add_argument("--smoke", action="store_true", help="one short pass: proves the harness")
@@ -386,11 +406,10 @@ def main() -> int:
     steps_seen: list[list[dict[str, Any]]] = []
     lost = 0  # leads accepted that never arrived (a missing lead fails a smoke run)
 
-    work = scratch_dir("bench-e2e-")
-    receiver = Receiver()
-    stack: Stack | None = None
-    try:
-        stack = start_stack(work, receiver, without, brokers=args.brokers, replicas=args.replicas)
+    with e2e_stack("bench-e2e-", without, brokers=args.brokers, replicas=args.replicas) as (
+        stack,
+        receiver,
+    ):
         key = stack.api_key("bench-e2e")
         run_step(stack, key, receiver, 20, 0.5 if smoke else 3.0, "warm")  # connections, caches
         for r in range(runs):
@@ -433,11 +452,6 @@ def main() -> int:
                     s = run_step(stack, key, receiver, RATE, duration, f"n{n}r{r}")
                     lost += s.missing
                     scale_figs[n].runs.append(round(s.p99 * 1000, 1))
-    finally:
-        if stack is not None:
-            stack.stop()
-        receiver.stop()
-        remove_scratch(work)
     report.context.update(
         runs=runs,
         duration_s=duration,

@@ -35,9 +35,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
-from bench.common import ROOT, percentile, remove_scratch, scratch_dir
-from bench.e2e.__main__ import Receiver, start_stack
-from devstack.stack import Stack
+from bench.common import ROOT, percentile
+from bench.e2e.__main__ import e2e_stack
 from leadrelay_shared.contracts import LeadAssigned, StageChanged, Topics
 
 HOPS = ("202", "scoring decides", "scoring publishes", "router decides", "webhook arrives")
@@ -157,13 +156,11 @@ def main() -> int:
     parser.add_argument("--brokers", type=int, default=1, help="Kafka nodes (3: a cluster)")
     parser.add_argument("--replicas", type=int, default=1, help="instances of each service")
     args = parser.parse_args()
-    work = scratch_dir("bench-e2e-trace-")
-    receiver = Receiver()
-    stack: Stack | None = None
-    try:
-        without = tuple(s.strip() for s in args.without.split(",") if s.strip())
-        # inside the try: a failed start still removes the folder
-        stack = start_stack(work, receiver, without, brokers=args.brokers, replicas=args.replicas)
+    without = tuple(s.strip() for s in args.without.split(",") if s.strip())
+    with e2e_stack("bench-e2e-trace-", without, brokers=args.brokers, replicas=args.replicas) as (
+        stack,
+        receiver,
+    ):
         key = stack.api_key("trace")
         post_leads(stack.url("intake"), key, args.rate, args.warmup, "warmup")
         time.sleep(3)
@@ -174,11 +171,6 @@ def main() -> int:
         arrivals = receiver.arrivals()
         scored = asyncio.run(read_topic(stack.bootstrap, Topics.SCORING))
         routed = asyncio.run(read_topic(stack.bootstrap, Topics.ROUTING))
-    finally:
-        if stack is not None:
-            stack.stop()
-        receiver.stop()
-        remove_scratch(work)
     mql, mql_sent = stamps(scored, StageChanged.event_type, lambda d: d["to_stage"] == "mql")
     assigned, _ = stamps(routed, LeadAssigned.event_type)
     path = (result["accepted"], mql, mql_sent, assigned, arrivals)

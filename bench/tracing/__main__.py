@@ -25,8 +25,8 @@ import time
 
 import httpx
 
-from bench.common import ROOT, Figure, Report, load, remove_scratch, scratch_dir
-from bench.e2e.__main__ import RATE, Receiver, run_step, start_stack
+from bench.common import ROOT, Figure, Report, load
+from bench.e2e.__main__ import RATE, e2e_stack, run_step
 from devstack.ports import free_port
 from devstack.stack import Stack
 
@@ -130,48 +130,41 @@ def main() -> int:
         Figure("spans exported per routed lead, tracing on", "", [], higher_is_better=False)
     )
 
-    work = scratch_dir("bench-tracing-")
-    receiver = Receiver()
     collector = Collector()
-    stack: Stack | None = None
     try:
-        stack = start_stack(work, receiver, ("analytics", "console"))
-        key = stack.api_key("bench-tracing")
-        for r in range(runs):
-            for mode in modes if r % 2 == 0 else modes[::-1]:
-                restart(stack, collector.endpoint, MODES[mode])
-                tag = f"r{r}m{modes.index(mode)}"  # it goes into the leads' addresses
-                run_step(stack, key, receiver, 20, 0.5 if args.smoke else 3.0, f"w{tag}")
-                ours = load(stack.url("intake"), key, duration=duration, concurrency=32)
-                single[mode].runs.append(ours["rps"])
-                before = collector.spans()
-                step = run_step(stack, key, receiver, RATE, duration, tag)
-                p50[mode].runs.append(round(step.p50 * 1000, 1))
-                p99[mode].runs.append(round(step.p99 * 1000, 1))
-                if mode == "on":
-                    time.sleep(2.0)  # the services export every half second
-                    per_lead.runs.append(
-                        round((collector.spans() - before) / max(step.routed, 1), 1)
+        with e2e_stack("bench-tracing-", ("analytics", "console")) as (stack, receiver):
+            key = stack.api_key("bench-tracing")
+            for r in range(runs):
+                for mode in modes if r % 2 == 0 else modes[::-1]:
+                    restart(stack, collector.endpoint, MODES[mode])
+                    tag = f"r{r}m{modes.index(mode)}"  # it goes into the leads' addresses
+                    run_step(stack, key, receiver, 20, 0.5 if args.smoke else 3.0, f"w{tag}")
+                    ours = load(stack.url("intake"), key, duration=duration, concurrency=32)
+                    single[mode].runs.append(ours["rps"])
+                    before = collector.spans()
+                    step = run_step(stack, key, receiver, RATE, duration, tag)
+                    p50[mode].runs.append(round(step.p50 * 1000, 1))
+                    p99[mode].runs.append(round(step.p99 * 1000, 1))
+                    if mode == "on":
+                        time.sleep(2.0)  # the services export every half second
+                        per_lead.runs.append(
+                            round((collector.spans() - before) / max(step.routed, 1), 1)
+                        )
+                for mode in modes[1:]:
+                    single_ratio[mode].runs.append(
+                        round(single[mode].runs[-1] / single["off"].runs[-1], 3)
                     )
-            for mode in modes[1:]:
-                single_ratio[mode].runs.append(
-                    round(single[mode].runs[-1] / single["off"].runs[-1], 3)
-                )
-                p99_ratio[mode].runs.append(
-                    round(p99[mode].runs[-1] / max(p99["off"].runs[-1], 0.1), 3)
-                )
-        report.context.update(
-            runs=runs,
-            seconds_each=duration,
-            exporter="OTLP/HTTP protobuf to devstack.otlp (another process), batch span processor",
-            services=",".join(SERVICES),
-        )
+                    p99_ratio[mode].runs.append(
+                        round(p99[mode].runs[-1] / max(p99["off"].runs[-1], 0.1), 3)
+                    )
     finally:
-        if stack is not None:
-            stack.stop()
-        receiver.stop()
         collector.stop()
-        remove_scratch(work)
+    report.context.update(
+        runs=runs,
+        seconds_each=duration,
+        exporter="OTLP/HTTP protobuf to devstack.otlp (another process), batch span processor",
+        services=",".join(SERVICES),
+    )
     report.finish("tracing", smoke=args.smoke)
     return 0
 
